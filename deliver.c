@@ -1,0 +1,417 @@
+/*
+ * deliver.c: queue runs. Policy lives here; the mailers live elsewhere
+ * (local.c for mailboxes, files and programs).
+ *
+ * Start at deliver_run(): list the spool once, oldest first, and for each
+ * message take its lock (spool_lock), expand aliases, deliver every
+ * recipient that is due, and record each outcome in the qf before the
+ * next recipient is tried, so that a crash repeats at most the one
+ * delivery in flight. A message whose recipients are all done is removed.
+ */
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "mta.h"
+
+static volatile sig_atomic_t stopping;	/* SIGTERM: finish the message */
+
+/* The wait before the next try: RETRY_FIRST, doubled, capped. */
+static time_t
+backoff(int attempts)
+{
+	time_t wait = RETRY_FIRST;
+
+	while (--attempts > 0 && wait < RETRY_MAX) {
+		wait *= 2;
+	}
+	return wait < RETRY_MAX ? wait : RETRY_MAX;
+}
+
+static void
+elapsed(time_t since, char *buf, size_t len)
+{
+	long d = (long)(time(NULL) - since);
+
+	if (d < 0) {
+		d = 0;
+	}
+	if (d >= 86400) {
+		snprintf(buf, len, "%ld+%02ld:%02ld:%02ld", d / 86400,
+		    d / 3600 % 24, d / 60 % 60, d % 60);
+	} else {
+		snprintf(buf, len, "%02ld:%02ld:%02ld", d / 3600, d / 60 % 60,
+		    d % 60);
+	}
+}
+
+/* The enhanced status code at the start of a reply ("5.1.1 ..."). */
+static void
+dsncode(const char *reply, char *code, size_t len)
+{
+	size_t n = strspn(reply, "0123456789.");
+
+	if (n < 5 || n >= len || (reply[0] < '2' || reply[0] > '5')) {
+		snprintf(code, len, "%s", "4.0.0");
+		return;
+	}
+	memcpy(code, reply, n);
+	code[n] = '\0';
+}
+
+/* Record one outcome in memory and in the log. */
+static void
+record(const struct msg *m, struct rcpt *r, int res, const char *reply,
+    const char *mailer)
+{
+	char delay[32], code[16];
+	time_t now = time(NULL);
+
+	free(r->reply);
+	r->reply = xstrdup(reply);
+	sanitize(r->reply);
+	r->attempts++;
+	dsncode(reply, code, sizeof(code));
+	if (res == D_TEMP && now - m->arrival >= set.queuereturn) {
+		res = D_PERM;	/* too long in the queue: give up */
+		size_t len = strlen(reply) + 64;
+
+		free(r->reply);
+		r->reply = xmalloc(len);
+		snprintf(r->reply, len, "4.4.7 delivery time expired (last: "
+		    "%s)", reply);
+		sanitize(r->reply);
+	}
+	switch (res) {
+	case D_OK:
+		r->state = R_SENT;
+		break;
+	case D_TEMP:
+		r->next = now + backoff(r->attempts);
+		break;
+	default:
+		r->state = R_FAILED;
+	}
+	elapsed(m->arrival, delay, sizeof(delay));
+	logmsg(res == D_OK ? LOG_INFO : LOG_NOTICE, "%s: to=<%s>, %s%s%s"
+	    "delay=%s, mailer=%s, dsn=%s, stat=%s (%s)", m->id, r->addr,
+	    r->parent != NULL ? "orig_to=<" : "",
+	    r->parent != NULL ? r->parent : "",
+	    r->parent != NULL ? ">, " : "", delay, mailer, code,
+	    res == D_OK ? "Sent" : res == D_TEMP ? "Deferred" : "Failed",
+	    r->reply);
+	if (verbose) {
+		if (res == D_OK) {
+			printf("%s... Sent\n", r->addr);
+		} else {
+			printf("%s... %s: %s\n", r->addr,
+			    res == D_TEMP ? "Deferred" : "Failed", r->reply);
+		}
+		fflush(stdout);
+	}
+}
+
+/* The mailer target of a recipient already expanded from an alias. */
+static void
+targetof(const struct rcpt *r, struct target *t)
+{
+	const char *dom = NULL;
+	char local[MAXADDR + 1];
+
+	t->addr = r->addr;
+	if (r->addr[0] == '|') {
+		t->type = T_PIPE;
+	} else if (r->addr[0] == '/') {
+		t->type = T_FILE;
+	} else if (splitaddr(r->addr, local, sizeof(local), &dom) == 0 &&
+	    dom != NULL && !islocaldomain(dom)) {
+		t->type = T_REMOTE;
+	} else {
+		t->type = T_MAILBOX;
+	}
+}
+
+/*
+ * Add the targets of an alias as recipients of their own, each with its
+ * own state, so that each is delivered exactly once across runs. The
+ * alias itself is done once its expansion is committed.
+ */
+static void
+addtargets(struct msg *m, int i, const struct target *t, int n)
+{
+	struct rcpt *c;
+	char *parent, *orcpt, buf[MAXADDR + 2];
+	int notify = m->rcpt[i].notify, k;
+
+	parent = xstrdup(m->rcpt[i].parent != NULL ? m->rcpt[i].parent :
+	    m->rcpt[i].addr);
+	orcpt = m->rcpt[i].orcpt != NULL ? xstrdup(m->rcpt[i].orcpt) : NULL;
+	for (k = 0; k < n; k++) {
+		snprintf(buf, sizeof(buf), "%s%s",
+		    t[k].type == T_PIPE && t[k].addr[0] != '|' ? "|" : "",
+		    t[k].addr);
+		c = msg_addrcpt(m, buf);	/* may move m->rcpt */
+		c->expanded = 1;
+		c->parent = xstrdup(parent);
+		c->orcpt = orcpt != NULL ? xstrdup(orcpt) : NULL;
+		c->notify = notify;
+		if (t[k].type == T_UNKNOWN) {
+			c->state = R_FAILED;
+			c->reply = xstrdup("5.1.1 user unknown");
+		}
+	}
+	m->rcpt[i].state = R_SENT;
+	free(m->rcpt[i].reply);
+	m->rcpt[i].reply = xmalloc(64);
+	snprintf(m->rcpt[i].reply, 64, "2.0.0 expanded to %d recipient%s",
+	    n, n == 1 ? "" : "s");
+	free(parent);
+	free(orcpt);
+}
+
+/* Is this recipient to be tried now? */
+static int
+due(const struct rcpt *r, int force, time_t now)
+{
+	return r->state == R_PENDING && (force || r->next <= now);
+}
+
+/*
+ * Deliver recipient i. Aliases with several targets are expanded into
+ * new recipients first (the caller commits that before going on).
+ * Returns 1 when the qf must be rewritten.
+ */
+static int
+deliver1(struct msg *m, int i, int dffd)
+{
+	struct target one, *t = NULL;
+	char reply[512];
+	int n = 1, res;
+
+	if (m->rcpt[i].expanded) {
+		targetof(&m->rcpt[i], &one);
+		t = &one;
+	} else if (local_expand(m->rcpt[i].addr, &t, &n, reply,
+	    sizeof(reply)) == -1) {
+		record(m, &m->rcpt[i], D_TEMP, reply, "local");
+		return 1;
+	}
+	if (n != 1 || (t[0].type != T_MAILBOX && t[0].type != T_REMOTE &&
+	    t[0].type != T_UNKNOWN)) {
+		/* several targets, or a file or program: one state each */
+		addtargets(m, i, t, n);
+		local_freetargets(t, n);
+		return 1;
+	}
+	if (verbose) {
+		printf("%s... Connecting to %s...\n", m->rcpt[i].addr,
+		    t[0].type == T_REMOTE ? "remote" : "local");
+		fflush(stdout);
+	}
+	if (t[0].type == T_REMOTE) {
+		res = D_TEMP;
+		snprintf(reply, sizeof(reply), "4.4.0 no remote transport "
+		    "in this build");
+	} else {
+		res = local_deliver(&t[0], m, dffd, reply, sizeof(reply));
+	}
+	record(m, &m->rcpt[i], res, reply,
+	    t[0].type == T_REMOTE ? "esmtp" : t[0].type == T_PIPE ? "prog" :
+	    t[0].type == T_FILE ? "file" : "local");
+	if (t != &one) {
+		local_freetargets(t, n);
+	}
+	return 1;
+}
+
+static int
+finished(const struct msg *m)
+{
+	int i;
+
+	for (i = 0; i < m->nrcpt; i++) {
+		if (m->rcpt[i].state != R_SENT &&
+		    m->rcpt[i].state != R_BOUNCED) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* Does the message match -qR/-qS? (-qI is matched on the ID alone.) */
+static int
+selected(const struct msg *m, const struct qfilter *f)
+{
+	int i;
+
+	if (f->kind == 'S') {
+		return strstr(m->sender, f->sub) != NULL;
+	}
+	if (f->kind == 'R') {
+		for (i = 0; i < m->nrcpt; i++) {
+			if (m->rcpt[i].state == R_PENDING &&
+			    strstr(m->rcpt[i].addr, f->sub) != NULL) {
+				return 1;
+			}
+		}
+		return 0;
+	}
+	return 1;
+}
+
+/* Persist the new state: a rewrite, or the removal when all is done. */
+static int
+commit(struct msg *m)
+{
+	if (finished(m)) {
+		if (spool_remove(m) == -1) {
+			logmsg(LOG_ERR, "%s: spool: cannot remove: %s", m->id,
+			    strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	if (spool_update(m) == -1) {
+		logmsg(LOG_ERR, "%s: spool: cannot update the qf: %s", m->id,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* One message: lock, deliver what is due, record, unlock. */
+static void
+runmsg(const char *id, const struct qfilter *f)
+{
+	struct msg m;
+	time_t now = time(NULL);
+	int i, dffd, force = f->kind != 0;
+
+	if (spool_lock(id, &m) != 0) {
+		return;
+	}
+	if (!selected(&m, f)) {
+		msg_free(&m);
+		return;
+	}
+	if ((dffd = spool_opendf(&m)) == -1) {
+		logmsg(LOG_ERR, "%s: spool: cannot open the df: %s", id,
+		    strerror(errno));
+		msg_free(&m);
+		return;
+	}
+	for (i = 0; i < m.nrcpt && !stopping; i++) {
+		if (!due(&m.rcpt[i], force, now)) {
+			continue;
+		}
+		if (deliver1(&m, i, dffd) && commit(&m) == -1) {
+			break;	/* the qf is stale; stop before repeating */
+		}
+		if (m.lockfd == -1) {
+			break;	/* removed */
+		}
+	}
+	close(dffd);
+	msg_free(&m);
+}
+
+/* One queue run over the whole spool (or the messages f selects). */
+int
+deliver_run(const struct qfilter *f)
+{
+	char **ids;
+	int n, i;
+
+	spool_recover();
+	if ((n = spool_list(&ids)) == -1) {
+		logmsg(LOG_ERR, "queue run: cannot read %s: %s", set.queuedir,
+		    strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (!stopping && (f->kind != 'I' || strstr(ids[i], f->sub) !=
+		    NULL)) {
+			runmsg(ids[i], f);
+		}
+		free(ids[i]);
+	}
+	free(ids);
+	return 0;
+}
+
+/* Deliver one message just committed (-odi, -odb). */
+int
+deliver_one(const char *id)
+{
+	struct qfilter f = { 'I', id };
+
+	if (spool_open() == -1) {
+		return -1;
+	}
+	runmsg(id, &f);
+	return 0;
+}
+
+static void
+onterm(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+/*
+ * -qINTERVAL alone: detach, then run the queue every interval, each run
+ * in a child so that a run's memory and descriptors never accumulate.
+ */
+int
+deliver_daemon(long every)
+{
+	struct qfilter f = { 0, NULL };
+	struct sigaction sa;
+	pid_t pid;
+
+	if (spool_open() == -1) {
+		die(EX_CANTCREAT, "cannot open the queue directory %s:",
+		    set.queuedir);
+	}
+	if ((pid = fork()) == -1) {
+		die(EX_OSERR, "fork:");
+	}
+	if (pid > 0) {
+		return 0;
+	}
+	setsid();
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = onterm;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	logmsg(LOG_INFO, "queue runner started, every %lds", every);
+	while (!stopping) {
+		if ((pid = fork()) == 0) {
+			deliver_run(&f);
+			_exit(0);
+		}
+		if (pid > 0) {
+			while (waitpid(pid, NULL, 0) == -1 && errno == EINTR) {
+				if (stopping) {
+					kill(pid, SIGTERM);
+				}
+			}
+		}
+		if (!stopping) {
+			sleep((unsigned)every);
+		}
+	}
+	logmsg(LOG_INFO, "queue runner stopped");
+	_exit(0);
+}

@@ -1,0 +1,1256 @@
+/*
+ * mta.c: main, the command line, settings, logging, and local submission.
+ *
+ * Start at main(): it picks a mode from argv[0] and the flags (submit a
+ * message, list the queue, run the queue, verify addresses, check the
+ * aliases) and hands over to the file that owns the work: spool.c for the
+ * queue files, deliver.c for queue runs, local.c for aliases and mailboxes.
+ * Submission lives here: read the message from stdin, find the recipients,
+ * write the df as it streams in, commit, and only then exit 0.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "mta.h"
+
+struct settings set = {
+	.queuedir = DEF_QUEUEDIR, .hostname = DEF_HOSTNAME,
+	.localdomains = DEF_LOCALDOMAINS, .relayfrom = DEF_RELAYFROM,
+	.smarthost = DEF_SMARTHOST, .smarthosttls = DEF_SMARTHOSTTLS,
+	.authinfofile = DEF_AUTHINFOFILE, .cacertfile = DEF_CACERTFILE,
+	.servercert = DEF_SERVERCERT, .serverkey = DEF_SERVERKEY,
+	.authusers = DEF_AUTHUSERS, .aliasfile = DEF_ALIASFILE,
+	.mailspool = DEF_MAILSPOOL, .mailboxformat = DEF_MAILBOXFORMAT,
+	.masquerade = DEF_MASQUERADE, .deadletter = DEF_DEADLETTER,
+	.postmastercopy = DEF_POSTMASTERCOPY, .nameserver = DEF_NAMESERVER,
+	.runasuser = DEF_RUNASUSER, .logfile = DEF_LOGFILE,
+	.pidfile = DEF_PIDFILE, .listen = { DEF_LISTEN }, .nlisten = 0,
+	.minfree = DEF_MINFREE, .maxsize = DEF_MAXSIZE,
+	.maxrcpt = DEF_MAXRCPT, .maxconn = DEF_MAXCONN,
+	.maxperip = DEF_MAXPERIP, .smtpport = DEF_SMTPPORT,
+	.queuereturn = DEF_QUEUERETURN, .queuewarn = DEF_QUEUEWARN,
+	.tcommand = DEF_TCOMMAND, .tdatablock = DEF_TDATABLOCK,
+	.hoststatus = DEF_HOSTSTATUS,
+};
+int verbose;
+const char *progname = "mta";
+
+/* ---- settings: one table maps each -O name to its variable ---- */
+
+enum { O_STR, O_NUM, O_SIZE, O_DUR, O_LISTEN, O_CHOICE };
+
+static const struct option {
+	const char *name;
+	int type;
+	void *var;
+	const char *choices;	/* O_CHOICE: the allowed values */
+} options[] = {
+	{ "QueueDirectory", O_STR, &set.queuedir, NULL },
+	{ "DaemonPortOptions", O_LISTEN, &set.listen, NULL },
+	{ "HostName", O_STR, &set.hostname, NULL },
+	{ "LocalDomains", O_STR, &set.localdomains, NULL },
+	{ "RelayFrom", O_STR, &set.relayfrom, NULL },
+	{ "SmartHost", O_STR, &set.smarthost, NULL },
+	{ "SmartHostTLS", O_CHOICE, &set.smarthosttls,
+	    "require implicit opportunistic none" },
+	{ "AuthInfoFile", O_STR, &set.authinfofile, NULL },
+	{ "CACertFile", O_STR, &set.cacertfile, NULL },
+	{ "ServerCertFile", O_STR, &set.servercert, NULL },
+	{ "ServerKeyFile", O_STR, &set.serverkey, NULL },
+	{ "AuthUsersFile", O_STR, &set.authusers, NULL },
+	{ "AliasFile", O_STR, &set.aliasfile, NULL },
+	{ "MailSpool", O_STR, &set.mailspool, NULL },
+	{ "MailboxFormat", O_CHOICE, &set.mailboxformat, "mbox maildir" },
+	{ "MinFreeSpace", O_SIZE, &set.minfree, NULL },
+	{ "MasqueradeAs", O_STR, &set.masquerade, NULL },
+	{ "DeadLetterFile", O_STR, &set.deadletter, NULL },
+	{ "PostmasterCopy", O_STR, &set.postmastercopy, NULL },
+	{ "NameServer", O_STR, &set.nameserver, NULL },
+	{ "SMTPPort", O_NUM, &set.smtpport, NULL },
+	{ "MaxMessageSize", O_SIZE, &set.maxsize, NULL },
+	{ "MaxRecipientsPerMessage", O_NUM, &set.maxrcpt, NULL },
+	{ "MaxConnections", O_NUM, &set.maxconn, NULL },
+	{ "MaxConnectionsPerIP", O_NUM, &set.maxperip, NULL },
+	{ "QueueReturn", O_DUR, &set.queuereturn, NULL },
+	{ "QueueWarn", O_DUR, &set.queuewarn, NULL },
+	{ "Timeout.command", O_DUR, &set.tcommand, NULL },
+	{ "Timeout.datablock", O_DUR, &set.tdatablock, NULL },
+	{ "HostStatusTimeout", O_DUR, &set.hoststatus, NULL },
+	{ "RunAsUser", O_STR, &set.runasuser, NULL },
+	{ "LogFile", O_STR, &set.logfile, NULL },
+	{ "PidFile", O_STR, &set.pidfile, NULL },
+};
+
+/* A number with an optional unit suffix; units is "smhd" or "KMG". */
+static int
+parseunit(const char *s, long long *v, const char *units,
+    const long long *mult)
+{
+	char *end;
+	const char *u;
+	long long n;
+
+	if (*s < '0' || *s > '9') {
+		return -1;
+	}
+	errno = 0;
+	n = strtoll(s, &end, 10);
+	if (errno != 0) {
+		return -1;
+	}
+	if (*end != '\0') {
+		if (end[1] != '\0' || (u = strchr(units, *end)) == NULL) {
+			return -1;
+		}
+		if (n > 0x7fffffffffffffffLL / mult[u - units]) {
+			return -1;
+		}
+		n *= mult[u - units];
+	}
+	*v = n;
+	return 0;
+}
+
+static int
+parseduration(const char *s, long *v)
+{
+	static const long long mult[] = { 1, 60, 3600, 86400 };
+	long long n;
+
+	if (parseunit(s, &n, "smhd", mult) == -1 || n > 0x7fffffffL) {
+		return -1;
+	}
+	*v = (long)n;
+	return 0;
+}
+
+static int
+parsesize(const char *s, long long *v)
+{
+	static const long long mult[] = { 1024, 1024 * 1024,
+	    1024 * 1024 * 1024 };
+
+	return parseunit(s, v, "KMG", mult);
+}
+
+static int
+choice(const char *list, const char *val)
+{
+	size_t n = strlen(val);
+	const char *p;
+
+	for (p = list; (p = strstr(p, val)) != NULL; p += n) {
+		if ((p == list || p[-1] == ' ') &&
+		    (p[n] == ' ' || p[n] == '\0')) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* -O Name=Value; every error is fatal with EX_USAGE. */
+static void
+setoption(const char *arg)
+{
+	const struct option *o;
+	const char *eq = strchr(arg, '=');
+	const char *val;
+	long long n;
+	long d;
+	size_t len;
+
+	if (eq == NULL) {
+		die(EX_USAGE, "-O %s: expected Name=Value", arg);
+	}
+	len = (size_t)(eq - arg);
+	val = eq + 1;
+	for (o = options; o < options + sizeof(options) / sizeof(*o); o++) {
+		if (strlen(o->name) == len &&
+		    strncasecmp(o->name, arg, len) == 0) {
+			break;
+		}
+	}
+	if (o == options + sizeof(options) / sizeof(*o)) {
+		die(EX_USAGE, "-O %.*s: unknown setting", (int)len, arg);
+	}
+	switch (o->type) {
+	case O_STR:
+		*(const char **)o->var = val;
+		break;
+	case O_CHOICE:
+		if (!choice(o->choices, val)) {
+			die(EX_USAGE, "-O %s: '%s' is not one of: %s",
+			    o->name, val, o->choices);
+		}
+		*(const char **)o->var = val;
+		break;
+	case O_NUM:
+		if (parseunit(val, &n, "", NULL) == -1 || n > 0x7fffffffL) {
+			die(EX_USAGE, "-O %s: '%s' is not a number", o->name,
+			    val);
+		}
+		*(long *)o->var = (long)n;
+		break;
+	case O_SIZE:
+		if (parsesize(val, &n) == -1) {
+			die(EX_USAGE, "-O %s: '%s' is not a size (bytes, or "
+			    "a number with K, M or G)", o->name, val);
+		}
+		*(long long *)o->var = n;
+		break;
+	case O_DUR:
+		if (parseduration(val, &d) == -1) {
+			die(EX_USAGE, "-O %s: '%s' is not a duration "
+			    "(seconds, or a number with s, m, h or d)",
+			    o->name, val);
+		}
+		*(long *)o->var = d;
+		break;
+	case O_LISTEN:
+		if (set.nlisten == MAXLISTEN) {
+			die(EX_USAGE, "-O %s: at most %d listeners", o->name,
+			    MAXLISTEN);
+		}
+		set.listen[set.nlisten++] = val;
+		break;
+	}
+}
+
+/* Fill in the defaults that depend on the system. */
+static void
+finishsettings(void)
+{
+	static struct utsname u;
+
+	if (set.nlisten == 0) {
+		set.nlisten = 1;
+	}
+	if (set.hostname[0] == '\0') {
+		if (uname(&u) == -1 || u.nodename[0] == '\0') {
+			set.hostname = "localhost";
+		} else {
+			set.hostname = u.nodename;
+		}
+	}
+	if (set.queuedir[0] == '\0') {
+		die(EX_CONFIG, "QueueDirectory is empty");
+	}
+}
+
+/* ---- logging and errors ---- */
+
+static int logfd = -1;
+
+static void
+openlogfile(void)
+{
+	if (set.logfile[0] == '\0') {
+		openlog("mta", LOG_PID | LOG_NDELAY, LOG_MAIL);
+	} else if (strcmp(set.logfile, "-") == 0) {
+		logfd = 2;
+	} else {
+		logfd = open(set.logfile,
+		    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		if (logfd == -1) {
+			fprintf(stderr, "%s: LogFile %s: %s\n", progname,
+			    set.logfile, strerror(errno));
+			logfd = 2;
+		}
+	}
+}
+
+static void
+vlog(int pri, const char *fmt, va_list ap)
+{
+	char line[2048], when[32];
+	struct tm tm;
+	time_t now;
+	int n, m;
+
+	if (logfd == -1) {
+		vsyslog(pri, fmt, ap);
+		return;
+	}
+	now = time(NULL);
+	localtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%b %e %H:%M:%S", &tm);
+	n = snprintf(line, sizeof(line), "%s %s mta[%ld]: ", when,
+	    set.hostname, (long)getpid());
+	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	if (m < 0) {
+		return;
+	}
+	n += m;
+	if ((size_t)n > sizeof(line) - 2) {
+		n = (int)sizeof(line) - 2;
+	}
+	line[n++] = '\n';
+	/* one write per line, so lines of concurrent processes never mix */
+	if (write(logfd, line, (size_t)n) == -1) {
+		return;
+	}
+}
+
+void
+logmsg(int pri, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(pri, fmt, ap);
+	va_end(ap);
+}
+
+/* A format ending in ':' gets the errno text appended (suckless style). */
+static void
+vwarn(const char *fmt, va_list ap)
+{
+	char msg[1024];
+	size_t n;
+	int e = errno;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	if (n > 0 && msg[n - 1] == ':') {
+		snprintf(msg + n, sizeof(msg) - n, " %s", strerror(e));
+	}
+	fprintf(stderr, "%s: %s\n", progname, msg);
+	if (logfd != 2) {
+		logmsg(LOG_ERR, "%s", msg);
+	}
+	errno = e;
+}
+
+void
+warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+}
+
+void
+die(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+	exit(code);
+}
+
+void *
+xrealloc(void *p, size_t n)
+{
+	if ((p = realloc(p, n)) == NULL) {
+		die(EX_OSERR, "out of memory");
+	}
+	return p;
+}
+
+void *
+xmalloc(size_t n)
+{
+	return xrealloc(NULL, n);
+}
+
+char *
+xstrdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+
+	return memcpy(xmalloc(n), s, n);
+}
+
+/* ---- small helpers shared by the other files ---- */
+
+/* Is domain one of ours: HostName, localhost, or in LocalDomains? */
+int
+islocaldomain(const char *domain)
+{
+	const char *p = set.localdomains, *end;
+	size_t n;
+
+	if (strcasecmp(domain, set.hostname) == 0 ||
+	    strcasecmp(domain, "localhost") == 0) {
+		return 1;
+	}
+	while (*p != '\0') {
+		while (*p == ',' || *p == ' ') {
+			p++;
+		}
+		end = p + strcspn(p, ", ");
+		n = (size_t)(end - p);
+		if (n > 0 && strlen(domain) == n &&
+		    strncasecmp(domain, p, n) == 0) {
+			return 1;
+		}
+		p = end;
+	}
+	return 0;
+}
+
+/*
+ * Split an envelope address at its last '@' (a quoted local part may hold
+ * one): the local part is copied to local, *domain points into addr, or
+ * is NULL when there is no domain.
+ */
+int
+splitaddr(const char *addr, char *local, size_t llen, const char **domain)
+{
+	const char *at = strrchr(addr, '@');
+	size_t n = at != NULL ? (size_t)(at - addr) : strlen(addr);
+
+	if (n >= llen) {
+		return -1;
+	}
+	memcpy(local, addr, n);
+	local[n] = '\0';
+	*domain = at != NULL ? at + 1 : NULL;
+	return 0;
+}
+
+void
+rfc5322date(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	if (strftime(buf, len, "%a, %d %b %Y %H:%M:%S %z", &tm) == 0) {
+		buf[0] = '\0';
+	}
+}
+
+/* Make untrusted text safe for one log or qf line. */
+void
+sanitize(char *s)
+{
+	for (; *s != '\0'; s++) {
+		if ((unsigned char)*s < 0x20 || *s == 0x7f) {
+			*s = ' ';
+		}
+	}
+}
+
+/* ---- submission ---- */
+
+struct strv {
+	char **v;
+	int n, cap;
+};
+
+static void
+strv_add(const char *s, void *arg)
+{
+	struct strv *sv = arg;
+	int i;
+
+	for (i = 0; i < sv->n; i++) {
+		if (strcasecmp(sv->v[i], s) == 0) {
+			return;		/* a recipient is delivered once */
+		}
+	}
+	if (sv->n == sv->cap) {
+		sv->cap = sv->cap == 0 ? 16 : sv->cap * 2;
+		sv->v = xrealloc(sv->v, (size_t)sv->cap * sizeof(*sv->v));
+	}
+	sv->v[sv->n++] = xstrdup(s);
+}
+
+/* What the command line asked for. */
+static struct {
+	int tflag, iflag, mode, dmode;
+	const char *from, *fullname, *notify, *ret, *envid;
+	const char *qarg;
+} opt = { .mode = 'm', .dmode = 'b' };
+
+/* Buffered writer for the df; remembers the first error. */
+struct wbuf {
+	int fd, err;
+	size_t n;
+	long long total;
+	char buf[IOBUF];
+};
+
+static void
+wflush(struct wbuf *w)
+{
+	size_t off = 0;
+	ssize_t r;
+
+	while (off < w->n && w->err == 0) {
+		if ((r = write(w->fd, w->buf + off, w->n - off)) == -1) {
+			if (errno != EINTR) {
+				w->err = errno;
+			}
+			continue;
+		}
+		off += (size_t)r;
+	}
+	w->n = 0;
+}
+
+static void
+wput(struct wbuf *w, const char *p, size_t len)
+{
+	size_t k;
+
+	w->total += (long long)len;
+	while (len > 0) {
+		if (w->n == sizeof(w->buf)) {
+			wflush(w);
+		}
+		k = sizeof(w->buf) - w->n;
+		k = k < len ? k : len;
+		memcpy(w->buf + w->n, p, k);
+		w->n += k;
+		p += k;
+		len -= k;
+	}
+}
+
+static void
+wputs(struct wbuf *w, const char *s)
+{
+	wput(w, s, strlen(s));
+}
+
+/*
+ * Read one input line into *line (LF-terminated unless at EOF). CRLF
+ * becomes LF. Returns its length, 0 at the end of the message (EOF, or a
+ * lone "." without -i), -1 on a read error.
+ */
+static ssize_t
+readline(char **line, size_t *cap)
+{
+	ssize_t n;
+
+	errno = 0;
+	if ((n = getline(line, cap, stdin)) == -1) {
+		return errno != 0 && ferror(stdin) ? -1 : 0;
+	}
+	if (n >= 2 && (*line)[n - 1] == '\n' && (*line)[n - 2] == '\r') {
+		(*line)[n - 2] = '\n';
+		(*line)[--n] = '\0';
+	}
+	if (!opt.iflag && ((n == 2 && strcmp(*line, ".\n") == 0) ||
+	    (n == 1 && (*line)[0] == '.'))) {
+		return 0;
+	}
+	return n;
+}
+
+/* Does this line start a header field (name, colon)? */
+static int
+isfield(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && s[i] != ':'; i++) {
+		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] > '~') {
+			return 0;
+		}
+	}
+	return i > 0 && i < n;
+}
+
+/* The header block as read: whole fields, LF line ends. */
+struct hdrs {
+	char *p;
+	size_t len, cap;
+	int body;		/* a body follows (the input went on) */
+	char *first;		/* the line that ended the header block */
+	ssize_t firstlen;
+};
+
+static int
+readheaders(struct hdrs *h, char **line, size_t *cap)
+{
+	ssize_t n;
+
+	while ((n = readline(line, cap)) > 0) {
+		int cont = (**line == ' ' || **line == '\t') && h->len > 0;
+
+		if (!cont && !isfield(*line, (size_t)n)) {
+			h->body = 1;
+			h->first = *line;
+			h->firstlen = n;
+			return 0;
+		}
+		if (memchr(*line, '\0', (size_t)n) != NULL) {
+			die(EX_DATAERR, "NUL byte in the message header");
+		}
+		if (h->len + (size_t)n + 1 > MAXHEADER) {
+			die(EX_DATAERR, "message header longer than %d bytes",
+			    MAXHEADER);
+		}
+		if (h->len + (size_t)n + 1 > h->cap) {
+			h->cap = (h->len + (size_t)n + 1) * 2;
+			h->p = xrealloc(h->p, h->cap);
+		}
+		memcpy(h->p + h->len, *line, (size_t)n + 1);
+		h->len += (size_t)n;
+		if ((*line)[n - 1] != '\n') {
+			/* the last header line had no newline: the input ends */
+			h->p = xrealloc(h->p, h->len + 2);
+			h->p[h->len++] = '\n';
+			h->p[h->len] = '\0';
+		}
+	}
+	if (n == -1) {
+		die(EX_IOERR, "reading the message:");
+	}
+	return 0;
+}
+
+/* Iterate over header fields: returns the field length, 0 at the end. */
+static size_t
+nextfield(const char *p, const char *end)
+{
+	const char *q = p;
+
+	while (q < end) {
+		q = memchr(q, '\n', (size_t)(end - q));
+		q = q == NULL ? end : q + 1;
+		if (q >= end || (*q != ' ' && *q != '\t')) {
+			break;
+		}
+	}
+	return (size_t)(q - p);
+}
+
+static int
+fieldis(const char *f, size_t len, const char *name)
+{
+	size_t n = strlen(name);
+
+	return len > n && f[n] == ':' && strncasecmp(f, name, n) == 0;
+}
+
+/* Does the header block hold a field of this name? */
+static int
+hashdr(const struct hdrs *h, const char *name)
+{
+	const char *p = h->p, *end = h->p + h->len;
+	size_t n;
+
+	while (p < end && (n = nextfield(p, end)) > 0) {
+		if (fieldis(p, n, name)) {
+			return 1;
+		}
+		p += n;
+	}
+	return 0;
+}
+
+/* -t: collect the recipients of To:, Cc:, Bcc: (or their Resent- forms). */
+static void
+headerrcpts(const struct hdrs *h, struct strv *rcpts)
+{
+	static const char *plain[] = { "To", "Cc", "Bcc" };
+	static const char *resent[] = { "Resent-To", "Resent-Cc",
+	    "Resent-Bcc" };
+	const char **names = plain;
+	const char *p = h->p, *end = h->p + h->len;
+	char *val;
+	size_t n, k;
+	int i;
+
+	if (hashdr(h, "Resent-To") || hashdr(h, "Resent-Cc") ||
+	    hashdr(h, "Resent-Bcc")) {
+		names = resent;
+	}
+	for (; p < end && (n = nextfield(p, end)) > 0; p += n) {
+		for (i = 0; i < 3; i++) {
+			if (!fieldis(p, n, names[i])) {
+				continue;
+			}
+			k = strlen(names[i]) + 1;
+			val = xmalloc(n - k + 1);
+			memcpy(val, p + k, n - k);
+			val[n - k] = '\0';
+			if (addr_parselist(val, strv_add, rcpts) == -1) {
+				sanitize(val);
+				warn("%s: cannot parse the address list:%s",
+				    names[i], val);
+			}
+			free(val);
+		}
+	}
+}
+
+/* The header block minus Bcc fields, written to the df. */
+static void
+putheaders(struct wbuf *w, const struct hdrs *h)
+{
+	const char *p = h->p, *end = h->p + h->len;
+	size_t n;
+
+	for (; p < end && (n = nextfield(p, end)) > 0; p += n) {
+		/* Bcc recipients must not be shown to anyone, -t or not */
+		if (fieldis(p, n, "Bcc") || fieldis(p, n, "Resent-Bcc")) {
+			continue;
+		}
+		wput(w, p, n);
+	}
+}
+
+/* The envelope sender, and the login name for Received:/From:. */
+static char *
+sender(const char **user, const char **gecos)
+{
+	static char buf[MAXADDR + 1];
+	struct passwd *pw = getpwuid(getuid());
+
+	*user = pw != NULL ? pw->pw_name : "nobody";
+	*gecos = pw != NULL && pw->pw_gecos != NULL ? pw->pw_gecos : "";
+	if (opt.from != NULL) {
+		if (addr_parseone(opt.from, buf, sizeof(buf)) == -1) {
+			die(EX_USAGE, "-f %s: not a valid address", opt.from);
+		}
+		return buf;
+	}
+	snprintf(buf, sizeof(buf), "%s@%s", *user, set.hostname);
+	return buf;
+}
+
+/* Received:, the header, and the fields a message must have. */
+static void
+writehead(struct wbuf *w, const struct hdrs *h, const struct msg *m,
+    const char *user, const char *gecos)
+{
+	char date[64], line[1024];
+	size_t n;
+
+	rfc5322date(m->arrival, date, sizeof(date));
+	snprintf(line, sizeof(line), "Received: by %s (mta %s, from userid "
+	    "%ld)\n\tid %s; %s\n", set.hostname, VERSION, (long)getuid(),
+	    m->id, date);
+	wputs(w, line);
+	putheaders(w, h);
+	if (!hashdr(h, "Date")) {
+		snprintf(line, sizeof(line), "Date: %s\n", date);
+		wputs(w, line);
+	}
+	if (!hashdr(h, "Message-ID")) {
+		snprintf(line, sizeof(line), "Message-ID: <%s@%s>\n", m->id,
+		    set.hostname);
+		wputs(w, line);
+	}
+	if (!hashdr(h, "From")) {
+		const char *name = opt.fullname != NULL ? opt.fullname : gecos;
+
+		n = strcspn(name, ",");		/* gecos: "Name,room,..." */
+		if (n > 0 && strpbrk(name, "\r\n") == NULL) {
+			snprintf(line, sizeof(line), "From: %.*s <%s@%s>\n",
+			    (int)n, name, user, set.hostname);
+		} else {
+			snprintf(line, sizeof(line), "From: %s@%s\n", user,
+			    set.hostname);
+		}
+		wputs(w, line);
+	}
+}
+
+/* The body, streamed from stdin to the df. */
+static void
+writebody(struct wbuf *w, struct hdrs *h, char **line, size_t *cap)
+{
+	ssize_t n;
+
+	if (!h->body) {
+		return;
+	}
+	/* the line that ended the header block: a separator or body text */
+	if (h->firstlen != 1 || h->first[0] != '\n') {
+		wputs(w, "\n");
+	}
+	wput(w, h->first, (size_t)h->firstlen);
+	while ((n = readline(line, cap)) > 0) {
+		wput(w, *line, (size_t)n);
+		if (w->total > set.maxsize) {
+			break;
+		}
+	}
+	if (n == -1) {
+		w->err = errno != 0 ? errno : EIO;
+	}
+}
+
+/* DSN parameters from -N, -R, -V. */
+static void
+dsnparams(struct msg *m, int *notify)
+{
+	char buf[128], *p, *tok;
+
+	*notify = 0;
+	if (opt.notify != NULL) {
+		snprintf(buf, sizeof(buf), "%s", opt.notify);
+		for (p = buf; (tok = strtok(p, ", ")) != NULL; p = NULL) {
+			if (strcasecmp(tok, "never") == 0) {
+				*notify |= N_NEVER;
+			} else if (strcasecmp(tok, "success") == 0) {
+				*notify |= N_SUCCESS;
+			} else if (strcasecmp(tok, "failure") == 0) {
+				*notify |= N_FAILURE;
+			} else if (strcasecmp(tok, "delay") == 0) {
+				*notify |= N_DELAY;
+			} else {
+				die(EX_USAGE, "-N %s: expected never, or "
+				    "success,failure,delay", opt.notify);
+			}
+		}
+		if ((*notify & N_NEVER) && *notify != N_NEVER) {
+			die(EX_USAGE, "-N: never cannot be combined");
+		}
+	}
+	if (opt.ret != NULL) {
+		if (strcasecmp(opt.ret, "full") == 0) {
+			m->ret = RET_FULL;
+		} else if (strcasecmp(opt.ret, "hdrs") == 0) {
+			m->ret = RET_HDRS;
+		} else {
+			die(EX_USAGE, "-R %s: expected full or hdrs", opt.ret);
+		}
+	}
+	if (opt.envid != NULL) {
+		if (strlen(opt.envid) > 100 ||
+		    strpbrk(opt.envid, " \t\r\n+=") != NULL) {
+			die(EX_USAGE, "-V %s: not a valid ENVID", opt.envid);
+		}
+		m->envid = xstrdup(opt.envid);
+	}
+}
+
+/*
+ * Check each recipient; the good ones go into m. An unknown local user
+ * or a malformed address is reported and left out. Returns the number
+ * of bad ones.
+ */
+static int
+addrcpts(struct msg *m, const struct strv *rcpts, int notify)
+{
+	struct target *t;
+	char err[256];
+	int i, j, n, bad = 0, known;
+
+	for (i = 0; i < rcpts->n; i++) {
+		const char *a = rcpts->v[i];
+
+		if (!addr_valid(a)) {
+			fprintf(stderr, "%s... Bad address syntax\n", a);
+			bad++;
+			continue;
+		}
+		if (local_expand(a, &t, &n, err, sizeof(err)) == -1) {
+			/* aliases unreadable now: queue it, decide later */
+			msg_addrcpt(m, a)->notify = notify;
+			continue;
+		}
+		for (known = 0, j = 0; j < n; j++) {
+			known |= t[j].type != T_UNKNOWN;
+		}
+		local_freetargets(t, n);
+		if (!known) {
+			fprintf(stderr, "%s... User unknown\n", a);
+			bad++;
+			continue;
+		}
+		msg_addrcpt(m, a)->notify = notify;
+	}
+	return bad;
+}
+
+static int
+tempfailcode(int e)
+{
+	switch (e) {
+	case EACCES:
+	case EPERM:
+	case EROFS:
+	case ENOENT:
+	case ENOTDIR:
+		return EX_CANTCREAT;
+	}
+	return EX_TEMPFAIL;
+}
+
+/* After the commit: deliver now, in the background, or not at all. */
+static int
+afterqueue(const char *id)
+{
+	pid_t pid;
+	int fd;
+
+	if (opt.dmode == 'q') {
+		return 0;
+	}
+	if (opt.dmode == 'i') {
+		deliver_one(id);
+		return 0;
+	}
+	if ((pid = fork()) == -1) {
+		logmsg(LOG_NOTICE, "%s: cannot fork to deliver, left queued: "
+		    "%s", id, strerror(errno));
+		return 0;
+	}
+	if (pid > 0) {
+		return 0;
+	}
+	/* the child: let the caller's pipes close, survive its exit */
+	setsid();
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2) {
+			close(fd);
+		}
+	}
+	deliver_one(id);
+	_exit(0);
+}
+
+/* sendmail [flags] [recipients]: read, spool, commit, exit 0. */
+static int
+submit(char **argv, int argc)
+{
+	static struct wbuf w;
+	struct strv rcpts = { NULL, 0, 0 };
+	struct hdrs h = { NULL, 0, 0, 0, NULL, 0 };
+	struct msg m;
+	const char *user, *gecos;
+	char *line = NULL;
+	size_t cap = 0;
+	int i, bad, notify, fd;
+
+	msg_init(&m);
+	for (i = 0; i < argc; i++) {
+		if (addr_parselist(argv[i], strv_add, &rcpts) <= 0) {
+			die(EX_NOUSER, "%s... Bad address syntax", argv[i]);
+		}
+	}
+	if (!opt.tflag && rcpts.n == 0) {
+		die(EX_USAGE, "Recipient names must be specified");
+	}
+	m.sender = xstrdup(sender(&user, &gecos));
+	dsnparams(&m, &notify);
+	if (spool_open() == -1) {
+		die(tempfailcode(errno), "cannot open the queue directory "
+		    "%s:", set.queuedir);
+	}
+	if (spool_freespace(0) == -1) {
+		die(EX_TEMPFAIL, "not enough free space in %s (MinFreeSpace "
+		    "%lld bytes); try again later", set.queuedir, set.minfree);
+	}
+	readheaders(&h, &line, &cap);
+	if (opt.tflag) {
+		headerrcpts(&h, &rcpts);
+		if (rcpts.n == 0) {
+			die(EX_USAGE, "No recipient addresses found in header");
+		}
+	}
+	bad = addrcpts(&m, &rcpts, notify);
+	if (m.nrcpt == 0) {
+		die(EX_NOUSER, "no valid recipients, message not queued");
+	}
+	m.arrival = time(NULL);
+	if ((fd = spool_create(&m)) == -1) {
+		die(tempfailcode(errno), "cannot create a file in %s:",
+		    set.queuedir);
+	}
+	w.fd = fd;
+	writehead(&w, &h, &m, user, gecos);
+	writebody(&w, &h, &line, &cap);
+	wflush(&w);
+	if (w.total > set.maxsize) {
+		spool_abort(&m, fd);
+		die(EX_DATAERR, "message larger than MaxMessageSize (%lld "
+		    "bytes), not queued", set.maxsize);
+	}
+	if (w.err != 0) {
+		spool_abort(&m, fd);
+		errno = w.err;
+		die(EX_TEMPFAIL, "%s: writing the message to %s, not "
+		    "queued:", m.id, set.queuedir);
+	}
+	if (spool_freespace(0) == -1) {
+		spool_abort(&m, fd);
+		die(EX_TEMPFAIL, "not enough free space in %s (MinFreeSpace "
+		    "%lld bytes), not queued; try again later", set.queuedir,
+		    set.minfree);
+	}
+	if (spool_commit(&m, fd) == -1) {
+		die(EX_TEMPFAIL, "%s: cannot commit the message to %s, not "
+		    "queued:", m.id, set.queuedir);
+	}
+	logmsg(LOG_INFO, "%s: from=<%s>, size=%lld, nrcpts=%d, relay=%s@"
+	    "localhost", m.id, m.sender, (long long)m.size, m.nrcpt, user);
+	if (verbose) {
+		printf("%s: queued\n", m.id);
+		fflush(stdout);
+	}
+	afterqueue(m.id);
+	for (i = 0; i < rcpts.n; i++) {
+		free(rcpts.v[i]);
+	}
+	free(rcpts.v);
+	free(h.p);
+	free(line);
+	msg_free(&m);
+	return bad > 0 ? EX_NOUSER : 0;
+}
+
+/* ---- the other modes ---- */
+
+static void
+verify1(const char *addr, void *arg)
+{
+	struct target *t;
+	char err[256];
+	int n, i, *bad = arg;
+
+	if (!addr_valid(addr)) {
+		printf("%s... Bad address syntax\n", addr);
+		(*bad)++;
+		return;
+	}
+	if (local_expand(addr, &t, &n, err, sizeof(err)) == -1) {
+		printf("%s... %s\n", addr, err);
+		(*bad)++;
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		const char *a = t[i].addr, *dom = strrchr(a, '@');
+
+		switch (t[i].type) {
+		case T_MAILBOX:
+			printf("%s... deliverable: mailer local, user %s\n", a,
+			    a);
+			break;
+		case T_FILE:
+			printf("%s... deliverable: mailer file, user %s\n", a,
+			    a);
+			break;
+		case T_PIPE:
+			printf("%s... deliverable: mailer prog, user %s\n", a,
+			    a);
+			break;
+		case T_REMOTE:
+			if (set.smarthost[0] != '\0') {
+				char host[256];
+
+				snprintf(host, sizeof(host), "%s",
+				    set.smarthost + (set.smarthost[0] == '['));
+				host[strcspn(host, "]:")] = '\0';
+				printf("%s... deliverable: mailer esmtp, host "
+				    "[%s]\n", a, host);
+			} else {
+				printf("%s... deliverable: mailer esmtp, host "
+				    "%s\n", a, dom != NULL ? dom + 1 : "?");
+			}
+			break;
+		default:
+			printf("%s... User unknown\n", a);
+			(*bad)++;
+		}
+	}
+	local_freetargets(t, n);
+}
+
+/* -bv */
+static int
+verify(char **argv, int argc)
+{
+	int i, bad = 0;
+
+	if (argc == 0) {
+		die(EX_USAGE, "-bv: no addresses given");
+	}
+	for (i = 0; i < argc; i++) {
+		if (addr_parselist(argv[i], verify1, &bad) <= 0) {
+			printf("%s... Bad address syntax\n", argv[i]);
+			bad++;
+		}
+	}
+	return bad > 0 ? EX_NOUSER : 0;
+}
+
+/* -q, -qI..., -qR..., -qS...; -qINTERVAL alone: a queue-run daemon. */
+static int
+queuerun(void)
+{
+	struct qfilter f = { 0, NULL };
+	const char *q = opt.qarg;
+	long every;
+
+	if (*q == 'I' || *q == 'R' || *q == 'S') {
+		f.kind = *q;
+		f.sub = q + 1;
+		if (*f.sub == '\0') {
+			die(EX_USAGE, "-q%c needs a substring", *q);
+		}
+	} else if (*q != '\0') {
+		if (parseduration(q, &every) == -1 || every == 0) {
+			die(EX_USAGE, "-q%s: not an interval", q);
+		}
+		return deliver_daemon(every);
+	}
+	if (spool_open() == -1) {
+		die(tempfailcode(errno), "cannot open the queue directory "
+		    "%s:", set.queuedir);
+	}
+	return deliver_run(&f) == -1 ? EX_TEMPFAIL : 0;
+}
+
+static void
+usage(const char *why)
+{
+	die(EX_USAGE, "%s\nusage: %s [-t] [-i] [-f sender] [-F name] "
+	    "[-odb|-odi|-odq] [-O Name=Value] [recipient ...]\n"
+	    "       %s -bp | -bv addr... | -bi | -q[I|R|S sub] | -qINTERVAL",
+	    why, progname, progname);
+}
+
+/* -o options: the ones sendmail scripts use; the rest is an error. */
+static void
+ooption(const char *a)
+{
+	if (strcmp(a, "i") == 0) {
+		opt.iflag = 1;
+	} else if (a[0] == 'd' && a[1] != '\0' && a[2] == '\0' &&
+	    strchr("ibqw", a[1]) != NULL) {
+		opt.dmode = a[1] == 'w' ? 'b' : a[1];
+	} else if (a[0] == 'e' && a[1] != '\0' && a[2] == '\0' &&
+	    strchr("mpqwe", a[1]) != NULL) {
+		;	/* errors are always returned by mail */
+	} else if (strcmp(a, "m") == 0) {
+		;	/* "me too": the sender is never dropped anyway */
+	} else {
+		usage("unknown -o option");
+	}
+}
+
+/* The flags that take a value: "-fx" or "-f x". */
+static const char *
+optval(char **argv, int *i, const char *p)
+{
+	if (*p != '\0') {
+		return p;
+	}
+	if (argv[*i + 1] == NULL) {
+		usage("an option is missing its value");
+	}
+	return argv[++*i];
+}
+
+/* One cluster of flags, getopt style ("-ti", "-odq", "-fme"). */
+static void
+flag(char **argv, int *i)
+{
+	const char *p = argv[*i] + 1, *v;
+
+	for (; *p != '\0'; p++) {
+		switch (*p) {
+		case 't': opt.tflag = 1; continue;
+		case 'i': opt.iflag = 1; continue;
+		case 'v': verbose = 1; continue;
+		case 'm': case 'n': case 'U': continue;	/* compatibility */
+		case 'q':
+			if (opt.mode != 'd' && opt.mode != 'D') {
+				opt.mode = 'q';
+			}
+			opt.qarg = p + 1;
+			return;
+		}
+		v = optval(argv, i, p + 1);
+		switch (*p) {
+		case 'b':
+			if (v[1] != '\0' || strchr("mdDspvi", *v) == NULL) {
+				usage("unknown -b mode");
+			}
+			opt.mode = *v;
+			break;
+		case 'o': ooption(v); break;
+		case 'O': setoption(v); break;
+		case 'f': case 'r': opt.from = v; break;
+		case 'F': opt.fullname = v; break;
+		case 'N': opt.notify = v; break;
+		case 'R': opt.ret = v; break;
+		case 'V': opt.envid = v; break;
+		case 'B': case 'h': case 'L': case 'C': break;
+		default:
+			usage("unknown option");
+		}
+		return;
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *base;
+	int i;
+
+	umask(077);
+	signal(SIGPIPE, SIG_IGN);
+	base = strrchr(argv[0], '/');
+	base = base != NULL ? base + 1 : argv[0];
+	if (strcmp(base, "mailq") == 0) {
+		opt.mode = 'p';
+	} else if (strcmp(base, "newaliases") == 0) {
+		opt.mode = 'i';
+	}
+	progname = *base != '\0' ? base : "mta";
+	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1] != '\0';
+	    i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			i++;
+			break;
+		}
+		flag(argv, &i);
+	}
+	finishsettings();
+	openlogfile();
+	if (verbose && opt.dmode == 'b') {
+		opt.dmode = 'i';	/* -v shows the delivery, so wait for it */
+	}
+	switch (opt.mode) {
+	case 'm':
+		return submit(argv + i, argc - i);
+	case 'p':
+		if (spool_open() == -1) {
+			die(EX_CANTCREAT, "cannot open the queue directory "
+			    "%s:", set.queuedir);
+		}
+		return spool_listq() == -1 ? EX_IOERR : 0;
+	case 'v':
+		return verify(argv + i, argc - i);
+	case 'i':
+		return local_checkaliases(set.aliasfile) > 0 ? EX_DATAERR : 0;
+	case 'q':
+		return queuerun();
+	}
+	die(EX_UNAVAILABLE, "-b%c: the SMTP server is not built yet",
+	    opt.mode);
+	return EX_SOFTWARE;
+}

@@ -1,0 +1,153 @@
+/*
+ * mta.h: every declaration shared between the source files, grouped under
+ * the file that defines it (dma's habit). Read mta.c first.
+ */
+#include <sys/types.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <time.h>
+
+#define VERSION		"0.1"
+
+/* Outcome of one delivery attempt to one recipient. */
+enum dstat {
+	D_OK,		/* delivered; the recipient is done */
+	D_TEMP,		/* try again later */
+	D_PERM		/* give up; the sender gets a bounce */
+};
+
+/* Recipient states as stored in the qf ('s' line). */
+enum rstate {
+	R_PENDING = 'P',	/* still to be delivered */
+	R_SENT = 'D',		/* delivered */
+	R_FAILED = 'F',		/* failed for good, bounce not yet sent */
+	R_BOUNCED = 'B'		/* failed, and the bounce is committed */
+};
+
+/* DSN NOTIFY bits (RFC 3461); 0 means "not given". */
+enum {
+	N_NEVER = 1,
+	N_SUCCESS = 2,
+	N_FAILURE = 4,
+	N_DELAY = 8
+};
+
+/* DSN RET */
+enum {
+	RET_DEFAULT = 0,
+	RET_FULL = 'F',
+	RET_HDRS = 'H'
+};
+
+struct rcpt {
+	char *addr;	/* envelope address, or |cmd, /file for alias targets */
+	char *orcpt;	/* DSN ORCPT as received, or NULL */
+	char *parent;	/* address this one was expanded from, or NULL */
+	char *reply;	/* last reply or error text, or NULL */
+	int state;	/* enum rstate */
+	int notify;	/* N_* bits */
+	int expanded;	/* already an alias target: do not expand again */
+	int attempts;
+	time_t next;	/* not to be tried before this time */
+};
+
+#define QIDLEN		24
+
+struct msg {
+	char id[QIDLEN];
+	char *sender;	/* "" is the null sender <> */
+	char *envid;	/* DSN ENVID, or NULL */
+	int ret;	/* RET_* */
+	int warned;	/* the delay warning was sent */
+	time_t arrival;
+	off_t size;	/* exact size of the df */
+	struct rcpt *rcpt;
+	int nrcpt, rcptcap;
+	int lockfd;	/* locked qf while a runner owns it, else -1 */
+	ino_t ino;	/* inode of the locked qf */
+};
+
+/* mta.c */
+struct settings {
+	const char *queuedir, *hostname, *localdomains, *relayfrom;
+	const char *smarthost, *smarthosttls, *authinfofile, *cacertfile;
+	const char *servercert, *serverkey, *authusers, *aliasfile;
+	const char *mailspool, *mailboxformat, *masquerade, *deadletter;
+	const char *postmastercopy, *nameserver, *runasuser, *logfile;
+	const char *pidfile;
+	const char *listen[8];
+	int nlisten;
+	long long minfree, maxsize;
+	long maxrcpt, maxconn, maxperip, smtpport;
+	long queuereturn, queuewarn, tcommand, tdatablock, hoststatus;
+};
+extern struct settings set;
+extern int verbose;
+extern const char *progname;
+
+void logmsg(int pri, const char *fmt, ...);
+void warn(const char *fmt, ...);
+void die(int code, const char *fmt, ...);
+void *xmalloc(size_t n);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+int islocaldomain(const char *domain);
+int splitaddr(const char *addr, char *local, size_t llen, const char **domain);
+void rfc5322date(time_t t, char *buf, size_t len);
+void sanitize(char *s);
+
+/* addr.c: RFC 5322 address lists and header fields */
+typedef void addrfn(const char *addrspec, void *arg);
+int addr_parselist(const char *s, addrfn *fn, void *arg);
+int addr_parseone(const char *s, char *out, size_t outlen);
+int addr_valid(const char *addr);
+
+/* spool.c */
+int spool_open(void);
+int spool_create(struct msg *m);
+int spool_commit(struct msg *m, int dffd);
+void spool_abort(struct msg *m, int dffd);
+int spool_update(struct msg *m);
+int spool_remove(struct msg *m);
+int spool_lock(const char *id, struct msg *m);
+void spool_unlock(struct msg *m);
+int spool_opendf(struct msg *m);
+void spool_quarantine(const char *id, const char *why);
+int spool_parse(const char *buf, size_t len, struct msg *m);
+char *spool_format(const struct msg *m, size_t *len);
+void spool_recover(void);
+int spool_freespace(long long need);
+int spool_list(char ***ids);
+int spool_listq(void);
+void msg_init(struct msg *m);
+void msg_free(struct msg *m);
+struct rcpt *msg_addrcpt(struct msg *m, const char *addr);
+
+/* deliver.c */
+struct qfilter {
+	int kind;		/* 0, 'I', 'R' or 'S' */
+	const char *sub;
+};
+int deliver_run(const struct qfilter *f);
+int deliver_one(const char *id);
+int deliver_daemon(long every);
+
+/* local.c: aliases and the local mailers */
+enum ttype {
+	T_MAILBOX,	/* a local user's mailbox */
+	T_FILE,		/* /path: append mbox-style */
+	T_PIPE,		/* |command */
+	T_REMOTE,	/* an address outside LocalDomains */
+	T_UNKNOWN	/* no such user, no alias */
+};
+struct target {
+	int type;	/* enum ttype */
+	char *addr;	/* user name, path, command or remote address */
+};
+int local_expand(const char *rcpt, struct target **t, int *n,
+    char *err, size_t errlen);
+void local_freetargets(struct target *t, int n);
+int local_classify(const char *addr);
+int local_deliver(const struct target *t, const struct msg *m, int dffd,
+    char *reply, size_t rlen);
+int local_checkaliases(const char *path);

@@ -1,0 +1,970 @@
+/*
+ * spool.c: the queue files, and nothing else.
+ *
+ * One flat directory (QueueDirectory). A message with queue ID <ID> is
+ *
+ *	df<ID>	the message: headers and body, LF line ends
+ *	qf<ID>	the envelope: sender, recipients with their states, the size
+ *		of the df; text, one tagged line per item (format below)
+ *	tf<ID>	a qf being written; never read by anyone
+ *	Qf<ID>	a qf put aside because it cannot be trusted (no df, wrong
+ *		df size, unparsable); kept for the operator, never delivered
+ *
+ * A message exists exactly when its qf exists. Its life:
+ *
+ *	(nothing) --create--> df --commit--> df+qf --update--> df+qf ...
+ *	    ^                 |                 |
+ *	    +----abort--------+                 +--remove--> (nothing)
+ *
+ * Commit (spool_commit), before anyone is told "250" or sees exit 0:
+ *	1. write df, fsync it		the message bytes are on disk
+ *	2. write tf, fsync it		the envelope bytes are on disk
+ *	3. rename tf -> qf		THE COMMIT POINT: the message exists
+ *	4. fsync the directory		the new name survives a power cut
+ * A crash before 3 leaves a tf and/or df without qf: debris, removed by
+ * spool_recover once older than STALE_AGE. A crash after 3 leaves a
+ * complete message. The qf records the df's size, so a df that lost its
+ * tail (a file system that did not honour the order) is caught at the
+ * next delivery and quarantined instead of being sent torn.
+ *
+ * Update (spool_update): a new tf, fsync, rename over the qf, fsync the
+ * directory. Never patched in place: a crash leaves the old or the new
+ * envelope, never a mix. Removal (spool_remove) walks the states
+ * backwards: unlink qf (the message is gone), unlink df, fsync the dir.
+ *
+ * Locking: a queue runner holds flock(LOCK_EX) on the qf it delivers.
+ * An update renames a new file over the qf, so the runner locks the new
+ * tf before the rename and keeps holding it; a runner that was waiting on
+ * the old inode notices (the name no longer points to the inode it
+ * locked) and skips the message. flock locks die with their process.
+ *
+ * qf format, version 1 (one tag letter, then the value, to end of line):
+ *	V1		format version, always the first line
+ *	T<epoch>	arrival time
+ *	Z<bytes>	exact size of the df
+ *	S<sender>	envelope sender; empty for the null sender <>
+ *	E<envid>	DSN ENVID (optional)
+ *	N<F|H>		DSN RET=FULL or RET=HDRS (optional)
+ *	W		a delay warning was sent (optional)
+ *	R<addr>		starts a recipient; its lines follow:
+ *	  s<P|D|F|B>	state: pending, delivered, failed, failed and bounced
+ *	  a<n>		attempts so far
+ *	  n<epoch>	next try not before
+ *	  o<orcpt>	DSN ORCPT (optional)
+ *	  d<bits>	DSN NOTIFY bits (optional)
+ *	  p<addr>	the address this one was expanded from (optional)
+ *	  x		an alias target, not to be expanded again (optional)
+ *	  e<text>	last reply or error (optional)
+ *	.		end of file; a qf without it is torn
+ * Values never hold a newline: spool_format replaces control characters.
+ */
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "mta.h"
+
+#define MAXQF	(4 * 1024 * 1024)	/* a qf is never this big */
+
+static int spoolfd = -1;	/* the open QueueDirectory */
+
+/* Open (and create if needed) the spool directory once per process. */
+int
+spool_open(void)
+{
+	if (spoolfd != -1) {
+		return 0;
+	}
+	if (mkdir(set.queuedir, 0700) == -1 && errno != EEXIST) {
+		return -1;
+	}
+	spoolfd = open(set.queuedir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return spoolfd == -1 ? -1 : 0;
+}
+
+static void
+fname(char *buf, char kind, const char *id)
+{
+	/* ids are at most QIDLEN-1 characters, buf is QIDLEN + 2 */
+	buf[0] = kind;
+	buf[1] = 'f';
+	memcpy(buf + 2, id, strlen(id) + 1);
+}
+
+/*
+ * A queue ID: arrival second, microsecond and pid in base 62, so that IDs
+ * sort by arrival. A clock set back or a reused pid could repeat one;
+ * spool_create's O_EXCL and its check for a qf catch that, and a retry
+ * appends a sequence number.
+ */
+static void
+newid(char *id, unsigned seq)
+{
+	static const char b62[] =
+	    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+	struct timespec ts;
+	unsigned long long v[3];
+	int w[3] = { 6, 4, 4 }, i, j, k = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	v[0] = (unsigned long long)ts.tv_sec;
+	v[1] = (unsigned long long)ts.tv_nsec / 1000;
+	v[2] = (unsigned long long)getpid();
+	for (i = 0; i < 3; i++) {
+		for (j = w[i] - 1; j >= 0; j--) {
+			id[k + j] = b62[v[i] % 62];
+			v[i] /= 62;
+		}
+		k += w[i];
+	}
+	if (seq > 0) {
+		id[k++] = b62[seq / 62 % 62];
+		id[k++] = b62[seq % 62];
+	}
+	id[k] = '\0';
+}
+
+/* Create a new df; returns its descriptor and sets m->id, or -1. */
+int
+spool_create(struct msg *m)
+{
+	char name[QIDLEN + 2];
+	unsigned seq;
+	int fd;
+
+	for (seq = 0; seq < 1000; seq++) {
+		newid(m->id, seq);
+		fname(name, 'q', m->id);
+		if (faccessat(spoolfd, name, F_OK, 0) == 0) {
+			continue;
+		}
+		fname(name, 'd', m->id);
+		fd = openat(spoolfd, name,
+		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd != -1 || errno != EEXIST) {
+			return fd;
+		}
+	}
+	errno = EEXIST;
+	return -1;
+}
+
+/*
+ * Write the envelope to tf<ID> and fsync it. With lock, the tf is also
+ * locked and left open (returned); otherwise it is closed and 0 returned.
+ */
+static int
+writetf(struct msg *m, int lock)
+{
+	char name[QIDLEN + 2];
+	char *buf;
+	size_t len, off = 0;
+	ssize_t n;
+	int fd, e;
+
+	buf = spool_format(m, &len);
+	fname(name, 't', m->id);
+	fd = openat(spoolfd, name,
+	    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		free(buf);
+		return -1;
+	}
+	if (lock && flock(fd, LOCK_EX) == -1) {
+		goto fail;
+	}
+	while (off < len) {
+		if ((n = write(fd, buf + off, len - off)) == -1) {
+			if (errno == EINTR) {
+				continue;
+			}
+			goto fail;
+		}
+		off += (size_t)n;
+	}
+	if (fsync(fd) == -1) {
+		goto fail;
+	}
+	free(buf);
+	if (lock) {
+		return fd;
+	}
+	return close(fd) == -1 ? -1 : 0;
+fail:
+	e = errno;
+	free(buf);
+	close(fd);
+	unlinkat(spoolfd, name, 0);
+	errno = e;
+	return -1;
+}
+
+/* Make the directory's entries (new, renamed, removed names) durable. */
+static int
+syncdir(void)
+{
+	return fsync(spoolfd);
+}
+
+/*
+ * The commit protocol (see the top of this file). dffd is the df being
+ * written; it is closed here whatever happens. On failure nothing of the
+ * message is left and -1 is returned with errno set: the caller reports a
+ * temporary failure and the client keeps the message.
+ */
+int
+spool_commit(struct msg *m, int dffd)
+{
+	char tf[QIDLEN + 2], qf[QIDLEN + 2];
+	struct stat st;
+	int e;
+
+	if (fsync(dffd) == -1 || fstat(dffd, &st) == -1) {
+		goto fail;
+	}
+	m->size = st.st_size;
+	if (close(dffd) == -1) {
+		dffd = -1;
+		goto fail;
+	}
+	dffd = -1;
+	if (writetf(m, 0) == -1) {
+		goto fail;
+	}
+	fname(tf, 't', m->id);
+	fname(qf, 'q', m->id);
+	if (renameat(spoolfd, tf, spoolfd, qf) == -1) {
+		goto fail;
+	}
+	if (syncdir() == -1) {
+		/*
+		 * The name may or may not reach the disk: we cannot promise
+		 * the message, so it must not exist. Take it back.
+		 */
+		goto fail;
+	}
+	return 0;
+fail:
+	e = errno;
+	spool_abort(m, dffd);
+	errno = e;
+	return -1;
+}
+
+/* Forget a message that was never acknowledged: every file goes. */
+void
+spool_abort(struct msg *m, int dffd)
+{
+	char name[QIDLEN + 2];
+	int e = errno;
+
+	if (dffd != -1) {
+		close(dffd);
+	}
+	fname(name, 'q', m->id);
+	unlinkat(spoolfd, name, 0);
+	fname(name, 't', m->id);
+	unlinkat(spoolfd, name, 0);
+	fname(name, 'd', m->id);
+	unlinkat(spoolfd, name, 0);
+	errno = e;
+}
+
+/*
+ * Replace the qf of a locked message with its new state. The new file
+ * is locked before it takes the name, so the lock is never lost.
+ */
+int
+spool_update(struct msg *m)
+{
+	char tf[QIDLEN + 2], qf[QIDLEN + 2];
+	struct stat st;
+	int fd, e;
+
+	if ((fd = writetf(m, 1)) == -1) {
+		return -1;
+	}
+	fname(tf, 't', m->id);
+	fname(qf, 'q', m->id);
+	if (fstat(fd, &st) == -1 ||
+	    renameat(spoolfd, tf, spoolfd, qf) == -1) {
+		e = errno;
+		close(fd);
+		unlinkat(spoolfd, tf, 0);
+		errno = e;
+		return -1;
+	}
+	if (m->lockfd != -1) {
+		close(m->lockfd);
+	}
+	m->lockfd = fd;
+	m->ino = st.st_ino;
+	return syncdir();
+}
+
+/* Every recipient is done: the message goes, qf first. */
+int
+spool_remove(struct msg *m)
+{
+	char name[QIDLEN + 2];
+	int r = 0;
+
+	fname(name, 'q', m->id);
+	if (unlinkat(spoolfd, name, 0) == -1) {
+		r = -1;
+	}
+	fname(name, 'd', m->id);
+	if (unlinkat(spoolfd, name, 0) == -1 && errno != ENOENT) {
+		r = -1;
+	}
+	if (syncdir() == -1) {
+		r = -1;
+	}
+	spool_unlock(m);
+	return r;
+}
+
+void
+spool_unlock(struct msg *m)
+{
+	if (m->lockfd != -1) {
+		close(m->lockfd);
+		m->lockfd = -1;
+	}
+}
+
+/* Put a qf aside as Qf<ID> so that it is kept but never delivered. */
+void
+spool_quarantine(const char *id, const char *why)
+{
+	char qf[QIDLEN + 2], bad[QIDLEN + 2];
+
+	fname(qf, 'q', id);
+	fname(bad, 'Q', id);
+	if (renameat(spoolfd, qf, spoolfd, bad) == -1) {
+		if (errno != ENOENT) {
+			logmsg(LOG_ERR, "%s: spool: cannot quarantine: %s",
+			    id, strerror(errno));
+		}
+		return;
+	}
+	syncdir();
+	logmsg(LOG_ALERT, "%s: spool: quarantined as Qf%s: %s", id, id, why);
+}
+
+/* Read a whole small file from fd into a NUL-terminated buffer. */
+static char *
+slurp(int fd, size_t *len)
+{
+	char *buf = NULL;
+	size_t cap = 0, n = 0;
+	ssize_t r;
+
+	for (;;) {
+		if (n + 1 >= cap) {
+			if (cap >= MAXQF) {
+				free(buf);
+				errno = EFBIG;
+				return NULL;
+			}
+			cap = cap == 0 ? 4096 : cap * 2;
+			buf = xrealloc(buf, cap);
+		}
+		r = read(fd, buf + n, cap - n - 1);
+		if (r == 0) {
+			break;
+		}
+		if (r == -1) {
+			if (errno == EINTR) {
+				continue;
+			}
+			free(buf);
+			return NULL;
+		}
+		n += (size_t)r;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+/* Read and parse the qf of id without locking (for mailq). */
+static int
+readqf(const char *id, struct msg *m, int fd)
+{
+	char *buf;
+	size_t len;
+	int r;
+
+	if ((buf = slurp(fd, &len)) == NULL) {
+		return -1;
+	}
+	snprintf(m->id, sizeof(m->id), "%s", id);
+	r = spool_parse(buf, len, m);
+	free(buf);
+	return r;
+}
+
+/*
+ * Lock the message id for delivery and read its envelope.
+ * Returns 0 when locked (m filled, m->lockfd held), 1 when another runner
+ * has it or it is gone, -1 when it is unusable (and quarantined).
+ */
+int
+spool_lock(const char *id, struct msg *m)
+{
+	char qf[QIDLEN + 2], df[QIDLEN + 2];
+	struct stat st, now;
+	int fd;
+
+	fname(qf, 'q', id);
+	fname(df, 'd', id);
+	if ((fd = openat(spoolfd, qf, O_RDONLY | O_CLOEXEC)) == -1) {
+		return 1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1 || fstat(fd, &st) == -1 ||
+	    fstatat(spoolfd, qf, &now, 0) == -1 ||
+	    now.st_ino != st.st_ino || now.st_dev != st.st_dev) {
+		/* busy, or replaced or removed by the runner we waited on */
+		close(fd);
+		return 1;
+	}
+	msg_init(m);
+	if (readqf(id, m, fd) == -1) {
+		close(fd);
+		msg_free(m);
+		spool_quarantine(id, "malformed qf");
+		return -1;
+	}
+	if (fstatat(spoolfd, df, &now, 0) == -1) {
+		close(fd);
+		msg_free(m);
+		spool_quarantine(id, "df missing");
+		return -1;
+	}
+	if (now.st_size != m->size) {
+		close(fd);
+		msg_free(m);
+		spool_quarantine(id, "df size differs from the qf");
+		return -1;
+	}
+	m->lockfd = fd;
+	m->ino = st.st_ino;
+	return 0;
+}
+
+int
+spool_opendf(struct msg *m)
+{
+	char df[QIDLEN + 2];
+
+	fname(df, 'd', m->id);
+	return openat(spoolfd, df, O_RDONLY | O_CLOEXEC);
+}
+
+/* The size in bytes an operator asked to keep free; -1 if below it. */
+int
+spool_freespace(long long need)
+{
+	struct statvfs sv;
+	long long avail;
+
+	if (set.minfree <= 0) {
+		return 0;
+	}
+	if (fstatvfs(spoolfd, &sv) == -1) {
+		return -1;
+	}
+	avail = (long long)sv.f_bavail * (long long)sv.f_frsize;
+	if (avail - need < set.minfree) {
+		errno = ENOSPC;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+isid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= QIDLEN) {
+		return 0;
+	}
+	for (; *s != '\0'; s++) {
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= 'a' && *s <= 'z'))) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static int
+cmpid(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * The IDs of every committed message, oldest first (IDs begin with the
+ * arrival time). The caller frees each string and the array.
+ */
+int
+spool_list(char ***ids)
+{
+	DIR *d;
+	struct dirent *e;
+	char **v = NULL;
+	int n = 0, cap = 0, fd;
+
+	if ((fd = dup(spoolfd)) == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1) {
+			close(fd);
+		}
+		return -1;
+	}
+	rewinddir(d);
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] != 'q' || e->d_name[1] != 'f' ||
+		    !isid(e->d_name + 2)) {
+			continue;
+		}
+		if (n == cap) {
+			cap = cap == 0 ? 64 : cap * 2;
+			v = xrealloc(v, (size_t)cap * sizeof(*v));
+		}
+		v[n++] = xstrdup(e->d_name + 2);
+	}
+	closedir(d);
+	if (n > 1) {
+		qsort(v, (size_t)n, sizeof(*v), cmpid);
+	}
+	*ids = v;
+	return n;
+}
+
+/* Does a file kind+id exist? */
+static int
+exists(char kind, const char *id)
+{
+	char name[QIDLEN + 2];
+
+	fname(name, kind, id);
+	return faccessat(spoolfd, name, F_OK, 0) == 0;
+}
+
+/* One directory entry, as spool_recover sees it. */
+static void
+recover1(const char *name, time_t now)
+{
+	struct stat st;
+	const char *id = name + 2;
+
+	if (name[1] != 'f' || !isid(id) ||
+	    fstatat(spoolfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+		return;
+	}
+	if (name[0] == 't' && now - st.st_mtime > STALE_AGE) {
+		/* a commit or update that died before its rename */
+		if (unlinkat(spoolfd, name, 0) == 0) {
+			logmsg(LOG_NOTICE, "%s: spool: removed stale %s", id,
+			    name);
+		}
+	} else if (name[0] == 'd' && now - st.st_mtime > STALE_AGE &&
+	    !exists('q', id) && !exists('t', id)) {
+		/* a message that never reached its commit point */
+		if (unlinkat(spoolfd, name, 0) == 0) {
+			logmsg(LOG_NOTICE, "%s: spool: removed orphan %s", id,
+			    name);
+		}
+	} else if (name[0] == 'q' && !exists('d', id)) {
+		spool_quarantine(id, "df missing");
+	}
+}
+
+/*
+ * Clean up after crashes: stale tf, orphan df, qf without df. Nothing
+ * else is touched. Safe to run beside other runners and submitters.
+ */
+void
+spool_recover(void)
+{
+	DIR *d;
+	struct dirent *e;
+	time_t now = time(NULL);
+	int fd;
+
+	if ((fd = dup(spoolfd)) == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1) {
+			close(fd);
+		}
+		logmsg(LOG_ERR, "spool: recover: cannot read %s: %s",
+		    set.queuedir, strerror(errno));
+		return;
+	}
+	rewinddir(d);
+	while ((e = readdir(d)) != NULL) {
+		recover1(e->d_name, now);
+	}
+	closedir(d);
+	syncdir();
+}
+
+/* mailq: one entry */
+static void
+listone(const char *id)
+{
+	char qf[QIDLEN + 2], when[32];
+	struct msg m;
+	struct tm tm;
+	int fd, i;
+
+	fname(qf, 'q', id);
+	if ((fd = openat(spoolfd, qf, O_RDONLY | O_CLOEXEC)) == -1) {
+		return;		/* delivered meanwhile */
+	}
+	msg_init(&m);
+	if (readqf(id, &m, fd) == -1) {
+		printf("%-16s (unreadable queue file)\n", id);
+		goto out;
+	}
+	localtime_r(&m.arrival, &tm);
+	strftime(when, sizeof(when), "%a %b %d %H:%M", &tm);
+	printf("%-16s %8lld %s <%s>\n", id, (long long)m.size, when,
+	    m.sender);
+	for (i = 0; i < m.nrcpt; i++) {
+		struct rcpt *r = &m.rcpt[i];
+
+		if (r->state != R_PENDING && r->state != R_FAILED) {
+			continue;
+		}
+		if (r->reply != NULL) {
+			printf("%17s(%s%s)\n", "",
+			    r->state == R_FAILED ? "Failed: " : "", r->reply);
+		}
+		printf("%25s<%s>\n", "", r->addr);
+	}
+out:
+	close(fd);
+	msg_free(&m);
+}
+
+/* -bp, mailq */
+int
+spool_listq(void)
+{
+	char **ids;
+	int n, i;
+
+	if ((n = spool_list(&ids)) == -1) {
+		return -1;
+	}
+	if (n == 0) {
+		printf("Mail queue is empty\n");
+		return 0;
+	}
+	printf("\t\t%s (%d request%s)\n", set.queuedir, n, n == 1 ? "" : "s");
+	printf("----Q-ID-------- --Size-- ---Q-Time----- "
+	    "------------Sender/Recipient-----------\n");
+	for (i = 0; i < n; i++) {
+		listone(ids[i]);
+		free(ids[i]);
+	}
+	free(ids);
+	printf("\t\tTotal requests: %d\n", n);
+	return 0;
+}
+
+/* ---- the qf text format ---- */
+
+static int
+parsenum(const char *s, long long *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtoll(s, &end, 10);
+	return (errno != 0 || end == s || *end != '\0' || *v < 0) ? -1 : 0;
+}
+
+/* One line of a recipient block; r is the current recipient. */
+static int
+parsercpt(struct rcpt *r, char tag, char *val)
+{
+	long long v;
+
+	switch (tag) {
+	case 's':
+		if (strchr("PDFB", *val) == NULL || *val == '\0' ||
+		    val[1] != '\0') {
+			return -1;
+		}
+		r->state = *val;
+		return 0;
+	case 'a':
+		if (parsenum(val, &v) == -1 || v > 1000000) {
+			return -1;
+		}
+		r->attempts = (int)v;
+		return 0;
+	case 'n':
+		if (parsenum(val, &v) == -1) {
+			return -1;
+		}
+		r->next = (time_t)v;
+		return 0;
+	case 'd':
+		if (parsenum(val, &v) == -1 || v > 15) {
+			return -1;
+		}
+		r->notify = (int)v;
+		return 0;
+	case 'o':
+		free(r->orcpt);
+		r->orcpt = xstrdup(val);
+		return 0;
+	case 'p':
+		free(r->parent);
+		r->parent = xstrdup(val);
+		return 0;
+	case 'x':
+		r->expanded = 1;
+		return *val == '\0' ? 0 : -1;
+	case 'e':
+		free(r->reply);
+		r->reply = xstrdup(val);
+		return 0;
+	}
+	return -1;
+}
+
+/* One line of the message part. */
+static int
+parsemsg(struct msg *m, char tag, char *val, unsigned *seen)
+{
+	long long v;
+
+	switch (tag) {
+	case 'T':
+		if (parsenum(val, &v) == -1) {
+			return -1;
+		}
+		m->arrival = (time_t)v;
+		*seen |= 1;
+		return 0;
+	case 'Z':
+		if (parsenum(val, &v) == -1) {
+			return -1;
+		}
+		m->size = (off_t)v;
+		*seen |= 2;
+		return 0;
+	case 'S':
+		free(m->sender);
+		m->sender = xstrdup(val);
+		*seen |= 4;
+		return 0;
+	case 'E':
+		free(m->envid);
+		m->envid = xstrdup(val);
+		return 0;
+	case 'N':
+		if ((*val != RET_FULL && *val != RET_HDRS) || val[1] != '\0') {
+			return -1;
+		}
+		m->ret = *val;
+		return 0;
+	case 'W':
+		m->warned = 1;
+		return *val == '\0' ? 0 : -1;
+	}
+	return -1;
+}
+
+/*
+ * Parse a qf held in buf (NUL-terminated, len bytes). Strict: an unknown
+ * tag, a missing field, a missing end line or a NUL byte is an error, so
+ * that a damaged file is quarantined rather than half understood.
+ */
+int
+spool_parse(const char *buf, size_t len, struct msg *m)
+{
+	char *copy, *line, *next, *nl;
+	struct rcpt *r = NULL;
+	unsigned seen = 0;
+	int done = 0, err = 0;
+
+	if (strlen(buf) != len || strncmp(buf, "V1\n", 3) != 0) {
+		return -1;
+	}
+	copy = xstrdup(buf + 3);
+	for (line = copy; *line != '\0' && !done && !err; line = next) {
+		if ((nl = strchr(line, '\n')) == NULL) {
+			err = 1;	/* torn: the last line has no newline */
+			break;
+		}
+		*nl = '\0';
+		next = nl + 1;
+		if (strcmp(line, ".") == 0) {
+			done = 1;
+		} else if (line[0] == 'R') {
+			if (!addr_valid(line + 1) && line[1] != '|' &&
+			    line[1] != '/') {
+				err = 1;
+			} else {
+				r = msg_addrcpt(m, line + 1);
+				r->state = 0;
+			}
+		} else if (r != NULL) {
+			err = parsercpt(r, line[0], line + 1) == -1;
+		} else {
+			err = parsemsg(m, line[0], line + 1, &seen) == -1;
+		}
+	}
+	free(copy);
+	if (err || !done || seen != 7 || m->nrcpt == 0) {
+		return -1;
+	}
+	for (r = m->rcpt; r < m->rcpt + m->nrcpt; r++) {
+		if (r->state == 0) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+struct sbuf {
+	char *p;
+	size_t len, cap;
+};
+
+/* Append "<tag><value>\n", with control characters made harmless. */
+static void
+put(struct sbuf *b, char tag, const char *val)
+{
+	size_t n = strlen(val), i;
+
+	if (b->len + n + 3 > b->cap) {
+		b->cap = (b->len + n + 3) * 2;
+		b->p = xrealloc(b->p, b->cap);
+	}
+	b->p[b->len++] = tag;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)val[i];
+
+		b->p[b->len++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+	}
+	b->p[b->len++] = '\n';
+	b->p[b->len] = '\0';
+}
+
+static void
+putnum(struct sbuf *b, char tag, long long v)
+{
+	char num[32];
+
+	snprintf(num, sizeof(num), "%lld", v);
+	put(b, tag, num);
+}
+
+/* The qf text of m; the caller frees it. */
+char *
+spool_format(const struct msg *m, size_t *len)
+{
+	struct sbuf b = { NULL, 0, 0 };
+	const struct rcpt *r;
+	char st[2] = { 0, 0 };
+
+	put(&b, 'V', "1");
+	putnum(&b, 'T', (long long)m->arrival);
+	putnum(&b, 'Z', (long long)m->size);
+	put(&b, 'S', m->sender != NULL ? m->sender : "");
+	if (m->envid != NULL) {
+		put(&b, 'E', m->envid);
+	}
+	if (m->ret != RET_DEFAULT) {
+		st[0] = (char)m->ret;
+		put(&b, 'N', st);
+	}
+	if (m->warned) {
+		put(&b, 'W', "");
+	}
+	for (r = m->rcpt; r < m->rcpt + m->nrcpt; r++) {
+		put(&b, 'R', r->addr);
+		st[0] = (char)r->state;
+		put(&b, 's', st);
+		putnum(&b, 'a', r->attempts);
+		putnum(&b, 'n', (long long)r->next);
+		if (r->orcpt != NULL) {
+			put(&b, 'o', r->orcpt);
+		}
+		if (r->notify != 0) {
+			putnum(&b, 'd', r->notify);
+		}
+		if (r->parent != NULL) {
+			put(&b, 'p', r->parent);
+		}
+		if (r->expanded) {
+			put(&b, 'x', "");
+		}
+		if (r->reply != NULL) {
+			put(&b, 'e', r->reply);
+		}
+	}
+	put(&b, '.', "");	/* the end line: "." alone */
+	*len = b.len;
+	return b.p;
+}
+
+void
+msg_init(struct msg *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->lockfd = -1;
+}
+
+void
+msg_free(struct msg *m)
+{
+	int i;
+
+	for (i = 0; i < m->nrcpt; i++) {
+		free(m->rcpt[i].addr);
+		free(m->rcpt[i].orcpt);
+		free(m->rcpt[i].parent);
+		free(m->rcpt[i].reply);
+	}
+	free(m->rcpt);
+	free(m->sender);
+	free(m->envid);
+	spool_unlock(m);
+	msg_init(m);
+}
+
+struct rcpt *
+msg_addrcpt(struct msg *m, const char *addr)
+{
+	struct rcpt *r;
+
+	if (m->nrcpt == m->rcptcap) {
+		m->rcptcap = m->rcptcap == 0 ? 8 : m->rcptcap * 2;
+		m->rcpt = xrealloc(m->rcpt,
+		    (size_t)m->rcptcap * sizeof(*m->rcpt));
+	}
+	r = &m->rcpt[m->nrcpt++];
+	memset(r, 0, sizeof(*r));
+	r->addr = xstrdup(addr);
+	r->state = R_PENDING;
+	return r;
+}
