@@ -195,6 +195,7 @@ static int
 deliver1(struct msg *m, int i, int dffd)
 {
 	struct target one, *t = NULL;
+	const char *mailer;
 	char reply[512];
 	int n = 1, res;
 
@@ -206,16 +207,16 @@ deliver1(struct msg *m, int i, int dffd)
 		record(m, &m->rcpt[i], D_TEMP, reply, "local");
 		return 1;
 	}
-	if (n != 1 || (t[0].type != T_MAILBOX && t[0].type != T_REMOTE &&
-	    t[0].type != T_UNKNOWN)) {
-		/* several targets, or a file or program: one state each */
+	if (n != 1) {
+		/* several targets: each gets a state of its own */
 		addtargets(m, i, t, n);
 		local_freetargets(t, n);
 		return 1;
 	}
+	mailer = t[0].type == T_REMOTE ? "esmtp" : t[0].type == T_PIPE ?
+	    "prog" : t[0].type == T_FILE ? "file" : "local";
 	if (verbose) {
-		printf("%s... Connecting to %s...\n", m->rcpt[i].addr,
-		    t[0].type == T_REMOTE ? "remote" : "local");
+		printf("%s... Connecting to %s...\n", m->rcpt[i].addr, mailer);
 		fflush(stdout);
 	}
 	if (t[0].type == T_REMOTE) {
@@ -225,9 +226,7 @@ deliver1(struct msg *m, int i, int dffd)
 	} else {
 		res = local_deliver(&t[0], m, dffd, reply, sizeof(reply));
 	}
-	record(m, &m->rcpt[i], res, reply,
-	    t[0].type == T_REMOTE ? "esmtp" : t[0].type == T_PIPE ? "prog" :
-	    t[0].type == T_FILE ? "file" : "local");
+	record(m, &m->rcpt[i], res, reply, mailer);
 	if (t != &one) {
 		local_freetargets(t, n);
 	}

@@ -587,7 +587,10 @@ readheaders(struct hdrs *h, char **line, size_t *cap)
 {
 	ssize_t n;
 
-	while ((n = readline(line, cap)) > 0) {
+	if ((n = readline(line, cap)) > 0 && strncmp(*line, "From ", 5) == 0) {
+		n = readline(line, cap);	/* an mbox From_ line: not ours */
+	}
+	for (; n > 0; n = readline(line, cap)) {
 		int cont = (**line == ' ' || **line == '\t') && h->len > 0;
 
 		if (!cont && !isfield(*line, (size_t)n)) {

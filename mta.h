@@ -2,6 +2,9 @@
  * mta.h: every declaration shared between the source files, grouped under
  * the file that defines it (dma's habit). Read mta.c first.
  */
+#ifndef MTA_H
+#define MTA_H
+
 #include <sys/types.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -151,3 +154,5 @@ int local_classify(const char *addr);
 int local_deliver(const struct target *t, const struct msg *m, int dffd,
     char *reply, size_t rlen);
 int local_checkaliases(const char *path);
+
+#endif

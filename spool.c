@@ -564,6 +564,18 @@ exists(char kind, const char *id)
 	return faccessat(spoolfd, name, F_OK, 0) == 0;
 }
 
+/* Is there a tf/df of id that changed within STALE_AGE? */
+static int
+fresh(char kind, const char *id, time_t now)
+{
+	char name[QIDLEN + 2];
+	struct stat st;
+
+	fname(name, kind, id);
+	return fstatat(spoolfd, name, &st, 0) == 0 &&
+	    now - st.st_mtime <= STALE_AGE;
+}
+
 /* One directory entry, as spool_recover sees it. */
 static void
 recover1(const char *name, time_t now)
@@ -582,7 +594,7 @@ recover1(const char *name, time_t now)
 			    name);
 		}
 	} else if (name[0] == 'd' && now - st.st_mtime > STALE_AGE &&
-	    !exists('q', id) && !exists('t', id)) {
+	    !exists('q', id) && !fresh('t', id, now)) {
 		/* a message that never reached its commit point */
 		if (unlinkat(spoolfd, name, 0) == 0) {
 			logmsg(LOG_NOTICE, "%s: spool: removed orphan %s", id,
@@ -792,6 +804,17 @@ parsemsg(struct msg *m, char tag, char *val, unsigned *seen)
 	return -1;
 }
 
+static int
+hasctl(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if ((unsigned char)*s < 0x20 || *s == 0x7f) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /*
  * Parse a qf held in buf (NUL-terminated, len bytes). Strict: an unknown
  * tag, a missing field, a missing end line or a NUL byte is an error, so
@@ -816,7 +839,9 @@ spool_parse(const char *buf, size_t len, struct msg *m)
 		}
 		*nl = '\0';
 		next = nl + 1;
-		if (strcmp(line, ".") == 0) {
+		if (hasctl(line)) {
+			err = 1;	/* spool_format never writes one */
+		} else if (strcmp(line, ".") == 0) {
 			done = 1;
 		} else if (line[0] == 'R') {
 			if (!addr_valid(line + 1) && line[1] != '|' &&
