@@ -73,6 +73,14 @@
 #define MAXLINE		1000		/* SMTP text line incl. CRLF */
 #define IOBUF		(64 * 1024)	/* file copy buffer */
 
+/* SMTP server: slots are capped here whatever MaxConnections says, and
+ * descriptors stay below FD_SETSIZE minus what the spool, the log, the
+ * listeners and the runner pipe need. */
+#define MAXCONN_CAP	256
+#define FD_RESERVE	32
+/* Delivery children the daemon's runner keeps at most at once. */
+#define MAXDELIVERY	4
+
 /* Retry schedule for temporary failures: first wait, doubled, capped. */
 #define RETRY_FIRST	(5L * 60)
 #define RETRY_MAX	(2L * 3600)

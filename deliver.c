@@ -8,6 +8,7 @@
  * next recipient is tried, so that a crash repeats at most the one
  * delivery in flight. A message whose recipients are all done is removed.
  */
+#include <sys/select.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <errno.h>
@@ -368,15 +369,179 @@ onterm(int sig)
 	stopping = 1;
 }
 
+static void
+onchild(int sig)
+{
+	(void)sig;	/* only to interrupt select() */
+}
+
+/* What the runner has in hand. */
+static struct {
+	pid_t kids[MAXDELIVERY];	/* delivery children */
+	pid_t sweep;			/* the queue-run child, or 0 */
+	char ids[256][QIDLEN];		/* messages waiting for a child */
+	int nids, needrun;
+} rs;
+
+static pid_t
+child(const char *id)
+{
+	struct qfilter f = { 0, NULL };
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		signal(SIGCHLD, SIG_DFL);
+		if (id != NULL) {
+			deliver_one(id);
+		} else {
+			deliver_run(&f);
+		}
+		_exit(0);
+	}
+	if (pid == -1) {
+		logmsg(LOG_ERR, "runner: fork: %s", strerror(errno));
+	}
+	return pid > 0 ? pid : 0;
+}
+
+static void
+reapkids(void)
+{
+	pid_t pid;
+	int i;
+
+	while ((pid = waitpid(-1, NULL, WNOHANG)) > 0) {
+		if (pid == rs.sweep) {
+			rs.sweep = 0;
+		}
+		for (i = 0; i < MAXDELIVERY; i++) {
+			if (rs.kids[i] == pid) {
+				rs.kids[i] = 0;
+			}
+		}
+	}
+}
+
+static int
+idle(void)
+{
+	int i;
+
+	for (i = 0; i < MAXDELIVERY; i++) {
+		if (rs.kids[i] != 0) {
+			return 0;
+		}
+	}
+	return rs.sweep == 0;
+}
+
+/* Start children for the waiting messages and a sweep if one is due. */
+static void
+startkids(void)
+{
+	int i;
+
+	for (i = 0; i < MAXDELIVERY && rs.nids > 0; i++) {
+		if (rs.kids[i] == 0) {
+			rs.kids[i] = child(rs.ids[--rs.nids]);
+		}
+	}
+	if (rs.needrun && rs.sweep == 0) {
+		rs.needrun = 0;
+		rs.sweep = child(NULL);
+	}
+}
+
+/* Lines from the daemon: "D<id>" deliver that message, "Q" sweep. */
+static int
+readcmds(int fd, char *buf, size_t *len, size_t cap)
+{
+	char *nl, *p;
+	ssize_t n;
+
+	if ((n = read(fd, buf + *len, cap - *len)) == 0) {
+		return -1;
+	}
+	if (n < 0) {
+		return errno == EINTR || errno == EAGAIN ? 0 : -1;
+	}
+	*len += (size_t)n;
+	for (p = buf; (nl = memchr(p, '\n', *len - (size_t)(p - buf))) !=
+	    NULL; p = nl + 1) {
+		*nl = '\0';
+		if (p[0] == 'D' && strlen(p + 1) < QIDLEN &&
+		    rs.nids < (int)(sizeof(rs.ids) / sizeof(*rs.ids))) {
+			memcpy(rs.ids[rs.nids++], p + 1, strlen(p));
+		} else {
+			rs.needrun = 1;		/* "Q", or no room */
+		}
+	}
+	*len -= (size_t)(p - buf);
+	memmove(buf, p, *len);
+	if (*len == cap) {
+		*len = 0;	/* garbage without newlines: forget it */
+	}
+	return 0;
+}
+
 /*
- * -qINTERVAL alone: detach, then run the queue every interval, each run
- * in a child so that a run's memory and descriptors never accumulate.
+ * The daemon's runner (and -qINTERVAL alone): a process that keeps the
+ * privileges local delivery needs while the SMTP side runs as
+ * RunAsUser. It starts a child per accepted message (at most MAXDELIVERY
+ * at once) and a queue run every interval; each child locks what it
+ * delivers, so overlapping work is harmless.
  */
+int
+deliver_runner(int cmdfd, long every)
+{
+	struct sigaction sa;
+	struct timeval tv;
+	fd_set r;
+	char buf[4096];
+	size_t len = 0;
+	time_t next = time(NULL), now;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = onterm;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = onchild;
+	sigaction(SIGCHLD, &sa, NULL);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
+	for (;;) {
+		reapkids();
+		now = time(NULL);
+		if (every > 0 && now >= next) {
+			rs.needrun = 1;
+			next = now + every;
+		}
+		if (!stopping) {
+			startkids();
+		}
+		if ((stopping || (cmdfd == -1 && every == 0)) && idle()) {
+			return 0;
+		}
+		FD_ZERO(&r);
+		if (cmdfd != -1) {
+			FD_SET(cmdfd, &r);
+		}
+		tv.tv_sec = 1;
+		tv.tv_usec = 0;
+		if (select(cmdfd + 1, &r, NULL, NULL, &tv) > 0 &&
+		    FD_ISSET(cmdfd, &r) &&
+		    readcmds(cmdfd, buf, &len, sizeof(buf)) == -1) {
+			close(cmdfd);	/* the daemon stopped: so do we */
+			cmdfd = -1;
+			stopping = 1;
+		}
+	}
+}
+
+/* -qINTERVAL alone: detach, then be a runner without a daemon. */
 int
 deliver_daemon(long every)
 {
-	struct qfilter f = { 0, NULL };
-	struct sigaction sa;
 	pid_t pid;
 
 	if (spool_open() == -1) {
@@ -390,27 +555,8 @@ deliver_daemon(long every)
 		return 0;
 	}
 	setsid();
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = onterm;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
 	logmsg(LOG_INFO, "queue runner started, every %lds", every);
-	while (!stopping) {
-		if ((pid = fork()) == 0) {
-			deliver_run(&f);
-			_exit(0);
-		}
-		if (pid > 0) {
-			while (waitpid(pid, NULL, 0) == -1 && errno == EINTR) {
-				if (stopping) {
-					kill(pid, SIGTERM);
-				}
-			}
-		}
-		if (!stopping) {
-			sleep((unsigned)every);
-		}
-	}
+	deliver_runner(-1, every);
 	logmsg(LOG_INFO, "queue runner stopped");
 	_exit(0);
 }

@@ -8,12 +8,17 @@
  * Submission lives here: read the message from stdin, find the recipients,
  * write the df as it streams in, commit, and only then exit 0.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <netinet/in.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <netdb.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -272,6 +277,19 @@ openlogfile(void)
 			    set.logfile, strerror(errno));
 			logfd = 2;
 		}
+	}
+}
+
+/* The log descriptor a SIGHUP predecessor had open (-1: syslog). */
+static void
+logadopt(int fd)
+{
+	if (fd > 2) {
+		if (logfd > 2) {
+			close(logfd);
+		}
+		logfd = fd;
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
 	}
 }
 
@@ -1125,6 +1143,543 @@ queuerun(void)
 	return deliver_run(&f) == -1 ? EX_TEMPFAIL : 0;
 }
 
+/* ---- the daemon: listeners, privileges, signals, the select() loop ---- */
+
+static int lfds[MAXLISTEN];	/* listening sockets */
+static int nlfd;
+static int sigfd[2] = { -1, -1 };	/* self-pipe: handlers write here */
+static int runnerfd = -1;	/* to the root runner: "D<id>\n" lines */
+static pid_t runner = -1;
+static int handover;		/* SIGHUP child: finish sessions, then exit */
+static char selfpath[4096];	/* for SIGHUP: our own image */
+static char **savedargv;
+
+static void
+onsignal(int sig)
+{
+	unsigned char c = (unsigned char)sig;
+	int e = errno;
+
+	if (write(sigfd[1], &c, 1) == -1) {
+		;	/* pipe full: the loop has plenty to read already */
+	}
+	errno = e;
+}
+
+static void
+nonblock(int fd)
+{
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+/* "Addr=A,Port=P" (either order); the address must be numeric. */
+static int
+openlistener(const char *spec)
+{
+	char buf[256], addr[128] = "127.0.0.1", port[16] = "25", *p, *tok;
+	struct addrinfo hints, *ai;
+	int fd, on = 1, r;
+
+	snprintf(buf, sizeof(buf), "%s", spec);
+	for (p = buf; (tok = strtok(p, ",")) != NULL; p = NULL) {
+		if (strncasecmp(tok, "Addr=", 5) == 0) {
+			snprintf(addr, sizeof(addr), "%s", tok + 5);
+		} else if (strncasecmp(tok, "Port=", 5) == 0) {
+			snprintf(port, sizeof(port), "%s", tok + 5);
+		} else {
+			die(EX_USAGE, "DaemonPortOptions %s: unknown '%s'",
+			    spec, tok);
+		}
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	hints.ai_socktype = SOCK_STREAM;
+	if ((r = getaddrinfo(addr, port, &hints, &ai)) != 0) {
+		die(EX_USAGE, "DaemonPortOptions %s: %s", spec,
+		    gai_strerror(r));
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		die(EX_OSERR, "socket:");
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (ai->ai_family == AF_INET6) {
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+	}
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 ||
+	    listen(fd, SOMAXCONN) == -1) {
+		die(EX_UNAVAILABLE, "cannot listen on [%s]:%s:", addr, port);
+	}
+	freeaddrinfo(ai);
+	nonblock(fd);
+	return fd;
+}
+
+/*
+ * After SIGHUP the new image finds its descriptors in MTA_FDS:
+ * "spool,log,runner,runnerpid,listen..." (-1 for none).
+ */
+static int
+adopt(void)
+{
+	const char *env = getenv("MTA_FDS");
+	long v[3 + MAXLISTEN + 1];
+	char *end;
+	int n = 0, i;
+
+	if (env == NULL) {
+		return 0;
+	}
+	for (; *env != '\0' && n < (int)(sizeof(v) / sizeof(*v)); n++) {
+		v[n] = strtol(env, &end, 10);
+		env = *end == ',' ? end + 1 : end;
+		if (end == env && *env != '\0') {
+			break;
+		}
+	}
+	unsetenv("MTA_FDS");
+	if (n < 5) {
+		die(EX_SOFTWARE, "MTA_FDS: malformed");
+	}
+	spool_adopt((int)v[0]);
+	logadopt((int)v[1]);
+	runnerfd = (int)v[2];
+	runner = (pid_t)v[3];
+	for (i = 4; i < n && nlfd < MAXLISTEN; i++) {
+		lfds[nlfd] = (int)v[i];
+		fcntl(lfds[nlfd++], F_SETFD, FD_CLOEXEC);
+	}
+	if (runnerfd != -1) {
+		fcntl(runnerfd, F_SETFD, FD_CLOEXEC);
+	}
+	return 1;
+}
+
+static void
+writepid(void)
+{
+	char buf[32];
+	int fd, n;
+
+	if (set.pidfile[0] == '\0') {
+		return;
+	}
+	fd = open(set.pidfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (fd == -1 || write(fd, buf, (size_t)n) != n || close(fd) == -1) {
+		warn("PidFile %s:", set.pidfile);
+	}
+}
+
+/* Started as root: from here on RunAsUser, for good. */
+static void
+droppriv(void)
+{
+	struct passwd *pw;
+
+	if (getuid() != 0 || strcmp(set.runasuser, "root") == 0) {
+		return;
+	}
+	if ((pw = getpwnam(set.runasuser)) == NULL) {
+		die(EX_NOUSER, "RunAsUser %s: no such user", set.runasuser);
+	}
+	/* the daemon writes the spool and the log as that user */
+	if (spool_chown(pw->pw_uid, pw->pw_gid) == -1 ||
+	    (logfd > 2 && fchown(logfd, pw->pw_uid, pw->pw_gid) == -1)) {
+		die(EX_OSERR, "cannot give the spool or log to %s:",
+		    set.runasuser);
+	}
+	if (setgroups(0, NULL) == -1 || setgid(pw->pw_gid) == -1 ||
+	    setuid(pw->pw_uid) == -1) {
+		die(EX_OSERR, "cannot become %s:", set.runasuser);
+	}
+	if (setuid(0) != -1 || geteuid() == 0) {
+		die(EX_SOFTWARE, "dropped to %s but root can be regained",
+		    set.runasuser);
+	}
+}
+
+/* The runner keeps root for local delivery; we talk to it by a pipe. */
+static void
+startrunner(long every)
+{
+	int p[2];
+
+	if (pipe(p) == -1) {
+		die(EX_OSERR, "pipe:");
+	}
+	if ((runner = fork()) == -1) {
+		die(EX_OSERR, "fork:");
+	}
+	if (runner == 0) {
+		close(p[1]);
+		for (int i = 0; i < nlfd; i++) {
+			close(lfds[i]);
+		}
+		_exit(deliver_runner(p[0], every));
+	}
+	close(p[0]);
+	runnerfd = p[1];
+	fcntl(runnerfd, F_SETFD, FD_CLOEXEC);
+	nonblock(runnerfd);
+}
+
+/* Deliver a message now: in a child of our own, detached from stdio. */
+static void
+spawn(const char *id)
+{
+	pid_t pid;
+	int fd;
+
+	if ((pid = fork()) == -1) {
+		logmsg(LOG_NOTICE, "%s: cannot fork to deliver, left queued: "
+		    "%s", id, strerror(errno));
+		return;
+	}
+	if (pid > 0) {
+		return;
+	}
+	setsid();
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2) {
+			close(fd);
+		}
+	}
+	deliver_one(id);
+	_exit(0);
+}
+
+/* smtp.c: a message was committed; have it delivered at once. */
+void
+daemon_queued(const char *id)
+{
+	char line[QIDLEN + 2];
+	int n;
+
+	if (runnerfd == -1) {
+		spawn(id);
+		return;
+	}
+	n = snprintf(line, sizeof(line), "D%s\n", id);
+	if (write(runnerfd, line, (size_t)n) != n) {
+		/* a full pipe: the runner will sweep the queue instead */
+		if (write(runnerfd, "Q\n", 2) == -1) {
+			logmsg(LOG_NOTICE, "%s: runner busy, left queued", id);
+		}
+	}
+}
+
+static void
+reap(void)
+{
+	pid_t pid;
+	int st;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (pid == runner) {
+			logmsg(LOG_ALERT, "queue runner %ld exited (status "
+			    "%d); deliveries now start from the daemon",
+			    (long)pid, st);
+			runner = -1;
+			close(runnerfd);
+			runnerfd = -1;
+		} else if (WIFSIGNALED(st)) {
+			logmsg(LOG_NOTICE, "child %ld killed by signal %d",
+			    (long)pid, WTERMSIG(st));
+		}
+	}
+}
+
+/*
+ * SIGHUP: run our image again with the same arguments. The sessions in
+ * progress go on in a child that no longer listens; the listening
+ * sockets, the spool, the log and the runner pass to the new image by
+ * descriptor, so no connection is refused meanwhile. If anything stops
+ * the exec, this process simply goes on.
+ */
+static void
+reexec(void)
+{
+	char env[256];
+	size_t n;
+	pid_t pid;
+	int i;
+
+	if (selfpath[0] == '\0' || access(selfpath, X_OK) == -1 ||
+	    (tls_haveserver() && (access(set.servercert, R_OK) == -1 ||
+	    access(set.serverkey, R_OK) == -1))) {
+		logmsg(LOG_ALERT, "SIGHUP: cannot re-execute %s: %s; the "
+		    "daemon goes on as it was", selfpath[0] != '\0' ?
+		    selfpath : "(unknown path)", strerror(errno));
+		return;
+	}
+	if (smtp_count() > 0) {
+		if ((pid = fork()) == -1) {
+			logmsg(LOG_ALERT, "SIGHUP: fork: %s; not restarting",
+			    strerror(errno));
+			return;
+		}
+		if (pid == 0) {
+			for (i = 0; i < nlfd; i++) {
+				close(lfds[i]);
+			}
+			nlfd = 0;
+			handover = 1;
+			return;
+		}
+		smtp_forget();
+	}
+	n = (size_t)snprintf(env, sizeof(env), "%d,%d,%d,%ld", spool_fd(),
+	    logfd, runnerfd, (long)runner);
+	for (i = 0; i < nlfd && n < sizeof(env); i++) {
+		n += (size_t)snprintf(env + n, sizeof(env) - n, ",%d", lfds[i]);
+		fcntl(lfds[i], F_SETFD, 0);
+	}
+	fcntl(spool_fd(), F_SETFD, 0);
+	if (logfd > 2) {
+		fcntl(logfd, F_SETFD, 0);
+	}
+	if (runnerfd != -1) {
+		fcntl(runnerfd, F_SETFD, 0);
+	}
+	setenv("MTA_FDS", env, 1);
+	logmsg(LOG_INFO, "SIGHUP: re-executing %s", selfpath);
+	execv(selfpath, savedargv);
+	logmsg(LOG_ALERT, "SIGHUP: cannot re-execute %s: %s; the daemon goes "
+	    "on", selfpath, strerror(errno));
+	unsetenv("MTA_FDS");
+	for (i = 0; i < nlfd; i++) {
+		fcntl(lfds[i], F_SETFD, FD_CLOEXEC);
+	}
+}
+
+static void
+dumpstate(void)
+{
+	char path[300], target[256];
+	struct dirent *e;
+	DIR *d;
+	ssize_t n;
+
+	logmsg(LOG_INFO, "state: dumping on SIGUSR1, HostName %s, pid %ld%s",
+	    set.hostname, (long)getpid(), handover ? " (finishing old "
+	    "sessions after SIGHUP)" : "");
+	logmsg(LOG_INFO, "state: queue runner pid %ld", (long)runner);
+	smtp_dump();
+	if ((d = opendir("/proc/self/fd")) == NULL) {
+		return;
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.') {
+			continue;
+		}
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		if ((n = readlink(path, target, sizeof(target) - 1)) > 0) {
+			target[n] = '\0';
+			logmsg(LOG_INFO, "state: fd %s: %s", e->d_name, target);
+		}
+	}
+	closedir(d);
+	logmsg(LOG_INFO, "state: end of dump");
+}
+
+/* Act on what the handlers wrote to the self-pipe. */
+static void
+signals(void)
+{
+	unsigned char buf[64];
+	ssize_t n, i;
+
+	while ((n = read(sigfd[0], buf, sizeof(buf))) > 0) {
+		for (i = 0; i < n; i++) {
+			switch (buf[i]) {
+			case SIGTERM:
+			case SIGINT:
+				logmsg(LOG_INFO, "stopping on signal %d",
+				    buf[i]);
+				smtp_shutdown();
+				exit(0);
+			case SIGHUP:
+				if (!handover) {
+					reexec();
+				}
+				break;
+			case SIGUSR1:
+				dumpstate();
+				break;
+			case SIGCHLD:
+				reap();
+				break;
+			}
+		}
+	}
+}
+
+static void
+catchsignals(void)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1,
+	    SIGCHLD };
+	struct sigaction sa;
+	size_t i;
+
+	if (pipe(sigfd) == -1) {
+		die(EX_OSERR, "pipe:");
+	}
+	for (i = 0; i < 2; i++) {
+		fcntl(sigfd[i], F_SETFD, FD_CLOEXEC);
+		nonblock(sigfd[i]);
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = onsignal;
+	sa.sa_flags = SA_RESTART;
+	for (i = 0; i < sizeof(sigs) / sizeof(*sigs); i++) {
+		sigaction(sigs[i], &sa, NULL);
+	}
+}
+
+/* The one select() loop: listeners, sessions, signals. */
+static void
+serve(void)
+{
+	fd_set r, w;
+	struct timeval tv;
+	time_t now, next;
+	int maxfd, i;
+
+	for (;;) {
+		FD_ZERO(&r);
+		FD_ZERO(&w);
+		FD_SET(sigfd[0], &r);
+		maxfd = sigfd[0];
+		for (i = 0; i < nlfd; i++) {
+			FD_SET(lfds[i], &r);
+			maxfd = lfds[i] > maxfd ? lfds[i] : maxfd;
+		}
+		now = time(NULL);
+		next = now + 3600;
+		smtp_prepare(&r, &w, &maxfd, &next);
+		tv.tv_sec = next > now ? next - now : 0;
+		tv.tv_usec = next > now ? 0 : 100000;
+		if (select(maxfd + 1, &r, &w, NULL, &tv) == -1) {
+			if (errno != EINTR) {
+				logmsg(LOG_ERR, "select: %s", strerror(errno));
+			}
+			continue;
+		}
+		if (FD_ISSET(sigfd[0], &r)) {
+			signals();
+		}
+		for (i = 0; i < nlfd; i++) {
+			if (FD_ISSET(lfds[i], &r)) {
+				smtp_accept(lfds[i]);
+			}
+		}
+		smtp_run(&r, &w);
+		if ((handover || nlfd == 0) && smtp_count() == 0) {
+			exit(0);	/* -bs done, or the old sessions are */
+		}
+	}
+}
+
+/* Settings the server needs, checked before anything listens. */
+static void
+serverconfig(void)
+{
+	char err[512];
+
+	if (smtp_setrelay(set.relayfrom, err, sizeof(err)) == -1) {
+		die(EX_CONFIG, "%s", err);
+	}
+	if ((set.servercert[0] != '\0') != (set.serverkey[0] != '\0')) {
+		die(EX_CONFIG, "ServerCertFile and ServerKeyFile go together");
+	}
+	if (set.servercert[0] != '\0' &&
+	    tls_loadserver(set.servercert, set.serverkey, err,
+	    sizeof(err)) == -1) {
+		die(EX_CONFIG, "TLS: %s", err);
+	}
+	if (smtp_init() == -1) {
+		die(EX_OSERR, "cannot allocate %ld sessions:", set.maxconn);
+	}
+}
+
+/* -bd, -bD: the SMTP daemon; every is the -q interval (0: none). */
+static int
+smtpdaemon(int detach, long every)
+{
+	ssize_t n;
+	pid_t pid;
+	int i;
+
+	serverconfig();
+	if (adopt()) {
+		logmsg(LOG_INFO, "restarted after SIGHUP, pid %ld",
+		    (long)getpid());
+	} else {
+		if (spool_open() == -1) {
+			die(EX_CANTCREAT, "cannot open the queue directory "
+			    "%s:", set.queuedir);
+		}
+		for (i = 0; i < set.nlisten; i++) {
+			lfds[nlfd++] = openlistener(set.listen[i]);
+		}
+		if (detach) {
+			if ((pid = fork()) == -1) {
+				die(EX_OSERR, "fork:");
+			}
+			if (pid > 0) {
+				return 0;
+			}
+			setsid();
+		}
+		spool_recover();
+		writepid();
+		startrunner(every);
+		droppriv();
+		logmsg(LOG_INFO, "starting daemon (mta %s), pid %ld",
+		    VERSION, (long)getpid());
+	}
+	if ((n = readlink("/proc/self/exe", selfpath,
+	    sizeof(selfpath) - 1)) > 0) {
+		selfpath[n] = '\0';
+	}
+	catchsignals();
+	serve();
+	return 0;
+}
+
+/* -bs: one session on stdin/stdout (inetd, tests). */
+static int
+stdiosession(void)
+{
+	serverconfig();
+	if (spool_open() == -1) {
+		die(EX_CANTCREAT, "cannot open the queue directory %s:",
+		    set.queuedir);
+	}
+	catchsignals();
+	smtp_stdio();
+	serve();
+	return 0;
+}
+
+/* The -qINTERVAL given with -bd/-bD, in seconds; 0 for none. */
+static long
+interval(void)
+{
+	long every = 0;
+
+	if (opt.qarg != NULL && *opt.qarg != '\0' &&
+	    (parseduration(opt.qarg, &every) == -1 || every == 0)) {
+		die(EX_USAGE, "-q%s: not an interval", opt.qarg);
+	}
+	return every;
+}
+
 static void
 usage(const char *why)
 {
@@ -1216,6 +1771,7 @@ main(int argc, char **argv)
 
 	umask(077);
 	signal(SIGPIPE, SIG_IGN);
+	savedargv = argv;
 	base = strrchr(argv[0], '/');
 	base = base != NULL ? base + 1 : argv[0];
 	if (strcmp(base, "mailq") == 0) {
@@ -1252,8 +1808,11 @@ main(int argc, char **argv)
 		return local_checkaliases(set.aliasfile) > 0 ? EX_DATAERR : 0;
 	case 'q':
 		return queuerun();
+	case 'd':
+	case 'D':
+		return smtpdaemon(opt.mode == 'd', interval());
+	case 's':
+		return stdiosession();
 	}
-	die(EX_UNAVAILABLE, "-b%c: the SMTP server is not built yet",
-	    opt.mode);
 	return EX_SOFTWARE;
 }

@@ -91,6 +91,7 @@ extern const char *progname;
 void logmsg(int pri, const char *fmt, ...);
 void warn(const char *fmt, ...);
 void die(int code, const char *fmt, ...);
+void daemon_queued(const char *id);
 void *xmalloc(size_t n);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
@@ -107,9 +108,14 @@ int addr_valid(const char *addr);
 
 /* spool.c */
 int spool_open(void);
+int spool_fd(void);
+void spool_adopt(int fd);
+int spool_chown(uid_t uid, gid_t gid);
 int spool_create(struct msg *m);
 int spool_commit(struct msg *m, int dffd);
 void spool_abort(struct msg *m, int dffd);
+int spool_stage(struct msg *m, int dffd);
+int spool_sync(void);
 int spool_update(struct msg *m);
 int spool_remove(struct msg *m);
 int spool_lock(const char *id, struct msg *m);
@@ -126,6 +132,32 @@ void msg_init(struct msg *m);
 void msg_free(struct msg *m);
 struct rcpt *msg_addrcpt(struct msg *m, const char *addr);
 
+/* smtp.c: the server */
+#include <sys/select.h>
+int smtp_init(void);
+int smtp_setrelay(const char *list, char *err, size_t errlen);
+void smtp_accept(int lfd);
+struct conn *smtp_stdio(void);
+void smtp_prepare(fd_set *rfds, fd_set *wfds, int *maxfd, time_t *next);
+void smtp_run(fd_set *rfds, fd_set *wfds);
+int smtp_count(void);
+void smtp_shutdown(void);
+void smtp_forget(void);
+void smtp_dump(void);
+
+/* tls.c */
+int tls_loadserver(const char *certfile, const char *keyfile, char *err,
+    size_t errlen);
+int tls_haveserver(void);
+
+/* crypt.c: SHA-512 crypt ("$6$"), as made by mkpasswd -m sha-512 */
+char *sha512crypt(const char *key, const char *setting);
+#ifdef BR_BEARSSL_SSL_H__	/* only for the files that use BearSSL */
+void tls_serverinit(br_ssl_server_context *sc, unsigned char *buf,
+    size_t len);
+void tls_describe(const br_ssl_engine_context *eng, char *buf, size_t len);
+#endif
+
 /* deliver.c */
 struct qfilter {
 	int kind;		/* 0, 'I', 'R' or 'S' */
@@ -134,6 +166,7 @@ struct qfilter {
 int deliver_run(const struct qfilter *f);
 int deliver_one(const char *id);
 int deliver_daemon(long every);
+int deliver_runner(int cmdfd, long every);
 
 /* local.c: aliases and the local mailers */
 enum ttype {

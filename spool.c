@@ -58,6 +58,7 @@
  *	.		end of file; a qf without it is torn
  * Values never hold a newline: spool_format replaces control characters.
  */
+#define _GNU_SOURCE	/* syncfs() */
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -90,6 +91,27 @@ spool_open(void)
 	}
 	spoolfd = open(set.queuedir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	return spoolfd == -1 ? -1 : 0;
+}
+
+int
+spool_fd(void)
+{
+	return spoolfd;
+}
+
+/* The spool a SIGHUP predecessor had open: its path may be out of reach
+ * for the user we now run as. */
+void
+spool_adopt(int fd)
+{
+	spoolfd = fd;
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+int
+spool_chown(uid_t uid, gid_t gid)
+{
+	return fchown(spoolfd, uid, gid);
 }
 
 static void
@@ -160,11 +182,11 @@ spool_create(struct msg *m)
 }
 
 /*
- * Write the envelope to tf<ID> and fsync it. With lock, the tf is also
+ * Write the envelope to tf<ID> and (with sync) fsync it. With lock, the tf is also
  * locked and left open (returned); otherwise it is closed and 0 returned.
  */
 static int
-writetf(struct msg *m, int lock)
+writetf(struct msg *m, int lock, int sync)
 {
 	char name[QIDLEN + 2];
 	char *buf;
@@ -192,7 +214,7 @@ writetf(struct msg *m, int lock)
 		}
 		off += (size_t)n;
 	}
-	if (fsync(fd) == -1) {
+	if (sync && fsync(fd) == -1) {
 		goto fail;
 	}
 	free(buf);
@@ -238,7 +260,7 @@ spool_commit(struct msg *m, int dffd)
 		goto fail;
 	}
 	dffd = -1;
-	if (writetf(m, 0) == -1) {
+	if (writetf(m, 0, 1) == -1) {
 		goto fail;
 	}
 	fname(tf, 't', m->id);
@@ -259,6 +281,55 @@ fail:
 	spool_abort(m, dffd);
 	errno = e;
 	return -1;
+}
+
+/*
+ * Group commit, step one (SPEC "The spool"): the df closed and the tf
+ * renamed to qf, with no flush yet. The message must not be acknowledged
+ * before spool_sync() has returned 0. Until then a crash may leave the
+ * qf with a short df, or a torn qf: the size in the qf and the end line
+ * of the qf tell, and the next runner quarantines instead of delivering.
+ */
+int
+spool_stage(struct msg *m, int dffd)
+{
+	char tf[QIDLEN + 2], qf[QIDLEN + 2];
+	struct stat st;
+	int e;
+
+	if (fstat(dffd, &st) == -1) {
+		goto fail;
+	}
+	m->size = st.st_size;
+	if (close(dffd) == -1) {
+		dffd = -1;
+		goto fail;
+	}
+	dffd = -1;
+	if (writetf(m, 0, 0) == -1) {
+		goto fail;
+	}
+	fname(tf, 't', m->id);
+	fname(qf, 'q', m->id);
+	if (renameat(spoolfd, tf, spoolfd, qf) == -1) {
+		goto fail;
+	}
+	return 0;
+fail:
+	e = errno;
+	spool_abort(m, dffd);
+	errno = e;
+	return -1;
+}
+
+/*
+ * Group commit, step two: one flush of the spool's file system makes
+ * every staged df, qf and name durable at once.
+ */
+int
+spool_sync(void)
+{
+	return syncfs(spoolfd);
 }
 
 /* Forget a message that was never acknowledged: every file goes. */
@@ -291,7 +362,7 @@ spool_update(struct msg *m)
 	struct stat st;
 	int fd, e;
 
-	if ((fd = writetf(m, 1)) == -1) {
+	if ((fd = writetf(m, 1, 1)) == -1) {
 		return -1;
 	}
 	fname(tf, 't', m->id);

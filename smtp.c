@@ -1,0 +1,1594 @@
+/*
+ * smtp.c: the SMTP server. Every connection is a slot (struct conn) with
+ * its socket, its line buffers and, after STARTTLS, its BearSSL engine;
+ * mta.c's select() loop calls smtp_prepare() to learn which descriptors
+ * to watch and smtp_run() to move bytes and run the sessions.
+ *
+ * Reading order: smtp_run -> step -> conn_io (bytes: plain or TLS, never
+ * blocking) -> input (lines) -> command (the verb table) or dataline (the
+ * message, streamed into the df). A finished message waits in P_COMMIT
+ * until commitall() commits every message that finished in the same pass
+ * with one flush of the file system (SPEC "The spool"), and only then are
+ * their 250 replies written.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bearssl.h>
+
+#include "config.h"
+#include "mta.h"
+
+#define INSIZE		4096	/* input: pipelined commands, data lines */
+#define OUTSIZE		4096	/* replies not yet sent */
+#define DBUFSIZE	16384	/* message bytes on their way to the df */
+#define MAXCMD		512	/* RFC 5321 4.5.3.1.4, with CRLF */
+#define MAXERRORS	10	/* then 421 */
+
+enum phase {
+	P_INIT,		/* no HELO/EHLO yet */
+	P_HELO,		/* greeted, no transaction */
+	P_MAIL,		/* MAIL accepted */
+	P_RCPT,		/* at least one RCPT accepted */
+	P_DATA,		/* reading the message */
+	P_COMMIT,	/* message complete, waiting for the group commit */
+	P_AUTH,		/* inside an AUTH exchange */
+	NUM_PHASES
+};
+
+enum {
+	F_EHLO = 1,		/* EHLO, not HELO */
+	F_TLS = 2,		/* the engine is in use */
+	F_STARTTLS = 4,		/* switch to TLS once the 220 is out */
+	F_CLOSE = 8,		/* close once the output is out */
+	F_SKIP = 16,		/* drop input up to the next LF */
+	F_RELAY = 32,		/* may relay: RelayFrom, -bs, or AUTH */
+	F_AUTHED = 64,
+	F_EOF = 128		/* the client closed its side */
+};
+
+enum { DE_NONE, DE_LONG, DE_BIG, DE_IO, DE_FULL };	/* data errors */
+
+struct conn {
+	int fd, wfd;		/* wfd differs from fd only for -bs */
+	int phase, flags;
+	time_t deadline, pause;
+	int errors, authfails, authstep;
+	unsigned nmsg, nrcpt;
+	long long bytes;	/* message bytes received, all messages */
+	char addr[INET6_ADDRSTRLEN];
+	char helo[256];
+	char authuser[128];
+	size_t inlen, outlen, outoff;
+	char in[INSIZE];
+	char out[OUTSIZE];
+	/* the transaction */
+	struct msg m;
+	long long declared;
+	int dffd, derr;
+	long long size;
+	size_t dlen;
+	char dbuf[DBUFSIZE];
+	/* last, so that plaintext sessions never touch these pages */
+	br_ssl_server_context sc;
+	unsigned char iobuf[BR_SSL_BUFSIZE_BIDI];
+};
+
+static struct conn *conns;	/* nslots slots, allocated at start-up */
+static int nslots;
+static struct {
+	unsigned long conns, msgs, rejects;
+} stats;
+
+static const char *phasename[NUM_PHASES] = {
+	"INIT", "HELO", "MAIL", "RCPT", "DATA", "COMMIT", "AUTH"
+};
+
+/* ---- RelayFrom ---- */
+
+struct net {
+	int family;
+	unsigned char a[16];
+	int bits;
+};
+static struct net nets[32];
+static int nnets;
+
+static int
+parsenet(const char *s, struct net *n)
+{
+	char buf[INET6_ADDRSTRLEN + 8], *slash;
+	char *end;
+	long bits;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	if ((slash = strchr(buf, '/')) != NULL) {
+		*slash++ = '\0';
+	}
+	if (inet_pton(AF_INET, buf, n->a) == 1) {
+		n->family = AF_INET;
+		n->bits = 32;
+	} else if (inet_pton(AF_INET6, buf, n->a) == 1) {
+		n->family = AF_INET6;
+		n->bits = 128;
+	} else {
+		return -1;
+	}
+	if (slash != NULL) {
+		bits = strtol(slash, &end, 10);
+		if (*slash == '\0' || *end != '\0' || bits < 0 ||
+		    bits > n->bits) {
+			return -1;
+		}
+		n->bits = (int)bits;
+	}
+	return 0;
+}
+
+/* Parse RelayFrom once; a bad entry is a start-up error. */
+int
+smtp_setrelay(const char *list, char *err, size_t errlen)
+{
+	char buf[1024], *p, *tok;
+
+	snprintf(buf, sizeof(buf), "%s", list);
+	nnets = 0;
+	for (p = buf; (tok = strtok(p, ", ")) != NULL; p = NULL) {
+		if (nnets == (int)(sizeof(nets) / sizeof(*nets)) ||
+		    parsenet(tok, &nets[nnets]) == -1) {
+			snprintf(err, errlen, "RelayFrom: bad network '%s'",
+			    tok);
+			return -1;
+		}
+		nnets++;
+	}
+	return 0;
+}
+
+static int
+innet(const struct net *n, int family, const unsigned char *a)
+{
+	int full = n->bits / 8, rest = n->bits % 8;
+
+	if (n->family != family || memcmp(n->a, a, (size_t)full) != 0) {
+		return 0;
+	}
+	return rest == 0 ||
+	    ((n->a[full] ^ a[full]) & (0xff << (8 - rest)) & 0xff) == 0;
+}
+
+static int
+relayallowed(const struct sockaddr_storage *ss)
+{
+	const unsigned char *a;
+	int family = ss->ss_family, i;
+
+	if (family == AF_INET) {
+		a = (const unsigned char *)
+		    &((const struct sockaddr_in *)ss)->sin_addr;
+	} else {
+		a = ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(
+		    &((const struct sockaddr_in6 *)ss)->sin6_addr)) {
+			family = AF_INET;
+			a += 12;
+		}
+	}
+	for (i = 0; i < nnets; i++) {
+		if (innet(&nets[i], family, a)) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* ---- replies ---- */
+
+static void
+reply(struct conn *c, const char *fmt, ...)
+{
+	va_list ap;
+	size_t room;
+	int n;
+
+	if (c->outoff > 0 && c->outoff == c->outlen) {
+		c->outoff = c->outlen = 0;
+	}
+	room = OUTSIZE - c->outlen;
+	va_start(ap, fmt);
+	n = vsnprintf(c->out + c->outlen, room > 2 ? room - 2 : 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n + 2 >= room) {
+		/* input() keeps room for any reply; this is a bug */
+		logmsg(LOG_ERR, "smtp: reply buffer overflow for [%s]",
+		    c->addr);
+		c->flags |= F_CLOSE;
+		return;
+	}
+	c->outlen += (size_t)n;
+	c->out[c->outlen++] = '\r';
+	c->out[c->outlen++] = '\n';
+}
+
+/* A refusal: the reply, a log line, and the error count. */
+static void
+reject(struct conn *c, const char *cmd, const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	reply(c, "%s", text);
+	sanitize(text);
+	logmsg(LOG_NOTICE, "reject: %s from [%s]: %s", cmd, c->addr, text);
+	stats.rejects++;
+	if (++c->errors >= MAXERRORS && !(c->flags & F_CLOSE)) {
+		reply(c, "421 4.7.0 %s Error: too many errors", set.hostname);
+		c->flags |= F_CLOSE;
+	}
+}
+
+/* ---- the transaction ---- */
+
+static void
+dropmsg(struct conn *c)
+{
+	if (c->dffd != -1) {
+		spool_abort(&c->m, c->dffd);
+		c->dffd = -1;
+	}
+	msg_free(&c->m);
+	c->dlen = 0;
+	c->size = 0;
+	c->derr = DE_NONE;
+	c->declared = 0;
+}
+
+static void
+resettx(struct conn *c)
+{
+	dropmsg(c);
+	if (c->phase != P_INIT) {
+		c->phase = P_HELO;
+	}
+}
+
+/* Extract the path of "FROM:<path> params" into buf; returns params. */
+static char *
+path(char *arg, const char *prefix, char *buf, size_t len)
+{
+	size_t n = strlen(prefix);
+	char *p, *end;
+
+	if (strncasecmp(arg, prefix, n) != 0) {
+		return NULL;
+	}
+	p = arg + n;
+	p += strspn(p, " ");
+	if (*p != '<' || (end = strchr(p, '>')) == NULL) {
+		return NULL;
+	}
+	p++;
+	if (*p == '@') {
+		/* a source route, <@a,@b:user@c>: RFC 5321 says ignore it */
+		char *colon = memchr(p, ':', (size_t)(end - p));
+
+		if (colon == NULL) {
+			return NULL;
+		}
+		p = colon + 1;
+	}
+	if ((size_t)(end - p) >= len) {
+		return NULL;
+	}
+	memcpy(buf, p, (size_t)(end - p));
+	buf[end - p] = '\0';
+	end++;
+	if (*end != '\0' && *end != ' ') {
+		return NULL;
+	}
+	return end + strspn(end, " ");
+}
+
+/* xtext (RFC 3461 4): printable, no '+' or '=' unencoded, no spaces */
+static int
+isxtext(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s < '!' || *s > '~' || *s == '=') {
+			return 0;
+		}
+		if (*s == '+' && (strspn(s + 1, "0123456789ABCDEF") < 2)) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static int
+mailparam(struct conn *c, char *p)
+{
+	char *end;
+
+	if (strncasecmp(p, "SIZE=", 5) == 0) {
+		errno = 0;
+		c->declared = strtoll(p + 5, &end, 10);
+		return (*end != '\0' || errno != 0 || c->declared < 0) ? -1 : 0;
+	}
+	if (strcasecmp(p, "BODY=7BIT") == 0 ||
+	    strcasecmp(p, "BODY=8BITMIME") == 0 ||
+	    strcasecmp(p, "SMTPUTF8") == 0 || strncasecmp(p, "AUTH=", 5) == 0) {
+		return 0;
+	}
+	if (strcasecmp(p, "RET=FULL") == 0 || strcasecmp(p, "RET=HDRS") == 0) {
+		c->m.ret = (p[4] == 'F' || p[4] == 'f') ? RET_FULL : RET_HDRS;
+		return 0;
+	}
+	if (strncasecmp(p, "ENVID=", 6) == 0 && strlen(p + 6) <= 100 &&
+	    isxtext(p + 6) && c->m.envid == NULL) {
+		c->m.envid = xstrdup(p + 6);
+		return 0;
+	}
+	return -1;
+}
+
+static void
+c_mail(struct conn *c, char *arg)
+{
+	char addr[MAXADDR + 1], *params, *p;
+
+	if ((params = path(arg, "FROM:", addr, sizeof(addr))) == NULL ||
+	    (addr[0] != '\0' && !addr_valid(addr))) {
+		reject(c, "MAIL", "501 5.1.7 Bad sender address syntax");
+		return;
+	}
+	msg_init(&c->m);
+	for (p = strtok(params, " "); p != NULL; p = strtok(NULL, " ")) {
+		if (mailparam(c, p) == -1) {
+			msg_free(&c->m);
+			reject(c, "MAIL", "555 5.5.4 Unsupported parameter %.64s",
+			    p);
+			return;
+		}
+	}
+	if (c->declared > set.maxsize) {
+		msg_free(&c->m);
+		reject(c, "MAIL", "552 5.3.4 Message size exceeds fixed "
+		    "limit of %lld bytes", set.maxsize);
+		return;
+	}
+	if (spool_freespace(c->declared) == -1) {
+		msg_free(&c->m);
+		reject(c, "MAIL", "452 4.3.1 Insufficient system storage");
+		return;
+	}
+	c->m.sender = xstrdup(addr);
+	c->phase = P_MAIL;
+	reply(c, "250 2.1.0 Ok");
+}
+
+static int
+notifybits(const char *s)
+{
+	char buf[64], *p, *tok;
+	int bits = 0;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (p = buf; (tok = strtok(p, ",")) != NULL; p = NULL) {
+		if (strcasecmp(tok, "NEVER") == 0) {
+			bits |= N_NEVER;
+		} else if (strcasecmp(tok, "SUCCESS") == 0) {
+			bits |= N_SUCCESS;
+		} else if (strcasecmp(tok, "FAILURE") == 0) {
+			bits |= N_FAILURE;
+		} else if (strcasecmp(tok, "DELAY") == 0) {
+			bits |= N_DELAY;
+		} else {
+			return -1;
+		}
+	}
+	return (bits == 0 || ((bits & N_NEVER) && bits != N_NEVER)) ? -1 :
+	    bits;
+}
+
+/* Is this local address someone we deliver to? 1 yes, 0 no, -1 later */
+static int
+knownlocal(const char *addr)
+{
+	struct target *t;
+	char err[256];
+	int n, i, known = 0;
+
+	if (local_expand(addr, &t, &n, err, sizeof(err)) == -1) {
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		known |= t[i].type != T_UNKNOWN;
+	}
+	local_freetargets(t, n);
+	return known;
+}
+
+static int
+ispostmaster(const char *addr)
+{
+	char local[MAXADDR + 1];
+	const char *dom;
+
+	return splitaddr(addr, local, sizeof(local), &dom) == 0 &&
+	    strcasecmp(local, "postmaster") == 0 &&
+	    (dom == NULL || islocaldomain(dom));
+}
+
+static int
+rcptparams(char *params, int *notify, char **orcpt)
+{
+	char *p;
+
+	for (p = strtok(params, " "); p != NULL; p = strtok(NULL, " ")) {
+		if (strncasecmp(p, "NOTIFY=", 7) == 0 && *notify == 0) {
+			if ((*notify = notifybits(p + 7)) == -1) {
+				return -1;
+			}
+		} else if (strncasecmp(p, "ORCPT=", 6) == 0 && *orcpt == NULL &&
+		    strlen(p + 6) <= 500 && strchr(p + 6, ';') != NULL &&
+		    isxtext(p + 6)) {
+			*orcpt = p + 6;
+		} else {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void
+c_rcpt(struct conn *c, char *arg)
+{
+	char addr[MAXADDR + 1], local[MAXADDR + 1], *params, *orcpt = NULL;
+	const char *dom;
+	struct rcpt *r;
+	int notify = 0, k, i;
+
+	if ((params = path(arg, "TO:", addr, sizeof(addr))) == NULL ||
+	    !addr_valid(addr) || splitaddr(addr, local, sizeof(local),
+	    &dom) == -1) {
+		reject(c, "RCPT", "501 5.1.3 Bad recipient address syntax");
+		return;
+	}
+	if (rcptparams(params, &notify, &orcpt) == -1) {
+		reject(c, "RCPT", "555 5.5.4 Unsupported parameter");
+		return;
+	}
+	if (c->m.nrcpt >= set.maxrcpt) {
+		reject(c, "RCPT", "452 4.5.3 Too many recipients");
+		return;
+	}
+	if (dom != NULL && !islocaldomain(dom)) {
+		if (!(c->flags & F_RELAY)) {
+			reject(c, "RCPT", "554 5.7.1 <%s>: Relaying denied",
+			    addr);
+			return;
+		}
+	} else if (!ispostmaster(addr)) {
+		if ((k = knownlocal(addr)) == -1) {
+			reject(c, "RCPT", "451 4.3.0 <%s>: Temporary lookup "
+			    "failure", addr);
+			return;
+		}
+		if (k == 0) {
+			reject(c, "RCPT", "550 5.1.1 <%s>: User unknown",
+			    addr);
+			return;
+		}
+	}
+	for (i = 0; i < c->m.nrcpt; i++) {
+		if (strcasecmp(c->m.rcpt[i].addr, addr) == 0) {
+			reply(c, "250 2.1.5 Ok");	/* once is enough */
+			return;
+		}
+	}
+	r = msg_addrcpt(&c->m, addr);
+	r->notify = notify;
+	r->orcpt = orcpt != NULL ? xstrdup(orcpt) : NULL;
+	c->phase = P_RCPT;
+	reply(c, "250 2.1.5 Ok");
+}
+
+/* The Received: line every message starts with (RFC 5321 4.4). */
+static void
+received(struct conn *c)
+{
+	char date[64], tls[160] = "";
+	int n;
+
+	rfc5322date(c->m.arrival, date, sizeof(date));
+	if (c->flags & F_TLS) {
+		char d[128];
+
+		tls_describe(&c->sc.eng, d, sizeof(d));
+		snprintf(tls, sizeof(tls), "\n\t(using %s)", d);
+	}
+	n = snprintf(c->dbuf, sizeof(c->dbuf), "Received: from %s ([%s])\n"
+	    "\tby %s (mta %s) with %sSMTP%s%s id %s%s%s%s%s;\n\t%s\n",
+	    c->helo, c->addr, set.hostname, VERSION,
+	    (c->flags & F_EHLO) ? "E" : "", (c->flags & F_TLS) ? "S" : "",
+	    (c->flags & F_AUTHED) ? "A" : "", c->m.id, tls,
+	    c->m.nrcpt == 1 ? "\n\tfor <" : "",
+	    c->m.nrcpt == 1 ? c->m.rcpt[0].addr : "",
+	    c->m.nrcpt == 1 ? ">" : "", date);
+	c->dlen = n > 0 && (size_t)n < sizeof(c->dbuf) ? (size_t)n : 0;
+}
+
+static void
+c_data(struct conn *c, char *arg)
+{
+	if (*arg != '\0') {
+		reject(c, "DATA", "501 5.5.4 Syntax: DATA");
+		return;
+	}
+	if (c->phase == P_MAIL) {
+		reject(c, "DATA", "554 5.5.1 Error: no valid recipients");
+		return;
+	}
+	c->m.arrival = time(NULL);
+	if ((c->dffd = spool_create(&c->m)) == -1) {
+		logmsg(LOG_ERR, "smtp: cannot create a df in %s: %s",
+		    set.queuedir, strerror(errno));
+		reject(c, "DATA", "451 4.3.0 Error: queue file write error");
+		return;
+	}
+	received(c);
+	c->phase = P_DATA;
+	c->deadline = time(NULL) + set.tdatablock;
+	reply(c, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+static void
+c_helo(struct conn *c, char *arg)
+{
+	size_t n = strcspn(arg, " ");
+
+	if (n == 0 || n >= sizeof(c->helo)) {
+		reject(c, "HELO", "501 5.5.4 Syntax: HELO hostname");
+		return;
+	}
+	dropmsg(c);
+	memcpy(c->helo, arg, n);
+	c->helo[n] = '\0';
+	sanitize(c->helo);
+	c->flags &= ~F_EHLO;
+	c->phase = P_HELO;
+	reply(c, "250 %s", set.hostname);
+}
+
+static void
+c_ehlo(struct conn *c, char *arg)
+{
+	c_helo(c, arg);
+	if (c->phase != P_HELO) {
+		return;
+	}
+	c->outlen -= strlen(set.hostname) + 6;	/* replace the HELO reply */
+	c->flags |= F_EHLO;
+	reply(c, "250-%s Hello %s [%s]", set.hostname, c->helo, c->addr);
+	reply(c, "250-PIPELINING");
+	reply(c, "250-SIZE %lld", set.maxsize);
+	reply(c, "250-8BITMIME");
+	reply(c, "250-ENHANCEDSTATUSCODES");
+	reply(c, "250-DSN");
+	if (tls_haveserver() && !(c->flags & F_TLS) && c->wfd == c->fd) {
+		reply(c, "250-STARTTLS");
+	}
+	if ((c->flags & F_TLS) && set.authusers[0] != '\0') {
+		reply(c, "250-AUTH PLAIN LOGIN");
+	}
+	reply(c, "250 SMTPUTF8");
+}
+
+static void
+c_rset(struct conn *c, char *arg)
+{
+	(void)arg;
+	resettx(c);
+	reply(c, "250 2.0.0 Ok");
+}
+
+static void
+c_noop(struct conn *c, char *arg)
+{
+	(void)arg;
+	reply(c, "250 2.0.0 Ok");
+}
+
+static void
+c_quit(struct conn *c, char *arg)
+{
+	(void)arg;
+	reply(c, "221 2.0.0 %s closing connection", set.hostname);
+	c->flags |= F_CLOSE;
+}
+
+static void
+c_vrfy(struct conn *c, char *arg)
+{
+	(void)arg;
+	reply(c, "252 2.5.2 Cannot VRFY user, but will accept message and "
+	    "attempt delivery");
+}
+
+static void
+c_help(struct conn *c, char *arg)
+{
+	(void)arg;
+	reply(c, "214-2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT");
+	reply(c, "214 2.0.0 VRFY HELP%s%s", tls_haveserver() ? " STARTTLS" :
+	    "", set.authusers[0] != '\0' ? " AUTH" : "");
+}
+
+static void
+c_starttls(struct conn *c, char *arg)
+{
+	if (!tls_haveserver() || c->wfd != c->fd) {
+		reject(c, "STARTTLS", "454 4.7.0 TLS not available");
+	} else if (c->flags & F_TLS) {
+		reject(c, "STARTTLS", "503 5.5.1 Error: TLS already active");
+	} else if (*arg != '\0') {
+		reject(c, "STARTTLS", "501 5.5.4 Syntax: STARTTLS");
+	} else {
+		reply(c, "220 2.0.0 Ready to start TLS");
+		c->flags |= F_STARTTLS;
+	}
+}
+
+/* ---- AUTH (RFC 4954), only inside TLS ---- */
+
+static int
+b64val(int ch)
+{
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const char *p = ch != '\0' ? strchr(tab, ch) : NULL;
+
+	return p != NULL ? (int)(p - tab) : -1;
+}
+
+/* Decode base64; returns the length or -1. */
+static int
+b64decode(const char *s, unsigned char *out, size_t outlen)
+{
+	size_t n = 0;
+	unsigned v = 0;
+	int bits = 0, d;
+
+	for (; *s != '\0' && *s != '='; s++) {
+		if ((d = b64val(*s)) == -1) {
+			return -1;
+		}
+		v = (v << 6) | (unsigned)d;
+		if ((bits += 6) >= 8) {
+			bits -= 8;
+			if (n == outlen) {
+				return -1;
+			}
+			out[n++] = (unsigned char)(v >> bits);
+		}
+	}
+	return (int)n;
+}
+
+/* Check user and password against AuthUsersFile (user:crypt-hash). */
+static int
+checkpass(const char *user, const char *pass)
+{
+	char line[512], *colon, *h;
+	FILE *f;
+	int ok = 0;
+
+	if ((f = fopen(set.authusers, "re")) == NULL) {
+		logmsg(LOG_ERR, "smtp: AuthUsersFile %s: %s", set.authusers,
+		    strerror(errno));
+		return 0;
+	}
+	while (!ok && fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if ((colon = strchr(line, ':')) == NULL) {
+			continue;
+		}
+		*colon = '\0';
+		if (strcmp(line, user) != 0) {
+			continue;
+		}
+		h = sha512crypt(pass, colon + 1);
+		ok = h != NULL && strcmp(h, colon + 1) == 0;
+		break;
+	}
+	explicit_bzero(line, sizeof(line));
+	fclose(f);
+	return ok;
+}
+
+static void
+authdone(struct conn *c, const char *user, const char *pass)
+{
+	c->phase = P_HELO;
+	c->authstep = 0;
+	if (checkpass(user, pass)) {
+		c->flags |= F_AUTHED | F_RELAY;
+		snprintf(c->authuser, sizeof(c->authuser), "%s", user);
+		sanitize(c->authuser);
+		logmsg(LOG_INFO, "smtp: [%s] authenticated as %s", c->addr,
+		    c->authuser);
+		reply(c, "235 2.7.0 Authentication successful");
+		return;
+	}
+	/* slow down a guesser: each failure waits longer for its reply */
+	c->authfails++;
+	c->pause = time(NULL) + (c->authfails < 5 ? c->authfails : 5);
+	snprintf(c->authuser, sizeof(c->authuser), "%s", user);
+	sanitize(c->authuser);
+	reject(c, "AUTH", "535 5.7.8 Authentication credentials invalid");
+	logmsg(LOG_WARNING, "smtp: [%s] authentication failed for user %s",
+	    c->addr, c->authuser);
+	c->authuser[0] = '\0';
+}
+
+/* AUTH PLAIN's single response: authzid NUL authcid NUL passwd */
+static void
+authplain(struct conn *c, const char *b64)
+{
+	unsigned char buf[512];
+	char *user, *pass;
+	int n;
+
+	if ((n = b64decode(b64, buf, sizeof(buf) - 1)) == -1) {
+		c->phase = P_HELO;
+		reject(c, "AUTH", "501 5.5.2 Invalid base64 data");
+		return;
+	}
+	buf[n] = '\0';
+	user = memchr(buf, '\0', (size_t)n);
+	pass = user != NULL && user + 1 < (char *)buf + n ?
+	    memchr(user + 1, '\0', (size_t)((char *)buf + n - user - 1)) :
+	    NULL;
+	if (pass == NULL) {
+		c->phase = P_HELO;
+		reject(c, "AUTH", "501 5.5.2 Invalid AUTH PLAIN response");
+	} else {
+		authdone(c, user + 1, pass + 1);
+	}
+	explicit_bzero(buf, sizeof(buf));
+}
+
+/* One line of an AUTH exchange (after a 334). */
+static void
+authline(struct conn *c, char *line)
+{
+	unsigned char buf[256];
+	int n;
+
+	if (strcmp(line, "*") == 0) {
+		c->phase = P_HELO;
+		c->authstep = 0;
+		reject(c, "AUTH", "501 5.0.0 Authentication aborted");
+		return;
+	}
+	if (c->authstep == 'P') {
+		authplain(c, line);
+		return;
+	}
+	if ((n = b64decode(line, buf, sizeof(buf) - 1)) == -1) {
+		c->phase = P_HELO;
+		c->authstep = 0;
+		reject(c, "AUTH", "501 5.5.2 Invalid base64 data");
+		return;
+	}
+	buf[n] = '\0';
+	if (c->authstep == 'U') {
+		snprintf(c->authuser, sizeof(c->authuser), "%.127s", buf);
+		c->authstep = 'W';
+		reply(c, "334 UGFzc3dvcmQ6");
+	} else {
+		authdone(c, c->authuser, (char *)buf);
+	}
+	explicit_bzero(buf, sizeof(buf));
+}
+
+static void
+c_auth(struct conn *c, char *arg)
+{
+	char *resp = strchr(arg, ' ');
+
+	if (!(c->flags & F_TLS) || set.authusers[0] == '\0') {
+		reject(c, "AUTH", "503 5.5.1 Error: authentication not "
+		    "enabled");
+		return;
+	}
+	if (c->flags & F_AUTHED) {
+		reject(c, "AUTH", "503 5.5.1 Error: already authenticated");
+		return;
+	}
+	if (resp != NULL) {
+		*resp++ = '\0';
+	}
+	c->phase = P_AUTH;
+	if (strcasecmp(arg, "PLAIN") == 0) {
+		c->authstep = 'P';
+		if (resp != NULL && strcmp(resp, "=") != 0) {
+			authplain(c, resp);
+		} else {
+			reply(c, "334 ");
+		}
+	} else if (strcasecmp(arg, "LOGIN") == 0) {
+		c->authstep = 'U';
+		if (resp != NULL) {
+			authline(c, resp);
+		} else {
+			reply(c, "334 VXNlcm5hbWU6");
+		}
+	} else {
+		c->phase = P_HELO;
+		reject(c, "AUTH", "504 5.5.4 Unrecognized authentication type");
+	}
+}
+
+/* ---- commands ---- */
+
+#define PH(p)	(1 << (p))
+static const struct verb {
+	const char *name;
+	int phases;		/* where it is allowed; elsewhere 503 */
+	void (*fn)(struct conn *, char *);
+} verbs[] = {
+	{ "EHLO", ~0, c_ehlo },
+	{ "HELO", ~0, c_helo },
+	{ "MAIL", PH(P_HELO), c_mail },
+	{ "RCPT", PH(P_MAIL) | PH(P_RCPT), c_rcpt },
+	{ "DATA", PH(P_MAIL) | PH(P_RCPT), c_data },
+	{ "RSET", ~0, c_rset },
+	{ "NOOP", ~0, c_noop },
+	{ "QUIT", ~0, c_quit },
+	{ "VRFY", ~0, c_vrfy },
+	{ "HELP", ~0, c_help },
+	{ "STARTTLS", PH(P_INIT) | PH(P_HELO), c_starttls },
+	{ "AUTH", PH(P_HELO), c_auth },
+};
+
+static void
+command(struct conn *c, char *line, size_t len)
+{
+	const struct verb *v;
+	size_t n;
+	char *arg;
+
+	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) {
+		line[--len] = '\0';
+	}
+	if (memchr(line, '\0', len) != NULL) {
+		reject(c, "command", "500 5.5.2 Error: NUL byte in command");
+		return;
+	}
+	if (c->phase == P_AUTH) {
+		authline(c, line);
+		return;
+	}
+	n = strcspn(line, " ");
+	arg = line + n + strspn(line + n, " ");
+	for (v = verbs; v < verbs + sizeof(verbs) / sizeof(*verbs); v++) {
+		if (strlen(v->name) == n && strncasecmp(line, v->name, n) == 0) {
+			break;
+		}
+	}
+	if (v == verbs + sizeof(verbs) / sizeof(*verbs)) {
+		sanitize(line);
+		reject(c, "command", "500 5.5.1 Error: command not "
+		    "recognized");
+		return;
+	}
+	line[n] = '\0';
+	if (!(v->phases & PH(c->phase))) {
+		reject(c, v->name, "503 5.5.1 Error: bad sequence of commands");
+		return;
+	}
+	v->fn(c, arg);
+}
+
+/* ---- DATA ---- */
+
+static void
+dflush(struct conn *c)
+{
+	size_t off = 0;
+	ssize_t n;
+
+	while (off < c->dlen && c->derr == DE_NONE) {
+		if ((n = write(c->dffd, c->dbuf + off, c->dlen - off)) == -1) {
+			if (errno != EINTR) {
+				c->derr = (errno == ENOSPC || errno == EDQUOT) ?
+				    DE_FULL : DE_IO;
+			}
+			continue;
+		}
+		off += (size_t)n;
+	}
+	c->dlen = 0;
+}
+
+static void
+dput(struct conn *c, const char *p, size_t len)
+{
+	if (c->derr != DE_NONE) {
+		return;
+	}
+	if (c->dlen + len > sizeof(c->dbuf)) {
+		dflush(c);
+	}
+	if (len > sizeof(c->dbuf)) {
+		c->derr = DE_LONG;
+		return;
+	}
+	memcpy(c->dbuf + c->dlen, p, len);
+	c->dlen += len;
+}
+
+/* The final dot: refuse, or queue the message for the group commit. */
+static void
+enddata(struct conn *c)
+{
+	dflush(c);
+	if (c->derr == DE_NONE && spool_freespace(0) == -1) {
+		c->derr = DE_FULL;
+	}
+	switch (c->derr) {
+	case DE_LONG:
+		reject(c, "DATA", "500 5.5.2 Error: line too long");
+		break;
+	case DE_BIG:
+		reject(c, "DATA", "552 5.3.4 Message size exceeds fixed limit "
+		    "of %lld bytes", set.maxsize);
+		break;
+	case DE_FULL:
+		reject(c, "DATA", "452 4.3.1 Insufficient system storage");
+		break;
+	case DE_IO:
+		reject(c, "DATA", "451 4.3.0 Error: queue file write error");
+		break;
+	default:
+		c->phase = P_COMMIT;
+		return;
+	}
+	dropmsg(c);
+	c->phase = P_HELO;
+}
+
+static void
+dataline(struct conn *c, char *line, size_t len)
+{
+	int crlf = len >= 2 && line[len - 2] == '\r';
+
+	c->deadline = time(NULL) + set.tdatablock;
+	if ((len == 3 && crlf && line[0] == '.') ||
+	    (len == 2 && line[0] == '.' && line[1] == '\n')) {
+		enddata(c);
+		return;
+	}
+	if (len > MAXLINE) {
+		c->derr = DE_LONG;
+	}
+	if (line[0] == '.') {
+		line++;		/* dot-stuffing, RFC 5321 4.5.2 */
+		len--;
+	}
+	if (crlf) {
+		line[len - 2] = '\n';	/* the spool keeps LF line ends */
+		len--;
+	}
+	c->size += (long long)len;
+	c->bytes += (long long)len;
+	if (c->size > set.maxsize) {
+		c->derr = DE_BIG;
+	}
+	dput(c, line, len);
+}
+
+/* ---- input: whole lines out of the input buffer ---- */
+
+static void
+input(struct conn *c)
+{
+	size_t off = 0, len;
+	char *nl;
+
+	while (off < c->inlen && !(c->flags & (F_CLOSE | F_STARTTLS)) &&
+	    c->phase != P_COMMIT && OUTSIZE - c->outlen > 1024 &&
+	    c->pause <= time(NULL)) {
+		nl = memchr(c->in + off, '\n', c->inlen - off);
+		if (nl == NULL) {
+			break;
+		}
+		len = (size_t)(nl - (c->in + off)) + 1;
+		if (c->flags & F_SKIP) {
+			c->flags &= ~F_SKIP;	/* the tail of a long line */
+		} else if (c->phase == P_DATA) {
+			dataline(c, c->in + off, len);
+		} else if (len > MAXCMD) {
+			reject(c, "command", "500 5.5.2 Error: line too long");
+		} else {
+			c->deadline = time(NULL) + set.tcommand;
+			command(c, c->in + off, len);
+		}
+		off += len;
+	}
+	if (off == 0 && c->inlen == INSIZE) {
+		/* no line end in a full buffer: the line is too long */
+		if (c->phase == P_DATA) {
+			c->derr = DE_LONG;
+		} else if (!(c->flags & F_SKIP)) {
+			reject(c, "command", "500 5.5.2 Error: line too long");
+		}
+		c->flags |= F_SKIP;
+		off = c->inlen;
+	}
+	memmove(c->in, c->in + off, c->inlen - off);
+	c->inlen -= off;
+}
+
+/* ---- bytes: plain or through the TLS engine, never blocking ---- */
+
+static int
+plainio(struct conn *c, int canread)
+{
+	ssize_t n;
+
+	while (c->outoff < c->outlen) {
+		n = write(c->wfd, c->out + c->outoff, c->outlen - c->outoff);
+		if (n == -1) {
+			if (errno == EINTR) {
+				continue;
+			}
+			return errno == EAGAIN ? 0 : -1;
+		}
+		c->outoff += (size_t)n;
+	}
+	c->outoff = c->outlen = 0;
+	if (canread && c->inlen < INSIZE && !(c->flags & F_EOF)) {
+		n = read(c->fd, c->in + c->inlen, INSIZE - c->inlen);
+		if (n == 0) {
+			c->flags |= F_EOF;
+		} else if (n > 0) {
+			c->inlen += (size_t)n;
+		} else if (errno != EAGAIN && errno != EINTR) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+tlsio(struct conn *c, int canread)
+{
+	br_ssl_engine_context *e = &c->sc.eng;
+	unsigned char *b;
+	unsigned st;
+	size_t n;
+	ssize_t r;
+
+	for (;;) {
+		st = br_ssl_engine_current_state(e);
+		if (st & BR_SSL_CLOSED) {
+			if (br_ssl_engine_last_error(e) != BR_ERR_OK) {
+				logmsg(LOG_NOTICE, "smtp: [%s] TLS error %d",
+				    c->addr, br_ssl_engine_last_error(e));
+			}
+			return -1;
+		}
+		if (st & BR_SSL_SENDREC) {
+			b = br_ssl_engine_sendrec_buf(e, &n);
+			if ((r = write(c->fd, b, n)) > 0) {
+				br_ssl_engine_sendrec_ack(e, (size_t)r);
+				continue;
+			}
+			if (r == -1 && errno != EAGAIN && errno != EINTR) {
+				return -1;
+			}
+		}
+		if ((st & BR_SSL_RECVAPP) && c->inlen < INSIZE) {
+			b = br_ssl_engine_recvapp_buf(e, &n);
+			n = n < INSIZE - c->inlen ? n : INSIZE - c->inlen;
+			memcpy(c->in + c->inlen, b, n);
+			c->inlen += n;
+			br_ssl_engine_recvapp_ack(e, n);
+			continue;
+		}
+		if ((st & BR_SSL_SENDAPP) && c->outoff < c->outlen) {
+			b = br_ssl_engine_sendapp_buf(e, &n);
+			n = n < c->outlen - c->outoff ? n :
+			    c->outlen - c->outoff;
+			memcpy(b, c->out + c->outoff, n);
+			br_ssl_engine_sendapp_ack(e, n);
+			c->outoff += n;
+			if (c->outoff == c->outlen) {
+				c->outoff = c->outlen = 0;
+			}
+			br_ssl_engine_flush(e, 0);
+			continue;
+		}
+		if ((st & BR_SSL_RECVREC) && canread) {
+			b = br_ssl_engine_recvrec_buf(e, &n);
+			if ((r = read(c->fd, b, n)) > 0) {
+				br_ssl_engine_recvrec_ack(e, (size_t)r);
+				continue;
+			}
+			if (r == 0) {
+				c->flags |= F_EOF;
+				return 0;
+			}
+			if (errno != EAGAIN && errno != EINTR) {
+				return -1;
+			}
+			canread = 0;
+		}
+		return 0;
+	}
+}
+
+static int
+conn_io(struct conn *c, int canread)
+{
+	return (c->flags & F_TLS) ? tlsio(c, canread) : plainio(c, canread);
+}
+
+/* Is anything still waiting to go out? */
+static int
+pending(struct conn *c)
+{
+	if (c->outoff < c->outlen) {
+		return 1;
+	}
+	return (c->flags & F_TLS) &&
+	    (br_ssl_engine_current_state(&c->sc.eng) & BR_SSL_SENDREC);
+}
+
+/* ---- slots ---- */
+
+int
+smtp_init(void)
+{
+	int i;
+
+	nslots = (int)set.maxconn;
+	if (nslots > MAXCONN_CAP) {
+		nslots = MAXCONN_CAP;
+	}
+	if (nslots < 1) {
+		nslots = 1;
+	}
+	/* calloc of a large block maps zero pages: untouched slots cost
+	 * address space, not memory */
+	if ((conns = calloc((size_t)nslots, sizeof(*conns))) == NULL) {
+		return -1;
+	}
+	for (i = 0; i < nslots; i++) {
+		conns[i].fd = conns[i].dffd = -1;
+	}
+	return 0;
+}
+
+/* Return a slot to vacant: files removed unless committed, fd closed. */
+static void
+conn_reset(struct conn *c, int keepfiles)
+{
+	if (c->fd == -1) {
+		return;
+	}
+	if (!keepfiles) {
+		logmsg(LOG_INFO, "disconnect from [%s] helo=%s msgs=%u "
+		    "rcpts=%u errors=%d%s", c->addr, c->helo[0] != '\0' ?
+		    c->helo : "-", c->nmsg, c->nrcpt, c->errors,
+		    (c->flags & F_TLS) ? " tls=yes" : "");
+		dropmsg(c);
+	} else {
+		if (c->dffd != -1) {
+			close(c->dffd);
+		}
+		msg_free(&c->m);
+	}
+	close(c->fd);
+	if (c->wfd != c->fd) {
+		close(c->wfd);
+	}
+	explicit_bzero(c->authuser, sizeof(c->authuser));
+	/* the TLS pages stay untouched: the next STARTTLS resets them */
+	memset(c, 0, offsetof(struct conn, sc));
+	c->fd = c->wfd = c->dffd = -1;
+	msg_init(&c->m);
+}
+
+static struct conn *
+vacant(void)
+{
+	int i;
+
+	for (i = 0; i < nslots; i++) {
+		if (conns[i].fd == -1) {
+			return &conns[i];
+		}
+	}
+	return NULL;
+}
+
+int
+smtp_count(void)
+{
+	int i, n = 0;
+
+	for (i = 0; i < nslots; i++) {
+		n += conns[i].fd != -1;
+	}
+	return n;
+}
+
+static int
+sameaddr(const char *addr)
+{
+	int i, n = 0;
+
+	for (i = 0; i < nslots; i++) {
+		n += conns[i].fd != -1 && strcmp(conns[i].addr, addr) == 0;
+	}
+	return n;
+}
+
+static void
+peername(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	const void *a;
+
+	if (ss->ss_family == AF_INET6) {
+		a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+	} else {
+		a = &((const struct sockaddr_in *)ss)->sin_addr;
+	}
+	if (inet_ntop(ss->ss_family, a, buf, (socklen_t)len) == NULL) {
+		snprintf(buf, len, "unknown");
+	}
+}
+
+/* Refuse a connection we cannot serve, without ever waiting on it. */
+static void
+refuse(int fd, const char *why)
+{
+	char msg[256];
+	int n;
+
+	n = snprintf(msg, sizeof(msg), "421 4.7.0 %s %s, try again later\r\n",
+	    set.hostname, why);
+	if (n > 0 && write(fd, msg, (size_t)n) == -1) {
+		;	/* the client is gone already: nothing to tell */
+	}
+	close(fd);
+}
+
+static void
+greet(struct conn *c, int fd, int wfd)
+{
+	c->fd = fd;
+	c->wfd = wfd;
+	c->dffd = -1;
+	c->phase = P_INIT;
+	c->deadline = time(NULL) + set.tcommand;
+	msg_init(&c->m);
+	stats.conns++;
+	reply(c, "220 %s ESMTP mta", set.hostname);
+}
+
+/* Take every pending connection from a listening socket. */
+void
+smtp_accept(int lfd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	struct conn *c;
+	char addr[INET6_ADDRSTRLEN];
+	int fd;
+
+	for (;;) {
+		len = sizeof(ss);
+		if ((fd = accept(lfd, (struct sockaddr *)&ss, &len)) == -1) {
+			if (errno != EAGAIN && errno != EINTR &&
+			    errno != ECONNABORTED) {
+				logmsg(LOG_ERR, "smtp: accept: %s",
+				    strerror(errno));
+			}
+			return;
+		}
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		peername(&ss, addr, sizeof(addr));
+		if (fd >= FD_SETSIZE - FD_RESERVE || (c = vacant()) == NULL) {
+			logmsg(LOG_NOTICE, "reject: connect from [%s]: too many "
+			    "connections", addr);
+			refuse(fd, "Error: too many connections");
+			continue;
+		}
+		if (sameaddr(addr) >= set.maxperip) {
+			logmsg(LOG_NOTICE, "reject: connect from [%s]: too many "
+			    "connections from this address", addr);
+			refuse(fd, "Error: too many connections from your "
+			    "address");
+			continue;
+		}
+		memcpy(c->addr, addr, sizeof(addr));
+		greet(c, fd, fd);
+		if (relayallowed(&ss)) {
+			c->flags |= F_RELAY;
+		}
+		logmsg(LOG_INFO, "connect from [%s]", addr);
+	}
+}
+
+/* -bs: one session on stdin and stdout, a local submission. */
+struct conn *
+smtp_stdio(void)
+{
+	struct conn *c = &conns[0];
+
+	fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
+	fcntl(1, F_SETFL, fcntl(1, F_GETFL) | O_NONBLOCK);
+	snprintf(c->addr, sizeof(c->addr), "127.0.0.1");
+	greet(c, 0, 1);
+	c->flags |= F_RELAY;
+	return c;
+}
+
+/* ---- the loop's side ---- */
+
+static void
+starttls(struct conn *c)
+{
+	c->flags &= ~F_STARTTLS;
+	c->flags |= F_TLS;
+	c->inlen = 0;	/* pipelined plaintext after STARTTLS is discarded */
+	c->flags &= ~F_SKIP;
+	c->phase = P_INIT;	/* RFC 3207 4.2: forget the HELO */
+	c->helo[0] = '\0';
+	dropmsg(c);
+	tls_serverinit(&c->sc, c->iobuf, sizeof(c->iobuf));
+}
+
+/* Watch what this session is waiting for. */
+void
+smtp_prepare(fd_set *rfds, fd_set *wfds, int *maxfd, time_t *next)
+{
+	struct conn *c;
+	unsigned st;
+	int i;
+
+	for (i = 0; i < nslots; i++) {
+		c = &conns[i];
+		if (c->fd == -1) {
+			continue;
+		}
+		if (c->pause > 0 && c->pause < *next) {
+			*next = c->pause;
+		}
+		if (c->deadline < *next) {
+			*next = c->deadline;
+		}
+		if (c->flags & F_TLS) {
+			st = br_ssl_engine_current_state(&c->sc.eng);
+			if (st & BR_SSL_SENDREC) {
+				FD_SET(c->fd, wfds);
+			}
+			if ((st & BR_SSL_RECVREC) && !(c->flags & F_EOF)) {
+				FD_SET(c->fd, rfds);
+			}
+		} else {
+			if (c->outoff < c->outlen) {
+				FD_SET(c->wfd, wfds);
+			}
+			if (c->inlen < INSIZE && !(c->flags & F_EOF)) {
+				FD_SET(c->fd, rfds);
+			}
+		}
+		*maxfd = c->fd > *maxfd ? c->fd : *maxfd;
+		*maxfd = c->wfd > *maxfd ? c->wfd : *maxfd;
+	}
+}
+
+/* One pass over one session. */
+static void
+step(struct conn *c, int readable, time_t now)
+{
+	if (conn_io(c, readable) == -1) {
+		conn_reset(c, 0);
+		return;
+	}
+	if (c->pause <= now) {
+		c->pause = 0;
+		input(c);
+	}
+	if (c->phase != P_COMMIT && conn_io(c, 0) == -1) {
+		conn_reset(c, 0);
+		return;
+	}
+	if ((c->flags & F_STARTTLS) && !pending(c)) {
+		starttls(c);
+		if (conn_io(c, 0) == -1) {
+			conn_reset(c, 0);
+			return;
+		}
+	}
+	if (((c->flags & F_CLOSE) && !pending(c)) ||
+	    ((c->flags & F_EOF) && c->inlen == 0 && c->phase != P_COMMIT)) {
+		conn_reset(c, 0);
+		return;
+	}
+	if (now >= c->deadline && c->phase != P_COMMIT) {
+		logmsg(LOG_NOTICE, "smtp: timeout after %s from [%s]",
+		    phasename[c->phase], c->addr);
+		reply(c, "421 4.4.2 %s Error: timeout exceeded",
+		    set.hostname);
+		conn_io(c, 0);
+		conn_reset(c, 0);
+	}
+}
+
+/*
+ * Commit every message that finished in this pass: stage each (tf
+ * renamed to qf), one flush for all, then each one's 250. A session
+ * whose message could not be staged gets its own 4xx.
+ */
+static void
+commitall(void)
+{
+	struct conn *c;
+	int i, n = 0, r;
+
+	for (i = 0; i < nslots; i++) {
+		c = &conns[i];
+		if (c->fd == -1 || c->phase != P_COMMIT) {
+			continue;
+		}
+		if (spool_stage(&c->m, c->dffd) == -1) {
+			c->dffd = -1;
+			c->phase = P_HELO;
+			logmsg(LOG_ERR, "%s: smtp: cannot stage: %s", c->m.id,
+			    strerror(errno));
+			reject(c, "DATA", errno == ENOSPC || errno == EDQUOT ?
+			    "452 4.3.1 Insufficient system storage" :
+			    "451 4.3.0 Error: queue file write error");
+			msg_free(&c->m);
+			continue;
+		}
+		c->dffd = -1;
+		n++;
+	}
+	if (n == 0) {
+		return;
+	}
+	r = spool_sync();
+	for (i = 0; i < nslots; i++) {
+		c = &conns[i];
+		if (c->fd == -1 || c->phase != P_COMMIT) {
+			continue;
+		}
+		c->phase = P_HELO;
+		if (r == -1) {
+			spool_abort(&c->m, -1);
+			reject(c, "DATA", "451 4.3.0 Error: queue file write "
+			    "error");
+		} else {
+			logmsg(LOG_INFO, "%s: from=<%s>, size=%lld, nrcpts=%d, "
+			    "proto=%sSMTP, helo=%s, relay=[%s]", c->m.id,
+			    c->m.sender, (long long)c->m.size, c->m.nrcpt,
+			    (c->flags & F_EHLO) ? "E" : "", c->helo, c->addr);
+			reply(c, "250 2.0.0 Ok: queued as %s", c->m.id);
+			c->nmsg++;
+			c->nrcpt += (unsigned)c->m.nrcpt;
+			stats.msgs++;
+			daemon_queued(c->m.id);
+		}
+		msg_free(&c->m);
+	}
+}
+
+void
+smtp_run(fd_set *rfds, fd_set *wfds)
+{
+	time_t now = time(NULL);
+	struct conn *c;
+	int i, again;
+
+	(void)wfds;
+	for (i = 0; i < nslots; i++) {
+		c = &conns[i];
+		if (c->fd != -1) {
+			step(c, FD_ISSET(c->fd, rfds), now);
+		}
+	}
+	commitall();
+	/* sessions that had pipelined commands behind their message */
+	do {
+		again = 0;
+		for (i = 0; i < nslots; i++) {
+			c = &conns[i];
+			if (c->fd != -1 && c->phase != P_COMMIT) {
+				step(c, 0, now);
+				again |= c->fd != -1 && c->phase == P_COMMIT;
+			}
+		}
+		commitall();
+	} while (again);
+}
+
+/* SIGTERM: 421 to idle sessions; abandon messages in flight. */
+void
+smtp_shutdown(void)
+{
+	struct conn *c;
+	int i;
+
+	for (i = 0; i < nslots; i++) {
+		c = &conns[i];
+		if (c->fd == -1) {
+			continue;
+		}
+		if (c->phase != P_DATA) {
+			reply(c, "421 4.3.2 %s Service shutting down",
+			    set.hostname);
+			conn_io(c, 0);
+		}
+		conn_reset(c, 0);
+	}
+}
+
+/* SIGHUP, in the process that execs: the sessions now belong to the
+ * child that keeps serving them, so only the descriptors go. */
+void
+smtp_forget(void)
+{
+	int i;
+
+	for (i = 0; i < nslots; i++) {
+		conn_reset(&conns[i], 1);
+	}
+}
+
+/* SIGUSR1 */
+void
+smtp_dump(void)
+{
+	struct conn *c;
+	int i;
+
+	logmsg(LOG_INFO, "state: %d session(s), since start: %lu "
+	    "connections, %lu messages, %lu rejects", smtp_count(),
+	    stats.conns, stats.msgs, stats.rejects);
+	for (i = 0; i < nslots; i++) {
+		c = &conns[i];
+		if (c->fd == -1) {
+			continue;
+		}
+		logmsg(LOG_INFO, "state: session fd=%d peer=[%s] helo=%s "
+		    "phase=%s bytes=%lld msgs=%u tls=%s%s", c->fd, c->addr,
+		    c->helo[0] != '\0' ? c->helo : "-", phasename[c->phase],
+		    c->bytes + c->size, c->nmsg,
+		    (c->flags & F_TLS) ? "yes" : "no",
+		    (c->flags & F_AUTHED) ? " auth=yes" : "");
+	}
+}

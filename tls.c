@@ -1,0 +1,274 @@
+/*
+ * tls.c: the BearSSL glue that is not about moving bytes: reading PEM
+ * certificates and keys once at start-up, setting up a server context
+ * for a session, and naming what was negotiated. smtp.c drives the
+ * engine itself, without ever blocking (see conn_tls* there).
+ *
+ * BearSSL never allocates: the decoded chain and key live in static
+ * storage here for the life of the process, and each session brings its
+ * own context and record buffer.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bearssl.h>
+
+#include "config.h"
+#include "mta.h"
+
+#define MAXCHAIN	8		/* certificates in the server chain */
+
+static br_x509_certificate chain[MAXCHAIN];
+static size_t chainlen;
+static br_skey_decoder_context keydec;	/* owns the decoded key */
+static int keytype;			/* BR_KEYTYPE_RSA or _EC */
+static unsigned issuertype;		/* key type of the chain's issuer */
+
+/* A growing byte buffer for one PEM object. */
+struct der {
+	unsigned char *p;
+	size_t len, cap;
+};
+
+static void
+derappend(void *ctx, const void *data, size_t len)
+{
+	struct der *d = ctx;
+
+	if (d->len + len > d->cap) {
+		d->cap = (d->len + len) * 2;
+		d->p = xrealloc(d->p, d->cap);
+	}
+	memcpy(d->p + d->len, data, len);
+	d->len += len;
+}
+
+static char *
+readall(const char *path, size_t *len)
+{
+	char *buf = NULL;
+	size_t cap = 0, n = 0;
+	ssize_t r;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		return NULL;
+	}
+	for (;;) {
+		if (n == cap) {
+			cap = cap == 0 ? 8192 : cap * 2;
+			buf = xrealloc(buf, cap + 1);
+		}
+		if ((r = read(fd, buf + n, cap - n)) <= 0) {
+			break;
+		}
+		n += (size_t)r;
+	}
+	close(fd);
+	if (r < 0) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+/*
+ * Decode every PEM object of a file; fn gets each object's name and DER
+ * bytes. Returns the number of objects, or -1 (err says why).
+ */
+static int
+pemeach(const char *path, void (*fn)(const char *, struct der *, void *),
+    void *arg, char *err, size_t errlen)
+{
+	br_pem_decoder_context pc;
+	struct der d = { NULL, 0, 0 };
+	char *buf, name[128];
+	size_t len, off = 0;
+	int n = 0, inobj = 0;
+
+	if ((buf = readall(path, &len)) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	br_pem_decoder_init(&pc);
+	while (off < len) {
+		off += br_pem_decoder_push(&pc, buf + off, len - off);
+		switch (br_pem_decoder_event(&pc)) {
+		case BR_PEM_BEGIN_OBJ:
+			snprintf(name, sizeof(name), "%s",
+			    br_pem_decoder_name(&pc));
+			d.len = 0;
+			br_pem_decoder_setdest(&pc, derappend, &d);
+			inobj = 1;
+			break;
+		case BR_PEM_END_OBJ:
+			if (inobj) {
+				fn(name, &d, arg);
+				n++;
+			}
+			inobj = 0;
+			break;
+		case BR_PEM_ERROR:
+			snprintf(err, errlen, "%s: not a valid PEM file", path);
+			n = -1;
+			off = len;
+			break;
+		}
+	}
+	free(buf);
+	free(d.p);
+	if (n == 0) {
+		snprintf(err, errlen, "%s: no PEM object found", path);
+		return -1;
+	}
+	return n;
+}
+
+static void
+addcert(const char *name, struct der *d, void *arg)
+{
+	int *bad = arg;
+
+	if (strcmp(name, "CERTIFICATE") != 0 &&
+	    strcmp(name, "X509 CERTIFICATE") != 0) {
+		return;
+	}
+	if (chainlen == MAXCHAIN) {
+		*bad = 1;
+		return;
+	}
+	chain[chainlen].data = xmalloc(d->len);
+	memcpy(chain[chainlen].data, d->p, d->len);
+	chain[chainlen].data_len = d->len;
+	chainlen++;
+}
+
+static void
+addkey(const char *name, struct der *d, void *arg)
+{
+	int *found = arg;
+
+	if (strstr(name, "PRIVATE KEY") == NULL || *found) {
+		return;
+	}
+	br_skey_decoder_init(&keydec);
+	br_skey_decoder_push(&keydec, d->p, d->len);
+	*found = br_skey_decoder_last_error(&keydec) == 0 ? 1 : -1;
+}
+
+/* The key type of the certificate's signer, needed by ECDH suites. */
+static unsigned
+signerkey(const br_x509_certificate *c)
+{
+	br_x509_decoder_context dc;
+
+	br_x509_decoder_init(&dc, NULL, NULL);
+	br_x509_decoder_push(&dc, c->data, c->data_len);
+	if (br_x509_decoder_last_error(&dc) != 0) {
+		return 0;
+	}
+	return (unsigned)br_x509_decoder_get_signer_key_type(&dc);
+}
+
+/*
+ * Load ServerCertFile and ServerKeyFile. Called at start-up, so that a
+ * bad file is an error naming it, not a failure at the first STARTTLS.
+ */
+int
+tls_loadserver(const char *certfile, const char *keyfile, char *err,
+    size_t errlen)
+{
+	int bad = 0, found = 0;
+
+	if (pemeach(certfile, addcert, &bad, err, errlen) == -1) {
+		return -1;
+	}
+	if (chainlen == 0 || bad) {
+		snprintf(err, errlen, "%s: %s", certfile, chainlen == 0 ?
+		    "no certificate in it" : "too many certificates");
+		return -1;
+	}
+	if ((issuertype = signerkey(&chain[0])) == 0) {
+		snprintf(err, errlen, "%s: the first certificate cannot be "
+		    "decoded", certfile);
+		return -1;
+	}
+	if (pemeach(keyfile, addkey, &found, err, errlen) == -1) {
+		return -1;
+	}
+	if (found != 1) {
+		snprintf(err, errlen, "%s: %s", keyfile, found == 0 ?
+		    "no private key in it" : "the private key cannot be "
+		    "decoded");
+		return -1;
+	}
+	keytype = br_skey_decoder_key_type(&keydec);
+	return 0;
+}
+
+int
+tls_haveserver(void)
+{
+	return chainlen > 0;
+}
+
+/* A fresh server engine for one session, on the session's buffer. */
+void
+tls_serverinit(br_ssl_server_context *sc, unsigned char *buf, size_t len)
+{
+	if (keytype == BR_KEYTYPE_RSA) {
+		br_ssl_server_init_full_rsa(sc, chain, chainlen,
+		    br_skey_decoder_get_rsa(&keydec));
+	} else {
+		br_ssl_server_init_full_ec(sc, chain, chainlen, issuertype,
+		    br_skey_decoder_get_ec(&keydec));
+	}
+	br_ssl_engine_set_versions(&sc->eng, BR_TLS12, BR_TLS12);
+	br_ssl_engine_add_flags(&sc->eng, BR_OPT_ENFORCE_SERVER_PREFERENCES);
+	br_ssl_engine_set_buffer(&sc->eng, buf, len, 1);
+	br_ssl_server_reset(sc);
+}
+
+/* "TLSv1.2 with cipher ECDHE-RSA-AES128-GCM-SHA256", for Received:. */
+void
+tls_describe(const br_ssl_engine_context *eng, char *buf, size_t len)
+{
+	static const struct {
+		uint16_t id;
+		const char *name;
+	} suites[] = {
+		{ BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+		    "ECDHE-ECDSA-AES128-GCM-SHA256" },
+		{ BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+		    "ECDHE-ECDSA-AES256-GCM-SHA384" },
+		{ BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+		    "ECDHE-RSA-AES128-GCM-SHA256" },
+		{ BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+		    "ECDHE-RSA-AES256-GCM-SHA384" },
+		{ BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+		    "ECDHE-ECDSA-CHACHA20-POLY1305" },
+		{ BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+		    "ECDHE-RSA-CHACHA20-POLY1305" },
+		{ BR_TLS_RSA_WITH_AES_128_GCM_SHA256, "AES128-GCM-SHA256" },
+		{ BR_TLS_RSA_WITH_AES_256_GCM_SHA384, "AES256-GCM-SHA384" },
+	};
+	uint16_t id = eng->session.cipher_suite;
+	unsigned v = br_ssl_engine_get_version(eng);
+	size_t i;
+
+	for (i = 0; i < sizeof(suites) / sizeof(*suites); i++) {
+		if (suites[i].id == id) {
+			snprintf(buf, len, "TLSv1.%u with cipher %s",
+			    v >= 0x0301 ? v - 0x0301 : 0, suites[i].name);
+			return;
+		}
+	}
+	snprintf(buf, len, "TLSv1.%u with cipher 0x%04x",
+	    v >= 0x0301 ? v - 0x0301 : 0, id);
+}
