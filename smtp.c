@@ -558,33 +558,40 @@ c_data(struct conn *c, char *arg)
 	reply(c, "354 End data with <CR><LF>.<CR><LF>");
 }
 
-static void
-c_helo(struct conn *c, char *arg)
+/* The part HELO and EHLO share; -1 after a syntax error reply. */
+static int
+hello(struct conn *c, char *arg, int ehlo)
 {
 	size_t n = strcspn(arg, " ");
 
 	if (n == 0 || n >= sizeof(c->helo)) {
-		reject(c, "HELO", "501 5.5.4 Syntax: HELO hostname");
-		return;
+		reject(c, ehlo ? "EHLO" : "HELO", "501 5.5.4 Syntax: %s "
+		    "hostname", ehlo ? "EHLO" : "HELO");
+		return -1;
 	}
 	dropmsg(c);
 	memcpy(c->helo, arg, n);
 	c->helo[n] = '\0';
 	sanitize(c->helo);
-	c->flags &= ~F_EHLO;
+	c->flags = ehlo ? c->flags | F_EHLO : c->flags & ~F_EHLO;
 	c->phase = P_HELO;
-	reply(c, "250 %s", set.hostname);
+	return 0;
+}
+
+static void
+c_helo(struct conn *c, char *arg)
+{
+	if (hello(c, arg, 0) == 0) {
+		reply(c, "250 %s", set.hostname);
+	}
 }
 
 static void
 c_ehlo(struct conn *c, char *arg)
 {
-	c_helo(c, arg);
-	if (c->phase != P_HELO) {
+	if (hello(c, arg, 1) == -1) {
 		return;
 	}
-	c->outlen -= strlen(set.hostname) + 6;	/* replace the HELO reply */
-	c->flags |= F_EHLO;
 	reply(c, "250-%s Hello %s [%s]", set.hostname, c->helo, c->addr);
 	reply(c, "250-PIPELINING");
 	reply(c, "250-SIZE %lld", set.maxsize);
@@ -1434,7 +1441,9 @@ step(struct conn *c, int readable, time_t now)
 		}
 	}
 	if (((c->flags & F_CLOSE) && !pending(c)) ||
-	    ((c->flags & F_EOF) && c->inlen == 0 && c->phase != P_COMMIT)) {
+	    ((c->flags & F_EOF) && c->phase != P_COMMIT && !pending(c) &&
+	    memchr(c->in, '\n', c->inlen) == NULL)) {
+		/* closed, or the client left: a partial line is no command */
 		conn_reset(c, 0);
 		return;
 	}
