@@ -1,15 +1,240 @@
 /*
- * crypt.c: placeholder, being written (SHA-512 crypt on BearSSL).
+ * crypt.c: SHA-512 crypt ("$6$"), to check SMTP AUTH passwords against the
+ * hashes in AuthUsersFile.
+ *
+ * Debian's musl has no crypt(), and admins make those hashes with
+ * `mkpasswd -m sha-512`, so this is the SHA-512 half of Ulrich Drepper's
+ * "Unix crypt using SHA-256 and SHA-512" (2007) on BearSSL's SHA-512. Its
+ * output is byte for byte that of glibc's and libxcrypt's crypt(). Start
+ * reading at sha512crypt(), at the bottom.
+ *
+ * One difference, on purpose: "rounds=" below 1000 (or above 999999999) is
+ * clamped as the spec and glibc do; libxcrypt refuses such settings. mkpasswd
+ * never writes them.
  */
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <bearssl.h>
 
 #include "config.h"
 #include "mta.h"
 
+#define KEY_MAX		4096	/* longer keys get NULL: bounds p[] below */
+#define SALT_MAX	16
+#define ROUNDS_DEFAULT	5000UL
+#define ROUNDS_MIN	1000UL
+#define ROUNDS_MAX	999999999UL
+
+/* "$6$rounds=999999999$" + salt + "$" + 86 characters of hash + NUL */
+#define OUT_MAX		(20 + SALT_MAX + 1 + 86 + 1)
+
+static const char b64[] =
+    "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/*
+ * Reads "$6$[rounds=N$]salt[$...]": returns the salt and sets *saltlen,
+ * *rounds and *custom (rounds= was given, so the output repeats it). NULL
+ * when the setting is not SHA-512 crypt or its rounds= is not a number.
+ */
+static const char *
+parse(const char *setting, size_t *saltlen, unsigned long *rounds,
+    int *custom)
+{
+	const char *p;
+	unsigned long n;
+
+	if (strncmp(setting, "$6$", 3) != 0) {
+		return NULL;
+	}
+	p = setting + 3;
+	*rounds = ROUNDS_DEFAULT;
+	*custom = 0;
+	if (strncmp(p, "rounds=", 7) == 0) {
+		p += 7;
+		if (*p < '0' || *p > '9') {
+			return NULL;
+		}
+		/* Saturate instead of overflowing: a huge N means the max. */
+		for (n = 0; *p >= '0' && *p <= '9'; p++) {
+			if (n > ROUNDS_MAX / 10) {
+				n = ROUNDS_MAX + 1;
+			} else {
+				n = n * 10 + (unsigned long)(*p - '0');
+			}
+		}
+		if (*p != '$') {
+			return NULL;
+		}
+		p++;
+		if (n < ROUNDS_MIN) {
+			n = ROUNDS_MIN;
+		} else if (n > ROUNDS_MAX) {
+			n = ROUNDS_MAX;
+		}
+		*rounds = n;
+		*custom = 1;
+	}
+	*saltlen = strcspn(p, "$");
+	if (*saltlen > SALT_MAX) {
+		*saltlen = SALT_MAX;
+	}
+	return p;
+}
+
+/* Appends n characters for the 24 bits b2:b1:b0, low 6 bits first. */
+static char *
+enc24(char *o, unsigned int b2, unsigned int b1, unsigned int b0, int n)
+{
+	unsigned long w;
+
+	w = ((unsigned long)b2 << 16) | ((unsigned long)b1 << 8) | b0;
+	while (n-- > 0) {
+		*o++ = b64[w & 0x3f];
+		w >>= 6;
+	}
+	return o;
+}
+
+/*
+ * The spec's byte order: group j takes bytes j, j + 21 and j + 42, the
+ * first of them rotating by one each group; byte 63 comes last.
+ */
+static void
+encode(char *o, const unsigned char *h)
+{
+	const unsigned char *x, *y, *z;
+	int j;
+
+	for (j = 0; j < 21; j++) {
+		x = h + j;
+		y = h + j + 21;
+		z = h + j + 42;
+		if (j % 3 == 0) {
+			o = enc24(o, *x, *y, *z, 4);
+		} else if (j % 3 == 1) {
+			o = enc24(o, *y, *z, *x, 4);
+		} else {
+			o = enc24(o, *z, *x, *y, 4);
+		}
+	}
+	o = enc24(o, 0, 0, h[63], 2);
+	*o = '\0';
+}
+
+/*
+ * Returns the crypt of key under setting in a static buffer, or NULL when
+ * setting is not "$6$" or key is longer than KEY_MAX. The caller compares
+ * the result with the stored hash (the hash itself is a valid setting).
+ */
 char *
 sha512crypt(const char *key, const char *setting)
 {
-	(void)key;
-	(void)setting;
-	return NULL;
+	static char out[OUT_MAX];
+	br_sha512_context ctx;
+	unsigned char a[64], b[64], dp[64], ds[64], p[KEY_MAX], s[SALT_MAX];
+	const char *salt;
+	size_t keylen, saltlen, n;
+	unsigned long rounds, r;
+	int custom, len;
+
+	if (key == NULL || setting == NULL) {
+		return NULL;
+	}
+	keylen = strnlen(key, KEY_MAX + 1);
+	if (keylen > KEY_MAX) {
+		return NULL;
+	}
+	salt = parse(setting, &saltlen, &rounds, &custom);
+	if (salt == NULL) {
+		return NULL;
+	}
+
+	/* B = H(key salt key) */
+	br_sha512_init(&ctx);
+	br_sha512_update(&ctx, key, keylen);
+	br_sha512_update(&ctx, salt, saltlen);
+	br_sha512_update(&ctx, key, keylen);
+	br_sha512_out(&ctx, b);
+
+	/* A = H(key salt, B repeated to keylen, B or key per bit of keylen) */
+	br_sha512_init(&ctx);
+	br_sha512_update(&ctx, key, keylen);
+	br_sha512_update(&ctx, salt, saltlen);
+	for (n = keylen; n > 64; n -= 64) {
+		br_sha512_update(&ctx, b, 64);
+	}
+	br_sha512_update(&ctx, b, n);
+	for (n = keylen; n > 0; n >>= 1) {
+		if ((n & 1) != 0) {
+			br_sha512_update(&ctx, b, 64);
+		} else {
+			br_sha512_update(&ctx, key, keylen);
+		}
+	}
+	br_sha512_out(&ctx, a);
+
+	/* P: H(key, keylen times) repeated to keylen bytes */
+	br_sha512_init(&ctx);
+	for (n = 0; n < keylen; n++) {
+		br_sha512_update(&ctx, key, keylen);
+	}
+	br_sha512_out(&ctx, dp);
+	for (n = 0; n < keylen; n += 64) {
+		memcpy(p + n, dp, keylen - n < 64 ? keylen - n : 64);
+	}
+
+	/* S: H(salt, 16 + A[0] times) cut to saltlen bytes */
+	br_sha512_init(&ctx);
+	for (n = 0; n < 16 + (size_t)a[0]; n++) {
+		br_sha512_update(&ctx, salt, saltlen);
+	}
+	br_sha512_out(&ctx, ds);
+	memcpy(s, ds, saltlen);
+
+	/* The stretching that makes guessing slow; A is the spec's C. */
+	for (r = 0; r < rounds; r++) {
+		br_sha512_init(&ctx);
+		if ((r & 1) != 0) {
+			br_sha512_update(&ctx, p, keylen);
+		} else {
+			br_sha512_update(&ctx, a, 64);
+		}
+		if (r % 3 != 0) {
+			br_sha512_update(&ctx, s, saltlen);
+		}
+		if (r % 7 != 0) {
+			br_sha512_update(&ctx, p, keylen);
+		}
+		if ((r & 1) != 0) {
+			br_sha512_update(&ctx, a, 64);
+		} else {
+			br_sha512_update(&ctx, p, keylen);
+		}
+		br_sha512_out(&ctx, a);
+	}
+
+	if (custom) {
+		len = snprintf(out, sizeof(out), "$6$rounds=%lu$%.*s$", rounds,
+		    (int)saltlen, salt);
+	} else {
+		len = snprintf(out, sizeof(out), "$6$%.*s$", (int)saltlen,
+		    salt);
+	}
+	if (len < 0 || (size_t)len + 87 > sizeof(out)) {
+		out[0] = '\0';	/* cannot happen: OUT_MAX fits the longest */
+	} else {
+		encode(out + len, a);
+	}
+
+	/* Everything derived from the key; only the final hash leaves. */
+	explicit_bzero(&ctx, sizeof(ctx));
+	explicit_bzero(a, sizeof(a));
+	explicit_bzero(b, sizeof(b));
+	explicit_bzero(dp, sizeof(dp));
+	explicit_bzero(ds, sizeof(ds));
+	explicit_bzero(p, keylen);
+	explicit_bzero(s, sizeof(s));
+	return out[0] == '\0' ? NULL : out;
 }

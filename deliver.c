@@ -554,7 +554,7 @@ deliver_daemon(long every)
 	if (pid > 0) {
 		return 0;
 	}
-	setsid();
+	detach();
 	logmsg(LOG_INFO, "queue runner started, every %lds", every);
 	deliver_runner(-1, every);
 	logmsg(LOG_INFO, "queue runner stopped");

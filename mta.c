@@ -469,6 +469,28 @@ sanitize(char *s)
 	}
 }
 
+/*
+ * A background process: its own session, stdio on /dev/null, so that a
+ * caller reading our output through a pipe is not kept waiting for it.
+ */
+void
+detach(void)
+{
+	int fd;
+
+	setsid();
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		if (logfd != 2) {
+			dup2(fd, 2);
+		}
+		if (fd > 2) {
+			close(fd);
+		}
+	}
+}
+
 /* ---- submission ---- */
 
 struct strv {
@@ -920,7 +942,6 @@ static int
 afterqueue(const char *id)
 {
 	pid_t pid;
-	int fd;
 
 	if (opt.dmode == 'q') {
 		return 0;
@@ -937,16 +958,7 @@ afterqueue(const char *id)
 	if (pid > 0) {
 		return 0;
 	}
-	/* the child: let the caller's pipes close, survive its exit */
-	setsid();
-	if ((fd = open("/dev/null", O_RDWR)) != -1) {
-		dup2(fd, 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		if (fd > 2) {
-			close(fd);
-		}
-	}
+	detach();	/* the caller's pipes close; we outlive it */
 	deliver_one(id);
 	_exit(0);
 }
@@ -1329,7 +1341,6 @@ static void
 spawn(const char *id)
 {
 	pid_t pid;
-	int fd;
 
 	if ((pid = fork()) == -1) {
 		logmsg(LOG_NOTICE, "%s: cannot fork to deliver, left queued: "
@@ -1339,15 +1350,7 @@ spawn(const char *id)
 	if (pid > 0) {
 		return;
 	}
-	setsid();
-	if ((fd = open("/dev/null", O_RDWR)) != -1) {
-		dup2(fd, 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		if (fd > 2) {
-			close(fd);
-		}
-	}
+	detach();
 	deliver_one(id);
 	_exit(0);
 }
@@ -1609,7 +1612,7 @@ serverconfig(void)
 
 /* -bd, -bD: the SMTP daemon; every is the -q interval (0: none). */
 static int
-smtpdaemon(int detach, long every)
+smtpdaemon(int background, long every)
 {
 	ssize_t n;
 	pid_t pid;
@@ -1627,14 +1630,14 @@ smtpdaemon(int detach, long every)
 		for (i = 0; i < set.nlisten; i++) {
 			lfds[nlfd++] = openlistener(set.listen[i]);
 		}
-		if (detach) {
+		if (background) {
 			if ((pid = fork()) == -1) {
 				die(EX_OSERR, "fork:");
 			}
 			if (pid > 0) {
 				return 0;
 			}
-			setsid();
+			detach();
 		}
 		spool_recover();
 		writepid();

@@ -92,6 +92,7 @@ void logmsg(int pri, const char *fmt, ...);
 void warn(const char *fmt, ...);
 void die(int code, const char *fmt, ...);
 void daemon_queued(const char *id);
+void detach(void);
 void *xmalloc(size_t n);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
