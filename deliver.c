@@ -408,9 +408,15 @@ static void
 reapkids(void)
 {
 	pid_t pid;
-	int i;
+	int i, st;
 
-	while ((pid = waitpid(-1, NULL, WNOHANG)) > 0) {
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (WIFSIGNALED(st) || (WIFEXITED(st) && WEXITSTATUS(st) != 0)) {
+			logmsg(LOG_NOTICE, "runner: child %ld %s %d", (long)pid,
+			    WIFSIGNALED(st) ? "killed by signal" :
+			    "exited with status", WIFSIGNALED(st) ?
+			    WTERMSIG(st) : WEXITSTATUS(st));
+		}
 		if (pid == rs.sweep) {
 			rs.sweep = 0;
 		}

@@ -1457,6 +1457,13 @@ reexec(void)
 	for (i = 0; i < nlfd; i++) {
 		fcntl(lfds[i], F_SETFD, FD_CLOEXEC);
 	}
+	fcntl(spool_fd(), F_SETFD, FD_CLOEXEC);
+	if (logfd > 2) {
+		fcntl(logfd, F_SETFD, FD_CLOEXEC);
+	}
+	if (runnerfd != -1) {
+		fcntl(runnerfd, F_SETFD, FD_CLOEXEC);
+	}
 }
 
 static void

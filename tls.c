@@ -218,18 +218,57 @@ tls_haveserver(void)
 	return chainlen > 0;
 }
 
+/*
+ * Our profile, smaller than BearSSL's "full" ones: TLS 1.2 only, ECDHE
+ * key exchange (forward secrecy), AEAD ciphers only. That leaves out
+ * CBC, CCM, 3DES, static ECDH and RSA key exchange, and with them a
+ * good part of the library; every current SMTP client is served.
+ */
+static const uint16_t suites[] = {
+	BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+};
+
+/* What both ends of our TLS need: versions, suites, curves, hashes. */
+static void
+profile(br_ssl_engine_context *eng)
+{
+	br_ssl_engine_set_versions(eng, BR_TLS12, BR_TLS12);
+	br_ssl_engine_set_suites(eng, suites, sizeof(suites) /
+	    sizeof(*suites));
+	br_ssl_engine_set_ec(eng, &br_ec_all_m15);
+	/* SHA-1 only for the signatures of old clients' handshakes */
+	br_ssl_engine_set_hash(eng, br_sha1_ID, &br_sha1_vtable);
+	br_ssl_engine_set_hash(eng, br_sha256_ID, &br_sha256_vtable);
+	br_ssl_engine_set_hash(eng, br_sha384_ID, &br_sha384_vtable);
+	br_ssl_engine_set_hash(eng, br_sha512_ID, &br_sha512_vtable);
+	br_ssl_engine_set_prf_sha256(eng, &br_tls12_sha256_prf);
+	br_ssl_engine_set_prf_sha384(eng, &br_tls12_sha384_prf);
+	br_ssl_engine_set_default_aes_gcm(eng);
+	br_ssl_engine_set_default_chapol(eng);
+}
+
 /* A fresh server engine for one session, on the session's buffer. */
 void
 tls_serverinit(br_ssl_server_context *sc, unsigned char *buf, size_t len)
 {
+	br_ssl_server_zero(sc);
+	profile(&sc->eng);
 	if (keytype == BR_KEYTYPE_RSA) {
-		br_ssl_server_init_full_rsa(sc, chain, chainlen,
-		    br_skey_decoder_get_rsa(&keydec));
+		br_ssl_server_set_single_rsa(sc, chain, chainlen,
+		    br_skey_decoder_get_rsa(&keydec), BR_KEYTYPE_SIGN,
+		    br_rsa_private_get_default(),
+		    br_rsa_pkcs1_sign_get_default());
 	} else {
-		br_ssl_server_init_full_ec(sc, chain, chainlen, issuertype,
-		    br_skey_decoder_get_ec(&keydec));
+		br_ssl_server_set_single_ec(sc, chain, chainlen,
+		    br_skey_decoder_get_ec(&keydec), BR_KEYTYPE_SIGN,
+		    issuertype, &br_ec_all_m15,
+		    br_ecdsa_sign_asn1_get_default());
 	}
-	br_ssl_engine_set_versions(&sc->eng, BR_TLS12, BR_TLS12);
 	br_ssl_engine_add_flags(&sc->eng, BR_OPT_ENFORCE_SERVER_PREFERENCES);
 	br_ssl_engine_set_buffer(&sc->eng, buf, len, 1);
 	br_ssl_server_reset(sc);
