@@ -57,7 +57,8 @@ enum {
 	F_SKIP = 16,		/* drop input up to the next LF */
 	F_RELAY = 32,		/* may relay: RelayFrom, -bs, or AUTH */
 	F_AUTHED = 64,
-	F_EOF = 128		/* the client closed its side */
+	F_EOF = 128,		/* the client closed its side */
+	F_NOTIFIED = 256	/* close_notify sent */
 };
 
 enum { DE_NONE, DE_LONG, DE_BIG, DE_IO, DE_FULL };	/* data errors */
@@ -79,6 +80,7 @@ struct conn {
 	struct msg m;
 	long long declared;
 	int dffd, derr;
+	int bol;		/* the last data line ended in CRLF */
 	long long size;
 	size_t dlen;
 	char dbuf[DBUFSIZE];
@@ -142,11 +144,11 @@ parsenet(const char *s, struct net *n)
 int
 smtp_setrelay(const char *list, char *err, size_t errlen)
 {
-	char buf[1024], *p, *tok;
+	char buf[1024], *p, *tok, *save;
 
 	snprintf(buf, sizeof(buf), "%s", list);
 	nnets = 0;
-	for (p = buf; (tok = strtok(p, ", ")) != NULL; p = NULL) {
+	for (p = buf; (tok = strtok_r(p, ", ", &save)) != NULL; p = NULL) {
 		if (nnets == (int)(sizeof(nets) / sizeof(*nets)) ||
 		    parsenet(tok, &nets[nnets]) == -1) {
 			snprintf(err, errlen, "RelayFrom: bad network '%s'",
@@ -350,7 +352,7 @@ mailparam(struct conn *c, char *p)
 static void
 c_mail(struct conn *c, char *arg)
 {
-	char addr[MAXADDR + 1], *params, *p;
+	char addr[MAXADDR + 1], *params, *p, *save;
 
 	if ((params = path(arg, "FROM:", addr, sizeof(addr))) == NULL ||
 	    (addr[0] != '\0' && !addr_valid(addr))) {
@@ -358,7 +360,8 @@ c_mail(struct conn *c, char *arg)
 		return;
 	}
 	msg_init(&c->m);
-	for (p = strtok(params, " "); p != NULL; p = strtok(NULL, " ")) {
+	for (p = strtok_r(params, " ", &save); p != NULL;
+	    p = strtok_r(NULL, " ", &save)) {
 		if (mailparam(c, p) == -1) {
 			msg_free(&c->m);
 			reject(c, "MAIL", "555 5.5.4 Unsupported parameter %.64s",
@@ -385,11 +388,11 @@ c_mail(struct conn *c, char *arg)
 static int
 notifybits(const char *s)
 {
-	char buf[64], *p, *tok;
+	char buf[64], *p, *tok, *save;
 	int bits = 0;
 
 	snprintf(buf, sizeof(buf), "%s", s);
-	for (p = buf; (tok = strtok(p, ",")) != NULL; p = NULL) {
+	for (p = buf; (tok = strtok_r(p, ",", &save)) != NULL; p = NULL) {
 		if (strcasecmp(tok, "NEVER") == 0) {
 			bits |= N_NEVER;
 		} else if (strcasecmp(tok, "SUCCESS") == 0) {
@@ -438,9 +441,10 @@ ispostmaster(const char *addr)
 static int
 rcptparams(char *params, int *notify, char **orcpt)
 {
-	char *p;
+	char *p, *save;
 
-	for (p = strtok(params, " "); p != NULL; p = strtok(NULL, " ")) {
+	for (p = strtok_r(params, " ", &save); p != NULL;
+	    p = strtok_r(NULL, " ", &save)) {
 		if (strncasecmp(p, "NOTIFY=", 7) == 0 && *notify == 0) {
 			if ((*notify = notifybits(p + 7)) == -1) {
 				return -1;
@@ -554,6 +558,7 @@ c_data(struct conn *c, char *arg)
 	}
 	received(c);
 	c->phase = P_DATA;
+	c->bol = 1;
 	c->deadline = time(NULL) + set.tdatablock;
 	reply(c, "354 End data with <CR><LF>.<CR><LF>");
 }
@@ -810,7 +815,10 @@ authline(struct conn *c, char *line)
 		c->authstep = 'W';
 		reply(c, "334 UGFzc3dvcmQ6");
 	} else {
-		authdone(c, c->authuser, (char *)buf);
+		char user[sizeof(c->authuser)];
+
+		memcpy(user, c->authuser, sizeof(user));
+		authdone(c, user, (char *)buf);
 	}
 	explicit_bzero(buf, sizeof(buf));
 }
@@ -987,9 +995,17 @@ dataline(struct conn *c, char *line, size_t len)
 {
 	int crlf = len >= 2 && line[len - 2] == '\r';
 
+	int bol = c->bol;
+
 	c->deadline = time(NULL) + set.tdatablock;
-	if ((len == 3 && crlf && line[0] == '.') ||
-	    (len == 2 && line[0] == '.' && line[1] == '\n')) {
+	c->bol = crlf;
+	/*
+	 * Only <CRLF>.<CRLF> ends the data: a dot line with a bare LF, or
+	 * after one, is text (the SMTP smuggling attacks of 2023). -bs
+	 * reads a local pipe, where LF alone is how lines end.
+	 */
+	if (line[0] == '.' && ((len == 3 && crlf && bol) ||
+	    (len == 2 && line[1] == '\n' && c->wfd != c->fd))) {
 		enddata(c);
 		return;
 	}
@@ -1425,18 +1441,37 @@ step(struct conn *c, int readable, time_t now)
 		conn_reset(c, 0);
 		return;
 	}
-	if (c->pause <= now) {
+	while (c->pause <= now) {
+		size_t before = c->inlen;
+
 		c->pause = 0;
 		input(c);
-	}
-	if (c->phase != P_COMMIT && conn_io(c, 0) == -1) {
-		conn_reset(c, 0);
-		return;
+		if (c->phase != P_COMMIT && conn_io(c, 0) == -1) {
+			conn_reset(c, 0);
+			return;
+		}
+		/* go on while lines remain and the replies went out */
+		if (c->inlen == before || c->phase == P_COMMIT || pending(c) ||
+		    memchr(c->in, '\n', c->inlen) == NULL) {
+			break;
+		}
 	}
 	if ((c->flags & F_STARTTLS) && !pending(c)) {
 		starttls(c);
 		if (conn_io(c, 0) == -1) {
 			conn_reset(c, 0);
+			return;
+		}
+	}
+	if ((c->flags & (F_CLOSE | F_TLS)) == (F_CLOSE | F_TLS) &&
+	    !pending(c) && !(c->flags & F_NOTIFIED)) {
+		/* a TLS session ends with close_notify (RFC 5246 7.2.1) */
+		c->flags |= F_NOTIFIED;
+		br_ssl_engine_close(&c->sc.eng);
+		if (conn_io(c, 0) == -1 || pending(c)) {
+			if (!pending(c)) {
+				conn_reset(c, 0);
+			}
 			return;
 		}
 	}

@@ -176,6 +176,56 @@ signerkey(const br_x509_certificate *c)
 	return (unsigned)br_x509_decoder_get_signer_key_type(&dc);
 }
 
+/* Equal big-endian numbers, whatever leading zeros either carries. */
+static int
+samebig(const unsigned char *a, size_t alen, const unsigned char *b,
+    size_t blen)
+{
+	for (; alen > 0 && *a == 0; a++, alen--) {
+		;
+	}
+	for (; blen > 0 && *b == 0; b++, blen--) {
+		;
+	}
+	return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+/*
+ * Does the private key belong to the leaf certificate? A mismatch would
+ * otherwise show only as a failed handshake at every STARTTLS.
+ */
+static int
+keymatches(void)
+{
+	br_x509_decoder_context dc;
+	const br_x509_pkey *pk;
+	unsigned char buf[BR_EC_KBUF_PUB_MAX_SIZE > 512 ?
+	    BR_EC_KBUF_PUB_MAX_SIZE : 512];
+	br_ec_public_key ec;
+	size_t n;
+
+	br_x509_decoder_init(&dc, NULL, NULL);
+	br_x509_decoder_push(&dc, chain[0].data, chain[0].data_len);
+	if ((pk = br_x509_decoder_get_pkey(&dc)) == NULL ||
+	    pk->key_type != keytype) {
+		return 0;
+	}
+	if (keytype == BR_KEYTYPE_RSA) {
+		const br_rsa_private_key *sk = br_skey_decoder_get_rsa(&keydec);
+		br_rsa_compute_modulus mod = br_rsa_compute_modulus_get_default();
+
+		n = mod(NULL, sk);
+		if (n == 0 || n > sizeof(buf) || mod(buf, sk) != n) {
+			return 0;
+		}
+		return samebig(pk->key.rsa.n, pk->key.rsa.nlen, buf, n);
+	}
+	n = br_ec_compute_pub(&br_ec_all_m15, &ec, buf,
+	    br_skey_decoder_get_ec(&keydec));
+	return n != 0 && ec.curve == pk->key.ec.curve &&
+	    pk->key.ec.qlen == n && memcmp(pk->key.ec.q, buf, n) == 0;
+}
+
 /*
  * Load ServerCertFile and ServerKeyFile. Called at start-up, so that a
  * bad file is an error naming it, not a failure at the first STARTTLS.
@@ -209,6 +259,11 @@ tls_loadserver(const char *certfile, const char *keyfile, char *err,
 		return -1;
 	}
 	keytype = br_skey_decoder_key_type(&keydec);
+	if (!keymatches()) {
+		snprintf(err, errlen, "%s: the private key does not belong to "
+		    "the first certificate of %s", keyfile, certfile);
+		return -1;
+	}
 	return 0;
 }
 
