@@ -36,11 +36,13 @@ FUZZCFLAGS = -std=c99 -g -O1 -fsanitize=fuzzer,address,undefined
 FUZZTIME = 60
 
 HDR = mta.h config.h
-SRC = mta.c spool.c deliver.c local.c addr.c smtp.c tls.c crypt.c
+SRC = mta.c spool.c deliver.c local.c addr.c smtp.c tls.c crypt.c \
+    client.c remote.c bounce.c dns.c
 OBJ = $(SRC:.c=.o)
 ASANOBJ = build-asan/mta.o build-asan/spool.o build-asan/deliver.o \
     build-asan/local.o build-asan/addr.o build-asan/smtp.o build-asan/tls.o \
-    build-asan/crypt.o
+    build-asan/crypt.o build-asan/client.o \
+    build-asan/remote.o build-asan/bounce.o build-asan/dns.o
 
 all: mta
 	@ls -l mta
@@ -93,6 +95,18 @@ build-asan/tls.o: tls.c
 build-asan/crypt.o: crypt.c
 	@mkdir -p build-asan
 	$(ASANCC) $(ASANCPPFLAGS) $(ASANCFLAGS) -c -o $@ crypt.c
+build-asan/client.o: client.c
+	@mkdir -p build-asan
+	$(ASANCC) $(ASANCPPFLAGS) $(ASANCFLAGS) -c -o $@ client.c
+build-asan/remote.o: remote.c
+	@mkdir -p build-asan
+	$(ASANCC) $(ASANCPPFLAGS) $(ASANCFLAGS) -c -o $@ remote.c
+build-asan/bounce.o: bounce.c
+	@mkdir -p build-asan
+	$(ASANCC) $(ASANCPPFLAGS) $(ASANCFLAGS) -c -o $@ bounce.c
+build-asan/dns.o: dns.c
+	@mkdir -p build-asan
+	$(ASANCC) $(ASANCPPFLAGS) $(ASANCFLAGS) -c -o $@ dns.c
 
 # The whole suite: the unit programs (test/unit_*.c, each built alone with
 # the sanitizers; it #includes the module it tests), then test/run against

@@ -81,6 +81,9 @@
 /* Delivery children the daemon's runner keeps at most at once. */
 #define MAXDELIVERY	4
 
+/* SMTP client: how long a connect may take. */
+#define CONNECT_TIMEOUT	30
+
 /* Retry schedule for temporary failures: first wait, doubled, capped. */
 #define RETRY_FIRST	(5L * 60)
 #define RETRY_MAX	(2L * 3600)

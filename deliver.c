@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <syslog.h>
 #include <sysexits.h>
 #include <time.h>
@@ -56,24 +57,31 @@ elapsed(time_t since, char *buf, size_t len)
 	}
 }
 
-/* The enhanced status code at the start of a reply ("5.1.1 ..."). */
+/* The enhanced status code of a reply ("550 5.1.1 ..." or "5.1.1 ..."). */
 static void
 dsncode(const char *reply, char *code, size_t len)
 {
-	size_t n = strspn(reply, "0123456789.");
+	const char *p = reply;
+	size_t n;
 
-	if (n < 5 || n >= len || (reply[0] < '2' || reply[0] > '5')) {
-		snprintf(code, len, "%s", "4.0.0");
-		return;
+	if (strlen(p) >= 4 && p[3] == ' ' && p[0] >= '2' && p[0] <= '5') {
+		p += 4;
 	}
-	memcpy(code, reply, n);
-	code[n] = '\0';
+	n = strspn(p, "0123456789.");
+	if (n >= 5 && n < len && p[0] >= '2' && p[0] <= '5' && p[1] == '.') {
+		memcpy(code, p, n);
+		code[n] = '\0';
+	} else {
+		/* no enhanced code: the class of the basic one */
+		snprintf(code, len, "%c.0.0", reply[0] >= '2' &&
+		    reply[0] <= '5' ? reply[0] : '4');
+	}
 }
 
 /* Record one outcome in memory and in the log. */
-static void
-record(const struct msg *m, struct rcpt *r, int res, const char *reply,
-    const char *mailer)
+void
+deliver_record(const struct msg *m, struct rcpt *r, int res,
+    const char *reply, const char *mailer, const char *relay)
 {
 	char delay[32], code[16];
 	time_t now = time(NULL);
@@ -81,6 +89,8 @@ record(const struct msg *m, struct rcpt *r, int res, const char *reply,
 	free(r->reply);
 	r->reply = xstrdup(reply);
 	sanitize(r->reply);
+	free(r->rhost);
+	r->rhost = relay != NULL ? xstrdup(relay) : NULL;
 	r->attempts++;
 	dsncode(reply, code, sizeof(code));
 	if (res == D_TEMP && now - m->arrival >= set.queuereturn) {
@@ -105,10 +115,11 @@ record(const struct msg *m, struct rcpt *r, int res, const char *reply,
 	}
 	elapsed(m->arrival, delay, sizeof(delay));
 	logmsg(res == D_OK ? LOG_INFO : LOG_NOTICE, "%s: to=<%s>, %s%s%s"
-	    "delay=%s, mailer=%s, dsn=%s, stat=%s (%s)", m->id, r->addr,
-	    r->parent != NULL ? "orig_to=<" : "",
+	    "delay=%s, mailer=%s, relay=%s, dsn=%s, stat=%s (%s)", m->id,
+	    r->addr, r->parent != NULL ? "orig_to=<" : "",
 	    r->parent != NULL ? r->parent : "",
-	    r->parent != NULL ? ">, " : "", delay, mailer, code,
+	    r->parent != NULL ? ">, " : "", delay, mailer,
+	    relay != NULL ? relay : "local", code,
 	    res == D_OK ? "Sent" : res == D_TEMP ? "Deferred" : "Failed",
 	    r->reply);
 	if (verbose) {
@@ -205,29 +216,25 @@ deliver1(struct msg *m, int i, int dffd)
 		t = &one;
 	} else if (local_expand(m->rcpt[i].addr, &t, &n, reply,
 	    sizeof(reply)) == -1) {
-		record(m, &m->rcpt[i], D_TEMP, reply, "local");
+		deliver_record(m, &m->rcpt[i], D_TEMP, reply, "local", NULL);
 		return 1;
 	}
-	if (n != 1) {
-		/* several targets: each gets a state of its own */
+	if (n != 1 || (t[0].type == T_REMOTE &&
+	    strcasecmp(t[0].addr, m->rcpt[i].addr) != 0)) {
+		/* several targets, or an alias to a remote address: each
+		 * target gets a state of its own */
 		addtargets(m, i, t, n);
 		local_freetargets(t, n);
 		return 1;
 	}
-	mailer = t[0].type == T_REMOTE ? "esmtp" : t[0].type == T_PIPE ?
-	    "prog" : t[0].type == T_FILE ? "file" : "local";
+	mailer = t[0].type == T_PIPE ? "prog" : t[0].type == T_FILE ? "file" :
+	    "local";
 	if (verbose) {
 		printf("%s... Connecting to %s...\n", m->rcpt[i].addr, mailer);
 		fflush(stdout);
 	}
-	if (t[0].type == T_REMOTE) {
-		res = D_TEMP;
-		snprintf(reply, sizeof(reply), "4.4.0 no remote transport "
-		    "in this build");
-	} else {
-		res = local_deliver(&t[0], m, dffd, reply, sizeof(reply));
-	}
-	record(m, &m->rcpt[i], res, reply, mailer);
+	res = local_deliver(&t[0], m, dffd, reply, sizeof(reply));
+	deliver_record(m, &m->rcpt[i], res, reply, mailer, NULL);
 	if (t != &one) {
 		local_freetargets(t, n);
 	}
@@ -289,13 +296,60 @@ commit(struct msg *m)
 	return 0;
 }
 
+/* Mail for another domain, which goes out by SMTP. */
+static int
+isremote(const struct rcpt *r)
+{
+	const char *dom = strrchr(r->addr, '@');
+
+	if (r->expanded && (r->addr[0] == '|' || r->addr[0] == '/')) {
+		return 0;
+	}
+	return dom != NULL && !islocaldomain(dom + 1);
+}
+
+/*
+ * The remote recipients idx[0..n-1], in groups that share a destination
+ * (everything, with a SmartHost): one SMTP transaction each, its outcome
+ * committed before the next.
+ */
+static int
+remotes(struct msg *m, int dffd, int *idx, int n)
+{
+	int *grp = xmalloc((size_t)n * sizeof(*grp)), i, j, k, r = 0;
+	const char *d, *e;
+
+	for (i = 0; i < n && r == 0 && !stopping; i++) {
+		if (idx[i] == -1) {
+			continue;
+		}
+		d = strrchr(m->rcpt[idx[i]].addr, '@');
+		for (j = i, k = 0; j < n; j++) {
+			e = idx[j] != -1 ? strrchr(m->rcpt[idx[j]].addr, '@') :
+			    NULL;
+			if (e != NULL && (set.smarthost[0] != '\0' ||
+			    strcasecmp(d, e) == 0)) {
+				grp[k++] = idx[j];
+				idx[j] = -1;
+			}
+		}
+		remote_deliver(m, dffd, grp, k);
+		r = commit(m);
+		if (m->lockfd == -1) {
+			r = -1;		/* removed: all done */
+		}
+	}
+	free(grp);
+	return r;
+}
+
 /* One message: lock, deliver what is due, record, unlock. */
 static void
 runmsg(const char *id, const struct qfilter *f)
 {
 	struct msg m;
 	time_t now = time(NULL);
-	int i, dffd, force = f->kind != 0;
+	int i, dffd, nr = 0, *ridx = NULL, force = f->kind != 0;
 
 	if (spool_lock(id, &m) != 0) {
 		return;
@@ -310,17 +364,31 @@ runmsg(const char *id, const struct qfilter *f)
 		msg_free(&m);
 		return;
 	}
+	/* local recipients first (aliases may add remote ones) */
 	for (i = 0; i < m.nrcpt && !stopping; i++) {
 		if (!due(&m.rcpt[i], force, now)) {
 			continue;
 		}
+		if (isremote(&m.rcpt[i])) {
+			ridx = xrealloc(ridx, (size_t)(nr + 1) * sizeof(*ridx));
+			ridx[nr++] = i;
+			continue;
+		}
 		if (deliver1(&m, i, dffd) && commit(&m) == -1) {
-			break;	/* the qf is stale; stop before repeating */
+			goto out;	/* the qf is stale: stop before repeating */
 		}
 		if (m.lockfd == -1) {
-			break;	/* removed */
+			goto out;	/* removed */
 		}
 	}
+	if (nr > 0 && remotes(&m, dffd, ridx, nr) == -1) {
+		goto out;
+	}
+	if (!stopping && bounce_run(&m, dffd)) {
+		commit(&m);
+	}
+out:
+	free(ridx);
 	close(dffd);
 	msg_free(&m);
 }

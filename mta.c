@@ -14,11 +14,11 @@
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <netdb.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1184,13 +1184,45 @@ nonblock(int fd)
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
+/* A numeric address and port; no resolver is linked for this. */
+static int
+sockaddr(const char *addr, const char *port, struct sockaddr_storage *ss,
+    socklen_t *len)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	unsigned long p;
+	char *end;
+
+	p = strtoul(port, &end, 10);
+	if (*port < '0' || *port > '9' || *end != '\0' || p == 0 ||
+	    p > 65535) {
+		return -1;
+	}
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, addr, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)p);
+		*len = sizeof(*in);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, addr, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)p);
+		*len = sizeof(*in6);
+		return 0;
+	}
+	return -1;
+}
+
 /* "Addr=A,Port=P" (either order); the address must be numeric. */
 static int
 openlistener(const char *spec)
 {
 	char buf[256], addr[128] = "127.0.0.1", port[16] = "25", *p, *tok;
-	struct addrinfo hints, *ai;
-	int fd, on = 1, r;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, on = 1;
 
 	snprintf(buf, sizeof(buf), "%s", spec);
 	for (p = buf; (tok = strtok(p, ",")) != NULL; p = NULL) {
@@ -1203,26 +1235,22 @@ openlistener(const char *spec)
 			    spec, tok);
 		}
 	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
-	hints.ai_socktype = SOCK_STREAM;
-	if ((r = getaddrinfo(addr, port, &hints, &ai)) != 0) {
-		die(EX_USAGE, "DaemonPortOptions %s: %s", spec,
-		    gai_strerror(r));
+	if (sockaddr(addr, port, &ss, &len) == -1) {
+		die(EX_USAGE, "DaemonPortOptions %s: not a numeric address "
+		    "and port", spec);
 	}
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		die(EX_OSERR, "socket:");
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-	if (ai->ai_family == AF_INET6) {
+	if (ss.ss_family == AF_INET6) {
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
 	}
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 ||
+	if (bind(fd, (struct sockaddr *)&ss, len) == -1 ||
 	    listen(fd, SOMAXCONN) == -1) {
 		die(EX_UNAVAILABLE, "cannot listen on [%s]:%s:", addr, port);
 	}
-	freeaddrinfo(ai);
 	nonblock(fd);
 	return fd;
 }

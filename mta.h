@@ -6,6 +6,7 @@
 #define MTA_H
 
 #include <sys/types.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <time.h>
@@ -47,6 +48,7 @@ struct rcpt {
 	char *orcpt;	/* DSN ORCPT as received, or NULL */
 	char *parent;	/* address this one was expanded from, or NULL */
 	char *reply;	/* last reply or error text, or NULL */
+	char *rhost;	/* the remote host that gave the reply, or NULL */
 	int state;	/* enum rstate */
 	int notify;	/* N_* bits */
 	int expanded;	/* already an alias target: do not expand again */
@@ -62,6 +64,7 @@ struct msg {
 	char *envid;	/* DSN ENVID, or NULL */
 	int ret;	/* RET_* */
 	int warned;	/* the delay warning was sent */
+	int bounce;	/* 1: a DSN, 2: a DSN to postmaster (double bounce) */
 	time_t arrival;
 	off_t size;	/* exact size of the df */
 	struct rcpt *rcpt;
@@ -112,6 +115,8 @@ int spool_open(void);
 int spool_fd(void);
 void spool_adopt(int fd);
 int spool_chown(uid_t uid, gid_t gid);
+int spool_openfile(const char *name, int flags);
+int spool_renamefile(const char *from, const char *to);
 int spool_create(struct msg *m);
 int spool_commit(struct msg *m, int dffd);
 void spool_abort(struct msg *m, int dffd);
@@ -147,6 +152,7 @@ void smtp_forget(void);
 void smtp_dump(void);
 
 /* tls.c */
+struct tlsclient;
 int tls_loadserver(const char *certfile, const char *keyfile, char *err,
     size_t errlen);
 int tls_haveserver(void);
@@ -157,7 +163,39 @@ char *sha512crypt(const char *key, const char *setting);
 void tls_serverinit(br_ssl_server_context *sc, unsigned char *buf,
     size_t len);
 void tls_describe(const br_ssl_engine_context *eng, char *buf, size_t len);
+br_ssl_engine_context *tls_clientengine(struct tlsclient *t);
 #endif
+int tls_loadcas(char *err, size_t errlen);
+struct tlsclient *tls_client(const char *servername, int verify);
+
+/* client.c: the SMTP client (delivery children only) */
+enum { TLS_NONE, TLS_OPPORTUNISTIC, TLS_REQUIRE, TLS_IMPLICIT };
+#define REPLYLEN	512
+int client_open(const struct sockaddr_storage *ss, const char *host,
+    int tlsmode, const char *user, const char *pass, char *err,
+    size_t errlen);
+int client_send(const struct msg *m, int dffd, const int *idx, int n,
+    int *res, char (*replies)[REPLYLEN], const char *masq);
+int client_rset(void);
+const char *client_tlsinfo(void);
+void client_close(int polite);
+
+/* dns.c: a small resolver of our own (NameServer) */
+enum { DNS_TEMP = 1, DNS_PERM, DNS_NULLMX };
+struct mxhost {
+	char host[256];
+	int pref;
+};
+int dns_mx(const char *domain, struct mxhost *mx, int max, int *err);
+int dns_addrs(const char *host, struct sockaddr_storage *ss, int max,
+    int *err);
+
+/* remote.c: routes, MX, host status, AuthInfoFile */
+void remote_deliver(struct msg *m, int dffd, const int *idx, int n);
+void remote_dumpstat(void (*fn)(const char *line));
+
+/* bounce.c: RFC 3464 delivery status notifications */
+int bounce_run(struct msg *m, int dffd);
 
 /* deliver.c */
 struct qfilter {
@@ -165,6 +203,8 @@ struct qfilter {
 	const char *sub;
 };
 int deliver_run(const struct qfilter *f);
+void deliver_record(const struct msg *m, struct rcpt *r, int res,
+    const char *reply, const char *mailer, const char *relay);
 int deliver_one(const char *id);
 int deliver_daemon(long every);
 int deliver_runner(int cmdfd, long every);

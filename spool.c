@@ -46,6 +46,7 @@
  *	E<envid>	DSN ENVID (optional)
  *	N<F|H>		DSN RET=FULL or RET=HDRS (optional)
  *	W		a delay warning was sent (optional)
+ *	B<1|2>		this is a DSN (1), or a DSN to postmaster (2)
  *	R<addr>		starts a recipient; its lines follow:
  *	  s<P|D|F|B>	state: pending, delivered, failed, failed and bounced
  *	  a<n>		attempts so far
@@ -55,6 +56,7 @@
  *	  p<addr>	the address this one was expanded from (optional)
  *	  x		an alias target, not to be expanded again (optional)
  *	  e<text>	last reply or error (optional)
+ *	  h<host>	the remote host that gave that reply (optional)
  *	.		end of file; a qf without it is torn
  * Values never hold a newline: spool_format replaces control characters.
  */
@@ -112,6 +114,19 @@ int
 spool_chown(uid_t uid, gid_t gid)
 {
 	return fchown(spoolfd, uid, gid);
+}
+
+/* Other files kept in the spool folder (.hoststat). */
+int
+spool_openfile(const char *name, int flags)
+{
+	return openat(spoolfd, name, flags | O_CLOEXEC, 0600);
+}
+
+int
+spool_renamefile(const char *from, const char *to)
+{
+	return renameat(spoolfd, from, spoolfd, to);
 }
 
 static void
@@ -828,6 +843,10 @@ parsercpt(struct rcpt *r, char tag, char *val)
 		free(r->reply);
 		r->reply = xstrdup(val);
 		return 0;
+	case 'h':
+		free(r->rhost);
+		r->rhost = xstrdup(val);
+		return 0;
 	}
 	return -1;
 }
@@ -871,6 +890,12 @@ parsemsg(struct msg *m, char tag, char *val, unsigned *seen)
 	case 'W':
 		m->warned = 1;
 		return *val == '\0' ? 0 : -1;
+	case 'B':
+		if ((*val != '1' && *val != '2') || val[1] != '\0') {
+			return -1;
+		}
+		m->bounce = *val - '0';
+		return 0;
 	}
 	return -1;
 }
@@ -996,6 +1021,9 @@ spool_format(const struct msg *m, size_t *len)
 	if (m->warned) {
 		put(&b, 'W', "");
 	}
+	if (m->bounce != 0) {
+		putnum(&b, 'B', m->bounce);
+	}
 	for (r = m->rcpt; r < m->rcpt + m->nrcpt; r++) {
 		put(&b, 'R', r->addr);
 		st[0] = (char)r->state;
@@ -1016,6 +1044,9 @@ spool_format(const struct msg *m, size_t *len)
 		}
 		if (r->reply != NULL) {
 			put(&b, 'e', r->reply);
+		}
+		if (r->rhost != NULL) {
+			put(&b, 'h', r->rhost);
 		}
 	}
 	put(&b, '.', "");	/* the end line: "." alone */
@@ -1040,6 +1071,7 @@ msg_free(struct msg *m)
 		free(m->rcpt[i].orcpt);
 		free(m->rcpt[i].parent);
 		free(m->rcpt[i].reply);
+		free(m->rcpt[i].rhost);
 	}
 	free(m->rcpt);
 	free(m->sender);

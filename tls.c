@@ -220,7 +220,7 @@ keymatches(void)
 		}
 		return samebig(pk->key.rsa.n, pk->key.rsa.nlen, buf, n);
 	}
-	n = br_ec_compute_pub(&br_ec_all_m15, &ec, buf,
+	n = br_ec_compute_pub(br_ec_get_default(), &ec, buf,
 	    br_skey_decoder_get_ec(&keydec));
 	return n != 0 && ec.curve == pk->key.ec.curve &&
 	    pk->key.ec.qlen == n && memcmp(pk->key.ec.q, buf, n) == 0;
@@ -295,7 +295,7 @@ profile(br_ssl_engine_context *eng)
 	br_ssl_engine_set_versions(eng, BR_TLS12, BR_TLS12);
 	br_ssl_engine_set_suites(eng, suites, sizeof(suites) /
 	    sizeof(*suites));
-	br_ssl_engine_set_ec(eng, &br_ec_all_m15);
+	br_ssl_engine_set_ec(eng, br_ec_get_default());
 	/* SHA-1 only for the signatures of old clients' handshakes */
 	br_ssl_engine_set_hash(eng, br_sha1_ID, &br_sha1_vtable);
 	br_ssl_engine_set_hash(eng, br_sha256_ID, &br_sha256_vtable);
@@ -303,8 +303,19 @@ profile(br_ssl_engine_context *eng)
 	br_ssl_engine_set_hash(eng, br_sha512_ID, &br_sha512_vtable);
 	br_ssl_engine_set_prf_sha256(eng, &br_tls12_sha256_prf);
 	br_ssl_engine_set_prf_sha384(eng, &br_tls12_sha384_prf);
-	br_ssl_engine_set_default_aes_gcm(eng);
-	br_ssl_engine_set_default_chapol(eng);
+	/*
+	 * Portable constant-time implementations only: the defaults would
+	 * link an AES-NI/SSE2 variant beside each, which an appliance's CPU
+	 * rarely has and the binary's size budget does not.
+	 */
+	br_ssl_engine_set_gcm(eng, &br_sslrec_in_gcm_vtable,
+	    &br_sslrec_out_gcm_vtable);
+	br_ssl_engine_set_aes_ctr(eng, &br_aes_ct64_ctr_vtable);
+	br_ssl_engine_set_ghash(eng, br_ghash_ctmul64);
+	br_ssl_engine_set_chapol(eng, &br_sslrec_in_chapol_vtable,
+	    &br_sslrec_out_chapol_vtable);
+	br_ssl_engine_set_chacha20(eng, br_chacha20_ct_run);
+	br_ssl_engine_set_poly1305(eng, br_poly1305_ctmul_run);
 }
 
 /* A fresh server engine for one session, on the session's buffer. */
@@ -321,7 +332,7 @@ tls_serverinit(br_ssl_server_context *sc, unsigned char *buf, size_t len)
 	} else {
 		br_ssl_server_set_single_ec(sc, chain, chainlen,
 		    br_skey_decoder_get_ec(&keydec), BR_KEYTYPE_SIGN,
-		    issuertype, &br_ec_all_m15,
+		    issuertype, br_ec_get_default(),
 		    br_ecdsa_sign_asn1_get_default());
 	}
 	br_ssl_engine_add_flags(&sc->eng, BR_OPT_ENFORCE_SERVER_PREFERENCES);
@@ -365,4 +376,202 @@ tls_describe(const br_ssl_engine_context *eng, char *buf, size_t len)
 	}
 	snprintf(buf, len, "TLSv1.%u with cipher 0x%04x",
 	    v >= 0x0301 ? v - 0x0301 : 0, id);
+}
+
+/* ---- the client side: trust anchors, verification, a client engine ---- */
+
+static br_x509_trust_anchor *tas;	/* from CACertFile, once */
+static size_t ntas;
+static int tasloaded;
+
+static void
+dnappend(void *ctx, const void *data, size_t len)
+{
+	derappend(ctx, data, len);
+}
+
+/* One CA certificate becomes one trust anchor (BearSSL's own recipe). */
+static void
+addanchor(const char *name, struct der *d, void *arg)
+{
+	br_x509_decoder_context dc;
+	struct der dn = { NULL, 0, 0 };
+	br_x509_trust_anchor *ta;
+	const br_x509_pkey *pk;
+
+	(void)arg;
+	if (strstr(name, "CERTIFICATE") == NULL) {
+		return;
+	}
+	br_x509_decoder_init(&dc, dnappend, &dn);
+	br_x509_decoder_push(&dc, d->p, d->len);
+	if ((pk = br_x509_decoder_get_pkey(&dc)) == NULL) {
+		free(dn.p);
+		return;		/* an anchor we cannot use is skipped */
+	}
+	tas = xrealloc(tas, (ntas + 1) * sizeof(*tas));
+	ta = &tas[ntas++];
+	ta->dn.data = dn.p;
+	ta->dn.len = dn.len;
+	ta->flags = br_x509_decoder_isCA(&dc) ? BR_X509_TA_CA : 0;
+	ta->pkey = *pk;
+	if (pk->key_type == BR_KEYTYPE_RSA) {
+		ta->pkey.key.rsa.n = xmalloc(pk->key.rsa.nlen);
+		memcpy(ta->pkey.key.rsa.n, pk->key.rsa.n, pk->key.rsa.nlen);
+		ta->pkey.key.rsa.e = xmalloc(pk->key.rsa.elen);
+		memcpy(ta->pkey.key.rsa.e, pk->key.rsa.e, pk->key.rsa.elen);
+	} else {
+		ta->pkey.key.ec.q = xmalloc(pk->key.ec.qlen);
+		memcpy(ta->pkey.key.ec.q, pk->key.ec.q, pk->key.ec.qlen);
+	}
+}
+
+/* CACertFile, read once per process (a queue run). */
+int
+tls_loadcas(char *err, size_t errlen)
+{
+	if (tasloaded) {
+		return ntas > 0 ? 0 : -1;
+	}
+	tasloaded = 1;
+	if (pemeach(set.cacertfile, addanchor, NULL, err, errlen) == -1) {
+		return -1;
+	}
+	if (ntas == 0) {
+		snprintf(err, errlen, "%s: no usable CA certificate",
+		    set.cacertfile);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Opportunistic TLS (RFC 7435) encrypts without authenticating: this
+ * X.509 "engine" takes the server's key from its first certificate and
+ * checks nothing else. Used only where plaintext is the alternative.
+ */
+struct noverify {
+	const br_x509_class *vtable;
+	br_x509_decoder_context dc;
+	int n;
+};
+
+static void
+nv_start_chain(const br_x509_class **ctx, const char *server_name)
+{
+	struct noverify *nv = (struct noverify *)ctx;
+
+	(void)server_name;
+	nv->n = 0;
+}
+
+static void
+nv_start_cert(const br_x509_class **ctx, uint32_t length)
+{
+	struct noverify *nv = (struct noverify *)ctx;
+
+	(void)length;
+	if (nv->n == 0) {
+		br_x509_decoder_init(&nv->dc, NULL, NULL);
+	}
+}
+
+static void
+nv_append(const br_x509_class **ctx, const unsigned char *buf, size_t len)
+{
+	struct noverify *nv = (struct noverify *)ctx;
+
+	if (nv->n == 0) {
+		br_x509_decoder_push(&nv->dc, buf, len);
+	}
+}
+
+static void
+nv_end_cert(const br_x509_class **ctx)
+{
+	((struct noverify *)ctx)->n++;
+}
+
+static unsigned
+nv_end_chain(const br_x509_class **ctx)
+{
+	struct noverify *nv = (struct noverify *)ctx;
+
+	if (nv->n == 0) {
+		return BR_ERR_X509_EMPTY_CHAIN;
+	}
+	return br_x509_decoder_get_pkey(&nv->dc) != NULL ? 0 :
+	    BR_ERR_X509_INVALID_VALUE;
+}
+
+static const br_x509_pkey *
+nv_get_pkey(const br_x509_class *const *ctx, unsigned *usages)
+{
+	struct noverify *nv = (struct noverify *)ctx;
+
+	if (usages != NULL) {
+		*usages = BR_KEYTYPE_KEYX | BR_KEYTYPE_SIGN;
+	}
+	return br_x509_decoder_get_pkey(&nv->dc);
+}
+
+static const br_x509_class noverify_vtable = {
+	sizeof(struct noverify), nv_start_chain, nv_start_cert, nv_append,
+	nv_end_cert, nv_end_chain, nv_get_pkey
+};
+
+/* Everything a client TLS session needs, in one block per connection. */
+struct tlsclient {
+	br_ssl_client_context cc;
+	br_x509_minimal_context xc;
+	struct noverify nv;
+	unsigned char iobuf[BR_SSL_BUFSIZE_BIDI];
+};
+
+/*
+ * A client engine towards servername. With verify, the chain must lead
+ * to a CACertFile anchor and name the server; the clock is the system's
+ * (an appliance whose clock is wrong will fail verification: that is
+ * the safe side for `require`).
+ */
+struct tlsclient *
+tls_client(const char *servername, int verify)
+{
+	static struct tlsclient t;
+	static const br_hash_class *hashes[] = { &br_sha1_vtable,
+	    &br_sha224_vtable, &br_sha256_vtable, &br_sha384_vtable,
+	    &br_sha512_vtable };
+	time_t now = time(NULL);
+	size_t i;
+
+	br_ssl_client_zero(&t.cc);
+	profile(&t.cc.eng);
+	br_ssl_client_set_default_rsapub(&t.cc);
+	br_ssl_engine_set_default_rsavrfy(&t.cc.eng);
+	br_ssl_engine_set_default_ecdsa(&t.cc.eng);
+	if (verify) {
+		br_x509_minimal_init(&t.xc, &br_sha256_vtable, tas, ntas);
+		for (i = 0; i < sizeof(hashes) / sizeof(*hashes); i++) {
+			br_x509_minimal_set_hash(&t.xc, br_sha1_ID + (int)i,
+			    hashes[i]);
+		}
+		br_x509_minimal_set_rsa(&t.xc, br_rsa_pkcs1_vrfy_get_default());
+		br_x509_minimal_set_ecdsa(&t.xc, br_ec_get_default(),
+		    br_ecdsa_vrfy_asn1_get_default());
+		br_x509_minimal_set_time(&t.xc, (uint32_t)(now / 86400 + 719528),
+		    (uint32_t)(now % 86400));
+		br_ssl_engine_set_x509(&t.cc.eng, &t.xc.vtable);
+	} else {
+		t.nv.vtable = &noverify_vtable;
+		br_ssl_engine_set_x509(&t.cc.eng, &t.nv.vtable);
+	}
+	br_ssl_engine_set_buffer(&t.cc.eng, t.iobuf, sizeof(t.iobuf), 1);
+	br_ssl_client_reset(&t.cc, servername, 0);
+	return &t;
+}
+
+br_ssl_engine_context *
+tls_clientengine(struct tlsclient *t)
+{
+	return &t->cc.eng;
 }

@@ -1,0 +1,358 @@
+/*
+ * bounce.c: delivery status notifications (RFC 3464, RFC 3461).
+ *
+ * bounce_run() looks at a locked message after its deliveries: failed
+ * recipients get a DSN (Action: failed) to the envelope sender, a
+ * message waiting longer than QueueWarn gets one "delayed" DSN, and a
+ * recipient that asked for NOTIFY=SUCCESS gets a "delivered" one. A DSN
+ * is a new message from <> committed like any other, then delivered at
+ * once. A message from <> is never bounced to its sender: its failure
+ * goes to postmaster (a double bounce), and the failure of that goes to
+ * DeadLetterFile; if even that fails, the message stays in the queue.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "mta.h"
+
+#define RETFULLMAX	(100 * 1024)	/* larger originals: headers only */
+
+enum { A_FAILED, A_DELAYED, A_DELIVERED };
+
+static const char *actions[] = { "failed", "delayed", "delivered" };
+
+/* "550 5.1.1 ..." or "5.1.1 ...": the enhanced code, or a default. */
+static void
+status(const char *reply, int action, char *code, size_t len)
+{
+	const char *p = reply != NULL ? reply : "";
+	size_t n;
+
+	if (strlen(p) > 4 && p[3] == ' ' && p[0] >= '2' && p[0] <= '5') {
+		p += 4;
+	}
+	n = strspn(p, "0123456789.");
+	if (n >= 5 && n < len && p[0] >= '2' && p[0] <= '5' && p[1] == '.') {
+		memcpy(code, p, n);
+		code[n] = '\0';
+		return;
+	}
+	snprintf(code, len, "%s", action == A_FAILED ? "5.0.0" :
+	    action == A_DELAYED ? "4.0.0" : "2.0.0");
+}
+
+/* ORCPT is xtext (RFC 3461 4): "+XX" stands for a byte. */
+static void
+unxtext(const char *s, char *out, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const char *h1, *h2;
+	size_t o = 0;
+
+	for (; *s != '\0' && o + 1 < len; s++) {
+		if (*s == '+' && s[1] != '\0' && s[2] != '\0' &&
+		    (h1 = strchr(hex, s[1])) != NULL &&
+		    (h2 = strchr(hex, s[2])) != NULL) {
+			out[o++] = (char)((h1 - hex) * 16 + (h2 - hex));
+			s += 2;
+		} else {
+			out[o++] = *s;
+		}
+	}
+	out[o] = '\0';
+	sanitize(out);
+}
+
+/* The per-recipient block of the message/delivery-status part. */
+static void
+rcptblock(FILE *f, const struct rcpt *r, int action, const char *date,
+    const char *until)
+{
+	char code[16], orcpt[600];
+
+	status(r->reply, action, code, sizeof(code));
+	fprintf(f, "\nFinal-Recipient: rfc822; %s\n",
+	    r->parent != NULL ? r->parent : r->addr);
+	if (r->orcpt != NULL) {
+		unxtext(r->orcpt, orcpt, sizeof(orcpt));
+		fprintf(f, "Original-Recipient: %s\n", orcpt);
+	}
+	fprintf(f, "Action: %s\nStatus: %s\n", actions[action], code);
+	if (r->rhost != NULL) {
+		fprintf(f, "Remote-MTA: dns; %.*s\n",
+		    (int)strcspn(r->rhost, "["), r->rhost);
+	}
+	if (r->reply != NULL && action != A_DELIVERED) {
+		fprintf(f, "Diagnostic-Code: %s; %s\n", r->rhost != NULL ?
+		    "smtp" : "x-local", r->reply);
+	}
+	fprintf(f, "Last-Attempt-Date: %s\n", date);
+	if (action == A_DELAYED) {
+		fprintf(f, "Will-Retry-Until: %s\n", until);
+	}
+}
+
+static void
+notification(FILE *f, const struct msg *m, const int *idx, int n,
+    int action)
+{
+	int i;
+
+	fprintf(f, "This is the mail system at host %s.\n\n", set.hostname);
+	if (action == A_FAILED) {
+		fprintf(f, "Your message could not be delivered to one or more "
+		    "recipients.\nIt is attached below.\n\n");
+	} else if (action == A_DELAYED) {
+		fprintf(f, "Your message could not be delivered yet to the "
+		    "recipients below.\nThis is a warning only; delivery will "
+		    "be retried until %ld hours\nafter it arrived; you need "
+		    "not send it again.\n\n", set.queuereturn / 3600);
+	} else {
+		fprintf(f, "Your message was delivered to the recipients "
+		    "below.\n\n");
+	}
+	for (i = 0; i < n; i++) {
+		const struct rcpt *r = &m->rcpt[idx[i]];
+
+		fprintf(f, "<%s>: %s\n", r->parent != NULL ? r->parent :
+		    r->addr, r->reply != NULL ? r->reply : "");
+	}
+}
+
+/* The original, whole or its header block, copied from the df. */
+static int
+original(FILE *f, int dffd, int hdrsonly)
+{
+	char buf[IOBUF];
+	ssize_t n, i;
+	off_t off = 0;
+	int prev = '\n';
+
+	while ((n = pread(dffd, buf, sizeof(buf), off)) > 0) {
+		for (i = 0; hdrsonly && i < n; i++) {
+			if (buf[i] == '\n' && prev == '\n') {
+				fwrite(buf, 1, (size_t)i, f);	/* headers end */
+				return 0;
+			}
+			prev = buf[i];
+		}
+		fwrite(buf, 1, (size_t)n, f);
+		off += n;
+	}
+	return n == -1 ? -1 : 0;
+}
+
+/* The whole DSN, as the df of the new message. */
+static void
+compose(FILE *f, const struct msg *m, int dffd, const int *idx, int n,
+    int action, int hdrsonly, const char *id, const char *to)
+{
+	static const char *subjects[] = {
+		"Undelivered Mail Returned to Sender",
+		"Delayed Mail (still being retried)",
+		"Successful Mail Delivery Report"
+	};
+	char date[64], arrived[64], until[64];
+	int i;
+
+	rfc5322date(time(NULL), date, sizeof(date));
+	rfc5322date(m->arrival, arrived, sizeof(arrived));
+	rfc5322date(m->arrival + set.queuereturn, until, sizeof(until));
+	fprintf(f, "Received: by %s (mta %s) id %s; %s\n", set.hostname,
+	    VERSION, id, date);
+	fprintf(f, "Date: %s\nFrom: Mail Delivery System <MAILER-DAEMON@%s>"
+	    "\nTo: <%s>\nSubject: %s\nMessage-ID: <%s@%s>\n"
+	    "Auto-Submitted: auto-replied\nMIME-Version: 1.0\n"
+	    "Content-Type: multipart/report; report-type=delivery-status;\n"
+	    "\tboundary=\"%s/%s\"\n\nThis is a MIME-encapsulated message.\n\n",
+	    date, set.hostname, to, subjects[action], id, set.hostname, id,
+	    set.hostname);
+	fprintf(f, "--%s/%s\nContent-Description: Notification\n"
+	    "Content-Type: text/plain; charset=utf-8\n\n", id, set.hostname);
+	notification(f, m, idx, n, action);
+	fprintf(f, "\n--%s/%s\nContent-Description: Delivery report\n"
+	    "Content-Type: message/delivery-status\n\nReporting-MTA: dns; %s\n",
+	    id, set.hostname, set.hostname);
+	if (m->envid != NULL) {
+		fprintf(f, "Original-Envelope-Id: %s\n", m->envid);
+	}
+	fprintf(f, "Arrival-Date: %s\n", arrived);
+	for (i = 0; i < n; i++) {
+		rcptblock(f, &m->rcpt[idx[i]], action, date, until);
+	}
+	fprintf(f, "\n--%s/%s\nContent-Description: %s\nContent-Type: %s\n\n",
+	    id, set.hostname, hdrsonly ? "Undelivered Message Headers" :
+	    "Undelivered Message", hdrsonly ? "text/rfc822-headers" :
+	    "message/rfc822");
+	original(f, dffd, hdrsonly);
+	fprintf(f, "\n--%s/%s--\n", id, set.hostname);
+}
+
+/*
+ * Commit one DSN about idx[0..n-1] of m to the address to, then deliver
+ * it. kind is the new message's bounce level (1 DSN, 2 double bounce).
+ */
+static int
+dsn(const struct msg *m, int dffd, const int *idx, int n, int action,
+    const char *to, int kind, int hdrsonly)
+{
+	struct msg b;
+	FILE *f;
+	int fd, dup2fd, ok;
+
+	msg_init(&b);
+	b.sender = xstrdup("");
+	b.arrival = time(NULL);
+	b.bounce = kind;
+	msg_addrcpt(&b, to)->notify = N_NEVER;
+	if ((fd = spool_create(&b)) == -1 || (dup2fd = dup(fd)) == -1 ||
+	    (f = fdopen(dup2fd, "w")) == NULL) {
+		logmsg(LOG_ERR, "%s: bounce: cannot create a DSN: %s", m->id,
+		    strerror(errno));
+		if (fd != -1) {
+			spool_abort(&b, fd);
+		}
+		msg_free(&b);
+		return -1;
+	}
+	compose(f, m, dffd, idx, n, action, hdrsonly || m->ret == RET_HDRS ||
+	    (m->ret == RET_DEFAULT && m->size > RETFULLMAX), b.id, to);
+	ok = ferror(f) == 0;
+	if (fclose(f) != 0 || !ok || spool_commit(&b, fd) == -1) {
+		logmsg(LOG_ERR, "%s: bounce: cannot commit a DSN: %s", m->id,
+		    strerror(errno));
+		if (ok) {
+			spool_abort(&b, -1);
+		}
+		msg_free(&b);
+		return -1;
+	}
+	logmsg(LOG_INFO, "%s: %s: DSN (%s) to <%s>", m->id, b.id,
+	    actions[action], to);
+	logmsg(LOG_INFO, "%s: from=<>, size=%lld, nrcpts=1, relay=local "
+	    "(DSN of %s)", b.id, (long long)b.size, m->id);
+	deliver_one(b.id);
+	msg_free(&b);
+	return 0;
+}
+
+/* The last resort for a double bounce that failed too. */
+static int
+deadletter(const struct msg *m, int dffd)
+{
+	struct target t = { T_FILE, (char *)set.deadletter };
+	char reply[REPLYLEN];
+
+	if (local_deliver(&t, m, dffd, reply, sizeof(reply)) != D_OK) {
+		logmsg(LOG_ALERT, "%s: bounce: cannot append to DeadLetterFile "
+		    "%s (%s): the message stays in the queue", m->id,
+		    set.deadletter, reply);
+		return -1;
+	}
+	logmsg(LOG_ALERT, "%s: bounce: undeliverable double bounce appended "
+	    "to %s", m->id, set.deadletter);
+	return 0;
+}
+
+/* Failed recipients: a DSN (or its fallbacks); those done become B. */
+static int
+failures(struct msg *m, int dffd, int *idx)
+{
+	int i, n = 0, r;
+
+	for (i = 0; i < m->nrcpt; i++) {
+		if (m->rcpt[i].state != R_FAILED) {
+			continue;
+		}
+		if (m->rcpt[i].notify & N_NEVER) {
+			m->rcpt[i].state = R_BOUNCED;	/* asked for silence */
+		} else {
+			idx[n++] = i;
+		}
+	}
+	if (n == 0) {
+		return 0;
+	}
+	if (m->sender[0] != '\0') {
+		r = dsn(m, dffd, idx, n, A_FAILED, m->sender, 1, 0);
+	} else if (m->bounce < 2) {
+		r = dsn(m, dffd, idx, n, A_FAILED, "postmaster", 2, 0);
+	} else {
+		r = deadletter(m, dffd);
+	}
+	if (r == 0 && set.postmastercopy[0] != '\0' && m->bounce < 2) {
+		dsn(m, dffd, idx, n, A_FAILED, set.postmastercopy, 2, 1);
+	}
+	for (i = 0; i < n && r == 0; i++) {
+		m->rcpt[idx[i]].state = R_BOUNCED;
+	}
+	return 1;
+}
+
+/* One "delayed" DSN per message, after QueueWarn. */
+static int
+delays(struct msg *m, int dffd, int *idx)
+{
+	int i, n = 0;
+
+	if (m->warned || set.queuewarn <= 0 || m->sender[0] == '\0' ||
+	    time(NULL) - m->arrival < set.queuewarn) {
+		return 0;
+	}
+	for (i = 0; i < m->nrcpt; i++) {
+		const struct rcpt *r = &m->rcpt[i];
+
+		if (r->state == R_PENDING && (r->notify == 0 ||
+		    (r->notify & N_DELAY))) {
+			idx[n++] = i;
+		}
+	}
+	if (n == 0 || dsn(m, dffd, idx, n, A_DELAYED, m->sender, 1, 0) == 0) {
+		m->warned = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* NOTIFY=SUCCESS: reported once, then the bit is cleared. */
+static int
+successes(struct msg *m, int dffd, int *idx)
+{
+	int i, n = 0;
+
+	for (i = 0; i < m->nrcpt; i++) {
+		if (m->rcpt[i].state == R_SENT &&
+		    (m->rcpt[i].notify & N_SUCCESS) && m->sender[0] != '\0') {
+			idx[n++] = i;
+		}
+	}
+	if (n == 0 || dsn(m, dffd, idx, n, A_DELIVERED, m->sender, 1, 0) ==
+	    -1) {
+		return 0;
+	}
+	for (i = 0; i < n; i++) {
+		m->rcpt[idx[i]].notify &= ~N_SUCCESS;
+	}
+	return 1;
+}
+
+/* After a message's deliveries: 1 if m changed and must be saved. */
+int
+bounce_run(struct msg *m, int dffd)
+{
+	int *idx = xmalloc((size_t)m->nrcpt * sizeof(*idx) + 1), changed;
+
+	changed = failures(m, dffd, idx);
+	changed |= delays(m, dffd, idx);
+	changed |= successes(m, dffd, idx);
+	free(idx);
+	return changed;
+}

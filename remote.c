@@ -1,0 +1,442 @@
+/*
+ * remote.c: where a remote recipient's mail goes and how it gets there.
+ *
+ * remote_deliver() takes the recipients of one message that share a
+ * destination (a domain, or everything when a SmartHost is set), finds
+ * the hosts (SmartHost, else MX records by preference, else the domain's
+ * own addresses), skips hosts that failed recently (.hoststat in the
+ * spool, shared by every runner), and hands the first host that answers
+ * to client.c. Each recipient's outcome is recorded by deliver_record.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "mta.h"
+
+#define MAXMX		16	/* MX hosts tried per destination */
+#define MAXADDRS	8	/* addresses tried per host */
+#define HOSTSTAT	".hoststat"
+
+/* ---- host status: hosts that failed, skipped for HostStatusTimeout ---- */
+
+/* The whole .hoststat file (small), or NULL. */
+static char *
+readstat(void)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	ssize_t r;
+	int fd;
+
+	if ((fd = spool_openfile(HOSTSTAT, O_RDONLY)) == -1) {
+		return NULL;
+	}
+	buf = xmalloc(65536);
+	while (n < 65535 && (r = read(fd, buf + n, 65535 - n)) > 0) {
+		n += (size_t)r;
+	}
+	close(fd);
+	buf[n] = '\0';
+	return buf;
+}
+
+/* Is key ("[addr]:port") marked down and not yet expired? */
+static int
+hostdown(const char *key, char *why, size_t len)
+{
+	char *buf = readstat(), *line, *save, *t1, *t2;
+	time_t now = time(NULL);
+	int down = 0;
+	size_t klen = strlen(key);
+
+	for (line = buf != NULL ? strtok_r(buf, "\n", &save) : NULL;
+	    line != NULL && !down; line = strtok_r(NULL, "\n", &save)) {
+		if ((t1 = strchr(line, '\t')) == NULL ||
+		    (size_t)(t1 - line) != klen || strncmp(line, key, klen) != 0 ||
+		    (t2 = strchr(t1 + 1, '\t')) == NULL) {
+			continue;
+		}
+		if (now - atol(t1 + 1) < set.hoststatus) {
+			snprintf(why, len, "%s", t2 + 1);
+			down = 1;
+		}
+	}
+	free(buf);
+	return down;
+}
+
+/*
+ * Mark key down (why != NULL) or up. The file is rewritten through a
+ * rename, so a reader never sees half of it; two runners writing at
+ * once may lose one mark, which only costs a connection attempt.
+ */
+static void
+hostmark(const char *key, const char *why)
+{
+	char *buf = readstat(), *line, *save, *t1, tmp[32];
+	time_t now = time(NULL);
+	size_t klen = strlen(key);
+	FILE *f;
+	int fd;
+
+	snprintf(tmp, sizeof(tmp), "%s.%ld", HOSTSTAT, (long)getpid());
+	if ((fd = spool_openfile(tmp, O_WRONLY | O_CREAT | O_TRUNC)) == -1 ||
+	    (f = fdopen(fd, "w")) == NULL) {
+		if (fd != -1) {
+			close(fd);
+		}
+		free(buf);
+		return;
+	}
+	for (line = buf != NULL ? strtok_r(buf, "\n", &save) : NULL;
+	    line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		if ((t1 = strchr(line, '\t')) == NULL ||
+		    now - atol(t1 + 1) >= set.hoststatus ||
+		    ((size_t)(t1 - line) == klen &&
+		    strncmp(line, key, klen) == 0)) {
+			continue;	/* expired, or the entry we replace */
+		}
+		fprintf(f, "%s\n", line);
+	}
+	if (why != NULL) {
+		char w[REPLYLEN];
+
+		snprintf(w, sizeof(w), "%s", why);
+		sanitize(w);
+		fprintf(f, "%s\t%ld\t%s\n", key, (long)now, w);
+	}
+	if (fclose(f) == 0) {
+		spool_renamefile(tmp, HOSTSTAT);
+	}
+	free(buf);
+}
+
+/* SIGUSR1 and mailq -v: the hosts currently skipped. */
+void
+remote_dumpstat(void (*fn)(const char *line))
+{
+	char *buf = readstat(), *line, *save, *t1;
+	time_t now = time(NULL);
+
+	for (line = buf != NULL ? strtok_r(buf, "\n", &save) : NULL;
+	    line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		if ((t1 = strchr(line, '\t')) != NULL &&
+		    now - atol(t1 + 1) < set.hoststatus) {
+			fn(line);
+		}
+	}
+	free(buf);
+}
+
+/* ---- credentials ---- */
+
+/*
+ * AuthInfoFile: "host user password" (the password is the rest of the
+ * line). Returns 0 with user/pass set, 1 when there are none for host,
+ * -1 when the file may not be used (err says why).
+ */
+static int
+authinfo(const char *host, char *user, size_t ulen, char *pass, size_t plen,
+    char *err, size_t errlen)
+{
+	char line[1024], *h, *u, *p;
+	struct stat st;
+	FILE *f;
+	int found = 1;
+
+	if ((f = fopen(set.authinfofile, "re")) == NULL) {
+		if (errno == ENOENT) {
+			return 1;
+		}
+		snprintf(err, errlen, "4.7.0 AuthInfoFile %s: %s",
+		    set.authinfofile, strerror(errno));
+		return -1;
+	}
+	if (fstat(fileno(f), &st) == -1 || (st.st_mode & 077) != 0) {
+		fclose(f);
+		snprintf(err, errlen, "4.7.0 AuthInfoFile %s is readable by "
+		    "group or others: not using it", set.authinfofile);
+		return -1;
+	}
+	while (found == 1 && fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\r\n")] = '\0';
+		h = line + strspn(line, " \t");
+		if (*h == '#' || *h == '\0') {
+			continue;
+		}
+		u = h + strcspn(h, " \t");
+		if (*u == '\0') {
+			continue;
+		}
+		*u++ = '\0';
+		u += strspn(u, " \t");
+		p = u + strcspn(u, " \t");
+		if (*p == '\0') {
+			continue;
+		}
+		*p++ = '\0';
+		p += strspn(p, " \t");
+		if (strcmp(h, "*") == 0 || strcasecmp(h, host) == 0) {
+			snprintf(user, ulen, "%s", u);
+			snprintf(pass, plen, "%s", p);
+			found = 0;
+		}
+	}
+	explicit_bzero(line, sizeof(line));
+	fclose(f);
+	return found;
+}
+
+/* ---- routes ---- */
+
+struct route {
+	struct mxhost mx[MAXMX];
+	int nmx, port, tls, smart;
+	char name[256];		/* SmartHost name, for AuthInfoFile */
+};
+
+static int
+tlsmode(const char *s)
+{
+	if (strcmp(s, "implicit") == 0) {
+		return TLS_IMPLICIT;
+	}
+	if (strcmp(s, "opportunistic") == 0) {
+		return TLS_OPPORTUNISTIC;
+	}
+	return strcmp(s, "none") == 0 ? TLS_NONE : TLS_REQUIRE;
+}
+
+/*
+ * SmartHost "host", "host:port" or "[host]:port" (brackets: no MX
+ * lookup). Any DNS failure is temporary here: a box that is offline must
+ * keep its mail, never bounce it.
+ */
+static int
+smartroute(struct route *rt, char *err, size_t errlen)
+{
+	const char *s = set.smarthost, *end;
+	int derr, mx = *s != '[';
+
+	rt->smart = 1;
+	rt->tls = tlsmode(set.smarthosttls);
+	end = mx ? s + strcspn(s, ":") : strchr(s, ']');
+	if (end == NULL || (size_t)(end - s) >= sizeof(rt->name)) {
+		snprintf(err, errlen, "4.3.5 SmartHost %s: bad syntax", s);
+		return -1;
+	}
+	snprintf(rt->name, sizeof(rt->name), "%.*s", (int)(end - s - !mx),
+	    s + !mx);
+	end += !mx;
+	rt->port = *end == ':' ? atoi(end + 1) :
+	    rt->tls == TLS_IMPLICIT ? 465 : 25;
+	if (mx && (rt->nmx = dns_mx(rt->name, rt->mx, MAXMX, &derr)) == -1) {
+		snprintf(err, errlen, "4.4.3 DNS lookup of SmartHost %s "
+		    "failed", rt->name);
+		return -1;
+	}
+	if (!mx || rt->nmx == 0) {
+		snprintf(rt->mx[0].host, sizeof(rt->mx[0].host), "%s",
+		    rt->name);
+		rt->nmx = 1;
+	}
+	return 0;
+}
+
+/* Is this host name us? (An MX naming us would loop the mail.) */
+static int
+isself(const char *host)
+{
+	char h[256];
+	size_t n;
+
+	snprintf(h, sizeof(h), "%s", host);
+	n = strlen(h);
+	if (n > 0 && h[n - 1] == '.') {
+		h[n - 1] = '\0';
+	}
+	return strcasecmp(h, set.hostname) == 0 || islocaldomain(h);
+}
+
+/* MX hosts of domain, or the domain itself (RFC 5321 5.1). */
+static int
+mxroute(struct route *rt, const char *domain, char *err, size_t errlen)
+{
+	int derr, i, k, self = -1;
+
+	rt->smart = 0;
+	rt->tls = TLS_OPPORTUNISTIC;	/* RFC 7435 */
+	rt->port = (int)set.smtpport;
+	if ((rt->nmx = dns_mx(domain, rt->mx, MAXMX, &derr)) == -1) {
+		snprintf(err, errlen, derr == DNS_NULLMX ? "5.1.10 %s does not "
+		    "accept mail (null MX)" : derr == DNS_PERM ? "5.1.2 domain "
+		    "%s not found" : "4.4.3 DNS lookup of %s failed", domain);
+		return derr == DNS_TEMP ? -1 : -2;
+	}
+	if (rt->nmx == 0) {
+		snprintf(rt->mx[0].host, sizeof(rt->mx[0].host), "%s", domain);
+		rt->nmx = 1;
+		return 0;
+	}
+	/* RFC 5321 5.1: we are one of the MX hosts: only better ones count */
+	for (i = 0; i < rt->nmx; i++) {
+		if (isself(rt->mx[i].host) && (self == -1 ||
+		    rt->mx[i].pref < self)) {
+			self = rt->mx[i].pref;
+		}
+	}
+	for (i = k = 0; i < rt->nmx; i++) {
+		if (self == -1 || rt->mx[i].pref < self) {
+			rt->mx[k++] = rt->mx[i];
+		}
+	}
+	if ((rt->nmx = k) == 0) {
+		snprintf(err, errlen, "5.4.6 MX of %s points back to this host "
+		    "(mail loop)", domain);
+		return -2;
+	}
+	return 0;
+}
+
+static void
+addrkey(const struct sockaddr_storage *ss, char *key, size_t len, int port)
+{
+	char a[INET6_ADDRSTRLEN];
+	const void *p = ss->ss_family == AF_INET6 ?
+	    (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr :
+	    (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+
+	if (inet_ntop(ss->ss_family, p, a, sizeof(a)) == NULL) {
+		snprintf(a, sizeof(a), "?");
+	}
+	snprintf(key, len, "[%s]:%d", a, port);
+}
+
+static void
+setport(struct sockaddr_storage *ss, int port)
+{
+	if (ss->ss_family == AF_INET6) {
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+	} else {
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+	}
+}
+
+/* MasqueradeAs applies to relayed mail, never to bounces. */
+static const char *
+masq(const struct msg *m)
+{
+	return set.masquerade[0] != '\0' && m->sender[0] != '\0' ?
+	    set.masquerade : NULL;
+}
+
+/* One transaction on an open connection; the outcomes recorded. */
+static void
+transact(struct msg *m, int dffd, const int *idx, int n, const char *relay)
+{
+	char (*replies)[REPLYLEN] = xmalloc((size_t)n * REPLYLEN);
+	int *res = xmalloc((size_t)n * sizeof(*res)), i;
+
+	client_send(m, dffd, idx, n, res, replies, masq(m));
+	client_close(1);
+	for (i = 0; i < n; i++) {
+		deliver_record(m, &m->rcpt[idx[i]], res[i], replies[i], "esmtp",
+		    relay);
+	}
+	free(replies);
+	free(res);
+}
+
+/* Try every address of every host until one takes the transaction. */
+static int
+tryhosts(struct msg *m, int dffd, const int *idx, int n, struct route *rt,
+    const char *user, const char *pass, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss[MAXADDRS];
+	char key[INET6_ADDRSTRLEN + 16], relay[320];
+	int i, j, nss, derr;
+
+	for (i = 0; i < rt->nmx; i++) {
+		if ((nss = dns_addrs(rt->mx[i].host, ss, MAXADDRS, &derr)) <= 0) {
+			snprintf(err, errlen, "4.4.3 no address for %s",
+			    rt->mx[i].host);
+			continue;
+		}
+		for (j = 0; j < nss; j++) {
+			setport(&ss[j], rt->port);
+			addrkey(&ss[j], key, sizeof(key), rt->port);
+			if (hostdown(key, err, errlen)) {
+				continue;
+			}
+			snprintf(relay, sizeof(relay), "%s%s", rt->mx[i].host,
+			    key);
+			if (verbose) {
+				printf("%s... Connecting to %s via esmtp...\n",
+				    m->rcpt[idx[0]].addr, relay);
+				fflush(stdout);
+			}
+			if (client_open(&ss[j], rt->mx[i].host, rt->tls, user,
+			    pass, err, errlen) == -1) {
+				client_close(0);
+				/* a host that did not answer is remembered */
+				if (strncmp(err, "4.4.1", 5) == 0 ||
+				    strncmp(err, "421", 3) == 0) {
+					hostmark(key, err);
+				}
+				continue;
+			}
+			if (client_tlsinfo()[0] != '\0') {
+				logmsg(LOG_INFO, "%s: TLS to %s: %s", m->id,
+				    relay, client_tlsinfo());
+			}
+			transact(m, dffd, idx, n, relay);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/*
+ * Deliver recipients idx[0..n-1] of m, which share a destination. Every
+ * one of them gets an outcome recorded.
+ */
+void
+remote_deliver(struct msg *m, int dffd, const int *idx, int n)
+{
+	struct route rt;
+	char err[REPLYLEN] = "4.4.0 no host to try", user[256], pass[512];
+	const char *dom = strrchr(m->rcpt[idx[0]].addr, '@');
+	int i, r, cred = 1, res = D_TEMP;
+
+	if (set.smarthost[0] != '\0') {
+		r = smartroute(&rt, err, sizeof(err));
+		if (r == 0 && (cred = authinfo(rt.name, user, sizeof(user), pass,
+		    sizeof(pass), err, sizeof(err))) == -1) {
+			r = -1;
+		}
+	} else {
+		r = mxroute(&rt, dom != NULL ? dom + 1 : "", err, sizeof(err));
+		res = r == -2 ? D_PERM : D_TEMP;
+	}
+	if (r == 0 && tryhosts(m, dffd, idx, n, &rt, cred == 0 ? user : NULL,
+	    cred == 0 ? pass : NULL, err, sizeof(err)) == 0) {
+		explicit_bzero(pass, sizeof(pass));
+		return;
+	}
+	explicit_bzero(pass, sizeof(pass));
+	for (i = 0; i < n; i++) {
+		deliver_record(m, &m->rcpt[idx[i]], res, err, "esmtp", NULL);
+	}
+}
