@@ -1494,6 +1494,44 @@ reexec(void)
 	}
 }
 
+/* One .hoststat line: "[addr]:port<TAB>since<TAB>why". */
+static void
+fmtstat(const char *line, char *buf, size_t len)
+{
+	const char *t1 = strchr(line, '\t'), *t2;
+	char when[32];
+	time_t since;
+	struct tm tm;
+
+	if (t1 == NULL || (t2 = strchr(t1 + 1, '\t')) == NULL) {
+		snprintf(buf, len, "%s", line);
+		return;
+	}
+	since = (time_t)atol(t1 + 1);
+	localtime_r(&since, &tm);
+	strftime(when, sizeof(when), "%b %e %H:%M:%S", &tm);
+	snprintf(buf, len, "%.*s down since %s: %s", (int)(t1 - line), line,
+	    when, t2 + 1);
+}
+
+static void
+printstat(const char *line)
+{
+	char buf[700];
+
+	fmtstat(line, buf, sizeof(buf));
+	printf("    %s\n", buf);
+}
+
+static void
+logstat(const char *line)
+{
+	char buf[700];
+
+	fmtstat(line, buf, sizeof(buf));
+	logmsg(LOG_INFO, "state: host %s", buf);
+}
+
 static void
 dumpstate(void)
 {
@@ -1507,6 +1545,7 @@ dumpstate(void)
 	    "sessions after SIGHUP)" : "");
 	logmsg(LOG_INFO, "state: queue runner pid %ld", (long)runner);
 	smtp_dump();
+	remote_dumpstat(logstat);
 	if ((d = opendir("/proc/self/fd")) == NULL) {
 		return;
 	}
@@ -1839,7 +1878,15 @@ main(int argc, char **argv)
 			die(EX_CANTCREAT, "cannot open the queue directory "
 			    "%s:", set.queuedir);
 		}
-		return spool_listq() == -1 ? EX_IOERR : 0;
+		if (spool_listq() == -1) {
+			return EX_IOERR;
+		}
+		if (verbose) {
+			printf("Host status (hosts skipped for "
+			    "HostStatusTimeout):\n");
+			remote_dumpstat(printstat);
+		}
+		return 0;
 	case 'v':
 		return verify(argv + i, argc - i);
 	case 'i':
