@@ -1166,6 +1166,25 @@ static int handover;		/* SIGHUP child: finish sessions, then exit */
 static char selfpath[4096];	/* for SIGHUP: our own image */
 static char **savedargv;
 
+static sigset_t daemonsigs;	/* the signals the loop handles */
+static sigset_t oldmask;	/* the mask to run with */
+
+/* A detached daemon keeps no descriptor of its caller but the log. */
+static void
+closeinherited(void)
+{
+	long max = sysconf(_SC_OPEN_MAX), fd;
+
+	if (max < 0 || max > 65536) {
+		max = 65536;
+	}
+	for (fd = 3; fd < max; fd++) {
+		if (fd != logfd) {
+			close((int)fd);
+		}
+	}
+}
+
 static void
 onsignal(int sig)
 {
@@ -1296,7 +1315,7 @@ adopt(void)
 }
 
 static void
-writepid(void)
+writepid(pid_t pid)
 {
 	char buf[32];
 	int fd, n;
@@ -1305,7 +1324,7 @@ writepid(void)
 		return;
 	}
 	fd = open(set.pidfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)pid);
 	if (fd == -1 || write(fd, buf, (size_t)n) != n || close(fd) == -1) {
 		warn("PidFile %s:", set.pidfile);
 	}
@@ -1478,7 +1497,14 @@ reexec(void)
 	}
 	setenv("MTA_FDS", env, 1);
 	logmsg(LOG_INFO, "SIGHUP: re-executing %s", selfpath);
+	/*
+	 * Until the new image has its handlers, a signal would kill it:
+	 * block them across the exec (the mask and anything pending
+	 * survive it); the new image unblocks once it is ready.
+	 */
+	sigprocmask(SIG_BLOCK, &daemonsigs, NULL);
 	execv(selfpath, savedargv);
+	sigprocmask(SIG_SETMASK, &oldmask, NULL);
 	logmsg(LOG_ALERT, "SIGHUP: cannot re-execute %s: %s; the daemon goes "
 	    "on", selfpath, strerror(errno));
 	unsetenv("MTA_FDS");
@@ -1603,6 +1629,17 @@ catchsignals(void)
 	struct sigaction sa;
 	size_t i;
 
+	sigemptyset(&daemonsigs);
+	for (i = 0; i < sizeof(sigs) / sizeof(*sigs); i++) {
+		sigaddset(&daemonsigs, sigs[i]);
+	}
+	/* what the mask should be once ready: unblocked, whatever exec
+	 * handed over */
+	sigprocmask(SIG_BLOCK, NULL, &oldmask);
+	for (i = 0; i < sizeof(sigs) / sizeof(*sigs); i++) {
+		sigdelset(&oldmask, sigs[i]);
+	}
+
 	if (pipe(sigfd) == -1) {
 		die(EX_OSERR, "pipe:");
 	}
@@ -1709,12 +1746,16 @@ smtpdaemon(int background, long every)
 				die(EX_OSERR, "fork:");
 			}
 			if (pid > 0) {
+				/* written before we return, so that the caller
+				 * can signal the daemon at once */
+				writepid(pid);
 				return 0;
 			}
 			detach();
+		} else {
+			writepid(getpid());
 		}
 		spool_recover();
-		writepid();
 		startrunner(every);
 		droppriv();
 		logmsg(LOG_INFO, "starting daemon (mta %s), pid %ld",
@@ -1725,6 +1766,7 @@ smtpdaemon(int background, long every)
 		selfpath[n] = '\0';
 	}
 	catchsignals();
+	sigprocmask(SIG_SETMASK, &oldmask, NULL);	/* see reexec() */
 	serve();
 	return 0;
 }
@@ -1739,6 +1781,7 @@ stdiosession(void)
 		    set.queuedir);
 	}
 	catchsignals();
+	sigprocmask(SIG_SETMASK, &oldmask, NULL);
 	smtp_stdio();
 	serve();
 	return 0;
@@ -1866,6 +1909,9 @@ main(int argc, char **argv)
 		flag(argv, &i);
 	}
 	finishsettings();
+	if ((opt.mode == 'd' || opt.mode == 'D') && getenv("MTA_FDS") == NULL) {
+		closeinherited();	/* before the log (or syslog) opens */
+	}
 	openlogfile();
 	if (verbose && opt.dmode == 'b') {
 		opt.dmode = 'i';	/* -v shows the delivery, so wait for it */

@@ -1303,6 +1303,12 @@ refuse(int fd, const char *why)
 	if (n > 0 && write(fd, msg, (size_t)n) == -1) {
 		;	/* the client is gone already: nothing to tell */
 	}
+	/* unread input would turn the close into a reset that may destroy
+	 * the 421 before the client reads it */
+	shutdown(fd, SHUT_WR);
+	while (read(fd, msg, sizeof(msg)) > 0) {
+		;
+	}
 	close(fd);
 }
 
