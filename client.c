@@ -322,8 +322,13 @@ static int
 handshake(int verify, char *err, size_t errlen)
 {
 	br_ssl_engine_context *eng;
+	char why[300];
 	int e;
 
+	if (verify && tls_loadcas(why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "4.7.5 cannot verify %s: %s", cl.host, why);
+		return -1;
+	}
 	cl.t = tls_client(cl.host, verify);
 	eng = tls_clientengine(cl.t);
 	br_sslio_init(&cl.io, eng, lowread, NULL, lowwrite, NULL);

@@ -220,3 +220,168 @@ pubdir()
 	chmod 777 "$PUB"
 	cleanup_cmd "rm -rf '$PUB'"
 }
+
+# ---- Peers for remote delivery (issue 4): test/peer_smtp.py (aiosmtpd) and
+# test/peer_dns.py (dnslib); their options are described in those files.
+#   peer_smtp_start NAME ADDR [ARGS...]
+#                           (NAME: a shell identifier) start an SMTP peer on ADDR (a free port unless
+#                           ARGS has --port P); files in ./peer-NAME/; sets
+#                           NAME_PORT, NAME_PID, NAME_ADDR, NAME_DIR (the
+#                           received messages), NAME_CONNS (a line per
+#                           connection), NAME_LOG, NAME_OUT, NAME_ERR
+#   peer_dns_start ZONEFILE [ARGS...]
+#                           start the DNS peer on 127.0.0.1 (UDP and TCP);
+#                           sets DNS_PORT, DNS_PID, DNS_LOG (a line per query)
+#   peer_msgs DIR           number of messages received in DIR
+#   peer_files DIR          their paths, oldest first
+#   peer_json FILE [KEY]    a message's envelope JSON, or one field of it
+#                           (KEY: name or dotted path, e.g. rcpt_params.0.NOTIFY;
+#                           strings printed raw, the rest as JSON)
+#   peer_body FILE          a message's bytes as received
+#   peer_conns NAME         number of connections NAME saw end
+#   peer_heal NAME          drop NAME's injected faults (SIGUSR1), wait for it
+#   peer_ca DIR NAME...     DIR/ca.pem (kept if DIR/ca.key exists), DIR/cert.pem,
+#                           DIR/key.pem, DIR/chain.pem (cert + CA) for the
+#                           NAMEs (DNS names or IP addresses, all in the SAN);
+#                           PEER_CA_ALG=ec for P-256 keys instead of RSA-2048
+
+peer_smtp_start()
+{
+	local name=$1 addr=$2 d pid port
+	shift 2
+	d=$PWD/peer-$name
+	mkdir -p "$d/spool" || return 1
+	: >"$d/conns"
+	"$PY" "$TOP/test/peer_smtp.py" --addr "$addr" --port 0 --spool "$d/spool" \
+	    --count-file "$d/conns" --log "$d/log" "$@" >"$d/out" 2>"$d/err" &
+	pid=$!
+	cleanup_add "$pid"
+	if ! waitfor 15 grep -q '^ready ' "$d/out"; then
+		echo "peer_smtp_start $name: not ready; stderr:" >&2
+		head -n 20 "$d/err" >&2
+		return 1
+	fi
+	port=$(sed -n 's/^ready //p' "$d/out" | head -n 1)
+	printf -v "${name}_PORT" '%s' "$port"
+	printf -v "${name}_PID" '%s' "$pid"
+	printf -v "${name}_ADDR" '%s' "$addr"
+	printf -v "${name}_DIR" '%s' "$d/spool"
+	printf -v "${name}_CONNS" '%s' "$d/conns"
+	printf -v "${name}_LOG" '%s' "$d/log"
+	printf -v "${name}_OUT" '%s' "$d/out"
+	printf -v "${name}_ERR" '%s' "$d/err"
+}
+
+peer_dns_start()
+{
+	local zone=$1 d=$PWD/peer-dns
+	shift
+	mkdir -p "$d" || return 1
+	: >"$d/log"
+	"$PY" "$TOP/test/peer_dns.py" --addr 127.0.0.1 --port 0 --zone "$zone" \
+	    --log "$d/log" "$@" >"$d/out" 2>"$d/err" &
+	DNS_PID=$!
+	cleanup_add "$DNS_PID"
+	DNS_LOG=$d/log
+	if ! waitfor 15 grep -q '^ready ' "$d/out"; then
+		echo "peer_dns_start: not ready; stderr:" >&2
+		head -n 20 "$d/err" >&2
+		return 1
+	fi
+	DNS_PORT=$(sed -n 's/^ready //p' "$d/out" | head -n 1)
+}
+
+peer_files()
+{
+	local f
+	for f in "$1"/msg-*; do
+		if [ -e "$f" ]; then
+			echo "$f"
+		fi
+	done
+}
+
+peer_msgs()
+{
+	local f n=0
+	for f in "$1"/msg-*; do
+		if [ -e "$f" ]; then
+			n=$((n + 1))
+		fi
+	done
+	echo "$n"
+}
+
+peer_json()
+{
+	"$PY" - "$1" "${2:-}" <<'PEER_EOF'
+import json, sys
+with open(sys.argv[1], "rb") as f:
+	v = json.loads(f.readline())
+for k in sys.argv[2].split(".") if sys.argv[2] else []:
+	v = v[int(k)] if isinstance(v, list) else v[k]
+print(v if isinstance(v, str) else json.dumps(v))
+PEER_EOF
+}
+
+peer_body()
+{
+	tail -n +3 "$1"
+}
+
+peer_conns()
+{
+	local v=${1}_CONNS f
+	f=${!v}
+	if [ -f "$f" ]; then
+		wc -l <"$f" | tr -d ' '
+	else
+		echo 0
+	fi
+}
+
+peer_heal()
+{
+	local o=${1}_OUT p=${1}_PID out pid n
+	out=${!o}
+	pid=${!p}
+	n=$(grep -c '^healed' "$out")
+	kill -USR1 "$pid" || return 1
+	waitfor 5 eval "[ \"\$(grep -c '^healed' '$out')\" -gt $n ]"
+}
+
+peer_ca()
+{
+	local dir=$1 n san='' k ku
+	shift
+	mkdir -p "$dir" || return 1
+	for n in "$@"; do
+		case $n in
+		*:* | [0-9]*.[0-9]*.[0-9]*.[0-9]*) san="${san:+$san,}IP:$n" ;;
+		*) san="${san:+$san,}DNS:$n" ;;
+		esac
+	done
+	if [ "${PEER_CA_ALG:-rsa}" = ec ]; then
+		k=(-newkey ec -pkeyopt ec_paramgen_curve:P-256)
+		ku=digitalSignature
+	else
+		k=(-newkey rsa:2048)
+		ku=digitalSignature,keyEncipherment
+	fi
+	{
+		{ [ -s "$dir/ca.key" ] && [ -s "$dir/ca.pem" ]; } ||
+		    openssl req -x509 -new -nodes "${k[@]}" -keyout "$dir/ca.key" \
+		    -out "$dir/ca.pem" -days 30 \
+		    -subj "/O=mta tests/CN=test CA $RANDOM$RANDOM" \
+		    -addext "basicConstraints=critical,CA:TRUE" \
+		    -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+		printf '%s\n' "subjectAltName=$san" "basicConstraints=critical,CA:FALSE" \
+		    "keyUsage=critical,$ku" "extendedKeyUsage=serverAuth" >"$dir/ext.cnf" &&
+		openssl req -new -nodes "${k[@]}" -keyout "$dir/key.pem" \
+		    -out "$dir/req.csr" -subj "/CN=$1" &&
+		openssl x509 -req -in "$dir/req.csr" -CA "$dir/ca.pem" \
+		    -CAkey "$dir/ca.key" -set_serial "0x$(openssl rand -hex 8)" \
+		    -days 30 -out "$dir/cert.pem" -extfile "$dir/ext.cnf" &&
+		cat "$dir/cert.pem" "$dir/ca.pem" >"$dir/chain.pem"
+	} >"$dir/openssl.log" 2>&1 || { cat "$dir/openssl.log" >&2; return 1; }
+}
