@@ -81,6 +81,10 @@
 /* Delivery children the daemon's runner keeps at most at once. */
 #define MAXDELIVERY	4
 
+/* DNS: seconds per UDP try (and for all of a TCP fallback), tries. */
+#define DNS_TIMEOUT	2
+#define DNS_TRIES	3
+
 /* SMTP client: how long a connect may take. */
 #define CONNECT_TIMEOUT	30
 

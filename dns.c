@@ -31,15 +31,6 @@
 #include "config.h"
 #include "mta.h"
 
-/* to mta.h, under the dns.c heading (the rest of it is there already) */
-int dns_parseserver(const char *spec, struct sockaddr_storage *ss);
-
-#ifndef DNS_TIMEOUT
-#define DNS_TIMEOUT	2	/* seconds per UDP try, and for all of TCP */
-#endif
-#ifndef DNS_TRIES
-#define DNS_TRIES	3
-#endif
 #define DNS_MAXCNAME	8	/* CNAME hops in one lookup */
 #define DNS_MAXJUMP	128	/* compression pointers in one name */
 #define DNS_MAXRR	64	/* answer records kept; the rest are skipped */
@@ -392,8 +383,14 @@ dns_parse(const unsigned char *pkt, size_t len, unsigned int id,
 	if (get16(pkt + 4) == 0 && a->rcode != 0) {
 		return PR_FAIL;
 	}
-	if (get16(pkt + 4) != 1 || getname(pkt, len, &off, name) == -1 ||
-	    off + 4 > len || namecmp(name, qname) != 0 ||
+	if (get16(pkt + 4) != 1) {
+		return PR_FOREIGN;
+	}
+	/* our ID from our server, but broken: no use waiting for more */
+	if (getname(pkt, len, &off, name) == -1 || off + 4 > len) {
+		return PR_BAD;
+	}
+	if (namecmp(name, qname) != 0 ||
 	    get16(pkt + off) != (unsigned int)qtype ||
 	    get16(pkt + off + 2) != QC_IN) {
 		return PR_FOREIGN;
@@ -568,8 +565,13 @@ query(const struct sockaddr_storage *ns, const unsigned char *name,
 	    (const void *)&((const struct sockaddr_in6 *)ns)->sin6_addr :
 	    (const void *)&((const struct sockaddr_in *)ns)->sin_addr;
 	inet_ntop(ns->ss_family, ip, addr, sizeof(addr));
-	logmsg(LOG_NOTICE, "dns: %s type %d: %s (rcode %d) from %s", host,
-	    qtype, prtext[r], a->rcode, addr);
+	if (r == PR_FAIL) {
+		logmsg(LOG_NOTICE, "dns: %s type %d: rcode %d from %s", host,
+		    qtype, a->rcode, addr);
+	} else {
+		logmsg(LOG_NOTICE, "dns: %s type %d: %s from %s", host, qtype,
+		    prtext[r], addr);
+	}
 	return DNS_TEMP;
 }
 

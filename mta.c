@@ -242,6 +242,7 @@ static void
 finishsettings(void)
 {
 	static struct utsname u;
+	struct sockaddr_storage ns;
 
 	if (set.nlisten == 0) {
 		set.nlisten = 1;
@@ -255,6 +256,11 @@ finishsettings(void)
 	}
 	if (set.queuedir[0] == '\0') {
 		die(EX_CONFIG, "QueueDirectory is empty");
+	}
+	if (set.nameserver[0] != '\0' &&
+	    dns_parseserver(set.nameserver, &ns) == -1) {
+		die(EX_USAGE, "-O NameServer=%s: expected ip, ip:port or "
+		    "[ipv6]:port", set.nameserver);
 	}
 }
 

@@ -189,6 +189,7 @@ struct mxhost {
 int dns_mx(const char *domain, struct mxhost *mx, int max, int *err);
 int dns_addrs(const char *host, struct sockaddr_storage *ss, int max,
     int *err);
+int dns_parseserver(const char *spec, struct sockaddr_storage *ss);
 
 /* remote.c: routes, MX, host status, AuthInfoFile */
 void remote_deliver(struct msg *m, int dffd, const int *idx, int n);

@@ -204,6 +204,7 @@ authinfo(const char *host, char *user, size_t ulen, char *pass, size_t plen,
 struct route {
 	struct mxhost mx[MAXMX];
 	int nmx, port, tls, smart;
+	int implicit;		/* no MX: the domain's own address records */
 	char name[256];		/* SmartHost name, for AuthInfoFile */
 };
 
@@ -231,6 +232,7 @@ smartroute(struct route *rt, char *err, size_t errlen)
 	int derr, mx = *s != '[';
 
 	rt->smart = 1;
+	rt->implicit = 0;
 	rt->tls = tlsmode(set.smarthosttls);
 	end = mx ? s + strcspn(s, ":") : strchr(s, ']');
 	if (end == NULL || (size_t)(end - s) >= sizeof(rt->name)) {
@@ -285,6 +287,7 @@ mxroute(struct route *rt, const char *domain, char *err, size_t errlen)
 		    "%s not found" : "4.4.3 DNS lookup of %s failed", domain);
 		return derr == DNS_TEMP ? -1 : -2;
 	}
+	rt->implicit = rt->nmx == 0;
 	if (rt->nmx == 0) {
 		snprintf(rt->mx[0].host, sizeof(rt->mx[0].host), "%s", domain);
 		rt->nmx = 1;
@@ -370,6 +373,12 @@ tryhosts(struct msg *m, int dffd, const int *idx, int n, struct route *rt,
 
 	for (i = 0; i < rt->nmx; i++) {
 		if ((nss = dns_addrs(rt->mx[i].host, ss, MAXADDRS, &derr)) <= 0) {
+			if (rt->implicit && (nss == 0 || derr == DNS_PERM)) {
+				/* no MX and no address: nowhere to deliver */
+				snprintf(err, errlen, "5.1.2 domain %s has no "
+				    "MX and no address", rt->mx[i].host);
+				return -2;
+			}
 			snprintf(err, errlen, "4.4.3 no address for %s",
 			    rt->mx[i].host);
 			continue;
@@ -430,10 +439,13 @@ remote_deliver(struct msg *m, int dffd, const int *idx, int n)
 		r = mxroute(&rt, dom != NULL ? dom + 1 : "", err, sizeof(err));
 		res = r == -2 ? D_PERM : D_TEMP;
 	}
-	if (r == 0 && tryhosts(m, dffd, idx, n, &rt, cred == 0 ? user : NULL,
-	    cred == 0 ? pass : NULL, err, sizeof(err)) == 0) {
+	if (r == 0 && (r = tryhosts(m, dffd, idx, n, &rt, cred == 0 ? user :
+	    NULL, cred == 0 ? pass : NULL, err, sizeof(err))) == 0) {
 		explicit_bzero(pass, sizeof(pass));
 		return;
+	}
+	if (r == -2) {
+		res = D_PERM;
 	}
 	explicit_bzero(pass, sizeof(pass));
 	for (i = 0; i < n; i++) {
