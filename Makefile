@@ -114,7 +114,10 @@ build-asan/dns.o: dns.c
 # "N passed, N failed" counts them all; any failure fails make.
 test: all mta-asan
 	@UNITCC='$(ASANCC) $(ASANCPPFLAGS) $(ASANCFLAGS) -I.' \
-	    UNITLIBS='$(ASANLIBS)' sh tools/runtests ./mta ./mta-asan
+	    UNITLIBS='$(ASANLIBS)' \
+	    FUZZCC='$(FUZZCC) $(ASANCPPFLAGS) $(FUZZCFLAGS) -I.' \
+	    FUZZLIBS='$(ASANLIBS)' FUZZTEST=10 \
+	    sh tools/runtests ./mta ./mta-asan
 
 unit:
 	@UNITCC='$(ASANCC) $(ASANCPPFLAGS) $(ASANCFLAGS) -I.' \

@@ -78,19 +78,25 @@ rcptblock(FILE *f, const struct rcpt *r, int action, const char *date,
 {
 	char code[16], orcpt[600];
 
+	const char *a = r->parent != NULL ? r->parent : r->addr;
+
 	status(r->reply, action, code, sizeof(code));
-	fprintf(f, "\nFinal-Recipient: rfc822; %s\n",
-	    r->parent != NULL ? r->parent : r->addr);
+	/* RFC 3464 2.3.2: an address, so a bare local name gets our domain */
+	fprintf(f, "\nFinal-Recipient: rfc822; %s%s%s\n", a,
+	    strchr(a, '@') == NULL ? "@" : "",
+	    strchr(a, '@') == NULL ? set.hostname : "");
 	if (r->orcpt != NULL) {
 		unxtext(r->orcpt, orcpt, sizeof(orcpt));
 		fprintf(f, "Original-Recipient: %s\n", orcpt);
 	}
-	fprintf(f, "Action: %s\nStatus: %s\n", actions[action], code);
+	/* success at a next hop that knows no DSN: we only relayed it */
+	fprintf(f, "Action: %s\nStatus: %s\n", action == A_DELIVERED &&
+	    r->rhost != NULL ? "relayed" : actions[action], code);
 	if (r->rhost != NULL) {
 		fprintf(f, "Remote-MTA: dns; %.*s\n",
 		    (int)strcspn(r->rhost, "["), r->rhost);
 	}
-	if (r->reply != NULL && action != A_DELIVERED) {
+	if (r->reply != NULL && (action != A_DELIVERED || r->rhost != NULL)) {
 		fprintf(f, "Diagnostic-Code: %s; %s\n", r->rhost != NULL ?
 		    "smtp" : "x-local", r->reply);
 	}
@@ -188,9 +194,10 @@ compose(FILE *f, const struct msg *m, int dffd, const int *idx, int n,
 	for (i = 0; i < n; i++) {
 		rcptblock(f, &m->rcpt[idx[i]], action, date, until);
 	}
-	fprintf(f, "\n--%s/%s\nContent-Description: %s\nContent-Type: %s\n\n",
-	    id, set.hostname, hdrsonly ? "Undelivered Message Headers" :
-	    "Undelivered Message", hdrsonly ? "text/rfc822-headers" :
+	fprintf(f, "\n--%s/%s\nContent-Description: %s Message%s\n"
+	    "Content-Type: %s\n\n", id, set.hostname, action == A_FAILED ?
+	    "Undelivered" : action == A_DELAYED ? "Delayed" : "Delivered",
+	    hdrsonly ? " Headers" : "", hdrsonly ? "text/rfc822-headers" :
 	    "message/rfc822");
 	original(f, dffd, hdrsonly);
 	fprintf(f, "\n--%s/%s--\n", id, set.hostname);
@@ -212,7 +219,8 @@ dsn(const struct msg *m, int dffd, const int *idx, int n, int action,
 	b.sender = xstrdup("");
 	b.arrival = time(NULL);
 	b.bounce = kind;
-	msg_addrcpt(&b, to)->notify = N_NEVER;
+	/* default NOTIFY: if the DSN fails, a double bounce follows */
+	msg_addrcpt(&b, to);
 	if ((fd = spool_create(&b)) == -1 || (dup2fd = dup(fd)) == -1 ||
 	    (f = fdopen(dup2fd, "w")) == NULL) {
 		logmsg(LOG_ERR, "%s: bounce: cannot create a DSN: %s", m->id,
@@ -266,7 +274,7 @@ deadletter(const struct msg *m, int dffd)
 static int
 failures(struct msg *m, int dffd, int *idx)
 {
-	int i, n = 0, r;
+	int i, n = 0, r, silent = 0;
 
 	for (i = 0; i < m->nrcpt; i++) {
 		if (m->rcpt[i].state != R_FAILED) {
@@ -274,12 +282,13 @@ failures(struct msg *m, int dffd, int *idx)
 		}
 		if (m->rcpt[i].notify & N_NEVER) {
 			m->rcpt[i].state = R_BOUNCED;	/* asked for silence */
+			silent = 1;
 		} else {
 			idx[n++] = i;
 		}
 	}
 	if (n == 0) {
-		return 0;
+		return silent;
 	}
 	if (m->sender[0] != '\0') {
 		r = dsn(m, dffd, idx, n, A_FAILED, m->sender, 1, 0);

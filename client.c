@@ -317,6 +317,15 @@ nbconnect(const struct sockaddr_storage *ss)
 	return 0;
 }
 
+static int
+isaddr(const char *host)
+{
+	unsigned char buf[16];
+
+	return inet_pton(AF_INET, host, buf) == 1 ||
+	    inet_pton(AF_INET6, host, buf) == 1;
+}
+
 /* TLS on the open connection; a failure leaves it unusable. */
 static int
 handshake(int verify, char *err, size_t errlen)
@@ -329,7 +338,9 @@ handshake(int verify, char *err, size_t errlen)
 		snprintf(err, errlen, "4.7.5 cannot verify %s: %s", cl.host, why);
 		return -1;
 	}
-	cl.t = tls_client(cl.host, verify);
+	/* BearSSL matches DNS names only: an address literal (SmartHost
+	 * [192.0.2.1]) gets its chain verified but no name check */
+	cl.t = tls_client(isaddr(cl.host) ? NULL : cl.host, verify);
 	eng = tls_clientengine(cl.t);
 	br_sslio_init(&cl.io, eng, lowread, NULL, lowwrite, NULL);
 	cl.tls = 1;
@@ -340,9 +351,13 @@ handshake(int verify, char *err, size_t errlen)
 		return 0;
 	}
 	e = br_ssl_engine_last_error(eng);
-	snprintf(err, errlen, "4.7.5 TLS handshake with %s failed (%s %d)",
-	    cl.host, e >= BR_ERR_X509_OK && e < 64 ? "certificate error" :
-	    "error", e);
+	snprintf(err, errlen, "4.7.5 TLS handshake with %s failed: %s (%d)",
+	    cl.host, e == BR_ERR_X509_BAD_SERVER_NAME ? "the certificate "
+	    "does not name the host" : e == BR_ERR_X509_NOT_TRUSTED ?
+	    "certificate not trusted by CACertFile" : e == BR_ERR_X509_EXPIRED ?
+	    "certificate expired or not yet valid (is the clock right?)" :
+	    e >= BR_ERR_X509_OK && e < 64 ? "certificate error" : "TLS error",
+	    e);
 	return -1;
 }
 
@@ -548,16 +563,34 @@ masqfrom(const char *f, size_t len, const char *masq, char *out,
 	return 0;
 }
 
+/* RFC 1870: SIZE is the size on the wire, where every LF is CRLF. */
+static long long
+countlf(int dffd)
+{
+	char buf[IOBUF];
+	long long n = 0;
+	off_t off = 0;
+	ssize_t r, i;
+
+	while ((r = pread(dffd, buf, sizeof(buf), off)) > 0) {
+		for (i = 0; i < r; i++) {
+			n += buf[i] == '\n';
+		}
+		off += r;
+	}
+	return n;
+}
+
 /* MAIL FROM with the parameters the server understands. */
 static int
-mailfrom(const struct msg *m, const char *sender)
+mailfrom(const struct msg *m, const char *sender, long long lines)
 {
 	char params[256] = "";
 	size_t n = 0;
 
 	if (cl.ext & X_SIZE) {
 		n += (size_t)snprintf(params + n, sizeof(params) - n,
-		    " SIZE=%lld", (long long)m->size);
+		    " SIZE=%lld", (long long)m->size + lines);
 	}
 	if (cl.ext & X_8BITMIME) {
 		n += (size_t)snprintf(params + n, sizeof(params) - n,
@@ -711,7 +744,8 @@ client_send(const struct msg *m, int dffd, const int *idx, int n, int *res,
 		snprintf(sender, sizeof(sender), "%s", m->sender);
 	}
 	cl.deadline = time(NULL) + set.tcommand;
-	if (mailfrom(m, sender) == -1 || (!pipe && cflush() == -1)) {
+	if (mailfrom(m, sender, (cl.ext & X_SIZE) ? countlf(dffd) : 0) == -1 ||
+	    (!pipe && cflush() == -1)) {
 		goto broken;
 	}
 	for (i = 0; i < n && pipe; i++) {
@@ -813,6 +847,13 @@ const char *
 client_tlsinfo(void)
 {
 	return cl.tlsinfo;
+}
+
+/* Did the server take DSN parameters (so it reports, not us)? */
+int
+client_dsn(void)
+{
+	return (cl.ext & X_DSN) != 0;
 }
 
 /* QUIT (when polite) and close. */

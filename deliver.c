@@ -276,10 +276,16 @@ selected(const struct msg *m, const struct qfilter *f)
 	return 1;
 }
 
-/* Persist the new state: a rewrite, or the removal when all is done. */
+/*
+ * Persist the new state: a rewrite, or the removal when all is done
+ * (after the DSNs that are due, NOTIFY=SUCCESS ones included).
+ */
 static int
-commit(struct msg *m)
+commit(struct msg *m, int dffd)
 {
+	if (finished(m) && bounce_run(m, dffd) && !finished(m)) {
+		return commit(m, dffd);
+	}
 	if (finished(m)) {
 		if (spool_remove(m) == -1) {
 			logmsg(LOG_ERR, "%s: spool: cannot remove: %s", m->id,
@@ -334,7 +340,7 @@ remotes(struct msg *m, int dffd, int *idx, int n)
 			}
 		}
 		remote_deliver(m, dffd, grp, k);
-		r = commit(m);
+		r = commit(m, dffd);
 		if (m->lockfd == -1) {
 			r = -1;		/* removed: all done */
 		}
@@ -374,7 +380,7 @@ runmsg(const char *id, const struct qfilter *f)
 			ridx[nr++] = i;
 			continue;
 		}
-		if (deliver1(&m, i, dffd) && commit(&m) == -1) {
+		if (deliver1(&m, i, dffd) && commit(&m, dffd) == -1) {
 			goto out;	/* the qf is stale: stop before repeating */
 		}
 		if (m.lockfd == -1) {
@@ -385,7 +391,7 @@ runmsg(const char *id, const struct qfilter *f)
 		goto out;
 	}
 	if (!stopping && bounce_run(&m, dffd)) {
-		commit(&m);
+		commit(&m, dffd);
 	}
 out:
 	free(ridx);

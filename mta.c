@@ -770,8 +770,14 @@ sender(const char **user, const char **gecos)
 	static char buf[MAXADDR + 1];
 	struct passwd *pw = getpwuid(getuid());
 
-	*user = pw != NULL ? pw->pw_name : "nobody";
-	*gecos = pw != NULL && pw->pw_gecos != NULL ? pw->pw_gecos : "";
+	static char name[64], full[256];
+
+	/* copies: getpwnam() in the alias lookups reuses getpwuid's buffer */
+	snprintf(name, sizeof(name), "%s", pw != NULL ? pw->pw_name : "nobody");
+	snprintf(full, sizeof(full), "%s", pw != NULL && pw->pw_gecos != NULL ?
+	    pw->pw_gecos : "");
+	*user = name;
+	*gecos = full;
 	if (opt.from != NULL) {
 		if (addr_parseone(opt.from, buf, sizeof(buf)) == -1) {
 			die(EX_USAGE, "-f %s: not a valid address", opt.from);
@@ -1179,16 +1185,22 @@ static sigset_t oldmask;	/* the mask to run with */
 static void
 closeinherited(void)
 {
-	long max = sysconf(_SC_OPEN_MAX), fd;
+	struct dirent *e;
+	DIR *d;
+	int fd, self;
 
-	if (max < 0 || max > 65536) {
-		max = 65536;
+	/* the open ones only: a loop to RLIMIT_NOFILE costs milliseconds */
+	if ((d = opendir("/proc/self/fd")) == NULL) {
+		return;
 	}
-	for (fd = 3; fd < max; fd++) {
-		if (fd != logfd) {
-			close((int)fd);
+	self = dirfd(d);
+	while ((e = readdir(d)) != NULL) {
+		fd = atoi(e->d_name);
+		if (fd > 2 && fd != self && fd != logfd) {
+			close(fd);
 		}
 	}
+	closedir(d);
 }
 
 static void
@@ -1415,6 +1427,9 @@ daemon_queued(const char *id)
 	char line[QIDLEN + 2];
 	int n;
 
+	if (opt.dmode == 'q') {
+		return;		/* -odq: the queue runs deliver it */
+	}
 	if (runnerfd == -1) {
 		spawn(id);
 		return;
@@ -1725,6 +1740,10 @@ serverconfig(void)
 	if (smtp_init() == -1) {
 		die(EX_OSERR, "cannot allocate %ld sessions:", set.maxconn);
 	}
+	if (getuid() == 0 && strcmp(set.runasuser, "root") != 0 &&
+	    getpwnam(set.runasuser) == NULL) {
+		die(EX_NOUSER, "RunAsUser %s: no such user", set.runasuser);
+	}
 }
 
 /* -bd, -bD: the SMTP daemon; every is the -q interval (0: none). */
@@ -1811,8 +1830,9 @@ usage(const char *why)
 {
 	die(EX_USAGE, "%s\nusage: %s [-t] [-i] [-f sender] [-F name] "
 	    "[-odb|-odi|-odq] [-O Name=Value] [recipient ...]\n"
-	    "       %s -bp | -bv addr... | -bi | -q[I|R|S sub] | -qINTERVAL",
-	    why, progname, progname);
+	    "       %s -bp | -bv addr... | -bi | -q[I|R|S sub] | -qINTERVAL\n"
+	    "       %s -bd | -bD [-qINTERVAL] | -bs",
+	    why, progname, progname, progname);
 }
 
 /* -o options: the ones sendmail scripts use; the rest is an error. */

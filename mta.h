@@ -178,6 +178,7 @@ int client_send(const struct msg *m, int dffd, const int *idx, int n,
     int *res, char (*replies)[REPLYLEN], const char *masq);
 int client_rset(void);
 const char *client_tlsinfo(void);
+int client_dsn(void);
 void client_close(int polite);
 
 /* dns.c: a small resolver of our own (NameServer) */

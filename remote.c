@@ -350,11 +350,16 @@ static void
 transact(struct msg *m, int dffd, const int *idx, int n, const char *relay)
 {
 	char (*replies)[REPLYLEN] = xmalloc((size_t)n * REPLYLEN);
-	int *res = xmalloc((size_t)n * sizeof(*res)), i;
+	int *res = xmalloc((size_t)n * sizeof(*res)), i, dsn;
 
 	client_send(m, dffd, idx, n, res, replies, masq(m));
+	dsn = client_dsn();
 	client_close(1);
 	for (i = 0; i < n; i++) {
+		if (res[i] == D_OK && dsn) {
+			/* RFC 3461 5.2.2: the next hop reports success now */
+			m->rcpt[idx[i]].notify &= ~N_SUCCESS;
+		}
 		deliver_record(m, &m->rcpt[idx[i]], res[i], replies[i], "esmtp",
 		    relay);
 	}
@@ -424,7 +429,7 @@ tryhosts(struct msg *m, int dffd, const int *idx, int n, struct route *rt,
 void
 remote_deliver(struct msg *m, int dffd, const int *idx, int n)
 {
-	struct route rt;
+	struct route rt = { .nmx = 0 };
 	char err[REPLYLEN] = "4.4.0 no host to try", user[256], pass[512];
 	const char *dom = strrchr(m->rcpt[idx[0]].addr, '@');
 	int i, r, cred = 1, res = D_TEMP;
@@ -449,6 +454,7 @@ remote_deliver(struct msg *m, int dffd, const int *idx, int n)
 	}
 	explicit_bzero(pass, sizeof(pass));
 	for (i = 0; i < n; i++) {
-		deliver_record(m, &m->rcpt[idx[i]], res, err, "esmtp", NULL);
+		deliver_record(m, &m->rcpt[idx[i]], res, err, "esmtp",
+		    rt.nmx > 0 ? rt.mx[0].host : dom != NULL ? dom + 1 : NULL);
 	}
 }

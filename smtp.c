@@ -364,8 +364,8 @@ c_mail(struct conn *c, char *arg)
 	    p = strtok_r(NULL, " ", &save)) {
 		if (mailparam(c, p) == -1) {
 			msg_free(&c->m);
-			reject(c, "MAIL", "555 5.5.4 Unsupported parameter %.64s",
-			    p);
+			/* not echoed: the client's bytes stay out of replies */
+			reject(c, "MAIL", "555 5.5.4 Unsupported parameter");
 			return;
 		}
 	}
@@ -1230,10 +1230,13 @@ conn_reset(struct conn *c, int keepfiles)
 		}
 		msg_free(&c->m);
 	}
-	close(c->fd);
 	if (c->wfd != c->fd) {
+		/* -bs: the descriptors are shared with our caller */
+		fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) & ~O_NONBLOCK);
+		fcntl(c->wfd, F_SETFL, fcntl(c->wfd, F_GETFL) & ~O_NONBLOCK);
 		close(c->wfd);
 	}
+	close(c->fd);
 	explicit_bzero(c->authuser, sizeof(c->authuser));
 	/* the TLS pages stay untouched: the next STARTTLS resets them */
 	memset(c, 0, offsetof(struct conn, sc));

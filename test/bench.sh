@@ -1,7 +1,8 @@
 #!/bin/sh
-# test/bench.sh [BINARY]: `make bench`, the first part of the benchmark.
-# Not a test: it asserts nothing about speed, it prints numbers.
+# test/bench.sh [BINARY]: `make bench`. Not a test: it asserts nothing
+# about speed, it prints numbers (and says so when something went wrong).
 #
+# Part 1, local submission and delivery:
 #  - local submissions per second: `mta -odq root < 4 KiB message`,
 #    N times (default 1000) one after the other, and N split over 4
 #    parallel loops;
@@ -11,13 +12,42 @@
 #  - fsync calls per message, by file (df, tf/qf, spool directory,
 #    mailbox), counted with strace over 20 submissions and one queue run.
 #
-# The spool lives on a freshly made, loop-mounted, journaled ext4 image
+# Part 2, the SMTP daemon against Postfix (issue 3, "Benchmark"):
+#  - Postfix's smtp-source, one message per connection, three loads:
+#    1 session x 2000 messages of 4 KiB, 20 sessions x 5000 of 4 KiB,
+#    20 sessions x 1000 of 100 KiB; against `mta -bD` and against a
+#    private Postfix instance (its own config directory, a loopback
+#    port, its queue on the same file system), one after the other.
+#    Both get mail for a remote domain and keep it in their queue: Postfix
+#    has every transport in defer_transports; mta has a SmartHost on a
+#    loopback port where nothing listens (and a NameServer likewise), so
+#    its immediate delivery attempt is refused at once (later ones are
+#    skipped by the host status) and the message is deferred, which
+#    rewrites its qf. The rate is messages / wall time of smtp-source;
+#    every message must be queued afterwards (counted; a shortfall is
+#    printed).
+#  - the disk's own limit in the same run, on the same file system:
+#    ../shared/bench/fsync_limit.c, serial, 16 committers, groups of 32
+#    sharing one syncfs (4 KiB, and 100 KiB for the third load);
+#  - RSS of the daemon idle, with 100 idle plaintext sessions and with
+#    100 idle TLS sessions (STARTTLS done; a throwaway openssl cert);
+#  - time from start to the first 220 (median of 20);
+#  - the stripped binary size.
+#  Postfix comes from Debian (apt-get install postfix, no configuration)
+#  when missing; its packaged instance is never started or left running.
+#  Without smtp-source the Postfix column is empty.
+#
+# Everything lives on a freshly made, loop-mounted, journaled ext4 image
 # (1 GiB, in /var/tmp), so the numbers do not depend on whatever file
 # system /tmp happens to be. Without root or loop devices it falls back to
 # a plain directory and says so.
 #
-# Environment: BENCH_N (messages per run), BENCH_RUNS, BENCH_IMG_DIR (where
-# the image goes), BENCH_NOMOUNT=1 (use a plain directory).
+# Environment: BENCH_N (part 1 messages per run), BENCH_RUNS (part 1
+# runs), BENCH_SMTP_RUNS (part 2 runs per load and MTA, median; default 3),
+# BENCH_SCALE (part 2 message counts times this, e.g. 0.1; default 1),
+# BENCH_PARTS ("1 2" by default; "2" for the SMTP part alone),
+# BENCH_IMG_DIR (where the image goes), BENCH_NOMOUNT=1 (use a plain
+# directory), BENCH_NOPOSTFIX=1 (do not install or run Postfix).
 set -eu
 
 MTA=${1:-./mta}
@@ -27,21 +57,43 @@ case $MTA in
 esac
 N=${BENCH_N:-1000}
 RUNS=${BENCH_RUNS:-3}
+SRUNS=${BENCH_SMTP_RUNS:-3}
+SCALE=${BENCH_SCALE:-1}
+PARTS=${BENCH_PARTS:-1 2}
 P=4
 STRACE_N=20
 IMGDIR=${BENCH_IMG_DIR:-/var/tmp}
+SHARED=$(cd "$(dirname "$0")/../.." && pwd)/shared
 
 if [ ! -x "$MTA" ]; then
 	echo "bench: $MTA: no such executable (run make first)" >&2
 	exit 1
 fi
 
+part()
+{
+	case " $PARTS " in
+	*" $1 "*)	return 0 ;;
+	esac
+	return 1
+}
+
 work=$(mktemp -d "$IMGDIR/mta-bench.XXXXXX")
+chmod 755 "$work"	# Postfix's unprivileged daemons work in here
 mnt=$work/fs
 img=$work/fs.img
 mounted=0
+mpid=	# an mta -bD of ours, while it runs
+pfcfg=	# our Postfix instance's config directory, while it runs
 cleanup()
 {
+	if [ -n "$mpid" ]; then
+		mta_stop
+	fi
+	if [ -n "$pfcfg" ]; then
+		postfix -c "$pfcfg" stop >/dev/null 2>&1 || true
+		pfwait
+	fi
 	if [ "$mounted" -eq 1 ]; then
 		umount "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
 	fi
@@ -83,6 +135,27 @@ set -- -O QueueDirectory="$spool" -O MailSpool="$mail" \
     -O AliasFile="$work/aliases" -O LogFile="$log" \
     -O HostName=bench.example -O MinFreeSpace=1M
 
+now()
+{
+	date +%s.%N
+}
+
+# rate COUNT START END: COUNT per second, one decimal.
+rate()
+{
+	awk -v n="$1" -v a="$2" -v b="$3" \
+	    'BEGIN { d = b - a; if (d <= 0) d = 1e-9; printf "%.1f\n", n / d }'
+}
+
+median()
+{
+	printf '%s\n' "$@" | awk '$1 != "" && $1 != "-"' | sort -n |
+	    awk '{ v[NR] = $1 }
+	    END { if (NR == 0) print "-"; else print v[int((NR + 1) / 2)] }'
+}
+
+# ---- part 1: local submission and delivery ----
+
 # The 4 KiB message: headers, then body lines up to exactly 4096 bytes.
 {
 	printf 'From: bench <root@bench.example>\n'
@@ -106,24 +179,6 @@ awk -v have="$have" 'BEGIN {
 	print s
 }' >>"$msg"
 
-now()
-{
-	date +%s.%N
-}
-
-# rate COUNT START END: COUNT per second, one decimal.
-rate()
-{
-	awk -v n="$1" -v a="$2" -v b="$3" \
-	    'BEGIN { d = b - a; if (d <= 0) d = 1e-9; printf "%.1f\n", n / d }'
-}
-
-median()
-{
-	printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
-	    END { print v[int((NR + 1) / 2)] }'
-}
-
 fresh()
 {
 	rm -rf "$spool" "$mail" "$log"
@@ -132,7 +187,7 @@ fresh()
 
 qcount()
 {
-	find "$spool" -maxdepth 1 -name 'qf*' | wc -l
+	find "$1" -maxdepth 1 -name 'qf*' | wc -l
 }
 
 # opts_submit COUNT -O ...: COUNT submissions in a row, stopping at the
@@ -150,76 +205,6 @@ opts_submit()
 		i=$((i + 1))
 	done
 }
-
-ser=
-par=
-del=
-r=1
-while [ "$r" -le "$RUNS" ]; do
-	# Serial submissions, then one queue run over them.
-	fresh
-	sync
-	t0=$(now)
-	opts_submit "$N" "$@"
-	t1=$(now)
-	ser="$ser $(rate "$N" "$t0" "$t1")"
-	queued=$(qcount)
-	sync
-	t0=$(now)
-	"$MTA" "$@" -q
-	t1=$(now)
-	left=$(qcount)
-	done_n=$((queued - left))
-	if [ "$left" -ne 0 ]; then
-		echo "bench: run $r: $left of $queued messages still queued after mta -q" >&2
-	fi
-	del="$del $(rate "$done_n" "$t0" "$t1")"
-
-	# The same number split over P parallel loops.
-	fresh
-	sync
-	each=$((N / P))
-	t0=$(now)
-	pids=
-	j=0
-	while [ "$j" -lt "$P" ]; do
-		opts_submit "$each" "$@" &
-		pids="$pids $!"
-		j=$((j + 1))
-	done
-	ok=1
-	for pid in $pids; do
-		wait "$pid" || ok=0
-	done
-	t1=$(now)
-	if [ "$ok" -ne 1 ]; then
-		echo "bench: a parallel submission failed" >&2
-		exit 1
-	fi
-	par="$par $(rate $((each * P)) "$t0" "$t1")"
-	echo "bench: run $r of $RUNS: serial$(echo "$ser" | awk '{ print " " $NF }')/s," \
-	    "parallel$(echo "$par" | awk '{ print " " $NF }')/s," \
-	    "queue run$(echo "$del" | awk '{ print " " $NF }')/s" >&2
-	r=$((r + 1))
-done
-
-# fsync calls: every fsync/fdatasync/syncfs of the mta processes, with the
-# file it was called on (strace -y), sorted by kind of file.
-fsyncs=
-if command -v strace >/dev/null 2>&1; then
-	fresh
-	# shellcheck disable=SC2016
-	strace -f -y -qq -e trace=fsync,fdatasync,syncfs -o "$work/st.sub" \
-	    sh -c 'n=$1; shift; i=0
-	    while [ "$i" -lt "$n" ]; do
-		"$0" "$@" -odq root <"'"$msg"'" || exit 1; i=$((i + 1))
-	    done' "$MTA" "$STRACE_N" "$@"
-	strace -f -y -qq -e trace=fsync,fdatasync,syncfs -o "$work/st.run" \
-	    "$MTA" "$@" -q
-	fsyncs=1
-else
-	echo "bench: strace not found: no fsync counts (sh tools/deps installs it)" >&2
-fi
 
 # classify FILE: "df tfqf dir mailbox other syncfs" counts per message.
 classify()
@@ -248,21 +233,596 @@ classify()
 	}' "$1"
 }
 
+part1()
+{
+	ser=
+	par=
+	del=
+	r=1
+	while [ "$r" -le "$RUNS" ]; do
+		# Serial submissions, then one queue run over them.
+		fresh
+		sync
+		t0=$(now)
+		opts_submit "$N" "$@"
+		t1=$(now)
+		ser="$ser $(rate "$N" "$t0" "$t1")"
+		queued=$(qcount "$spool")
+		sync
+		t0=$(now)
+		"$MTA" "$@" -q
+		t1=$(now)
+		left=$(qcount "$spool")
+		done_n=$((queued - left))
+		if [ "$left" -ne 0 ]; then
+			echo "bench: run $r: $left of $queued messages still queued after mta -q" >&2
+		fi
+		del="$del $(rate "$done_n" "$t0" "$t1")"
+
+		# The same number split over P parallel loops.
+		fresh
+		sync
+		each=$((N / P))
+		t0=$(now)
+		pids=
+		j=0
+		while [ "$j" -lt "$P" ]; do
+			opts_submit "$each" "$@" &
+			pids="$pids $!"
+			j=$((j + 1))
+		done
+		ok=1
+		for pid in $pids; do
+			wait "$pid" || ok=0
+		done
+		t1=$(now)
+		if [ "$ok" -ne 1 ]; then
+			echo "bench: a parallel submission failed" >&2
+			exit 1
+		fi
+		par="$par $(rate $((each * P)) "$t0" "$t1")"
+		echo "bench: run $r of $RUNS: serial$(echo "$ser" | awk '{ print " " $NF }')/s," \
+		    "parallel$(echo "$par" | awk '{ print " " $NF }')/s," \
+		    "queue run$(echo "$del" | awk '{ print " " $NF }')/s" >&2
+		r=$((r + 1))
+	done
+
+	# fsync calls: every fsync/fdatasync/syncfs of the mta processes,
+	# with the file it was called on (strace -y), sorted by kind of file.
+	fsyncs=
+	if command -v strace >/dev/null 2>&1; then
+		fresh
+		# shellcheck disable=SC2016
+		strace -f -y -qq -e trace=fsync,fdatasync,syncfs -o "$work/st.sub" \
+		    sh -c 'n=$1; shift; i=0
+		    while [ "$i" -lt "$n" ]; do
+			"$0" "$@" -odq root <"'"$msg"'" || exit 1; i=$((i + 1))
+		    done' "$MTA" "$STRACE_N" "$@"
+		strace -f -y -qq -e trace=fsync,fdatasync,syncfs -o "$work/st.run" \
+		    "$MTA" "$@" -q
+		fsyncs=1
+	else
+		echo "bench: strace not found: no fsync counts (sh tools/deps installs it)" >&2
+	fi
+
+	{
+		echo
+		echo "== part 1: local submission and delivery"
+		echo "$N messages of $(wc -c <"$msg") bytes to root per run; medians of $RUNS runs"
+		echo
+		# shellcheck disable=SC2086 # the lists are split on purpose
+		printf '  %-40s %10s\n' "local submissions/s, serial (-odq)" "$(median $ser)"
+		# shellcheck disable=SC2086
+		printf '  %-40s %10s\n' "local submissions/s, $P in parallel" "$(median $par)"
+		# shellcheck disable=SC2086
+		printf '  %-40s %10s\n' "local deliveries/s (one mta -q, mbox)" "$(median $del)"
+		if [ -n "$fsyncs" ]; then
+			echo
+			echo "fsync calls per message ($STRACE_N messages, strace -f):"
+			printf '  %-18s%9s%9s%9s%9s%9s%9s%9s\n' "" df "tf/qf" "spooldir" mailbox other syncfs total
+			printf '  %-18s%s\n' "submission -odq" "$(classify "$work/st.sub")"
+			printf '  %-18s%s\n' "queue run -q" "$(classify "$work/st.run")"
+		fi
+	} >>"$work/report"
+}
+
+# ---- part 2: the SMTP daemon against Postfix ----
+
+freeport()
+{
+	python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+# waitport PORT: until a 220 greeting comes (10 s at most).
+waitport()
+{
+	python3 - "$1" <<'EOF'
+import socket, sys, time
+end = time.monotonic() + 10
+while time.monotonic() < end:
+    try:
+        s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)
+        s.settimeout(5)
+        ok = s.recv(512).startswith(b"220")
+        s.sendall(b"QUIT\r\n")
+        s.close()
+        if ok:
+            sys.exit(0)
+    except OSError:
+        time.sleep(0.02)
+sys.exit(1)
+EOF
+}
+
+# mta_start SPOOL [-O ...]: mta -bD on a free port ($mport), in the
+# foreground of a background job ($mpid).
+mta_start()
+{
+	mspool=$1
+	shift
+	mport=$(freeport)
+	mkdir -p "$mspool"
+	# a session of its own, so that mta_stop can find every process
+	# of the daemon, its runner and their delivery children
+	setsid "$MTA" -bD -O QueueDirectory="$mspool" -O MailSpool="$mail" \
+	    -O AliasFile="$work/aliases" -O LogFile="$work/mta-daemon.log" \
+	    -O HostName=bench.example -O MinFreeSpace=1M \
+	    -O PidFile="$work/mta.pid" -O RunAsUser=root \
+	    -O DaemonPortOptions=Addr=127.0.0.1,Port="$mport" \
+	    -O MaxConnections=256 -O MaxConnectionsPerIP=256 "$@" \
+	    </dev/null >>"$work/mta-daemon.out" 2>&1 &
+	mpid=$!
+	if ! waitport "$mport"; then
+		echo "bench: mta -bD did not answer on port $mport; see $work/mta-daemon.log" >&2
+		cat "$work/mta-daemon.out" >&2
+		exit 1
+	fi
+}
+
+# SIGTERM to the daemon; then to what is left of its process group (the
+# runner, and delivery children still retrying the queue, which would
+# otherwise go on working beside the next measurement); SIGKILL after
+# 10 s each.
+mta_stop()
+{
+	kill -TERM "$mpid" 2>/dev/null || true
+	i=0
+	while kill -0 "$mpid" 2>/dev/null && [ "$i" -lt 100 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	if kill -0 "$mpid" 2>/dev/null; then
+		echo "bench: mta -bD (pid $mpid) ignored SIGTERM for 10 s" >&2
+		kill -KILL "$mpid" 2>/dev/null || true
+	fi
+	wait "$mpid" 2>/dev/null || true
+	if [ "$(ps -o pgid= -p "$mpid" 2>/dev/null | tr -d ' ')" = "" ] &&
+	    pgrep -g "$mpid" >/dev/null 2>&1; then
+		kill -TERM -- "-$mpid" 2>/dev/null || true
+		i=0
+		while pgrep -g "$mpid" >/dev/null 2>&1 && [ "$i" -lt 100 ]; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+		kill -KILL -- "-$mpid" 2>/dev/null || true
+	fi
+	mpid=
+}
+
+# Postfix from Debian, unless it would remove another package; the
+# packaged instance (no configuration) is never started.
+postfix_ready()
+{
+	if [ -n "${BENCH_NOPOSTFIX:-}" ]; then
+		echo "bench: BENCH_NOPOSTFIX is set: no Postfix comparison" >&2
+		return 1
+	fi
+	if command -v smtp-source >/dev/null 2>&1 || [ -x /usr/sbin/smtp-source ]; then
+		return 0
+	fi
+	if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+		echo "bench: no smtp-source, and cannot install postfix" >&2
+		return 1
+	fi
+	if apt-get install -s postfix 2>/dev/null | grep -q '^Remv'; then
+		echo "bench: installing postfix would remove packages; no Postfix comparison:" >&2
+		apt-get install -s postfix 2>/dev/null | grep '^Remv' >&2
+		return 1
+	fi
+	before25=$(ss -ltn 2>/dev/null | grep -c ':25 ' || true)
+	echo "bench: installing postfix (for smtp-source and the comparison)" >&2
+	echo "postfix postfix/main_mailer_type select No configuration" |
+	    debconf-set-selections 2>/dev/null || true
+	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	    --no-install-recommends postfix >"$work/apt.log" 2>&1; then
+		DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null 2>&1 || true
+		if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		    --no-install-recommends postfix >"$work/apt.log" 2>&1; then
+			echo "bench: apt-get install postfix failed:" >&2
+			tail -5 "$work/apt.log" >&2
+			return 1
+		fi
+	fi
+	# the package's own instance stays off, now and at boot
+	if command -v systemctl >/dev/null 2>&1; then
+		systemctl disable --now postfix >/dev/null 2>&1 || true
+	fi
+	if [ -f /etc/postfix/main.cf ]; then
+		postfix stop >/dev/null 2>&1 || true
+	fi
+	if [ "$(ss -ltn 2>/dev/null | grep -c ':25 ' || true)" -gt "$before25" ]; then
+		echo "bench: WARNING: something listens on port 25 since postfix was installed" >&2
+	fi
+	[ -x /usr/sbin/smtp-source ]
+}
+
+# pfsetup: our own Postfix: config in $work/postfix, queue set by pfstart.
+pfsetup()
+{
+	pfdir=$work/postfix
+	mkdir -p "$pfdir"
+	pfport=$(freeport)
+	cat >"$pfdir/main.cf" <<EOF
+compatibility_level = 3.6
+queue_directory = $mnt/pfqueue
+data_directory = $mnt/pfdata
+meta_directory = /etc/postfix
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = pf.bench.example
+mydomain = bench.example
+myorigin = \$myhostname
+mydestination = \$myhostname, localhost
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+relayhost =
+alias_maps =
+alias_database =
+biff = no
+# hold everything in the queue: no delivery is attempted
+defer_transports = smtp, relay, local, virtual, lmtp
+maillog_file_prefixes = $work
+maillog_file = $work/postfix.log
+EOF
+	# Debian's master.cf without chroot (nothing is copied into the
+	# queue) and smtpd on our port only.
+	cat >"$pfdir/master.cf" <<EOF
+127.0.0.1:$pfport inet n - n - - smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+local     unix  -       n       n       -       -       local
+virtual   unix  -       n       n       -       -       virtual
+lmtp      unix  -       -       n       -       -       lmtp
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+EOF
+}
+
+pfstart()
+{
+	rm -rf "$mnt/pfqueue" "$mnt/pfdata"
+	mkdir -p "$mnt/pfqueue"
+	if ! postfix -c "$pfdir" start >>"$work/postfix.out" 2>&1; then
+		echo "bench: postfix did not start; see $work/postfix.log" >&2
+		tail -5 "$work/postfix.log" >&2 2>/dev/null || true
+		return 1
+	fi
+	pfcfg=$pfdir
+	if ! waitport "$pfport"; then
+		echo "bench: postfix did not answer on port $pfport" >&2
+		return 1
+	fi
+}
+
+pfwait()
+{
+	i=0
+	while [ -f "$mnt/pfqueue/pid/master.pid" ] &&
+	    kill -0 "$(cat "$mnt/pfqueue/pid/master.pid" 2>/dev/null || echo 0)" \
+	    2>/dev/null && [ "$i" -lt 100 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+
+pfstop()
+{
+	postfix -c "$pfcfg" stop >>"$work/postfix.out" 2>&1 || true
+	pfwait
+	pfcfg=
+}
+
+# Messages in Postfix's queue (incoming, active, deferred, hold).
+pfcount()
+{
+	find "$mnt/pfqueue/incoming" "$mnt/pfqueue/active" \
+	    "$mnt/pfqueue/deferred" "$mnt/pfqueue/hold" -type f 2>/dev/null |
+	    wc -l
+}
+
+# settle COUNTFN WANT: wait (5 s at most) until the queue holds WANT.
+settle()
+{
+	i=0
+	while [ "$($1)" -lt "$2" ] && [ "$i" -lt 50 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	$1
+}
+
+mtacount()
+{
+	qcount "$mspool"
+}
+
+# load NAME SESSIONS COUNT SIZE PORT: one smtp-source run; prints msg/s,
+# or "-" when smtp-source failed.
+load()
+{
+	sync
+	t0=$(now)
+	if ! /usr/sbin/smtp-source -s "$2" -m "$3" -l "$4" -M client.example \
+	    -f sender@client.example -t rcpt@remote.example \
+	    "127.0.0.1:$5" >"$work/source.out" 2>&1; then
+		echo "bench: smtp-source against $1 failed:" >&2
+		tail -3 "$work/source.out" >&2
+		echo -
+		return 0
+	fi
+	t1=$(now)
+	rate "$3" "$t0" "$t1"
+}
+
+# fsync_limit MODE SIZE COUNT THREADS BATCH: commits per second.
+limit()
+{
+	rm -rf "$mnt/fsl"
+	sync
+	"$work/fsync_limit" "$1" "$2" "$3" "$4" "$5" "$mnt/fsl" |
+	    sed -n 's/.*msgs_per_s=\([0-9.]*\).*/\1/p'
+}
+
+# RSS (KiB) of a process.
+rss()
+{
+	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo -
+}
+
+part2()
+{
+	havepf=0
+	if postfix_ready; then
+		pfsetup
+		havepf=1
+	fi
+	if [ ! -x /usr/sbin/smtp-source ]; then
+		echo "bench: no smtp-source: skipping the SMTP loads" >&2
+	fi
+
+	# the disk's limits, first, on the same file system
+	cc -O2 -pthread -o "$work/fsync_limit" "$SHARED/bench/fsync_limit.c"
+	cnt=$(awk -v s="$SCALE" 'BEGIN { n = int(4000 * s); print n < 64 ? 64 : n }')
+	lser=$(limit fsync 4096 $((cnt / 2)) 1 1)
+	l16=$(limit fsync 4096 "$cnt" 16 1)
+	lb32=$(limit batch-syncfs 4096 "$cnt" 1 32)
+	l16b=$(limit fsync 102400 $((cnt / 4)) 16 1)
+	lb32b=$(limit batch-syncfs 102400 $((cnt / 4)) 1 32)
+	rm -rf "$mnt/fsl"
+	echo "bench: disk limit: serial $lser/s, 16 committers $l16/s, groups of 32 $lb32/s (4 KiB)" >&2
+
+	loads="1:2000:4096 20:5000:4096 20:1000:102400"
+	table=
+	for l in $loads; do
+		s=${l%%:*}
+		rest=${l#*:}
+		cnt=$(awk -v n="${rest%%:*}" -v f="$SCALE" 'BEGIN { n = int(n * f); print n < 20 ? 20 : n }')
+		size=${rest#*:}
+		mr=
+		pr=
+		r=1
+		while [ "$r" -le "$SRUNS" ] && [ -x /usr/sbin/smtp-source ]; do
+			dead=$(freeport)
+			mta_start "$mnt/mspool" -O SmartHost="[127.0.0.1]:$dead" \
+			    -O SmartHostTLS=none -O NameServer="127.0.0.1:$dead"
+			x=$(load mta "$s" "$cnt" "$size" "$mport")
+			got=$(settle mtacount "$cnt")
+			mta_stop
+			if [ "$got" -ne "$cnt" ]; then
+				echo "bench: mta: $got of $cnt messages in the queue after the load" >&2
+			fi
+			rm -rf "$mnt/mspool"
+			mr="$mr $x"
+			if [ "$havepf" -eq 1 ] && pfstart; then
+				y=$(load postfix "$s" "$cnt" "$size" "$pfport")
+				got=$(settle pfcount "$cnt")
+				pfstop
+				# (Postfix may add a notice of its own: only a
+				# shortfall counts)
+				if [ "$got" -lt "$cnt" ]; then
+					echo "bench: postfix: $got of $cnt messages in the queue after the load" >&2
+				fi
+				pr="$pr $y"
+			fi
+			echo "bench: $s x $cnt x $size: mta $x/s, postfix ${y:--}/s" >&2
+			y=
+			r=$((r + 1))
+		done
+		# shellcheck disable=SC2086
+		mr=$(median $mr)
+		# shellcheck disable=SC2086
+		pr=$(median $pr)
+		if [ "$size" -gt 4096 ]; then
+			best=$(awk -v a="$l16b" -v b="$lb32b" 'BEGIN { print (a + 0 > b + 0) ? a : b }')
+		else
+			best=$(awk -v a="$l16" -v b="$lb32" 'BEGIN { print (a + 0 > b + 0) ? a : b }')
+		fi
+		table="$table$s $cnt $size $mr $pr $best
+"
+	done
+
+	# memory, start-up time and size
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+	    -nodes -keyout "$work/key.pem" -out "$work/cert.pem" -days 2 \
+	    -subj /CN=bench.example >/dev/null 2>&1
+	mta_start "$mnt/rspool" -O ServerCertFile="$work/cert.pem" \
+	    -O ServerKeyFile="$work/key.pem"
+	runner=$(pgrep -P "$mpid" | head -n 1)
+	sleep 0.5
+	python3 - "$mport" "$mpid" >"$work/rss" 2>"$work/rss.err" <<'EOF' || true
+import smtplib, ssl, sys, time
+
+port, pid = int(sys.argv[1]), sys.argv[2]
+
+def rss():
+    with open("/proc/%s/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return line.split()[1]
+    return "-"
+
+def sessions(tls):
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    conns = []
+    for _ in range(100):
+        c = smtplib.SMTP("127.0.0.1", port, timeout=30)
+        c.ehlo("bench.client")
+        if tls:
+            c.starttls(context=ctx)
+            c.ehlo("bench.client")
+        conns.append(c)
+    time.sleep(0.5)
+    r = rss()
+    for c in conns:
+        c.quit()
+    time.sleep(0.5)
+    return r
+
+print("idle", rss())
+print("plain", sessions(False))
+print("tls", sessions(True))
+EOF
+	ridle=$(awk '$1 == "idle" { print $2 }' "$work/rss")
+	rplain=$(awk '$1 == "plain" { print $2 }' "$work/rss")
+	rtls=$(awk '$1 == "tls" { print $2 }' "$work/rss")
+	if [ -z "$rtls" ]; then
+		echo "bench: the RSS measurement failed:" >&2
+		tail -3 "$work/rss.err" >&2
+	fi
+	rrunner=$(rss "${runner:-0}")
+	mta_stop
+	rm -rf "$mnt/rspool"
+
+	# start to the first 220: a fresh daemon each time, median of 20
+	sport=$(freeport)
+	python3 - "$sport" "$MTA" -bD -O QueueDirectory="$mnt/sspool" \
+	    -O MailSpool="$mail" -O AliasFile="$work/aliases" \
+	    -O LogFile="$work/mta-daemon.log" -O HostName=bench.example \
+	    -O PidFile="$work/mta-s.pid" -O RunAsUser=root \
+	    -O DaemonPortOptions=Addr=127.0.0.1,Port="$sport" \
+	    >"$work/start" 2>"$work/start.err" <<'EOF' || true
+import signal, socket, subprocess, sys, time
+
+port, cmd = int(sys.argv[1]), sys.argv[2:]
+times = []
+for _ in range(20):
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    got = None
+    while got is None and time.monotonic() - t0 < 10:
+        try:
+            s = socket.create_connection(("127.0.0.1", port), 1)
+            s.settimeout(5)
+            if s.recv(512).startswith(b"220"):
+                got = time.monotonic() - t0
+            s.sendall(b"QUIT\r\n")
+            s.close()
+        except OSError:
+            time.sleep(0.0002)
+    p.send_signal(signal.SIGTERM)
+    p.wait()
+    if got is None:
+        sys.exit("no 220 within 10 s")
+    times.append(got)
+    time.sleep(0.05)
+times.sort()
+print("%.1f" % (times[len(times) // 2] * 1000))
+EOF
+	tstart=$(cat "$work/start")
+	if [ -z "$tstart" ]; then
+		echo "bench: start-up timing failed:" >&2
+		tail -3 "$work/start.err" >&2
+	fi
+	strip -o "$work/stripped" "$MTA" 2>/dev/null || cp "$MTA" "$work/stripped"
+	bsize=$(wc -c <"$work/stripped")
+
+	{
+		echo
+		echo "== part 2: SMTP acceptance, mta -bD against Postfix" \
+		    "$(/usr/sbin/postconf -d -h mail_version 2>/dev/null || echo '(none)')"
+		echo "smtp-source on loopback, one message per connection, to a remote domain"
+		echo "held in the queue; median of $SRUNS run(s) per load and MTA"
+		echo
+		printf '  %-28s %9s %9s %8s %11s %11s\n' "load (sessions x msgs x size)" \
+		    "mta/s" "postfix/s" "ratio" "of serial" "of best"
+		printf '%s' "$table" | while read -r s cnt size mr pr best; do
+			printf '  %-28s %9s %9s %8s %11s %11s\n' \
+			    "$s x $cnt x $((size / 1024)) KiB" "$mr" "$pr" \
+			    "$(awk -v a="$mr" -v b="$pr" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f\n", a / b }')" \
+			    "$(awk -v a="$mr" -v b="$lser" 'BEGIN { if (a == "-" || b == "" || b == 0) print "-"; else printf "%.0f%%\n", 100 * a / b }')" \
+			    "$(awk -v a="$mr" -v b="$best" 'BEGIN { if (a == "-" || b == "" || b == 0) print "-"; else printf "%.0f%%\n", 100 * a / b }')"
+		done
+		echo
+		echo "  disk limit, same file system (fsync_limit commits/s):"
+		printf '    %-44s %9s\n' "4 KiB, one at a time (fsync)" "$lser"
+		printf '    %-44s %9s\n' "4 KiB, 16 committers (fsync)" "$l16"
+		printf '    %-44s %9s\n' "4 KiB, groups of 32, one syncfs" "$lb32"
+		printf '    %-44s %9s\n' "100 KiB, 16 committers (fsync)" "$l16b"
+		printf '    %-44s %9s\n' "100 KiB, groups of 32, one syncfs" "$lb32b"
+		echo "  ('of serial': mta's rate over the one-at-a-time limit; 'of best':"
+		echo "  over the better of 16 committers and groups of 32, same size)"
+		echo
+		echo "  daemon:"
+		printf '    %-44s %9s\n' "RSS idle (KiB)" "${ridle:--}"
+		printf '    %-44s %9s\n' "RSS, 100 idle plaintext sessions (KiB)" "${rplain:--}"
+		printf '    %-44s %9s\n' "RSS, 100 idle TLS sessions (KiB)" "${rtls:--}"
+		printf '    %-44s %9s\n' "RSS of the runner child, idle (KiB)" "${rrunner:--}"
+		printf '    %-44s %9s\n' "start to first 220, median of 20 (ms)" "${tstart:--}"
+		printf '    %-44s %9s\n' "stripped binary (bytes)" "$bsize"
+	} >>"$work/report"
+}
+
+: >"$work/report"
+if part 1; then
+	part1 "$@"
+fi
+if part 2; then
+	part2
+fi
 echo
 echo "mta bench: $MTA ($(wc -c <"$MTA") bytes)"
-echo "spool and mailboxes: $fsdesc"
-echo "$N messages of $(wc -c <"$msg") bytes to root per run; medians of $RUNS runs"
-echo
-# shellcheck disable=SC2086 # the lists are split on purpose
-printf '  %-40s %10s\n' "local submissions/s, serial (-odq)" "$(median $ser)"
-# shellcheck disable=SC2086
-printf '  %-40s %10s\n' "local submissions/s, $P in parallel" "$(median $par)"
-# shellcheck disable=SC2086
-printf '  %-40s %10s\n' "local deliveries/s (one mta -q, mbox)" "$(median $del)"
-if [ -n "$fsyncs" ]; then
-	echo
-	echo "fsync calls per message ($STRACE_N messages, strace -f):"
-	printf '  %-18s%9s%9s%9s%9s%9s%9s%9s\n' "" df "tf/qf" "spooldir" mailbox other syncfs total
-	printf '  %-18s%s\n' "submission -odq" "$(classify "$work/st.sub")"
-	printf '  %-18s%s\n' "queue run -q" "$(classify "$work/st.run")"
-fi
+echo "file system: $fsdesc"
+cat "$work/report"
