@@ -42,6 +42,7 @@ static struct {
 	time_t deadline;
 	unsigned ext;
 	char host[256];		/* for logs and Remote-MTA */
+	char key[128];		/* what a kept connection goes to */
 	char tlsinfo[160];
 	size_t inoff, inlen, outlen;
 	char in[4096];
@@ -458,9 +459,10 @@ client_open(const struct sockaddr_storage *ss, const char *host, int tlsmode,
 {
 	int code;
 
-	client_close(0);
+	client_close(1);
 	snprintf(cl.host, sizeof(cl.host), "%s", host);
 	cl.tlsinfo[0] = '\0';
+	cl.key[0] = '\0';
 	cl.deadline = time(NULL) + CONNECT_TIMEOUT;
 	if (nbconnect(ss) == -1) {
 		snprintf(err, errlen, "4.4.1 connect to %s: %s", host,
@@ -843,6 +845,30 @@ client_rset(void)
 	    reply(text, sizeof(text), 0) == 250 ? 0 : -1;
 }
 
+/*
+ * Keep the connection for the next message that goes to key (address,
+ * port, TLS mode, user); client_reuse() takes it back after an RSET
+ * shows it is still alive.
+ */
+void
+client_keep(const char *key)
+{
+	snprintf(cl.key, sizeof(cl.key), "%s", key);
+}
+
+int
+client_reuse(const char *key)
+{
+	if (!cl.open || cl.key[0] == '\0' || strcmp(cl.key, key) != 0) {
+		return -1;
+	}
+	if (client_rset() == -1) {
+		client_close(0);
+		return -1;
+	}
+	return 0;
+}
+
 const char *
 client_tlsinfo(void)
 {
@@ -877,5 +903,6 @@ client_close(int polite)
 	close(cl.fd);
 	cl.open = 0;
 	cl.tls = 0;
+	cl.key[0] = '\0';
 	cl.inoff = cl.inlen = cl.outlen = 0;
 }

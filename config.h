@@ -80,6 +80,8 @@
 #define FD_RESERVE	32
 /* Delivery children the daemon's runner keeps at most at once. */
 #define MAXDELIVERY	4
+/* Messages one delivery child takes at once (sharing its connection). */
+#define MAXBATCH	32
 
 /* DNS: seconds per UDP try (and for all of a TCP fallback), tries. */
 #define DNS_TIMEOUT	2

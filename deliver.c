@@ -420,6 +420,7 @@ deliver_run(const struct qfilter *f)
 		free(ids[i]);
 	}
 	free(ids);
+	client_close(1);	/* the connection kept for the next message */
 	return 0;
 }
 
@@ -457,19 +458,27 @@ static struct {
 	int nids, needrun;
 } rs;
 
+/*
+ * A child for n waiting messages (n == 0: a sweep of the whole queue).
+ * Messages handed over together share the child's SMTP connection when
+ * they go the same way (client.c keeps it open between them).
+ */
 static pid_t
-child(const char *id)
+child(char (*ids)[QIDLEN], int n)
 {
 	struct qfilter f = { 0, NULL };
 	pid_t pid = fork();
+	int i;
 
 	if (pid == 0) {
 		signal(SIGCHLD, SIG_DFL);
-		if (id != NULL) {
-			deliver_one(id);
-		} else {
+		for (i = 0; i < n && !stopping; i++) {
+			deliver_one(ids[i]);
+		}
+		if (n == 0) {
 			deliver_run(&f);
 		}
+		client_close(1);
 		_exit(0);
 	}
 	if (pid == -1) {
@@ -519,16 +528,25 @@ idle(void)
 static void
 startkids(void)
 {
-	int i;
+	int i, spare = 0, k;
 
+	for (i = 0; i < MAXDELIVERY; i++) {
+		spare += rs.kids[i] == 0;
+	}
+	/* the waiting messages, shared out over the free children */
 	for (i = 0; i < MAXDELIVERY && rs.nids > 0; i++) {
-		if (rs.kids[i] == 0) {
-			rs.kids[i] = child(rs.ids[--rs.nids]);
+		if (rs.kids[i] != 0) {
+			continue;
 		}
+		k = (rs.nids + spare - 1) / spare;
+		k = k < MAXBATCH ? k : MAXBATCH;
+		spare--;
+		rs.nids -= k;
+		rs.kids[i] = child(rs.ids + rs.nids, k);
 	}
 	if (rs.needrun && rs.sweep == 0) {
 		rs.needrun = 0;
-		rs.sweep = child(NULL);
+		rs.sweep = child(NULL, 0);
 	}
 }
 

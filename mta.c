@@ -1499,6 +1499,7 @@ reexec(void)
 			}
 			nlfd = 0;
 			handover = 1;
+			smtp_handover();
 			return;
 		}
 		smtp_forget();
@@ -1789,6 +1790,10 @@ smtpdaemon(int background, long every)
 	if ((n = readlink("/proc/self/exe", selfpath,
 	    sizeof(selfpath) - 1)) > 0) {
 		selfpath[n] = '\0';
+	}
+	if (spool_syncstart() == -1) {
+		logmsg(LOG_NOTICE, "no syncer (%s): flushing in the loop",
+		    strerror(errno));
 	}
 	catchsignals();
 	sigprocmask(SIG_SETMASK, &oldmask, NULL);	/* see reexec() */

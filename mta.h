@@ -122,6 +122,11 @@ int spool_commit(struct msg *m, int dffd);
 void spool_abort(struct msg *m, int dffd);
 int spool_stage(struct msg *m, int dffd);
 int spool_sync(void);
+int spool_syncstart(void);
+int spool_syncask(void);
+int spool_syncdone(void);
+int spool_syncfd(void);
+void spool_syncdrop(void);
 int spool_update(struct msg *m);
 int spool_remove(struct msg *m);
 int spool_lock(const char *id, struct msg *m);
@@ -150,6 +155,7 @@ int smtp_count(void);
 void smtp_shutdown(void);
 void smtp_forget(void);
 void smtp_dump(void);
+void smtp_handover(void);
 
 /* tls.c */
 struct tlsclient;
@@ -177,6 +183,8 @@ int client_open(const struct sockaddr_storage *ss, const char *host,
 int client_send(const struct msg *m, int dffd, const int *idx, int n,
     int *res, char (*replies)[REPLYLEN], const char *masq);
 int client_rset(void);
+void client_keep(const char *key);
+int client_reuse(const char *key);
 const char *client_tlsinfo(void);
 int client_dsn(void);
 void client_close(int polite);

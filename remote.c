@@ -347,14 +347,18 @@ masq(const struct msg *m)
 
 /* One transaction on an open connection; the outcomes recorded. */
 static void
-transact(struct msg *m, int dffd, const int *idx, int n, const char *relay)
+transact(struct msg *m, int dffd, const int *idx, int n, const char *relay,
+    const char *key)
 {
 	char (*replies)[REPLYLEN] = xmalloc((size_t)n * REPLYLEN);
 	int *res = xmalloc((size_t)n * sizeof(*res)), i, dsn;
 
-	client_send(m, dffd, idx, n, res, replies, masq(m));
+	if (client_send(m, dffd, idx, n, res, replies, masq(m)) == 0) {
+		client_keep(key);	/* for the next message this way */
+	} else {
+		client_close(0);
+	}
 	dsn = client_dsn();
-	client_close(1);
 	for (i = 0; i < n; i++) {
 		if (res[i] == D_OK && dsn) {
 			/* RFC 3461 5.2.2: the next hop reports success now */
@@ -373,7 +377,7 @@ tryhosts(struct msg *m, int dffd, const int *idx, int n, struct route *rt,
     const char *user, const char *pass, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss[MAXADDRS];
-	char key[INET6_ADDRSTRLEN + 16], relay[320];
+	char key[INET6_ADDRSTRLEN + 16], relay[320], ckey[600];
 	int i, j, nss, derr;
 
 	for (i = 0; i < rt->nmx; i++) {
@@ -391,11 +395,17 @@ tryhosts(struct msg *m, int dffd, const int *idx, int n, struct route *rt,
 		for (j = 0; j < nss; j++) {
 			setport(&ss[j], rt->port);
 			addrkey(&ss[j], key, sizeof(key), rt->port);
+			snprintf(relay, sizeof(relay), "%s%s", rt->mx[i].host,
+			    key);
+			snprintf(ckey, sizeof(ckey), "%s %d %s", relay, rt->tls,
+			    user != NULL ? user : "-");
+			if (client_reuse(ckey) == 0) {
+				transact(m, dffd, idx, n, relay, ckey);
+				return 0;
+			}
 			if (hostdown(key, err, errlen)) {
 				continue;
 			}
-			snprintf(relay, sizeof(relay), "%s%s", rt->mx[i].host,
-			    key);
 			if (verbose) {
 				printf("%s... Connecting to %s via esmtp...\n",
 				    m->rcpt[idx[0]].addr, relay);
@@ -415,7 +425,7 @@ tryhosts(struct msg *m, int dffd, const int *idx, int n, struct route *rt,
 				logmsg(LOG_INFO, "%s: TLS to %s: %s", m->id,
 				    relay, client_tlsinfo());
 			}
-			transact(m, dffd, idx, n, relay);
+			transact(m, dffd, idx, n, relay, ckey);
 			return 0;
 		}
 	}

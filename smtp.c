@@ -7,9 +7,10 @@
  * Reading order: smtp_run -> step -> conn_io (bytes: plain or TLS, never
  * blocking) -> input (lines) -> command (the verb table) or dataline (the
  * message, streamed into the df). A finished message waits in P_COMMIT
- * until commitall() commits every message that finished in the same pass
- * with one flush of the file system (SPEC "The spool"), and only then are
- * their 250 replies written.
+ * until commitall() stages every message that finished in the same pass;
+ * they wait in P_SYNC for one flush of the file system, done by the
+ * syncer process (spool.c) while the loop goes on (SPEC "The spool"),
+ * and only then are their 250 replies written.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -45,6 +46,7 @@ enum phase {
 	P_RCPT,		/* at least one RCPT accepted */
 	P_DATA,		/* reading the message */
 	P_COMMIT,	/* message complete, waiting for the group commit */
+	P_SYNC,		/* staged, waiting for the flush of its generation */
 	P_AUTH,		/* inside an AUTH exchange */
 	NUM_PHASES
 };
@@ -81,6 +83,7 @@ struct conn {
 	long long declared;
 	int dffd, derr;
 	int bol;		/* the last data line ended in CRLF */
+	unsigned gen;		/* P_SYNC: the flush that makes it durable */
 	long long size;
 	size_t dlen;
 	char dbuf[DBUFSIZE];
@@ -89,14 +92,24 @@ struct conn {
 	unsigned char iobuf[BR_SSL_BUFSIZE_BIDI];
 };
 
+/* Is the session waiting for the group commit (input held back)? */
+static int
+committing(const struct conn *c)
+{
+	return c->phase == P_COMMIT || c->phase == P_SYNC;
+}
+
 static struct conn *conns;	/* nslots slots, allocated at start-up */
+static unsigned opengen;	/* generation of messages staged now */
+static int inflight;		/* a flush was asked for generation... */
+static unsigned flushgen;	/* ...this one */
 static int nslots;
 static struct {
 	unsigned long conns, msgs, rejects;
 } stats;
 
 static const char *phasename[NUM_PHASES] = {
-	"INIT", "HELO", "MAIL", "RCPT", "DATA", "COMMIT", "AUTH"
+	"INIT", "HELO", "MAIL", "RCPT", "DATA", "COMMIT", "SYNC", "AUTH"
 };
 
 /* ---- RelayFrom ---- */
@@ -1037,7 +1050,7 @@ input(struct conn *c)
 	char *nl;
 
 	while (off < c->inlen && !(c->flags & (F_CLOSE | F_STARTTLS)) &&
-	    c->phase != P_COMMIT && OUTSIZE - c->outlen > 1024 &&
+	    !committing(c) && OUTSIZE - c->outlen > 1024 &&
 	    c->pause <= time(NULL)) {
 		nl = memchr(c->in + off, '\n', c->inlen - off);
 		if (nl == NULL) {
@@ -1410,6 +1423,10 @@ smtp_prepare(fd_set *rfds, fd_set *wfds, int *maxfd, time_t *next)
 	unsigned st;
 	int i;
 
+	if (inflight && spool_syncfd() != -1) {
+		FD_SET(spool_syncfd(), rfds);
+		*maxfd = spool_syncfd() > *maxfd ? spool_syncfd() : *maxfd;
+	}
 	for (i = 0; i < nslots; i++) {
 		c = &conns[i];
 		if (c->fd == -1) {
@@ -1455,12 +1472,12 @@ step(struct conn *c, int readable, time_t now)
 
 		c->pause = 0;
 		input(c);
-		if (c->phase != P_COMMIT && conn_io(c, 0) == -1) {
+		if (!committing(c) && conn_io(c, 0) == -1) {
 			conn_reset(c, 0);
 			return;
 		}
 		/* go on while lines remain and the replies went out */
-		if (c->inlen == before || c->phase == P_COMMIT || pending(c) ||
+		if (c->inlen == before || committing(c) || pending(c) ||
 		    memchr(c->in, '\n', c->inlen) == NULL) {
 			break;
 		}
@@ -1485,13 +1502,13 @@ step(struct conn *c, int readable, time_t now)
 		}
 	}
 	if (((c->flags & F_CLOSE) && !pending(c)) ||
-	    ((c->flags & F_EOF) && c->phase != P_COMMIT && !pending(c) &&
+	    ((c->flags & F_EOF) && !committing(c) && !pending(c) &&
 	    memchr(c->in, '\n', c->inlen) == NULL)) {
 		/* closed, or the client left: a partial line is no command */
 		conn_reset(c, 0);
 		return;
 	}
-	if (now >= c->deadline && c->phase != P_COMMIT) {
+	if (now >= c->deadline && !committing(c)) {
 		logmsg(LOG_NOTICE, "smtp: timeout after %s from [%s]",
 		    phasename[c->phase], c->addr);
 		reply(c, "421 4.4.2 %s Error: timeout exceeded",
@@ -1501,43 +1518,16 @@ step(struct conn *c, int readable, time_t now)
 	}
 }
 
-/*
- * Commit every message that finished in this pass: stage each (tf
- * renamed to qf), one flush for all, then each one's 250. A session
- * whose message could not be staged gets its own 4xx.
- */
+/* The flush of generation g is over (r == 0: durable): the replies. */
 static void
-commitall(void)
+flushed(unsigned g, int r)
 {
 	struct conn *c;
-	int i, n = 0, r;
+	int i;
 
 	for (i = 0; i < nslots; i++) {
 		c = &conns[i];
-		if (c->fd == -1 || c->phase != P_COMMIT) {
-			continue;
-		}
-		if (spool_stage(&c->m, c->dffd) == -1) {
-			c->dffd = -1;
-			c->phase = P_HELO;
-			logmsg(LOG_ERR, "%s: smtp: cannot stage: %s", c->m.id,
-			    strerror(errno));
-			reject(c, "DATA", errno == ENOSPC || errno == EDQUOT ?
-			    "452 4.3.1 Insufficient system storage" :
-			    "451 4.3.0 Error: queue file write error");
-			msg_free(&c->m);
-			continue;
-		}
-		c->dffd = -1;
-		n++;
-	}
-	if (n == 0) {
-		return;
-	}
-	r = spool_sync();
-	for (i = 0; i < nslots; i++) {
-		c = &conns[i];
-		if (c->fd == -1 || c->phase != P_COMMIT) {
+		if (c->fd == -1 || c->phase != P_SYNC || c->gen > g) {
 			continue;
 		}
 		c->phase = P_HELO;
@@ -1560,6 +1550,94 @@ commitall(void)
 	}
 }
 
+/* Flush what is staged: by the syncer if there is one, else here. */
+static void
+askflush(void)
+{
+	if (inflight) {
+		return;		/* the next flush starts when this one ends */
+	}
+	flushgen = opengen++;
+	if (spool_syncask() == 0) {
+		inflight = 1;
+		return;
+	}
+	flushed(flushgen, spool_sync());
+}
+
+/*
+ * Stage every message that finished in this pass (tf renamed to qf, no
+ * flush) and have them flushed together (SPEC "The spool", second
+ * form). Their 250s go out only when that flush is over; meanwhile the
+ * loop serves the other sessions. A message that cannot be staged gets
+ * its own 4xx at once.
+ */
+static void
+commitall(void)
+{
+	struct conn *c;
+	int i, n = 0;
+
+	for (i = 0; i < nslots; i++) {
+		c = &conns[i];
+		if (c->fd == -1 || c->phase != P_COMMIT) {
+			continue;
+		}
+		if (spool_stage(&c->m, c->dffd) == -1) {
+			c->dffd = -1;
+			c->phase = P_HELO;
+			logmsg(LOG_ERR, "%s: smtp: cannot stage: %s", c->m.id,
+			    strerror(errno));
+			reject(c, "DATA", errno == ENOSPC || errno == EDQUOT ?
+			    "452 4.3.1 Insufficient system storage" :
+			    "451 4.3.0 Error: queue file write error");
+			msg_free(&c->m);
+			continue;
+		}
+		c->dffd = -1;
+		c->phase = P_SYNC;
+		c->gen = opengen;
+		n++;
+	}
+	if (n > 0) {
+		askflush();
+	}
+}
+
+/* The syncer answered: reply to its generation, start the next one. */
+static void
+syncanswer(void)
+{
+	int r, i, more = 0;
+
+	if ((r = spool_syncdone()) == -2) {
+		r = spool_sync();	/* gone: flush here, once more */
+	}
+	inflight = 0;
+	flushed(flushgen, r);
+	for (i = 0; i < nslots && !more; i++) {
+		more = conns[i].fd != -1 && conns[i].phase == P_SYNC;
+	}
+	if (more) {
+		askflush();
+	}
+}
+
+/* SIGHUP, in the child that keeps the old sessions: no syncer there. */
+void
+smtp_handover(void)
+{
+	if (inflight) {
+		inflight = 0;
+		flushed(flushgen, spool_sync());
+	}
+	spool_syncdrop();
+	if (opengen != flushgen) {
+		flushgen = opengen++;
+		flushed(flushgen, spool_sync());
+	}
+}
+
 void
 smtp_run(fd_set *rfds, fd_set *wfds)
 {
@@ -1568,6 +1646,9 @@ smtp_run(fd_set *rfds, fd_set *wfds)
 	int i, again;
 
 	(void)wfds;
+	if (spool_syncfd() != -1 && FD_ISSET(spool_syncfd(), rfds)) {
+		syncanswer();
+	}
 	for (i = 0; i < nslots; i++) {
 		c = &conns[i];
 		if (c->fd != -1) {
@@ -1580,7 +1661,7 @@ smtp_run(fd_set *rfds, fd_set *wfds)
 		again = 0;
 		for (i = 0; i < nslots; i++) {
 			c = &conns[i];
-			if (c->fd != -1 && c->phase != P_COMMIT) {
+			if (c->fd != -1 && !committing(c)) {
 				step(c, 0, now);
 				again |= c->fd != -1 && c->phase == P_COMMIT;
 			}

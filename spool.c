@@ -62,6 +62,7 @@
  */
 #define _GNU_SOURCE	/* syncfs() */
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <dirent.h>
@@ -345,6 +346,99 @@ int
 spool_sync(void)
 {
 	return syncfs(spoolfd);
+}
+
+/*
+ * The syncer: a child that runs spool_sync() when asked, so that the
+ * daemon's loop goes on reading other sessions while the disk flushes.
+ * One request byte in, one result byte out; messages staged after a
+ * request wait for the next one (smtp.c counts generations). Without a
+ * syncer (it died, or -bs) the caller flushes synchronously.
+ */
+static int syncer = -1;
+
+int
+spool_syncstart(void)
+{
+	struct dirent *e;
+	char c;
+	DIR *d;
+	int sv[2], fd;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+		return -1;
+	}
+	switch (fork()) {
+	case -1:
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	case 0:
+		/* keep only the spool and our end: no listener stays open
+		 * in here if the daemon goes away */
+		if ((d = opendir("/proc/self/fd")) != NULL) {
+			while ((e = readdir(d)) != NULL) {
+				fd = atoi(e->d_name);
+				if (fd > 2 && fd != sv[1] && fd != spoolfd &&
+				    fd != dirfd(d)) {
+					close(fd);
+				}
+			}
+			closedir(d);
+		}
+		while (read(sv[1], &c, 1) == 1) {
+			c = syncfs(spoolfd) == 0 ? 'y' : 'n';
+			if (write(sv[1], &c, 1) != 1) {
+				break;
+			}
+		}
+		_exit(0);
+	}
+	close(sv[1]);
+	syncer = sv[0];
+	return syncer;
+}
+
+/* Ask for a flush; -1 when there is no syncer (flush yourself). */
+int
+spool_syncask(void)
+{
+	if (syncer == -1 || write(syncer, "s", 1) != 1) {
+		return -1;
+	}
+	return 0;
+}
+
+/* The answer: 0 flushed, -1 the flush failed, -2 the syncer is gone. */
+int
+spool_syncdone(void)
+{
+	char c;
+
+	if (read(syncer, &c, 1) != 1) {
+		close(syncer);
+		syncer = -1;
+		logmsg(LOG_ERR, "spool: the syncer is gone; flushing in the "
+		    "loop from now on");
+		return -2;
+	}
+	return c == 'y' ? 0 : -1;
+}
+
+int
+spool_syncfd(void)
+{
+	return syncer;
+}
+
+/* SIGHUP's child keeps old sessions without the syncer. */
+void
+spool_syncdrop(void)
+{
+	if (syncer != -1) {
+		close(syncer);
+		syncer = -1;
+	}
 }
 
 /* Forget a message that was never acknowledged: every file goes. */

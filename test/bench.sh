@@ -37,6 +37,21 @@
 #  when missing; its packaged instance is never started or left running.
 #  Without smtp-source the Postfix column is empty.
 #
+# Part 3, end-to-end relay (issue 4, "Benchmark"):
+#  - smtp-source, 20 sessions x 5000 messages of 4 KiB to a remote
+#    domain, into `mta -bD` with SmartHost=[127.0.0.2]:PORT and
+#    SmartHostTLS=none, where Postfix's smtp-sink listens (it accepts
+#    everything, throws it away and counts it); then the same into the
+#    private Postfix instance with relayhost = [127.0.0.2]:PORT (no
+#    defer_transports, default concurrency), one after the other, each
+#    with a fresh sink and a fresh queue on the same file system.
+#  - The rate is messages / time from the start of the injection until
+#    the queue is empty (no qf left for mta; nothing in Postfix's
+#    incoming, active, deferred or hold), polled every 50 ms. A queue
+#    that stops shrinking for 30 s is given up on and what is left is
+#    printed; so is a sink count other than the number sent, and every
+#    unusual line of the mta log (BENCH_LOGDIR=dir keeps the logs).
+#
 # Everything lives on a freshly made, loop-mounted, journaled ext4 image
 # (1 GiB, in /var/tmp), so the numbers do not depend on whatever file
 # system /tmp happens to be. Without root or loop devices it falls back to
@@ -45,9 +60,12 @@
 # Environment: BENCH_N (part 1 messages per run), BENCH_RUNS (part 1
 # runs), BENCH_SMTP_RUNS (part 2 runs per load and MTA, median; default 3),
 # BENCH_SCALE (part 2 message counts times this, e.g. 0.1; default 1),
-# BENCH_PARTS ("1 2" by default; "2" for the SMTP part alone),
+# BENCH_PARTS ("1 2 3" by default; "2" for the SMTP part alone, "3" for
+# the relay part alone; part 3 also uses BENCH_SMTP_RUNS and BENCH_SCALE),
 # BENCH_IMG_DIR (where the image goes), BENCH_NOMOUNT=1 (use a plain
-# directory), BENCH_NOPOSTFIX=1 (do not install or run Postfix).
+# directory), BENCH_NOPOSTFIX=1 (do not install or run Postfix; part 3
+# still needs smtp-source and smtp-sink, and then has no Postfix column),
+# BENCH_LOGDIR (copy the mta and Postfix logs of part 3 there).
 set -eu
 
 MTA=${1:-./mta}
@@ -59,7 +77,7 @@ N=${BENCH_N:-1000}
 RUNS=${BENCH_RUNS:-3}
 SRUNS=${BENCH_SMTP_RUNS:-3}
 SCALE=${BENCH_SCALE:-1}
-PARTS=${BENCH_PARTS:-1 2}
+PARTS=${BENCH_PARTS:-1 2 3}
 P=4
 STRACE_N=20
 IMGDIR=${BENCH_IMG_DIR:-/var/tmp}
@@ -85,10 +103,14 @@ img=$work/fs.img
 mounted=0
 mpid=	# an mta -bD of ours, while it runs
 pfcfg=	# our Postfix instance's config directory, while it runs
+sinkpid=	# an smtp-sink of ours, while it runs
 cleanup()
 {
 	if [ -n "$mpid" ]; then
 		mta_stop
+	fi
+	if [ -n "$sinkpid" ]; then
+		sink_stop
 	fi
 	if [ -n "$pfcfg" ]; then
 		postfix -c "$pfcfg" stop >/dev/null 2>&1 || true
@@ -336,15 +358,15 @@ s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])'
 }
 
-# waitport PORT: until a 220 greeting comes (10 s at most).
+# waitport PORT [ADDR]: until a 220 greeting comes (10 s at most).
 waitport()
 {
-	python3 - "$1" <<'EOF'
+	python3 - "$1" "${2:-127.0.0.1}" <<'EOF'
 import socket, sys, time
 end = time.monotonic() + 10
 while time.monotonic() < end:
     try:
-        s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)
+        s = socket.create_connection((sys.argv[2], int(sys.argv[1])), 1)
         s.settimeout(5)
         ok = s.recv(512).startswith(b"220")
         s.sendall(b"QUIT\r\n")
@@ -459,12 +481,21 @@ postfix_ready()
 	[ -x /usr/sbin/smtp-source ]
 }
 
-# pfsetup: our own Postfix: config in $work/postfix, queue set by pfstart.
+# pfsetup [RELAYHOST]: our own Postfix: config in $work/postfix, queue
+# set by pfstart. Without RELAYHOST it holds everything in its queue;
+# with it, it relays everything there.
 pfsetup()
 {
 	pfdir=$work/postfix
 	mkdir -p "$pfdir"
 	pfport=$(freeport)
+	if [ -n "${1:-}" ]; then
+		pfrelay="relayhost = $1"
+	else
+		pfrelay="relayhost =
+# hold everything in the queue: no delivery is attempted
+defer_transports = smtp, relay, local, virtual, lmtp"
+	fi
 	cat >"$pfdir/main.cf" <<EOF
 compatibility_level = 3.6
 queue_directory = $mnt/pfqueue
@@ -479,12 +510,10 @@ mydestination = \$myhostname, localhost
 inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
-relayhost =
 alias_maps =
 alias_database =
 biff = no
-# hold everything in the queue: no delivery is attempted
-defer_transports = smtp, relay, local, virtual, lmtp
+$pfrelay
 maillog_file_prefixes = $work
 maillog_file = $work/postfix.log
 EOF
@@ -815,12 +844,246 @@ EOF
 	} >>"$work/report"
 }
 
+# ---- part 3: end-to-end relay, mta -bD against Postfix ----
+
+# sink_start: a fresh smtp-sink on 127.0.0.2:$sinkport ($sinkpid),
+# counting what it gets in $work/sink.out.
+sink_start()
+{
+	if [ "$(id -u)" -eq 0 ]; then
+		set -- -u nobody	# it refuses to run as root
+	else
+		set --
+	fi
+	/usr/sbin/smtp-sink -c "$@" "127.0.0.2:$sinkport" 1000 \
+	    </dev/null >"$work/sink.out" 2>"$work/sink.err" &
+	sinkpid=$!
+	if ! waitport "$sinkport" 127.0.0.2; then
+		echo "bench: smtp-sink did not answer on 127.0.0.2:$sinkport:" >&2
+		tail -3 "$work/sink.err" >&2
+		exit 1
+	fi
+}
+
+sink_stop()
+{
+	kill -TERM "$sinkpid" 2>/dev/null || true
+	wait "$sinkpid" 2>/dev/null || true
+	sinkpid=
+}
+
+# Messages the sink has taken (its -c counters, one "\r"-ended line
+# per session end, QUIT or final dot).
+sink_count()
+{
+	tr '\r' '\n' <"$work/sink.out" |
+	    sed -n 's/.*mesg=\([0-9][0-9]*\).*/\1/p' | tail -n 1 |
+	    awk '{ n = $1 } END { print n + 0 }'
+}
+
+# drain COUNTFN: until the queue is empty, every 50 ms; given up when it
+# has not shrunk for 30 s. Prints what is left.
+drain()
+{
+	left=$($1)
+	last=$left
+	still=0
+	while [ "$left" -gt 0 ] && [ "$still" -lt 600 ]; do
+		sleep 0.05
+		left=$($1)
+		if [ "$left" -lt "$last" ]; then
+			last=$left
+			still=0
+		else
+			still=$((still + 1))
+		fi
+	done
+	echo "$left"
+}
+
+# relay NAME COUNT PORT COUNTFN: smtp-source (20 sessions, 4 KiB) into
+# PORT, then until the queue is empty. Prints "relayed/s accepted/s
+# left" ("-" for a rate that could not be had).
+relay()
+{
+	sync
+	t0=$(now)
+	if ! /usr/sbin/smtp-source -s 20 -m "$2" -l 4096 -M client.example \
+	    -f sender@client.example -t rcpt@remote.example \
+	    "127.0.0.1:$3" >"$work/source.out" 2>&1; then
+		echo "bench: smtp-source against $1 failed:" >&2
+		tail -3 "$work/source.out" >&2
+		echo "- - $($4)"
+		return 0
+	fi
+	t1=$(now)
+	left=$(drain "$4")
+	t2=$(now)
+	if [ "$left" -ne 0 ]; then
+		echo "- $(rate "$2" "$t0" "$t1") $left"
+	else
+		echo "$(rate "$2" "$t0" "$t2") $(rate "$2" "$t0" "$t1") 0"
+	fi
+}
+
+# ratio A B: A / B, two decimals, or "-".
+ratio()
+{
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f\n", a / b }'
+}
+
+# lines FILE: how many it has (0 when missing).
+lines()
+{
+	if [ -f "$1" ]; then
+		wc -l <"$1" | tr -d ' '
+	else
+		echo 0
+	fi
+}
+
+part3()
+{
+	havepf=0
+	if postfix_ready; then
+		havepf=1
+	fi
+	if [ ! -x /usr/sbin/smtp-source ] || [ ! -x /usr/sbin/smtp-sink ]; then
+		echo "bench: no smtp-source or smtp-sink: skipping part 3" >&2
+		{
+			echo
+			echo "== part 3: end-to-end relay: skipped (no smtp-source/smtp-sink;" \
+			    "they come with postfix)"
+		} >>"$work/report"
+		return 0
+	fi
+	sinkport=$(freeport)
+	if [ "$havepf" -eq 1 ]; then
+		pfsetup "[127.0.0.2]:$sinkport"
+	fi
+	cnt=$(awk -v n=5000 -v f="$SCALE" 'BEGIN { n = int(n * f); print n < 20 ? 20 : n }')
+	mlog=$work/mta-daemon.log
+	plog=$work/postfix.log
+	mr=
+	ma=
+	pr=
+	pa=
+	msink=0 psink=0 mleft=0 pleft=0 mruns=0 pruns=0
+	: >"$work/relay-odd"
+	r=1
+	while [ "$r" -le "$SRUNS" ]; do
+		# mta
+		sink_start
+		before=$(lines "$mlog")
+		mta_start "$mnt/mspool" -O SmartHost="[127.0.0.2]:$sinkport" \
+		    -O SmartHostTLS=none
+		res=$(relay mta "$cnt" "$mport" mtacount)
+		mta_stop
+		got=$(sink_count)
+		sink_stop
+		x=${res%% *}
+		res=${res#* }
+		a=${res%% *}
+		left=${res#* }
+		mr="$mr $x"
+		ma="$ma $a"
+		mleft=$((mleft + left))
+		msink=$((msink + got))
+		mruns=$((mruns + 1))
+		tail -n "+$((before + 1))" "$mlog" >"$work/relay-mta.log"
+		sent=$(grep -c 'stat=Sent' "$work/relay-mta.log" || true)
+		if [ "$left" -ne 0 ] || [ "$got" -ne "$cnt" ] || [ "$sent" -ne "$cnt" ]; then
+			echo "bench: mta run $r: $left message(s) left in the queue," \
+			    "$got of $cnt at the sink, $sent stat=Sent log lines" >&2
+		fi
+		# anything but the ordinary lines of a message's way through
+		grep -v -E ': (from=<|to=<.*stat=Sent)|(connect|disconnect) from \[127\.0\.0\.1\]|: (starting daemon|stopping on signal)' \
+		    "$work/relay-mta.log" | sed "s/^/run $r: /" >>"$work/relay-odd" || true
+		rm -rf "$mnt/mspool"
+		mline="mta $x/s (accepting $a/s)"
+
+		# Postfix, with the same sink
+		pline=
+		if [ "$havepf" -eq 1 ]; then
+			sink_start
+			before=$(lines "$plog")
+			if pfstart; then
+				res=$(relay postfix "$cnt" "$pfport" pfcount)
+				pfstop
+				got=$(sink_count)
+				x=${res%% *}
+				res=${res#* }
+				a=${res%% *}
+				left=${res#* }
+				pr="$pr $x"
+				pa="$pa $a"
+				pleft=$((pleft + left))
+				psink=$((psink + got))
+				pruns=$((pruns + 1))
+				sent=$(tail -n "+$((before + 1))" "$plog" | grep -c 'status=sent' || true)
+				if [ "$left" -ne 0 ] || [ "$got" -ne "$cnt" ]; then
+					echo "bench: postfix run $r: $left message(s) left in the queue," \
+					    "$got of $cnt at the sink, $sent status=sent log lines" >&2
+				fi
+				pline=", postfix $x/s (accepting $a/s)"
+			fi
+			sink_stop
+		fi
+		echo "bench: relay $cnt x 4 KiB, run $r of $SRUNS: $mline${pline:-, postfix -}" >&2
+		r=$((r + 1))
+	done
+	if [ -s "$work/relay-odd" ]; then
+		echo "bench: unusual lines in the mta log during part 3" \
+		    "($(wc -l <"$work/relay-odd" | tr -d ' '); the first 20):" >&2
+		head -n 20 "$work/relay-odd" >&2
+	fi
+	if [ -n "${BENCH_LOGDIR:-}" ]; then
+		mkdir -p "$BENCH_LOGDIR"
+		cp "$mlog" "$BENCH_LOGDIR/mta-daemon.log" 2>/dev/null || true
+		cp "$plog" "$BENCH_LOGDIR/postfix.log" 2>/dev/null || true
+		cp "$work/relay-odd" "$BENCH_LOGDIR/relay-odd.log" 2>/dev/null || true
+	fi
+
+	# shellcheck disable=SC2086 # the lists are split on purpose
+	mr=$(median $mr)
+	# shellcheck disable=SC2086
+	ma=$(median $ma)
+	# shellcheck disable=SC2086
+	pr=$(median $pr)
+	# shellcheck disable=SC2086
+	pa=$(median $pa)
+	{
+		echo
+		echo "== part 3: end-to-end relay, mta -bD against Postfix" \
+		    "$(/usr/sbin/postconf -d -h mail_version 2>/dev/null || echo '(none)')"
+		echo "smtp-source (20 sessions, one message per connection) -> MTA ->"
+		echo "smtp-sink on 127.0.0.2, $cnt messages of 4 KiB to a remote domain;"
+		echo "mta: SmartHost, no TLS; Postfix: relayhost, default concurrency;"
+		echo "from the first injection until the queue is empty; median of $SRUNS run(s)"
+		echo
+		printf '  %-38s %9s %9s %8s\n' "" "mta" "postfix" "ratio"
+		printf '  %-38s %9s %9s %8s\n' "relayed/s (injection to empty queue)" \
+		    "$mr" "$pr" "$(ratio "$mr" "$pr")"
+		printf '  %-38s %9s %9s %8s\n' "accepted/s (smtp-source alone)" \
+		    "$ma" "$pa" "$(ratio "$ma" "$pa")"
+		printf '  %-38s %9s %9s\n' "at the sink, all runs (of $((cnt * SRUNS)))" \
+		    "$msink" "$([ "$pruns" -gt 0 ] && echo "$psink" || echo -)"
+		printf '  %-38s %9s %9s\n' "left in the queue, all runs" \
+		    "$mleft" "$([ "$pruns" -gt 0 ] && echo "$pleft" || echo -)"
+	} >>"$work/report"
+}
+
+
 : >"$work/report"
 if part 1; then
 	part1 "$@"
 fi
 if part 2; then
 	part2
+fi
+if part 3; then
+	part3
 fi
 echo
 echo "mta bench: $MTA ($(wc -c <"$MTA") bytes)"
