@@ -471,7 +471,11 @@ child(char (*ids)[QIDLEN], int n)
 	int i;
 
 	if (pid == 0) {
+		sigset_t none;
+
 		signal(SIGCHLD, SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
 		for (i = 0; i < n && !stopping; i++) {
 			deliver_one(ids[i]);
 		}
@@ -593,7 +597,8 @@ int
 deliver_runner(int cmdfd, long every)
 {
 	struct sigaction sa;
-	struct timeval tv;
+	struct timespec ts;
+	sigset_t chld, waitmask;
 	fd_set r;
 	char buf[4096];
 	size_t len = 0;
@@ -605,6 +610,10 @@ deliver_runner(int cmdfd, long every)
 	sigaction(SIGINT, &sa, NULL);
 	sa.sa_handler = onchild;
 	sigaction(SIGCHLD, &sa, NULL);
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, &waitmask);
+	sigdelset(&waitmask, SIGCHLD);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGUSR1, SIG_IGN);
 	for (;;) {
@@ -624,9 +633,11 @@ deliver_runner(int cmdfd, long every)
 		if (cmdfd != -1) {
 			FD_SET(cmdfd, &r);
 		}
-		tv.tv_sec = 1;
-		tv.tv_usec = 0;
-		if (select(cmdfd + 1, &r, NULL, NULL, &tv) > 0 &&
+		ts.tv_sec = every > 0 && next - now < 60 ? next - now : 60;
+		ts.tv_nsec = 0;
+		/* SIGCHLD is let through only while waiting: a child that
+		 * ends at any other moment still wakes this wait at once */
+		if (pselect(cmdfd + 1, &r, NULL, NULL, &ts, &waitmask) > 0 &&
 		    FD_ISSET(cmdfd, &r) &&
 		    readcmds(cmdfd, buf, &len, sizeof(buf)) == -1) {
 			close(cmdfd);	/* the daemon stopped: so do we */

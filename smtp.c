@@ -12,6 +12,7 @@
  * syncer process (spool.c) while the loop goes on (SPEC "The spool"),
  * and only then are their 250 replies written.
  */
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -34,7 +35,7 @@
 #include "mta.h"
 
 #define INSIZE		4096	/* input: pipelined commands, data lines */
-#define OUTSIZE		4096	/* replies not yet sent */
+#define OUTSIZE		2048	/* replies not yet sent */
 #define DBUFSIZE	16384	/* message bytes on their way to the df */
 #define MAXCMD		512	/* RFC 5321 4.5.3.1.4, with CRLF */
 #define MAXERRORS	10	/* then 421 */
@@ -76,8 +77,6 @@ struct conn {
 	char helo[256];
 	char authuser[128];
 	size_t inlen, outlen, outoff;
-	char in[INSIZE];
-	char out[OUTSIZE];
 	/* the transaction */
 	struct msg m;
 	long long declared;
@@ -86,6 +85,10 @@ struct conn {
 	unsigned gen;		/* P_SYNC: the flush that makes it durable */
 	long long size;
 	size_t dlen;
+	/* an idle session touches only the page the slot starts on: the
+	 * fields above, the replies and the start of its input */
+	char out[OUTSIZE];
+	char in[INSIZE];
 	char dbuf[DBUFSIZE];
 	/* last, so that plaintext sessions never touch these pages */
 	br_ssl_server_context sc;
@@ -99,7 +102,15 @@ committing(const struct conn *c)
 	return c->phase == P_COMMIT || c->phase == P_SYNC;
 }
 
-static struct conn *conns;	/* nslots slots, allocated at start-up */
+/* A slot is whole pages, so that each session starts on its own page. */
+union slot {
+	struct conn c;
+	char pages[(sizeof(struct conn) + 4095) / 4096 * 4096];
+};
+static union slot *slots;	/* nslots slots, mapped at start-up */
+#define SLOT(c)	((size_t)((union slot *)(void *)(c) - slots))
+static unsigned char busy[MAXCONN_CAP];	/* slot in use: kept apart so
+					 * that a vacant slot is never written */
 static unsigned opengen;	/* generation of messages staged now */
 static int inflight;		/* a flush was asked for generation... */
 static unsigned flushgen;	/* ...this one */
@@ -1204,8 +1215,6 @@ pending(struct conn *c)
 int
 smtp_init(void)
 {
-	int i;
-
 	nslots = (int)set.maxconn;
 	if (nslots > MAXCONN_CAP) {
 		nslots = MAXCONN_CAP;
@@ -1213,13 +1222,12 @@ smtp_init(void)
 	if (nslots < 1) {
 		nslots = 1;
 	}
-	/* calloc of a large block maps zero pages: untouched slots cost
-	 * address space, not memory */
-	if ((conns = calloc((size_t)nslots, sizeof(*conns))) == NULL) {
+	/* fresh pages: untouched slots cost address space, not memory */
+	slots = mmap(NULL, (size_t)nslots * sizeof(*slots), PROT_READ |
+	    PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (slots == MAP_FAILED) {
+		slots = NULL;
 		return -1;
-	}
-	for (i = 0; i < nslots; i++) {
-		conns[i].fd = conns[i].dffd = -1;
 	}
 	return 0;
 }
@@ -1228,7 +1236,7 @@ smtp_init(void)
 static void
 conn_reset(struct conn *c, int keepfiles)
 {
-	if (c->fd == -1) {
+	if (!busy[SLOT(c)]) {
 		return;
 	}
 	if (!keepfiles) {
@@ -1255,6 +1263,7 @@ conn_reset(struct conn *c, int keepfiles)
 	memset(c, 0, offsetof(struct conn, sc));
 	c->fd = c->wfd = c->dffd = -1;
 	msg_init(&c->m);
+	busy[SLOT(c)] = 0;
 }
 
 static struct conn *
@@ -1263,8 +1272,8 @@ vacant(void)
 	int i;
 
 	for (i = 0; i < nslots; i++) {
-		if (conns[i].fd == -1) {
-			return &conns[i];
+		if (!busy[i]) {
+			return &slots[i].c;
 		}
 	}
 	return NULL;
@@ -1276,7 +1285,7 @@ smtp_count(void)
 	int i, n = 0;
 
 	for (i = 0; i < nslots; i++) {
-		n += conns[i].fd != -1;
+		n += busy[i];
 	}
 	return n;
 }
@@ -1287,7 +1296,7 @@ sameaddr(const char *addr)
 	int i, n = 0;
 
 	for (i = 0; i < nslots; i++) {
-		n += conns[i].fd != -1 && strcmp(conns[i].addr, addr) == 0;
+		n += busy[i] && strcmp(slots[i].c.addr, addr) == 0;
 	}
 	return n;
 }
@@ -1331,6 +1340,7 @@ refuse(int fd, const char *why)
 static void
 greet(struct conn *c, int fd, int wfd)
 {
+	busy[SLOT(c)] = 1;
 	c->fd = fd;
 	c->wfd = wfd;
 	c->dffd = -1;
@@ -1390,7 +1400,7 @@ smtp_accept(int lfd)
 struct conn *
 smtp_stdio(void)
 {
-	struct conn *c = &conns[0];
+	struct conn *c = &slots[0].c;
 
 	fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
 	fcntl(1, F_SETFL, fcntl(1, F_GETFL) | O_NONBLOCK);
@@ -1428,8 +1438,8 @@ smtp_prepare(fd_set *rfds, fd_set *wfds, int *maxfd, time_t *next)
 		*maxfd = spool_syncfd() > *maxfd ? spool_syncfd() : *maxfd;
 	}
 	for (i = 0; i < nslots; i++) {
-		c = &conns[i];
-		if (c->fd == -1) {
+		c = &slots[i].c;
+		if (!busy[i]) {
 			continue;
 		}
 		if (c->pause > 0 && c->pause < *next) {
@@ -1526,8 +1536,8 @@ flushed(unsigned g, int r)
 	int i;
 
 	for (i = 0; i < nslots; i++) {
-		c = &conns[i];
-		if (c->fd == -1 || c->phase != P_SYNC || c->gen > g) {
+		c = &slots[i].c;
+		if (!busy[i] || c->phase != P_SYNC || c->gen > g) {
 			continue;
 		}
 		c->phase = P_HELO;
@@ -1579,8 +1589,8 @@ commitall(void)
 	int i, n = 0;
 
 	for (i = 0; i < nslots; i++) {
-		c = &conns[i];
-		if (c->fd == -1 || c->phase != P_COMMIT) {
+		c = &slots[i].c;
+		if (!busy[i] || c->phase != P_COMMIT) {
 			continue;
 		}
 		if (spool_stage(&c->m, c->dffd) == -1) {
@@ -1616,7 +1626,7 @@ syncanswer(void)
 	inflight = 0;
 	flushed(flushgen, r);
 	for (i = 0; i < nslots && !more; i++) {
-		more = conns[i].fd != -1 && conns[i].phase == P_SYNC;
+		more = busy[i] && slots[i].c.phase == P_SYNC;
 	}
 	if (more) {
 		askflush();
@@ -1650,8 +1660,8 @@ smtp_run(fd_set *rfds, fd_set *wfds)
 		syncanswer();
 	}
 	for (i = 0; i < nslots; i++) {
-		c = &conns[i];
-		if (c->fd != -1) {
+		c = &slots[i].c;
+		if (busy[i]) {
 			step(c, FD_ISSET(c->fd, rfds), now);
 		}
 	}
@@ -1660,10 +1670,10 @@ smtp_run(fd_set *rfds, fd_set *wfds)
 	do {
 		again = 0;
 		for (i = 0; i < nslots; i++) {
-			c = &conns[i];
-			if (c->fd != -1 && !committing(c)) {
+			c = &slots[i].c;
+			if (busy[i] && !committing(c)) {
 				step(c, 0, now);
-				again |= c->fd != -1 && c->phase == P_COMMIT;
+				again |= busy[i] && c->phase == P_COMMIT;
 			}
 		}
 		commitall();
@@ -1678,8 +1688,8 @@ smtp_shutdown(void)
 	int i;
 
 	for (i = 0; i < nslots; i++) {
-		c = &conns[i];
-		if (c->fd == -1) {
+		c = &slots[i].c;
+		if (!busy[i]) {
 			continue;
 		}
 		if (c->phase != P_DATA) {
@@ -1699,7 +1709,7 @@ smtp_forget(void)
 	int i;
 
 	for (i = 0; i < nslots; i++) {
-		conn_reset(&conns[i], 1);
+		conn_reset(&slots[i].c, 1);
 	}
 }
 
@@ -1714,8 +1724,8 @@ smtp_dump(void)
 	    "connections, %lu messages, %lu rejects", smtp_count(),
 	    stats.conns, stats.msgs, stats.rejects);
 	for (i = 0; i < nslots; i++) {
-		c = &conns[i];
-		if (c->fd == -1) {
+		c = &slots[i].c;
+		if (!busy[i]) {
 			continue;
 		}
 		logmsg(LOG_INFO, "state: session fd=%d peer=[%s] helo=%s "
