@@ -255,19 +255,19 @@ syncdir(void)
 }
 
 /*
- * The commit protocol (see the top of this file). dffd is the df being
- * written; it is closed here whatever happens. On failure nothing of the
- * message is left and -1 is returned with errno set: the caller reports a
- * temporary failure and the client keeps the message.
+ * Steps 1 to 3 of the commit: the df closed (after its fsync, with
+ * sync), the tf written (fsynced, with sync) and renamed to qf. dffd is
+ * closed here whatever happens; on failure nothing of the message is
+ * left and -1 is returned with errno set.
  */
-int
-spool_commit(struct msg *m, int dffd)
+static int
+place(struct msg *m, int dffd, int sync)
 {
 	char tf[QIDLEN + 2], qf[QIDLEN + 2];
 	struct stat st;
 	int e;
 
-	if (fsync(dffd) == -1 || fstat(dffd, &st) == -1) {
+	if ((sync && fsync(dffd) == -1) || fstat(dffd, &st) == -1) {
 		goto fail;
 	}
 	m->size = st.st_size;
@@ -276,19 +276,12 @@ spool_commit(struct msg *m, int dffd)
 		goto fail;
 	}
 	dffd = -1;
-	if (writetf(m, 0, 1) == -1) {
+	if (writetf(m, 0, sync) == -1) {
 		goto fail;
 	}
 	fname(tf, 't', m->id);
 	fname(qf, 'q', m->id);
 	if (renameat(spoolfd, tf, spoolfd, qf) == -1) {
-		goto fail;
-	}
-	if (syncdir() == -1) {
-		/*
-		 * The name may or may not reach the disk: we cannot promise
-		 * the message, so it must not exist. Take it back.
-		 */
 		goto fail;
 	}
 	return 0;
@@ -297,6 +290,32 @@ fail:
 	spool_abort(m, dffd);
 	errno = e;
 	return -1;
+}
+
+/*
+ * The commit protocol (see the top of this file), for one message: the
+ * caller reports a temporary failure on -1 and the client keeps the
+ * message.
+ */
+int
+spool_commit(struct msg *m, int dffd)
+{
+	int e;
+
+	if (place(m, dffd, 1) == -1) {
+		return -1;
+	}
+	if (syncdir() == -1) {
+		/*
+		 * The name may or may not reach the disk: we cannot promise
+		 * the message, so it must not exist. Take it back.
+		 */
+		e = errno;
+		spool_abort(m, -1);
+		errno = e;
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -309,33 +328,7 @@ fail:
 int
 spool_stage(struct msg *m, int dffd)
 {
-	char tf[QIDLEN + 2], qf[QIDLEN + 2];
-	struct stat st;
-	int e;
-
-	if (fstat(dffd, &st) == -1) {
-		goto fail;
-	}
-	m->size = st.st_size;
-	if (close(dffd) == -1) {
-		dffd = -1;
-		goto fail;
-	}
-	dffd = -1;
-	if (writetf(m, 0, 0) == -1) {
-		goto fail;
-	}
-	fname(tf, 't', m->id);
-	fname(qf, 'q', m->id);
-	if (renameat(spoolfd, tf, spoolfd, qf) == -1) {
-		goto fail;
-	}
-	return 0;
-fail:
-	e = errno;
-	spool_abort(m, dffd);
-	errno = e;
-	return -1;
+	return place(m, dffd, 0);
 }
 
 /*
