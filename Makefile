@@ -36,10 +36,10 @@ FUZZCFLAGS = -std=c99 -g -O1 -fsanitize=fuzzer,address,undefined
 FUZZTIME = 60
 
 HDR = mta.h config.h
-SRC = mta.c spool.c deliver.c local.c addr.c smtp.c tls.c crypt.c \
-    client.c remote.c bounce.c dns.c
+SRC = mta.c submit.c spool.c deliver.c local.c addr.c smtp.c tls.c \
+    crypt.c client.c remote.c bounce.c dns.c
 OBJ = $(SRC:.c=.o)
-ASANOBJ = build-asan/mta.o build-asan/spool.o build-asan/deliver.o \
+ASANOBJ = build-asan/mta.o build-asan/submit.o build-asan/spool.o build-asan/deliver.o \
     build-asan/local.o build-asan/addr.o build-asan/smtp.o build-asan/tls.o \
     build-asan/crypt.o build-asan/client.o \
     build-asan/remote.o build-asan/bounce.o build-asan/dns.o
@@ -74,6 +74,9 @@ $(ASANOBJ): $(HDR)
 build-asan/mta.o: mta.c
 	@mkdir -p build-asan
 	$(ASANCC) $(ASANCPPFLAGS) $(ASANCFLAGS) -c -o $@ mta.c
+build-asan/submit.o: submit.c
+	@mkdir -p build-asan
+	$(ASANCC) $(ASANCPPFLAGS) $(ASANCFLAGS) -c -o $@ submit.c
 build-asan/spool.o: spool.c
 	@mkdir -p build-asan
 	$(ASANCC) $(ASANCPPFLAGS) $(ASANCFLAGS) -c -o $@ spool.c

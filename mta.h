@@ -88,6 +88,14 @@ struct settings {
 	long queuereturn, queuewarn, tcommand, tdatablock, hoststatus;
 };
 extern struct settings set;
+
+/* What the command line asked for. */
+struct cmdline {
+	int tflag, iflag, mode, dmode;	/* -t, -i, -bX mode, -odX mode */
+	const char *from, *fullname, *notify, *ret, *envid;
+	const char *qarg;		/* what followed -q */
+};
+extern struct cmdline opt;
 extern int verbose;
 extern const char *progname;
 
@@ -96,6 +104,10 @@ void warn(const char *fmt, ...);
 void die(int code, const char *fmt, ...);
 void daemon_queued(const char *id);
 void detach(void);
+int tempfailcode(int e);
+
+/* submit.c */
+int submit_run(char **argv, int argc);
 void *xmalloc(size_t n);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);

@@ -44,7 +44,7 @@
  * the server's replies on stderr.
  */
 /* link: spool.c addr.c local.c tls.c crypt.c */
-/* link: deliver.c client.c remote.c bounce.c dns.c */
+/* link: deliver.c client.c remote.c bounce.c dns.c submit.c */
 #include <sys/stat.h>
 #include <dirent.h>
 #include <stdint.h>

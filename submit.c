@@ -1,0 +1,572 @@
+/*
+ * submit.c: local submission, the sendmail command line's main job.
+ *
+ * submit_run() reads the message from stdin: the header block first (to
+ * find -t's recipients, remove Bcc: and see which of Date:, Message-ID:
+ * and From: are missing), then the body, streamed into the df as it
+ * comes. The message is committed (spool_commit) before anything says
+ * it was accepted; exit 0 means it is on disk.
+ */
+#include <sys/types.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "mta.h"
+
+struct strv {
+	char **v;
+	int n, cap;
+};
+
+static void
+strv_add(const char *s, void *arg)
+{
+	struct strv *sv = arg;
+	int i;
+
+	for (i = 0; i < sv->n; i++) {
+		if (strcasecmp(sv->v[i], s) == 0) {
+			return;		/* a recipient is delivered once */
+		}
+	}
+	if (sv->n == sv->cap) {
+		sv->cap = sv->cap == 0 ? 16 : sv->cap * 2;
+		sv->v = xrealloc(sv->v, (size_t)sv->cap * sizeof(*sv->v));
+	}
+	sv->v[sv->n++] = xstrdup(s);
+}
+
+
+/* Buffered writer for the df; remembers the first error. */
+struct wbuf {
+	int fd, err;
+	size_t n;
+	long long total;
+	char buf[IOBUF];
+};
+
+static void
+wflush(struct wbuf *w)
+{
+	size_t off = 0;
+	ssize_t r;
+
+	while (off < w->n && w->err == 0) {
+		if ((r = write(w->fd, w->buf + off, w->n - off)) == -1) {
+			if (errno != EINTR) {
+				w->err = errno;
+			}
+			continue;
+		}
+		off += (size_t)r;
+	}
+	w->n = 0;
+}
+
+static void
+wput(struct wbuf *w, const char *p, size_t len)
+{
+	size_t k;
+
+	w->total += (long long)len;
+	while (len > 0) {
+		if (w->n == sizeof(w->buf)) {
+			wflush(w);
+		}
+		k = sizeof(w->buf) - w->n;
+		k = k < len ? k : len;
+		memcpy(w->buf + w->n, p, k);
+		w->n += k;
+		p += k;
+		len -= k;
+	}
+}
+
+static void
+wputs(struct wbuf *w, const char *s)
+{
+	wput(w, s, strlen(s));
+}
+
+/*
+ * Read one input line into *line (LF-terminated unless at EOF). CRLF
+ * becomes LF. Returns its length, 0 at the end of the message (EOF, or a
+ * lone "." without -i), -1 on a read error.
+ */
+static ssize_t
+readline(char **line, size_t *cap)
+{
+	ssize_t n;
+
+	errno = 0;
+	if ((n = getline(line, cap, stdin)) == -1) {
+		return errno != 0 && ferror(stdin) ? -1 : 0;
+	}
+	if (n >= 2 && (*line)[n - 1] == '\n' && (*line)[n - 2] == '\r') {
+		(*line)[n - 2] = '\n';
+		(*line)[--n] = '\0';
+	}
+	if (!opt.iflag && ((n == 2 && strcmp(*line, ".\n") == 0) ||
+	    (n == 1 && (*line)[0] == '.'))) {
+		return 0;
+	}
+	return n;
+}
+
+/* Does this line start a header field (name, colon)? */
+static int
+isfield(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && s[i] != ':'; i++) {
+		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] > '~') {
+			return 0;
+		}
+	}
+	return i > 0 && i < n;
+}
+
+/* The header block as read: whole fields, LF line ends. */
+struct hdrs {
+	char *p;
+	size_t len, cap;
+	int body;		/* a body follows (the input went on) */
+	char *first;		/* the line that ended the header block */
+	ssize_t firstlen;
+};
+
+static int
+readheaders(struct hdrs *h, char **line, size_t *cap)
+{
+	ssize_t n;
+
+	if ((n = readline(line, cap)) > 0 && strncmp(*line, "From ", 5) == 0) {
+		n = readline(line, cap);	/* an mbox From_ line: not ours */
+	}
+	for (; n > 0; n = readline(line, cap)) {
+		int cont = (**line == ' ' || **line == '\t') && h->len > 0;
+
+		if (!cont && !isfield(*line, (size_t)n)) {
+			h->body = 1;
+			h->first = *line;
+			h->firstlen = n;
+			return 0;
+		}
+		if (memchr(*line, '\0', (size_t)n) != NULL) {
+			die(EX_DATAERR, "NUL byte in the message header");
+		}
+		if (h->len + (size_t)n + 1 > MAXHEADER) {
+			die(EX_DATAERR, "message header longer than %d bytes",
+			    MAXHEADER);
+		}
+		if (h->len + (size_t)n + 1 > h->cap) {
+			h->cap = (h->len + (size_t)n + 1) * 2;
+			h->p = xrealloc(h->p, h->cap);
+		}
+		memcpy(h->p + h->len, *line, (size_t)n + 1);
+		h->len += (size_t)n;
+		if ((*line)[n - 1] != '\n') {
+			/* the last header line had no newline: the input ends */
+			h->p = xrealloc(h->p, h->len + 2);
+			h->p[h->len++] = '\n';
+			h->p[h->len] = '\0';
+		}
+	}
+	if (n == -1) {
+		die(EX_IOERR, "reading the message:");
+	}
+	return 0;
+}
+
+/* Iterate over header fields: returns the field length, 0 at the end. */
+static size_t
+nextfield(const char *p, const char *end)
+{
+	const char *q = p;
+
+	while (q < end) {
+		q = memchr(q, '\n', (size_t)(end - q));
+		q = q == NULL ? end : q + 1;
+		if (q >= end || (*q != ' ' && *q != '\t')) {
+			break;
+		}
+	}
+	return (size_t)(q - p);
+}
+
+static int
+fieldis(const char *f, size_t len, const char *name)
+{
+	size_t n = strlen(name);
+
+	return len > n && f[n] == ':' && strncasecmp(f, name, n) == 0;
+}
+
+/* Does the header block hold a field of this name? */
+static int
+hashdr(const struct hdrs *h, const char *name)
+{
+	const char *p = h->p, *end = h->p + h->len;
+	size_t n;
+
+	while (p < end && (n = nextfield(p, end)) > 0) {
+		if (fieldis(p, n, name)) {
+			return 1;
+		}
+		p += n;
+	}
+	return 0;
+}
+
+/* -t: collect the recipients of To:, Cc:, Bcc: (or their Resent- forms). */
+static void
+headerrcpts(const struct hdrs *h, struct strv *rcpts)
+{
+	static const char *plain[] = { "To", "Cc", "Bcc" };
+	static const char *resent[] = { "Resent-To", "Resent-Cc",
+	    "Resent-Bcc" };
+	const char **names = plain;
+	const char *p = h->p, *end = h->p + h->len;
+	char *val;
+	size_t n, k;
+	int i;
+
+	if (hashdr(h, "Resent-To") || hashdr(h, "Resent-Cc") ||
+	    hashdr(h, "Resent-Bcc")) {
+		names = resent;
+	}
+	for (; p < end && (n = nextfield(p, end)) > 0; p += n) {
+		for (i = 0; i < 3; i++) {
+			if (!fieldis(p, n, names[i])) {
+				continue;
+			}
+			k = strlen(names[i]) + 1;
+			val = xmalloc(n - k + 1);
+			memcpy(val, p + k, n - k);
+			val[n - k] = '\0';
+			if (addr_parselist(val, strv_add, rcpts) == -1) {
+				sanitize(val);
+				warn("%s: cannot parse the address list:%s",
+				    names[i], val);
+			}
+			free(val);
+		}
+	}
+}
+
+/* The header block minus Bcc fields, written to the df. */
+static void
+putheaders(struct wbuf *w, const struct hdrs *h)
+{
+	const char *p = h->p, *end = h->p + h->len;
+	size_t n;
+
+	for (; p < end && (n = nextfield(p, end)) > 0; p += n) {
+		/* Bcc recipients must not be shown to anyone, -t or not */
+		if (fieldis(p, n, "Bcc") || fieldis(p, n, "Resent-Bcc")) {
+			continue;
+		}
+		wput(w, p, n);
+	}
+}
+
+/* The envelope sender, and the login name for Received:/From:. */
+static char *
+sender(const char **user, const char **gecos)
+{
+	static char buf[MAXADDR + 1];
+	struct passwd *pw = getpwuid(getuid());
+
+	static char name[64], full[256];
+
+	/* copies: getpwnam() in the alias lookups reuses getpwuid's buffer */
+	snprintf(name, sizeof(name), "%s", pw != NULL ? pw->pw_name : "nobody");
+	snprintf(full, sizeof(full), "%s", pw != NULL && pw->pw_gecos != NULL ?
+	    pw->pw_gecos : "");
+	*user = name;
+	*gecos = full;
+	if (opt.from != NULL) {
+		if (addr_parseone(opt.from, buf, sizeof(buf)) == -1) {
+			die(EX_USAGE, "-f %s: not a valid address", opt.from);
+		}
+		return buf;
+	}
+	snprintf(buf, sizeof(buf), "%s@%s", *user, set.hostname);
+	return buf;
+}
+
+/* Received:, the header, and the fields a message must have. */
+static void
+writehead(struct wbuf *w, const struct hdrs *h, const struct msg *m,
+    const char *user, const char *gecos)
+{
+	char date[64], line[1024];
+	size_t n;
+
+	rfc5322date(m->arrival, date, sizeof(date));
+	snprintf(line, sizeof(line), "Received: by %s (mta %s, from userid "
+	    "%ld)\n\tid %s; %s\n", set.hostname, VERSION, (long)getuid(),
+	    m->id, date);
+	wputs(w, line);
+	putheaders(w, h);
+	if (!hashdr(h, "Date")) {
+		snprintf(line, sizeof(line), "Date: %s\n", date);
+		wputs(w, line);
+	}
+	if (!hashdr(h, "Message-ID")) {
+		snprintf(line, sizeof(line), "Message-ID: <%s@%s>\n", m->id,
+		    set.hostname);
+		wputs(w, line);
+	}
+	if (!hashdr(h, "From")) {
+		const char *name = opt.fullname != NULL ? opt.fullname : gecos;
+
+		n = strcspn(name, ",");		/* gecos: "Name,room,..." */
+		if (n > 0 && strpbrk(name, "\r\n") == NULL) {
+			snprintf(line, sizeof(line), "From: %.*s <%s@%s>\n",
+			    (int)n, name, user, set.hostname);
+		} else {
+			snprintf(line, sizeof(line), "From: %s@%s\n", user,
+			    set.hostname);
+		}
+		wputs(w, line);
+	}
+}
+
+/* The body, streamed from stdin to the df. */
+static void
+writebody(struct wbuf *w, struct hdrs *h, char **line, size_t *cap)
+{
+	ssize_t n;
+
+	if (!h->body) {
+		return;
+	}
+	/* the line that ended the header block: a separator or body text */
+	if (h->firstlen != 1 || h->first[0] != '\n') {
+		wputs(w, "\n");
+	}
+	wput(w, h->first, (size_t)h->firstlen);
+	while ((n = readline(line, cap)) > 0) {
+		wput(w, *line, (size_t)n);
+		if (w->total > set.maxsize) {
+			break;
+		}
+	}
+	if (n == -1) {
+		w->err = errno != 0 ? errno : EIO;
+	}
+}
+
+/* DSN parameters from -N, -R, -V. */
+static void
+dsnparams(struct msg *m, int *notify)
+{
+	char buf[128], *p, *tok;
+
+	*notify = 0;
+	if (opt.notify != NULL) {
+		snprintf(buf, sizeof(buf), "%s", opt.notify);
+		for (p = buf; (tok = strtok(p, ", ")) != NULL; p = NULL) {
+			if (strcasecmp(tok, "never") == 0) {
+				*notify |= N_NEVER;
+			} else if (strcasecmp(tok, "success") == 0) {
+				*notify |= N_SUCCESS;
+			} else if (strcasecmp(tok, "failure") == 0) {
+				*notify |= N_FAILURE;
+			} else if (strcasecmp(tok, "delay") == 0) {
+				*notify |= N_DELAY;
+			} else {
+				die(EX_USAGE, "-N %s: expected never, or "
+				    "success,failure,delay", opt.notify);
+			}
+		}
+		if ((*notify & N_NEVER) && *notify != N_NEVER) {
+			die(EX_USAGE, "-N: never cannot be combined");
+		}
+	}
+	if (opt.ret != NULL) {
+		if (strcasecmp(opt.ret, "full") == 0) {
+			m->ret = RET_FULL;
+		} else if (strcasecmp(opt.ret, "hdrs") == 0) {
+			m->ret = RET_HDRS;
+		} else {
+			die(EX_USAGE, "-R %s: expected full or hdrs", opt.ret);
+		}
+	}
+	if (opt.envid != NULL) {
+		if (strlen(opt.envid) > 100 ||
+		    strpbrk(opt.envid, " \t\r\n+=") != NULL) {
+			die(EX_USAGE, "-V %s: not a valid ENVID", opt.envid);
+		}
+		m->envid = xstrdup(opt.envid);
+	}
+}
+
+/*
+ * Check each recipient; the good ones go into m. An unknown local user
+ * or a malformed address is reported and left out. Returns the number
+ * of bad ones.
+ */
+static int
+addrcpts(struct msg *m, const struct strv *rcpts, int notify)
+{
+	struct target *t;
+	char err[256];
+	int i, j, n, bad = 0, known;
+
+	for (i = 0; i < rcpts->n; i++) {
+		const char *a = rcpts->v[i];
+
+		if (!addr_valid(a)) {
+			fprintf(stderr, "%s... Bad address syntax\n", a);
+			bad++;
+			continue;
+		}
+		if (local_expand(a, &t, &n, err, sizeof(err)) == -1) {
+			/* aliases unreadable now: queue it, decide later */
+			msg_addrcpt(m, a)->notify = notify;
+			continue;
+		}
+		for (known = 0, j = 0; j < n; j++) {
+			known |= t[j].type != T_UNKNOWN;
+		}
+		local_freetargets(t, n);
+		if (!known) {
+			fprintf(stderr, "%s... User unknown\n", a);
+			bad++;
+			continue;
+		}
+		msg_addrcpt(m, a)->notify = notify;
+	}
+	return bad;
+}
+
+
+/* After the commit: deliver now, in the background, or not at all. */
+static int
+afterqueue(const char *id)
+{
+	pid_t pid;
+
+	if (opt.dmode == 'q') {
+		return 0;
+	}
+	if (opt.dmode == 'i') {
+		deliver_one(id);
+		return 0;
+	}
+	if ((pid = fork()) == -1) {
+		logmsg(LOG_NOTICE, "%s: cannot fork to deliver, left queued: "
+		    "%s", id, strerror(errno));
+		return 0;
+	}
+	if (pid > 0) {
+		return 0;
+	}
+	detach();	/* the caller's pipes close; we outlive it */
+	deliver_one(id);
+	_exit(0);
+}
+
+/* sendmail [flags] [recipients]: read, spool, commit, exit 0. */
+int
+submit_run(char **argv, int argc)
+{
+	static struct wbuf w;
+	struct strv rcpts = { NULL, 0, 0 };
+	struct hdrs h = { NULL, 0, 0, 0, NULL, 0 };
+	struct msg m;
+	const char *user, *gecos;
+	char *line = NULL;
+	size_t cap = 0;
+	int i, bad, notify, fd;
+
+	msg_init(&m);
+	for (i = 0; i < argc; i++) {
+		if (addr_parselist(argv[i], strv_add, &rcpts) <= 0) {
+			die(EX_NOUSER, "%s... Bad address syntax", argv[i]);
+		}
+	}
+	if (!opt.tflag && rcpts.n == 0) {
+		die(EX_USAGE, "Recipient names must be specified");
+	}
+	m.sender = xstrdup(sender(&user, &gecos));
+	dsnparams(&m, &notify);
+	if (spool_open() == -1) {
+		die(tempfailcode(errno), "cannot open the queue directory "
+		    "%s:", set.queuedir);
+	}
+	if (spool_freespace(0) == -1) {
+		die(EX_TEMPFAIL, "not enough free space in %s (MinFreeSpace "
+		    "%lld bytes); try again later", set.queuedir, set.minfree);
+	}
+	readheaders(&h, &line, &cap);
+	if (opt.tflag) {
+		headerrcpts(&h, &rcpts);
+		if (rcpts.n == 0) {
+			die(EX_USAGE, "No recipient addresses found in header");
+		}
+	}
+	bad = addrcpts(&m, &rcpts, notify);
+	if (m.nrcpt == 0) {
+		die(EX_NOUSER, "no valid recipients, message not queued");
+	}
+	m.arrival = time(NULL);
+	if ((fd = spool_create(&m)) == -1) {
+		die(tempfailcode(errno), "cannot create a file in %s:",
+		    set.queuedir);
+	}
+	w.fd = fd;
+	writehead(&w, &h, &m, user, gecos);
+	writebody(&w, &h, &line, &cap);
+	wflush(&w);
+	if (w.total > set.maxsize) {
+		spool_abort(&m, fd);
+		die(EX_DATAERR, "message larger than MaxMessageSize (%lld "
+		    "bytes), not queued", set.maxsize);
+	}
+	if (w.err != 0) {
+		spool_abort(&m, fd);
+		errno = w.err;
+		die(EX_TEMPFAIL, "%s: writing the message to %s, not "
+		    "queued:", m.id, set.queuedir);
+	}
+	if (spool_freespace(0) == -1) {
+		spool_abort(&m, fd);
+		die(EX_TEMPFAIL, "not enough free space in %s (MinFreeSpace "
+		    "%lld bytes), not queued; try again later", set.queuedir,
+		    set.minfree);
+	}
+	if (spool_commit(&m, fd) == -1) {
+		die(EX_TEMPFAIL, "%s: cannot commit the message to %s, not "
+		    "queued:", m.id, set.queuedir);
+	}
+	logmsg(LOG_INFO, "%s: from=<%s>, size=%lld, nrcpts=%d, relay=%s@"
+	    "localhost", m.id, m.sender, (long long)m.size, m.nrcpt, user);
+	if (verbose) {
+		printf("%s: queued\n", m.id);
+		fflush(stdout);
+	}
+	afterqueue(m.id);
+	for (i = 0; i < rcpts.n; i++) {
+		free(rcpts.v[i]);
+	}
+	free(rcpts.v);
+	free(h.p);
+	free(line);
+	msg_free(&m);
+	return bad > 0 ? EX_NOUSER : 0;
+}
+
