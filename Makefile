@@ -36,13 +36,14 @@ FUZZCFLAGS = -std=c99 -g -O1 -fsanitize=fuzzer,address,undefined
 FUZZTIME = 60
 
 HDR = mta.h config.h
-SRC = mta.c submit.c spool.c deliver.c local.c addr.c smtp.c tls.c \
-    crypt.c client.c remote.c bounce.c dns.c
+SRC = mta.c submit.c spool.c deliver.c aliases.c local.c addr.c smtp.c \
+    tls.c crypt.c client.c remote.c bounce.c dns.c
 OBJ = $(SRC:.c=.o)
-ASANOBJ = build-asan/mta.o build-asan/submit.o build-asan/spool.o build-asan/deliver.o \
-    build-asan/local.o build-asan/addr.o build-asan/smtp.o build-asan/tls.o \
-    build-asan/crypt.o build-asan/client.o \
-    build-asan/remote.o build-asan/bounce.o build-asan/dns.o
+ASANOBJ = build-asan/mta.o build-asan/submit.o build-asan/spool.o \
+    build-asan/deliver.o build-asan/aliases.o build-asan/local.o \
+    build-asan/addr.o build-asan/smtp.o build-asan/tls.o build-asan/crypt.o \
+    build-asan/client.o build-asan/remote.o build-asan/bounce.o \
+    build-asan/dns.o
 
 all: mta
 	@ls -l mta
@@ -83,6 +84,9 @@ build-asan/spool.o: spool.c
 build-asan/deliver.o: deliver.c
 	@mkdir -p build-asan
 	$(ASANCC) $(ASANCPPFLAGS) $(ASANCFLAGS) -c -o $@ deliver.c
+build-asan/aliases.o: aliases.c
+	@mkdir -p build-asan
+	$(ASANCC) $(ASANCPPFLAGS) $(ASANCFLAGS) -c -o $@ aliases.c
 build-asan/local.o: local.c
 	@mkdir -p build-asan
 	$(ASANCC) $(ASANCPPFLAGS) $(ASANCFLAGS) -c -o $@ local.c

@@ -231,7 +231,7 @@ int deliver_one(const char *id);
 int deliver_daemon(long every);
 int deliver_runner(int cmdfd, long every);
 
-/* local.c: aliases and the local mailers */
+/* aliases.c and local.c: aliases, and the local mailers */
 enum ttype {
 	T_MAILBOX,	/* a local user's mailbox */
 	T_FILE,		/* /path: append mbox-style */
@@ -250,5 +250,7 @@ int local_classify(const char *addr);
 int local_deliver(const struct target *t, const struct msg *m, int dffd,
     char *reply, size_t rlen);
 int local_checkaliases(const char *path);
+struct passwd;
+int local_getuser(const char *name, struct passwd **pw);
 
 #endif

@@ -43,7 +43,7 @@
  * To read a reproducer: FUZZ_SMTP_TRACE=1 ./fuzz_smtp crash-file prints
  * the server's replies on stderr.
  */
-/* link: spool.c addr.c local.c tls.c crypt.c */
+/* link: spool.c addr.c aliases.c local.c tls.c crypt.c */
 /* link: deliver.c client.c remote.c bounce.c dns.c submit.c */
 #include <sys/stat.h>
 #include <dirent.h>

@@ -1,0 +1,705 @@
+/*
+ * aliases.c: the alias file and what a local recipient expands to.
+ *
+ * Start at local_expand(): it turns one envelope recipient into targets
+ * (mailbox, /file, |command, remote address) through the alias file, which
+ * loadaliases() parses once per process (again when the file changes);
+ * local_checkaliases() runs the same parser for -bi. Only an alias's
+ * right-hand side can name a file or a command, never an envelope
+ * address. local.c delivers to the targets.
+ */
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sysexits.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "mta.h"
+
+#define MAXDEPTH	20		/* nested aliases and :include:s */
+#define MAXWORK		100000		/* items expanded for one recipient */
+#define MAXFILE		(16 << 20)	/* largest alias or :include: file */
+
+
+struct strv {
+	char **v;
+	int n, cap;
+};
+
+struct alias {
+	char *name;
+	struct strv item;
+	int line;
+};
+
+/* One pass over an alias file, to load it or to check it (-bi). */
+struct parse {
+	const char *path;
+	int check;		/* print each error, try the :include:s */
+	int nerr;
+	struct alias *a;
+	int n, cap;
+};
+
+/* One recipient being expanded. */
+struct exp {
+	struct target *t;
+	int n, cap;
+	const char *stack[MAXDEPTH];	/* aliases and includes in progress */
+	int depth;
+	long work;
+	int loaded, fail;
+	char *err;
+	size_t errlen;
+};
+
+/* The loaded alias file, and its stat to notice an edit. */
+static struct {
+	char *path;
+	struct stat st;
+	struct alias *a;
+	int n;
+} at;
+
+/* Room for one more element in a growing array. */
+static void *
+grow(void *v, int n, int *cap, size_t size)
+{
+	if (n == *cap) {
+		*cap = *cap > 0 ? *cap * 2 : 8;
+		v = xrealloc(v, (size_t)*cap * size);
+	}
+	return v;
+}
+
+static void
+strv_free(struct strv *sv)
+{
+	while (sv->n > 0) {
+		free(sv->v[--sv->n]);
+	}
+	free(sv->v);
+	sv->v = NULL;
+	sv->cap = 0;
+}
+
+/* A whole (small) file as a C string, or NULL with errno. */
+static char *
+readfile(const char *path, struct stat *st)
+{
+	size_t len = 0, cap = 4096;
+	char *buf;
+	ssize_t r;
+	int fd, e;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
+		return NULL;
+	}
+	buf = xmalloc(cap);
+	for (r = fstat(fd, st) == 0 ? 1 : -1; r > 0; ) {
+		if (len + 1 == cap) {
+			buf = xrealloc(buf, cap *= 2);
+		}
+		if ((r = read(fd, buf + len, cap - len - 1)) > 0) {
+			len += (size_t)r;
+		} else if (r < 0 && errno == EINTR) {
+			r = 1;
+		}
+		if (len > MAXFILE) {
+			errno = EFBIG;
+			r = -1;
+		}
+	}
+	e = errno;
+	(void)close(fd);	/* read-only: a close error loses nothing */
+	if (r < 0) {
+		free(buf);
+		errno = e;
+		return NULL;
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+/* CR counts as white space, so CRLF files need no special case. */
+static char *
+trim(char *s)
+{
+	char *e;
+
+	s += strspn(s, " \t\r");
+	for (e = s + strlen(s); e > s && strchr(" \t\r", e[-1]) != NULL; e--) {
+		continue;
+	}
+	*e = '\0';
+	return s;
+}
+
+/* A blank or comment line: ignored everywhere, even inside an entry. */
+static int
+skipline(const char *s)
+{
+	s += strspn(s, " \t\r");
+	return *s == '\n' || *s == '\0' || *s == '#';
+}
+
+/*
+ * Store one item. A wholly quoted item loses its quotes, so that
+ * "|cmd with, comma" is a command; a partly quoted one ("a b"@host) is an
+ * address and keeps them.
+ */
+static void
+additem(char *raw, struct strv *sv)
+{
+	char *s = trim(raw), *u, *p;
+	const char *q;
+
+	if (*s == '\0') {
+		return;
+	}
+	u = xstrdup(s);
+	if (*s == '"') {
+		for (p = u, q = s + 1; *q != '\0' && *q != '"'; q++) {
+			if (*q == '\\' && q[1] != '\0') {
+				q++;
+			}
+			*p++ = *q;
+		}
+		if (*q == '"' && q[1] == '\0') {
+			*p = '\0';
+		} else {
+			memcpy(u, s, strlen(s) + 1);
+		}
+	}
+	sv->v = grow(sv->v, sv->n, &sv->cap, sizeof *sv->v);
+	sv->v[sv->n++] = u;
+}
+
+/* Split at commas outside double quotes; -1 for an unterminated quote. */
+static int
+splititems(const char *s, struct strv *sv)
+{
+	char *cur = xmalloc(strlen(s) + 1);
+	size_t len = 0;
+	int inq = 0;
+
+	for (; *s != '\0'; s++) {
+		if (*s == ',' && !inq) {
+			cur[len] = '\0';
+			additem(cur, sv);
+			len = 0;
+			continue;
+		}
+		if (inq && *s == '\\' && s[1] != '\0') {
+			cur[len++] = *s++;
+		} else if (*s == '"') {
+			inq = !inq;
+		}
+		cur[len++] = *s;
+	}
+	cur[len] = '\0';
+	if (!inq) {
+		additem(cur, sv);
+	}
+	free(cur);
+	return inq ? -1 : 0;
+}
+
+static void
+aerr(struct parse *p, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	p->nerr++;
+	if (p->check) {
+		fprintf(stderr, "%s:%d: ", p->path, line);
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+		fputc('\n', stderr);
+	}
+}
+
+/* -bi only: what can be said of the items without expanding them. */
+static void
+checkitems(struct parse *p, const struct strv *sv, int line)
+{
+	const char *s, *path;
+	int i, fd;
+
+	for (i = 0; i < sv->n; i++) {
+		s = sv->v[i];
+		if (strncasecmp(s, ":include:", 9) == 0) {
+			path = s + 9 + strspn(s + 9, " \t");
+			if (*path != '/') {
+				aerr(p, line, "%s: not an absolute path", s);
+			} else if ((fd = open(path, O_RDONLY |
+			    O_CLOEXEC)) < 0) {
+				aerr(p, line, "%s: %s", s, strerror(errno));
+			} else {
+				(void)close(fd);	/* a read-only probe */
+			}
+		} else if ((*s == '|' || *s == '\\') &&
+		    s[1 + strspn(s + 1, " \t")] == '\0') {
+			aerr(p, line, "\"%s\" names nothing", s);
+		} else if (*s != '|' && *s != '/' &&
+		    strpbrk(s, " \t") != NULL) {
+			aerr(p, line, "space in address \"%s\" (missing "
+			    "comma?)", s);
+		}
+	}
+}
+
+/* A linear search: alias files are short, and -bi reports in line order. */
+static struct alias *
+findalias(struct alias *a, int n, const char *name)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (strcasecmp(a[i].name, name) == 0) {
+			return &a[i];
+		}
+	}
+	return NULL;
+}
+
+/* One logical line "name: item, item" (continuation lines joined). */
+static void
+parseentry(struct parse *p, char *text, int line)
+{
+	struct strv sv = { NULL, 0, 0 };
+	char *colon = strchr(text, ':'), *name;
+	struct alias *a;
+
+	if (colon == NULL) {
+		aerr(p, line, "missing colon after the alias name");
+		return;
+	}
+	*colon = '\0';
+	if (*(name = trim(text)) == '\0') {
+		aerr(p, line, "empty alias name");
+	} else if (name[strcspn(name, " \t\"@,")] != '\0') {
+		aerr(p, line, "bad alias name \"%s\"", name);
+	} else if (splititems(colon + 1, &sv) != 0) {
+		aerr(p, line, "unterminated quote");
+	} else if (sv.n == 0) {
+		aerr(p, line, "empty right-hand side for \"%s\"", name);
+	} else if ((a = findalias(p->a, p->n, name)) != NULL) {
+		aerr(p, line, "duplicate alias \"%s\" (first on line %d) "
+		    "ignored", name, a->line);
+	} else {
+		if (p->check) {
+			checkitems(p, &sv, line);
+		}
+		p->a = grow(p->a, p->n, &p->cap, sizeof *p->a);
+		p->a[p->n].name = xstrdup(name);
+		p->a[p->n].item = sv;
+		p->a[p->n++].line = line;
+		return;
+	}
+	strv_free(&sv);
+}
+
+/*
+ * Cut the buffer into entries: an entry starts in column 0 and goes on over
+ * the lines that start with white space. Blank and comment lines inside an
+ * entry are skipped (Postfix's rule), so they are blanked before joining.
+ */
+static void
+parsebuf(struct parse *p, char *s)
+{
+	char *nl;
+	int lno = 1, start, last;
+
+	for (;; s = nl + 1, lno++) {
+		start = lno;
+		nl = s + strcspn(s, "\n");
+		while (!skipline(s) && *nl == '\n' && nl[1] != '\0' &&
+		    (nl[1] == ' ' || nl[1] == '\t' || skipline(nl + 1))) {
+			if (skipline(nl + 1)) {
+				memset(nl + 1, ' ', strcspn(nl + 1, "\n"));
+			}
+			*nl = ' ';
+			nl += 1 + strcspn(nl + 1, "\n");
+			lno++;
+		}
+		last = *nl == '\0';
+		*nl = '\0';
+		if (*s == ' ' || *s == '\t') {
+			if (!skipline(s)) {
+				aerr(p, start, "continuation line without an "
+				    "alias name");
+			}
+		} else if (!skipline(s)) {
+			parseentry(p, s, start);
+		}
+		if (last) {
+			return;
+		}
+	}
+}
+
+static void
+freealiases(struct alias *a, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		free(a[i].name);
+		strv_free(&a[i].item);
+	}
+	free(a);
+}
+
+/*
+ * Load set.aliasfile unless the cached copy is still that file: comparing
+ * the stat lets a long-running daemon see an edited file. Entries with
+ * errors are left out (mta -bi names them).
+ */
+static int
+loadaliases(char *err, size_t errlen)
+{
+	const char *path = set.aliasfile != NULL ? set.aliasfile : "";
+	struct parse p;
+	struct stat st;
+	char *buf = NULL;
+
+	memset(&st, 0, sizeof st);
+	memset(&p, 0, sizeof p);
+	if (*path != '\0' && stat(path, &st) != 0 && errno != ENOENT &&
+	    errno != ENOTDIR) {
+		goto fail;
+	}
+	if (at.path != NULL && strcmp(at.path, path) == 0 &&
+	    at.st.st_dev == st.st_dev && at.st.st_ino == st.st_ino &&
+	    at.st.st_size == st.st_size &&
+	    at.st.st_mtim.tv_sec == st.st_mtim.tv_sec &&
+	    at.st.st_mtim.tv_nsec == st.st_mtim.tv_nsec) {
+		return 0;
+	}
+	if (st.st_ino != 0 && (buf = readfile(path, &st)) == NULL) {
+		if (errno != ENOENT) {
+			goto fail;
+		}
+		memset(&st, 0, sizeof st);	/* removed meanwhile: none */
+	}
+	p.path = path;
+	if (buf != NULL) {
+		parsebuf(&p, buf);
+		free(buf);
+	}
+	if (p.nerr > 0) {
+		logmsg(LOG_ERR, "aliases: %s: %d bad entries ignored (see "
+		    "mta -bi)", path, p.nerr);
+	}
+	freealiases(at.a, at.n);
+	free(at.path);
+	at.path = xstrdup(path);
+	at.st = st;
+	at.a = p.a;
+	at.n = p.n;
+	return 0;
+fail:
+	(void)snprintf(err, errlen, "4.3.0 alias file %s: %s", path,
+	    strerror(errno));
+	logmsg(LOG_ERR, "aliases: %s", err);
+	return -1;
+}
+
+/*
+ * A local name in passwd, lower-cased (local parts are case-insensitive
+ * here, as in sendmail and Postfix). *pw is NULL for no such user; -1 only
+ * when the user database cannot be read.
+ */
+int
+local_getuser(const char *name, struct passwd **pw)
+{
+	char low[256];
+	size_t i;
+
+	for (i = 0; name[i] != '\0' && i < sizeof low - 1; i++) {
+		low[i] = (char)tolower((unsigned char)name[i]);
+	}
+	low[i] = '\0';
+	errno = 0;
+	*pw = name[i] == '\0' ? getpwnam(low) : NULL;
+	return *pw == NULL && errno != 0 && errno != ENOENT &&
+	    errno != ESRCH && errno != EBADF && errno != EPERM ? -1 : 0;
+}
+
+/* A temporary failure of the whole expansion; the first reason is kept. */
+static void
+tempexp(struct exp *e, const char *fmt, const char *arg)
+{
+	int n = errno;
+
+	if (!e->fail) {
+		(void)snprintf(e->err, e->errlen, fmt, arg, strerror(n));
+		logmsg(LOG_ERR, "aliases: %s", e->err);
+	}
+	e->fail = 1;
+}
+
+static void
+addtarget(struct exp *e, int type, const char *addr)
+{
+	int i;
+
+	for (i = 0; i < e->n; i++) {
+		if (e->t[i].type == type && (type == T_REMOTE ||
+		    type == T_UNKNOWN ? strcasecmp(e->t[i].addr, addr) :
+		    strcmp(e->t[i].addr, addr)) == 0) {
+			return;
+		}
+	}
+	e->t = grow(e->t, e->n, &e->cap, sizeof *e->t);
+	e->t[e->n].type = type;
+	e->t[e->n++].addr = xstrdup(addr);
+}
+
+/* A mailbox: root always has one, others need a passwd entry. */
+static void
+addmailbox(struct exp *e, const char *name)
+{
+	struct passwd *pw;
+
+	if (strcasecmp(name, "root") == 0) {
+		addtarget(e, T_MAILBOX, "root");
+	} else if (local_getuser(name, &pw) != 0) {
+		tempexp(e, "4.3.0 user database lookup of %s: %s", name);
+	} else {
+		addtarget(e, pw != NULL ? T_MAILBOX : T_UNKNOWN,
+		    pw != NULL ? pw->pw_name : name);
+	}
+}
+
+static void expanditem(struct exp *, const char *, int);
+
+static int
+onstack(const struct exp *e, const char *s)
+{
+	int i;
+
+	for (i = 0; i < e->depth; i++) {
+		if (strcasecmp(e->stack[i], s) == 0) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * A local name: its alias, else postmaster -> root, else the mailbox. A
+ * name met again inside its own expansion means "the mailbox itself" (the
+ * usual "bob: bob, bob@elsewhere"); for a non-user that branch is unknown.
+ */
+static void
+expandlocal(struct exp *e, const char *name)
+{
+	struct alias *a;
+	int i;
+
+	if (onstack(e, name)) {
+		addmailbox(e, name);
+	} else if ((a = findalias(at.a, at.n, name)) == NULL) {
+		if (strcasecmp(name, "postmaster") == 0) {
+			expandlocal(e, "root");
+		} else {
+			addmailbox(e, name);
+		}
+	} else if (e->depth == MAXDEPTH) {
+		logmsg(LOG_ERR, "aliases: %s: nested too deeply", name);
+		addtarget(e, T_UNKNOWN, name);
+	} else {
+		e->stack[e->depth++] = a->name;
+		for (i = 0; i < a->item.n && !e->fail; i++) {
+			expanditem(e, a->item.v[i], 1);
+		}
+		e->depth--;
+	}
+}
+
+/* An address: remote ones stay as they are, local ones are expanded. */
+static void
+expandaddr(struct exp *e, const char *addr, int noalias)
+{
+	char local[256];
+	const char *dom;
+
+	if (splitaddr(addr, local, sizeof local, &dom) != 0 ||
+	    local[0] == '\0') {
+		addtarget(e, T_UNKNOWN, addr);
+	} else if (dom != NULL && !islocaldomain(dom)) {
+		addtarget(e, T_REMOTE, addr);
+	} else if (noalias) {
+		addmailbox(e, local);
+	} else if (!e->loaded && loadaliases(e->err, e->errlen) != 0) {
+		e->fail = 1;
+	} else {
+		e->loaded = 1;
+		expandlocal(e, local);
+	}
+}
+
+/*
+ * :include:/path: addresses by line or by comma, # comments. Commands and
+ * files count only from a file owned by root or by us: whoever can write
+ * the file would otherwise run commands as this process.
+ */
+static void
+include(struct exp *e, const char *item)
+{
+	const char *path = item + 9 + strspn(item + 9, " \t");
+	struct strv sv = { NULL, 0, 0 };
+	char *buf = NULL, *s;
+	struct stat st;
+	int i;
+
+	if (onstack(e, item) || e->depth == MAXDEPTH || *path != '/' ||
+	    ((buf = readfile(path, &st)) == NULL && (errno == ENOENT ||
+	    errno == ENOTDIR))) {
+		logmsg(LOG_ERR, "aliases: %s: loop, too deep or no file", item);
+		addtarget(e, T_UNKNOWN, item);
+		return;
+	}
+	if (buf == NULL) {
+		tempexp(e, "4.3.0 cannot read %s: %s", item);
+		return;
+	}
+	for (s = buf; *s != '\0'; ) {
+		if (skipline(s)) {
+			memset(s, ' ', strcspn(s, "\n"));
+		}
+		s += strcspn(s, "\n");
+		if (*s == '\n') {
+			*s++ = ',';
+		}
+	}
+	if (splititems(buf, &sv) != 0) {
+		logmsg(LOG_ERR, "aliases: %s: unterminated quote", path);
+		addtarget(e, T_UNKNOWN, item);	/* the sender hears of it */
+	}
+	e->stack[e->depth++] = item;
+	for (i = 0; i < sv.n && !e->fail; i++) {
+		expanditem(e, sv.v[i], st.st_uid == 0 ||
+		    st.st_uid == geteuid());
+	}
+	e->depth--;
+	strv_free(&sv);
+	free(buf);
+}
+
+/* One right-hand side item. */
+static void
+expanditem(struct exp *e, const char *item, int trusted)
+{
+	if (++e->work > MAXWORK) {
+		errno = E2BIG;
+		tempexp(e, "4.3.0 alias expansion too large at %s: %s", item);
+	} else if (*item == '|' || *item == '/') {
+		if (!trusted || item[1 + strspn(item + 1, " \t")] == '\0') {
+			logmsg(LOG_ERR, "aliases: \"%s\" refused (empty, or "
+			    "from an :include: of another user)", item);
+			addtarget(e, T_UNKNOWN, item);
+		} else {
+			addtarget(e, *item == '|' ? T_PIPE : T_FILE, item);
+		}
+	} else if (strncasecmp(item, ":include:", 9) == 0) {
+		include(e, item);
+	} else {
+		expandaddr(e, item + (*item == '\\'), *item == '\\');
+	}
+}
+
+int
+local_expand(const char *rcpt, struct target **t, int *n, char *err,
+    size_t errlen)
+{
+	struct exp e;
+
+	memset(&e, 0, sizeof e);
+	e.err = err;
+	e.errlen = errlen;
+	*t = NULL;
+	*n = 0;
+	expandaddr(&e, rcpt, 0);
+	if (e.fail) {
+		local_freetargets(e.t, e.n);
+		return -1;
+	}
+	if (e.n == 0) {
+		/* an empty :include: list; mail is never dropped silently */
+		logmsg(LOG_ERR, "aliases: %s expands to nothing", rcpt);
+		addtarget(&e, T_UNKNOWN, rcpt);
+	}
+	*t = e.t;
+	*n = e.n;
+	return 0;
+}
+
+void
+local_freetargets(struct target *t, int n)
+{
+	while (n > 0) {
+		free(t[--n].addr);
+	}
+	free(t);
+}
+
+int
+local_classify(const char *addr)
+{
+	char local[256];
+	const char *dom;
+	struct passwd *pw;
+
+	if (splitaddr(addr, local, sizeof local, &dom) != 0 ||
+	    local[0] == '\0') {
+		return T_UNKNOWN;
+	}
+	if (dom != NULL && !islocaldomain(dom)) {
+		return T_REMOTE;
+	}
+	if (strcasecmp(local, "root") == 0 ||
+	    strcasecmp(local, "postmaster") == 0 || local_getuser(local, &pw) != 0) {
+		return T_MAILBOX;	/* a lookup error: let delivery say */
+	}
+	return pw != NULL ? T_MAILBOX : T_UNKNOWN;
+}
+
+int
+local_checkaliases(const char *path)
+{
+	struct parse p;
+	struct stat st;
+	char *buf;
+
+	if ((buf = readfile(path, &st)) == NULL) {
+		fprintf(stderr, "%s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	memset(&p, 0, sizeof p);
+	p.path = path;
+	p.check = 1;
+	parsebuf(&p, buf);
+	free(buf);
+	printf("%s: %d aliases\n", path, p.n);
+	if (fflush(stdout) == EOF) {
+		p.nerr++;
+	}
+	freealiases(p.a, p.n);
+	return p.nerr;
+}
