@@ -234,12 +234,16 @@ dsn(const struct msg *m, int dffd, const int *idx, int n, int action,
 	compose(f, m, dffd, idx, n, action, hdrsonly || m->ret == RET_HDRS ||
 	    (m->ret == RET_DEFAULT && m->size > RETFULLMAX), b.id, to);
 	ok = ferror(f) == 0;
-	if (fclose(f) != 0 || !ok || spool_commit(&b, fd) == -1) {
+	if (fclose(f) != 0 || !ok) {
+		logmsg(LOG_ERR, "%s: bounce: cannot write a DSN: %s", m->id,
+		    strerror(errno));
+		spool_abort(&b, fd);
+		msg_free(&b);
+		return -1;
+	}
+	if (spool_commit(&b, fd) == -1) {	/* it cleans up after itself */
 		logmsg(LOG_ERR, "%s: bounce: cannot commit a DSN: %s", m->id,
 		    strerror(errno));
-		if (ok) {
-			spool_abort(&b, -1);
-		}
 		msg_free(&b);
 		return -1;
 	}

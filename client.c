@@ -634,43 +634,54 @@ rcptto(const struct rcpt *r)
 	return cmd("RCPT TO:<%s>%s", r->addr, params);
 }
 
-/* The body on the wire: CRLF, dot-stuffed, lines cut at 998 octets. */
+/*
+ * Message bytes on the wire: LF becomes CRLF, a line starting with a dot
+ * gets another (RFC 5321 4.5.2), a line longer than 998 octets is broken
+ * (RFC 5322 2.1.1). *col carries the position in the line across calls.
+ */
 static int
-sendbody(int dffd, off_t from)
+wire(const char *buf, size_t n, size_t *col)
 {
-	char buf[IOBUF], *o;
-	ssize_t n, i;
-	size_t col = 0;
-	static char line[2100];
+	char line[8], *o;
+	size_t i;
 
-	if (lseek(dffd, from, SEEK_SET) == -1) {
-		return -1;
-	}
-	while ((n = read(dffd, buf, sizeof(buf))) > 0) {
-		for (i = 0; i < n; i++) {
-			o = line;
-			if (buf[i] == '\n') {
+	for (i = 0; i < n; i++) {
+		o = line;
+		if (buf[i] == '\n') {
+			*o++ = '\r';
+			*o++ = '\n';
+			*col = 0;
+		} else {
+			if (*col == 998) {
 				*o++ = '\r';
 				*o++ = '\n';
-				col = 0;
-			} else {
-				if (col == 998) {
-					/* RFC 5322 2.1.1: a line this long
-					 * must be broken somewhere */
-					*o++ = '\r';
-					*o++ = '\n';
-					col = 0;
-				}
-				if (col == 0 && buf[i] == '.') {
-					*o++ = '.';
-				}
-				*o++ = buf[i];
-				col++;
+				*col = 0;
 			}
-			if (cput(line, (size_t)(o - line)) == -1) {
-				return -1;
+			if (*col == 0 && buf[i] == '.') {
+				*o++ = '.';
 			}
+			*o++ = buf[i];
+			(*col)++;
 		}
+		if (cput(line, (size_t)(o - line)) == -1) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The rest of the df from offset from, then the final dot. */
+static int
+sendbody(int dffd, off_t from, size_t col)
+{
+	char buf[IOBUF];
+	ssize_t n;
+
+	while ((n = pread(dffd, buf, sizeof(buf), from)) > 0) {
+		if (wire(buf, (size_t)n, &col) == -1) {
+			return -1;
+		}
+		from += n;
 	}
 	if (n == -1 || (col > 0 && cput("\r\n", 2) == -1)) {
 		return -1;
@@ -685,7 +696,7 @@ sendbody(int dffd, off_t from)
  * body starts, or -1.
  */
 static off_t
-sendheaders(int dffd, const char *masq)
+sendheaders(int dffd, const char *masq, size_t *col)
 {
 	static char hdr[MAXHEADER + 1];
 	ssize_t n;
@@ -711,15 +722,15 @@ sendheaders(int dffd, const char *masq)
 
 			if (masqfrom(p, next != NULL ? (size_t)(next - p) :
 			    strlen(p), masq, field, sizeof(field)) == 0) {
-				if (cput(field, strlen(field)) == -1) {
+				if (wire(field, strlen(field), col) == -1) {
 					return -1;
 				}
 				p = next;
 				continue;
 			}
 		}
-		if (cput(p, next != NULL ? (size_t)(next - p) : strlen(p)) ==
-		    -1) {
+		if (wire(p, next != NULL ? (size_t)(next - p) : strlen(p),
+		    col) == -1) {
 			return -1;
 		}
 		p = next;
@@ -737,7 +748,8 @@ client_send(const struct msg *m, int dffd, const int *idx, int n, int *res,
     char (*replies)[REPLYLEN], const char *masq)
 {
 	char text[REPLYLEN], sender[MAXADDR + 1];
-	int i, code, accepted = 0, pipe = (cl.ext & X_PIPELINING) != 0;
+	int i, code, mailok, accepted = 0, pipe = (cl.ext & X_PIPELINING) != 0;
+	size_t col = 0;
 	off_t body;
 
 	if (masq != NULL) {
@@ -759,27 +771,28 @@ client_send(const struct msg *m, int dffd, const int *idx, int n, int *res,
 	if ((code = reply(text, sizeof(text), 0)) == -1) {
 		goto broken;
 	}
+	/* every recipient gets MAIL's outcome until its own RCPT answers */
+	mailok = code / 100 == 2;
 	for (i = 0; i < n; i++) {
+		res[i] = mailok ? D_TEMP : code / 100 == 5 ? D_PERM : D_TEMP;
+		snprintf(replies[i], REPLYLEN, "%s", mailok ?
+		    "4.4.2 no reply to RCPT" : text);
+	}
+	for (i = 0; i < n && (pipe || mailok); i++) {
+		if (!pipe && (rcptto(&m->rcpt[idx[i]]) == -1 ||
+		    cflush() == -1)) {
+			goto broken;
+		}
+		if ((code = reply(text, sizeof(text), 0)) == -1) {
+			goto broken;
+		}
+		if (!mailok) {
+			continue;	/* pipelined behind a refused MAIL */
+		}
 		res[i] = code / 100 == 2 ? D_OK : code / 100 == 5 ? D_PERM :
 		    D_TEMP;
 		snprintf(replies[i], REPLYLEN, "%s", text);
-	}
-	for (i = 0; i < n; i++) {
-		if (!pipe && res[0] == D_OK && (rcptto(&m->rcpt[idx[i]]) ==
-		    -1 || cflush() == -1)) {
-			goto broken;
-		}
-		if (pipe || res[0] == D_OK) {
-			if ((code = reply(text, sizeof(text), 0)) == -1) {
-				goto broken;
-			}
-			if (code / 100 != 2 || res[i] == D_OK) {
-				res[i] = code / 100 == 2 ? D_OK : code / 100 ==
-				    5 ? D_PERM : D_TEMP;
-				snprintf(replies[i], REPLYLEN, "%s", text);
-			}
-			accepted += code / 100 == 2 && res[i] == D_OK;
-		}
+		accepted += res[i] == D_OK;
 	}
 	if (!pipe && accepted > 0 && (cmd("DATA") == -1 || cflush() == -1)) {
 		goto broken;
@@ -809,8 +822,8 @@ client_send(const struct msg *m, int dffd, const int *idx, int n, int *res,
 		    reply(text, sizeof(text), 0) == 250 ? 0 : -1;
 	}
 	cl.deadline = time(NULL) + set.tdatablock;
-	if ((body = sendheaders(dffd, masq)) == -1 ||
-	    sendbody(dffd, body) == -1 || cflush() == -1) {
+	if ((body = sendheaders(dffd, masq, &col)) == -1 ||
+	    sendbody(dffd, body, col) == -1 || cflush() == -1) {
 		goto broken;
 	}
 	/* RFC 5321 4.5.3.2.6: the final reply may take 10 minutes */

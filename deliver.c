@@ -546,7 +546,9 @@ startkids(void)
 		k = k < MAXBATCH ? k : MAXBATCH;
 		spare--;
 		rs.nids -= k;
-		rs.kids[i] = child(rs.ids + rs.nids, k);
+		if ((rs.kids[i] = child(rs.ids + rs.nids, k)) == 0) {
+			rs.needrun = 1;	/* no fork: a sweep will find them */
+		}
 	}
 	if (rs.needrun && rs.sweep == 0) {
 		rs.needrun = 0;

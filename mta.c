@@ -314,7 +314,7 @@ vlog(int pri, const char *fmt, va_list ap)
 	now = time(NULL);
 	localtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%b %e %H:%M:%S", &tm);
-	n = snprintf(line, sizeof(line), "%s %s mta[%ld]: ", when,
+	n = snprintf(line, sizeof(line), "%s %.255s mta[%ld]: ", when,
 	    set.hostname, (long)getpid());
 	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
 	if (m < 0) {

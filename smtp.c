@@ -61,7 +61,8 @@ enum {
 	F_RELAY = 32,		/* may relay: RelayFrom, -bs, or AUTH */
 	F_AUTHED = 64,
 	F_EOF = 128,		/* the client closed its side */
-	F_NOTIFIED = 256	/* close_notify sent */
+	F_NOTIFIED = 256,	/* close_notify sent */
+	F_PIPE = 512		/* -bs on a pipe, not a socket: a local user */
 };
 
 enum { DE_NONE, DE_LONG, DE_BIG, DE_IO, DE_FULL };	/* data errors */
@@ -274,7 +275,8 @@ reject(struct conn *c, const char *cmd, const char *fmt, ...)
 static void
 dropmsg(struct conn *c)
 {
-	if (c->dffd != -1) {
+	if (c->dffd != -1 || c->phase == P_SYNC) {
+		/* not acknowledged: the client keeps it, so must not we */
 		spool_abort(&c->m, c->dffd);
 		c->dffd = -1;
 	}
@@ -1025,11 +1027,11 @@ dataline(struct conn *c, char *line, size_t len)
 	c->bol = crlf;
 	/*
 	 * Only <CRLF>.<CRLF> ends the data: a dot line with a bare LF, or
-	 * after one, is text (the SMTP smuggling attacks of 2023). -bs
-	 * reads a local pipe, where LF alone is how lines end.
+	 * after one, is text (the SMTP smuggling attacks of 2023). -bs on
+	 * a local pipe takes LF alone, as a local user's lines end.
 	 */
 	if (line[0] == '.' && ((len == 3 && crlf && bol) ||
-	    (len == 2 && line[1] == '\n' && c->wfd != c->fd))) {
+	    (len == 2 && line[1] == '\n' && (c->flags & F_PIPE)))) {
 		enddata(c);
 		return;
 	}
@@ -1058,6 +1060,7 @@ static void
 input(struct conn *c)
 {
 	size_t off = 0, len;
+	int stuck = 0;
 	char *nl;
 
 	while (off < c->inlen && !(c->flags & (F_CLOSE | F_STARTTLS)) &&
@@ -1065,6 +1068,7 @@ input(struct conn *c)
 	    c->pause <= time(NULL)) {
 		nl = memchr(c->in + off, '\n', c->inlen - off);
 		if (nl == NULL) {
+			stuck = 1;	/* a partial line: wait for its end */
 			break;
 		}
 		len = (size_t)(nl - (c->in + off)) + 1;
@@ -1080,7 +1084,7 @@ input(struct conn *c)
 		}
 		off += len;
 	}
-	if (off == 0 && c->inlen == INSIZE) {
+	if (stuck && off == 0 && c->inlen == INSIZE) {
 		/* no line end in a full buffer: the line is too long */
 		if (c->phase == P_DATA) {
 			c->derr = DE_LONG;
@@ -1402,11 +1406,24 @@ smtp_stdio(void)
 {
 	struct conn *c = &slots[0].c;
 
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
 	fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
 	fcntl(1, F_SETFL, fcntl(1, F_GETFL) | O_NONBLOCK);
-	snprintf(c->addr, sizeof(c->addr), "127.0.0.1");
 	greet(c, 0, 1);
-	c->flags |= F_RELAY;
+	if (getpeername(0, (struct sockaddr *)&ss, &len) == 0 &&
+	    (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)) {
+		/* under inetd: a network client like any other */
+		peername(&ss, c->addr, sizeof(c->addr));
+		if (relayallowed(&ss)) {
+			c->flags |= F_RELAY;
+		}
+		logmsg(LOG_INFO, "connect from [%s] (-bs)", c->addr);
+	} else {
+		snprintf(c->addr, sizeof(c->addr), "127.0.0.1");
+		c->flags |= F_RELAY | F_PIPE;
+	}
 	return c;
 }
 
@@ -1532,6 +1549,7 @@ step(struct conn *c, int readable, time_t now)
 static void
 flushed(unsigned g, int r)
 {
+	char id[QIDLEN];
 	struct conn *c;
 	int i;
 
@@ -1554,7 +1572,9 @@ flushed(unsigned g, int r)
 			c->nmsg++;
 			c->nrcpt += (unsigned)c->m.nrcpt;
 			stats.msgs++;
-			daemon_queued(c->m.id);
+			memcpy(id, c->m.id, sizeof(id));
+			msg_free(&c->m);	/* unlocks it for the runner */
+			daemon_queued(id);
 		}
 		msg_free(&c->m);
 	}
@@ -1687,6 +1707,16 @@ smtp_shutdown(void)
 	struct conn *c;
 	int i;
 
+	/* what is staged is flushed and acknowledged before we go: the
+	 * client was told nothing yet, and the message must not stay
+	 * behind unacknowledged */
+	for (i = 0; i < nslots; i++) {
+		if (busy[i] && slots[i].c.phase == P_SYNC) {
+			inflight = 0;
+			flushed(opengen++, spool_sync());
+			break;
+		}
+	}
 	for (i = 0; i < nslots; i++) {
 		c = &slots[i].c;
 		if (!busy[i]) {

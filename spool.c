@@ -130,6 +130,24 @@ spool_renamefile(const char *from, const char *to)
 	return renameat(spoolfd, from, spoolfd, to);
 }
 
+/* A queue ID: base-62 characters only, never a path. */
+static int
+isid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= QIDLEN) {
+		return 0;
+	}
+	for (; *s != '\0'; s++) {
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= 'a' && *s <= 'z'))) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
 static void
 fname(char *buf, char kind, const char *id)
 {
@@ -189,8 +207,14 @@ spool_create(struct msg *m)
 		fname(name, 'd', m->id);
 		fd = openat(spoolfd, name,
 		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (fd != -1 || errno != EEXIST) {
+		if (fd != -1) {
+			/* held until the qf exists: recovery leaves a df it
+			 * cannot lock alone, however slow its writer */
+			flock(fd, LOCK_EX);
 			return fd;
+		}
+		if (errno != EEXIST) {
+			return -1;
 		}
 	}
 	errno = EEXIST;
@@ -255,8 +279,8 @@ syncdir(void)
 }
 
 /*
- * Steps 1 to 3 of the commit: the df closed (after its fsync, with
- * sync), the tf written (fsynced, with sync) and renamed to qf. dffd is
+ * Steps 1 to 3 of the commit: the df fsynced (with sync), the tf written
+ * (fsynced, with sync) and renamed to qf, then the df closed. dffd is
  * closed here whatever happens; on failure nothing of the message is
  * left and -1 is returned with errno set.
  */
@@ -265,23 +289,29 @@ place(struct msg *m, int dffd, int sync)
 {
 	char tf[QIDLEN + 2], qf[QIDLEN + 2];
 	struct stat st;
-	int e;
+	int e, fd;
 
 	if ((sync && fsync(dffd) == -1) || fstat(dffd, &st) == -1) {
 		goto fail;
 	}
 	m->size = st.st_size;
-	if (close(dffd) == -1) {
-		dffd = -1;
+	/* staged (no sync): the qf stays locked until the flush answers,
+	 * so no runner delivers what may yet be taken back */
+	if ((fd = writetf(m, !sync, sync)) == -1) {
 		goto fail;
 	}
-	dffd = -1;
-	if (writetf(m, 0, sync) == -1) {
-		goto fail;
+	if (!sync) {
+		m->lockfd = fd;
+		m->ino = 0;
 	}
 	fname(tf, 't', m->id);
 	fname(qf, 'q', m->id);
 	if (renameat(spoolfd, tf, spoolfd, qf) == -1) {
+		goto fail;
+	}
+	/* the df's lock goes only now that its qf exists */
+	if (close(dffd) == -1) {
+		dffd = -1;
 		goto fail;
 	}
 	return 0;
@@ -441,15 +471,16 @@ spool_abort(struct msg *m, int dffd)
 	char name[QIDLEN + 2];
 	int e = errno;
 
-	if (dffd != -1) {
-		close(dffd);
-	}
 	fname(name, 'q', m->id);
 	unlinkat(spoolfd, name, 0);
 	fname(name, 't', m->id);
 	unlinkat(spoolfd, name, 0);
 	fname(name, 'd', m->id);
 	unlinkat(spoolfd, name, 0);
+	if (dffd != -1) {
+		close(dffd);	/* its lock last: the names are gone */
+	}
+	spool_unlock(m);
 	errno = e;
 }
 
@@ -589,6 +620,28 @@ readqf(const char *id, struct msg *m, int fd)
 }
 
 /*
+ * Files and programs as recipients ("x" lines) come only from alias
+ * expansion by a root runner, which writes its qf as root. Running as
+ * root, a qf from anyone else (the daemon's user owns the spool) that
+ * carries them is refused: it would make that user root.
+ */
+static int
+trusted(const struct msg *m, const struct stat *st)
+{
+	int i;
+
+	if (geteuid() != 0 || st->st_uid == 0) {
+		return 1;
+	}
+	for (i = 0; i < m->nrcpt; i++) {
+		if (m->rcpt[i].expanded) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/*
  * Lock the message id for delivery and read its envelope.
  * Returns 0 when locked (m filled, m->lockfd held), 1 when another runner
  * has it or it is gone, -1 when it is unusable (and quarantined).
@@ -600,6 +653,9 @@ spool_lock(const char *id, struct msg *m)
 	struct stat st, now;
 	int fd;
 
+	if (!isid(id)) {
+		return 1;	/* not a queue ID (the runner pipe, say) */
+	}
 	fname(qf, 'q', id);
 	fname(df, 'd', id);
 	if ((fd = openat(spoolfd, qf, O_RDONLY | O_CLOEXEC)) == -1) {
@@ -617,6 +673,13 @@ spool_lock(const char *id, struct msg *m)
 		close(fd);
 		msg_free(m);
 		spool_quarantine(id, "malformed qf");
+		return -1;
+	}
+	if (!trusted(m, &st)) {
+		close(fd);
+		msg_free(m);
+		spool_quarantine(id, "alias targets in a qf not written by "
+		    "root");
 		return -1;
 	}
 	if (fstatat(spoolfd, df, &now, 0) == -1) {
@@ -666,22 +729,6 @@ spool_freespace(long long need)
 	return 0;
 }
 
-static int
-isid(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n >= QIDLEN) {
-		return 0;
-	}
-	for (; *s != '\0'; s++) {
-		if (!((*s >= '0' && *s <= '9') || (*s >= 'A' && *s <= 'Z') ||
-		    (*s >= 'a' && *s <= 'z'))) {
-			return 0;
-		}
-	}
-	return 1;
-}
 
 static int
 cmpid(const void *a, const void *b)
@@ -749,6 +796,25 @@ fresh(char kind, const char *id, time_t now)
 	    now - st.st_mtime <= STALE_AGE;
 }
 
+/*
+ * A df without qf that nobody has locked is a message that never reached
+ * its commit point; one still locked is being written (slowly).
+ */
+static void
+orphan(const char *name, const char *id)
+{
+	int fd = openat(spoolfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd == -1) {
+		return;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0 && !exists('q', id) &&
+	    unlinkat(spoolfd, name, 0) == 0) {
+		logmsg(LOG_NOTICE, "%s: spool: removed orphan %s", id, name);
+	}
+	close(fd);
+}
+
 /* One directory entry, as spool_recover sees it. */
 static void
 recover1(const char *name, time_t now)
@@ -768,11 +834,7 @@ recover1(const char *name, time_t now)
 		}
 	} else if (name[0] == 'd' && now - st.st_mtime > STALE_AGE &&
 	    !exists('q', id) && !fresh('t', id, now)) {
-		/* a message that never reached its commit point */
-		if (unlinkat(spoolfd, name, 0) == 0) {
-			logmsg(LOG_NOTICE, "%s: spool: removed orphan %s", id,
-			    name);
-		}
+		orphan(name, id);
 	} else if (name[0] == 'q' && !exists('d', id)) {
 		spool_quarantine(id, "df missing");
 	}
