@@ -4,6 +4,7 @@
  * back equal; every damaged one must be refused, never half read.
  * Prints "ok - name" or "FAIL - name: ..." and exits 1 on any failure.
  */
+#define _GNU_SOURCE	/* spool.c uses syncfs() */
 #include <stdio.h>
 #include <stdlib.h>
 
