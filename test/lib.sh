@@ -385,3 +385,44 @@ peer_ca()
 		cat "$dir/cert.pem" "$dir/ca.pem" >"$dir/chain.pem"
 	} >"$dir/openssl.log" 2>&1 || { cat "$dir/openssl.log" >&2; return 1; }
 }
+
+# ---- shared by t_submit.sh and t_local.sh ----
+
+# fresh: an empty sandbox again (spool, mail, log, aliases).
+fresh()
+{
+	rm -rf spool mail log aliases
+	sandbox
+}
+
+# mta_with NAME=VALUE... -- ARGS: mta with some -O settings replaced.
+mta_with()
+{
+	local o=("${O[@]}") kv i
+	while [ "$#" -gt 0 ] && [ "$1" != -- ]; do
+		kv=$1
+		shift
+		for ((i = 1; i < ${#o[@]}; i += 2)); do
+			if [ "${o[i]%%=*}" = "${kv%%=*}" ]; then
+				o[i]=$kv
+				kv=
+			fi
+		done
+		if [ -n "$kv" ]; then
+			o+=(-O "$kv")
+		fi
+	done
+	shift
+	"$MTA" "${o[@]}" "$@"
+}
+
+# same NAME FILE1 FILE2: ok if the files are equal, else FAIL with a diff.
+same()
+{
+	if cmp -s "$2" "$3"; then
+		ok "$1"
+	else
+		fail "$1" "$(cmp "$2" "$3" 2>&1)
+$(diff <(cat -v "$2" | cut -c 1-120) <(cat -v "$3" | cut -c 1-120) | head -n 20)"
+	fi
+}

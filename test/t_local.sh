@@ -91,42 +91,6 @@ EOF
 
 py() { "$PY" h.py "$@"; }
 
-fresh()
-{
-	rm -rf spool mail log aliases
-	sandbox
-}
-
-mta_with()
-{
-	local o=("${O[@]}") kv i
-	while [ "$#" -gt 0 ] && [ "$1" != -- ]; do
-		kv=$1
-		shift
-		for ((i = 1; i < ${#o[@]}; i += 2)); do
-			if [ "${o[i]%%=*}" = "${kv%%=*}" ]; then
-				o[i]=$kv
-				kv=
-			fi
-		done
-		if [ -n "$kv" ]; then
-			o+=(-O "$kv")
-		fi
-	done
-	shift
-	"$MTA" "${o[@]}" "$@"
-}
-
-same()
-{
-	if cmp -s "$2" "$3"; then
-		ok "$1"
-	else
-		fail "$1" "$(cmp "$2" "$3" 2>&1)
-$(diff <(cat -v "$2" | cut -c 1-120) <(cat -v "$3" | cut -c 1-120) | head -n 20)"
-	fi
-}
-
 # queue MSGFILE ARGS...: mta -odq ARGS < MSGFILE; ID = the new queue ID,
 # df.ID = a copy of its df (for comparing with what gets delivered).
 queue()

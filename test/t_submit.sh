@@ -95,33 +95,7 @@ EOF
 
 py() { "$PY" h.py "$@"; }
 
-fresh()
-{
-	rm -rf spool mail log aliases
-	sandbox
-}
-
 # mta_with NAME=VALUE... -- ARGS: mta with some sandbox settings replaced.
-mta_with()
-{
-	local o=("${O[@]}") kv i
-	while [ "$#" -gt 0 ] && [ "$1" != -- ]; do
-		kv=$1
-		shift
-		for ((i = 1; i < ${#o[@]}; i += 2)); do
-			if [ "${o[i]%%=*}" = "${kv%%=*}" ]; then
-				o[i]=$kv
-				kv=
-			fi
-		done
-		if [ -n "$kv" ]; then
-			o+=(-O "$kv")
-		fi
-	done
-	shift
-	"$MTA" "${o[@]}" "$@"
-}
-
 # submit MSGFILE ARGS...: a fresh sandbox, then mta -odq ARGS < MSGFILE.
 # Sets RC OUT ERR, ID (the first queued ID), DF, QF.
 submit()
@@ -204,16 +178,6 @@ $(py head "$DF" 2>&1)"
 }
 
 # same NAME FILE1 FILE2: byte-identical.
-same()
-{
-	if cmp -s "$2" "$3"; then
-		ok "$1"
-	else
-		fail "$1" "$(cmp "$2" "$3" 2>&1)
-$(diff <(cat -v "$2" | cut -c 1-120) <(cat -v "$3" | cut -c 1-120) | head -n 20)"
-	fi
-}
-
 printf 'Subject: plain\n\nhello\n' > plain.msg
 
 # --- recipients on the command line ---------------------------------------
