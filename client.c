@@ -763,7 +763,9 @@ client_send(const struct msg *m, int dffd, const int *idx, int n, int *res,
 		goto broken;
 	}
 	for (i = 0; i < n && pipe; i++) {
-		rcptto(&m->rcpt[idx[i]]);
+		if (rcptto(&m->rcpt[idx[i]]) == -1) {
+			goto broken;	/* a reply would be missing: desync */
+		}
 	}
 	if (pipe && (cmd("DATA") == -1 || cflush() == -1)) {
 		goto broken;
