@@ -71,6 +71,7 @@
 #define MAXADDR		320		/* envelope address, RFC 5321 4.5.3.1 */
 #define MAXHEADER	(256 * 1024)	/* header block of a local submission */
 #define MAXLINE		1000		/* SMTP text line incl. CRLF */
+#define MAXPATH		1024		/* a path setting (below PATH_MAX) */
 #define IOBUF		(64 * 1024)	/* file copy buffer */
 
 /* SMTP server: slots are capped here whatever MaxConnections says, and

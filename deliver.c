@@ -199,6 +199,32 @@ due(const struct rcpt *r, int force, time_t now)
 }
 
 /*
+ * A file or a program recorded in the qf is delivered only if the alias
+ * rules, run again now on the address it came from, still yield it: the
+ * qf lives in a spool that RunAsUser owns, so it is never the authority
+ * for a path or a command that root is to touch. An alias edited since
+ * the expansion counts too: what it no longer names is not delivered.
+ */
+static int
+derived(const struct rcpt *r, const struct target *want)
+{
+	struct target *t;
+	char err[256];
+	int n, i, ok = 0;
+
+	if (r->parent == NULL ||
+	    local_expand(r->parent, &t, &n, err, sizeof(err)) == -1) {
+		return r->parent == NULL ? 0 : -1;
+	}
+	for (i = 0; i < n && !ok; i++) {
+		ok = t[i].type == want->type && strcmp(t[i].addr +
+		    (*t[i].addr == '|'), want->addr + (*want->addr == '|')) == 0;
+	}
+	local_freetargets(t, n);
+	return ok;
+}
+
+/*
  * Deliver recipient i. Aliases with several targets are expanded into
  * new recipients first (the caller commits that before going on).
  * Returns 1 when the qf must be rewritten.
@@ -214,6 +240,20 @@ deliver1(struct msg *m, int i, int dffd)
 	if (m->rcpt[i].expanded) {
 		targetof(&m->rcpt[i], &one);
 		t = &one;
+		if ((one.type == T_FILE || one.type == T_PIPE) &&
+		    (res = derived(&m->rcpt[i], &one)) != 1) {
+			if (res == 0) {
+				logmsg(LOG_ALERT, "%s: %s is not what the "
+				    "aliases make of <%s>: refused", m->id,
+				    one.addr, m->rcpt[i].parent != NULL ?
+				    m->rcpt[i].parent : "");
+			}
+			deliver_record(m, &m->rcpt[i], res == 0 ? D_PERM :
+			    D_TEMP, res == 0 ? "5.7.1 not a target of its "
+			    "alias (any more)" : "4.3.0 cannot read the "
+			    "aliases", "local", NULL);
+			return 1;
+		}
 	} else if (local_expand(m->rcpt[i].addr, &t, &n, reply,
 	    sizeof(reply)) == -1) {
 		deliver_record(m, &m->rcpt[i], D_TEMP, reply, "local", NULL);

@@ -65,41 +65,42 @@ static const struct option {
 	int type;
 	void *var;
 	const char *choices;	/* O_CHOICE: the allowed values */
+	size_t max;		/* O_STR: the longest value that fits */
 } options[] = {
-	{ "QueueDirectory", O_STR, &set.queuedir, NULL },
-	{ "DaemonPortOptions", O_LISTEN, &set.listen, NULL },
-	{ "HostName", O_STR, &set.hostname, NULL },
-	{ "LocalDomains", O_STR, &set.localdomains, NULL },
-	{ "RelayFrom", O_STR, &set.relayfrom, NULL },
-	{ "SmartHost", O_STR, &set.smarthost, NULL },
+	{ "QueueDirectory", O_STR, &set.queuedir, NULL, MAXPATH },
+	{ "DaemonPortOptions", O_LISTEN, &set.listen, NULL, 255 },
+	{ "HostName", O_STR, &set.hostname, NULL, 255 },
+	{ "LocalDomains", O_STR, &set.localdomains, NULL, 4095 },
+	{ "RelayFrom", O_STR, &set.relayfrom, NULL, 1023 },
+	{ "SmartHost", O_STR, &set.smarthost, NULL, MAXADDR },
 	{ "SmartHostTLS", O_CHOICE, &set.smarthosttls,
-	    "require implicit opportunistic none" },
-	{ "AuthInfoFile", O_STR, &set.authinfofile, NULL },
-	{ "CACertFile", O_STR, &set.cacertfile, NULL },
-	{ "ServerCertFile", O_STR, &set.servercert, NULL },
-	{ "ServerKeyFile", O_STR, &set.serverkey, NULL },
-	{ "AuthUsersFile", O_STR, &set.authusers, NULL },
-	{ "AliasFile", O_STR, &set.aliasfile, NULL },
-	{ "MailSpool", O_STR, &set.mailspool, NULL },
-	{ "MailboxFormat", O_CHOICE, &set.mailboxformat, "mbox maildir" },
-	{ "MinFreeSpace", O_SIZE, &set.minfree, NULL },
-	{ "MasqueradeAs", O_STR, &set.masquerade, NULL },
-	{ "DeadLetterFile", O_STR, &set.deadletter, NULL },
-	{ "PostmasterCopy", O_STR, &set.postmastercopy, NULL },
-	{ "NameServer", O_STR, &set.nameserver, NULL },
-	{ "SMTPPort", O_NUM, &set.smtpport, NULL },
-	{ "MaxMessageSize", O_SIZE, &set.maxsize, NULL },
-	{ "MaxRecipientsPerMessage", O_NUM, &set.maxrcpt, NULL },
-	{ "MaxConnections", O_NUM, &set.maxconn, NULL },
-	{ "MaxConnectionsPerIP", O_NUM, &set.maxperip, NULL },
-	{ "QueueReturn", O_DUR, &set.queuereturn, NULL },
-	{ "QueueWarn", O_DUR, &set.queuewarn, NULL },
-	{ "Timeout.command", O_DUR, &set.tcommand, NULL },
-	{ "Timeout.datablock", O_DUR, &set.tdatablock, NULL },
-	{ "HostStatusTimeout", O_DUR, &set.hoststatus, NULL },
-	{ "RunAsUser", O_STR, &set.runasuser, NULL },
-	{ "LogFile", O_STR, &set.logfile, NULL },
-	{ "PidFile", O_STR, &set.pidfile, NULL },
+	    "require implicit opportunistic none", 0 },
+	{ "AuthInfoFile", O_STR, &set.authinfofile, NULL, MAXPATH },
+	{ "CACertFile", O_STR, &set.cacertfile, NULL, MAXPATH },
+	{ "ServerCertFile", O_STR, &set.servercert, NULL, MAXPATH },
+	{ "ServerKeyFile", O_STR, &set.serverkey, NULL, MAXPATH },
+	{ "AuthUsersFile", O_STR, &set.authusers, NULL, MAXPATH },
+	{ "AliasFile", O_STR, &set.aliasfile, NULL, MAXPATH },
+	{ "MailSpool", O_STR, &set.mailspool, NULL, MAXPATH - 256 },
+	{ "MailboxFormat", O_CHOICE, &set.mailboxformat, "mbox maildir", 0 },
+	{ "MinFreeSpace", O_SIZE, &set.minfree, NULL, 0 },
+	{ "MasqueradeAs", O_STR, &set.masquerade, NULL, MAXADDR },
+	{ "DeadLetterFile", O_STR, &set.deadletter, NULL, MAXPATH },
+	{ "PostmasterCopy", O_STR, &set.postmastercopy, NULL, MAXADDR },
+	{ "NameServer", O_STR, &set.nameserver, NULL, 63 },
+	{ "SMTPPort", O_NUM, &set.smtpport, NULL, 0 },
+	{ "MaxMessageSize", O_SIZE, &set.maxsize, NULL, 0 },
+	{ "MaxRecipientsPerMessage", O_NUM, &set.maxrcpt, NULL, 0 },
+	{ "MaxConnections", O_NUM, &set.maxconn, NULL, 0 },
+	{ "MaxConnectionsPerIP", O_NUM, &set.maxperip, NULL, 0 },
+	{ "QueueReturn", O_DUR, &set.queuereturn, NULL, 0 },
+	{ "QueueWarn", O_DUR, &set.queuewarn, NULL, 0 },
+	{ "Timeout.command", O_DUR, &set.tcommand, NULL, 0 },
+	{ "Timeout.datablock", O_DUR, &set.tdatablock, NULL, 0 },
+	{ "HostStatusTimeout", O_DUR, &set.hoststatus, NULL, 0 },
+	{ "RunAsUser", O_STR, &set.runasuser, NULL, 31 },
+	{ "LogFile", O_STR, &set.logfile, NULL, MAXPATH },
+	{ "PidFile", O_STR, &set.pidfile, NULL, MAXPATH },
 };
 
 /* A number with an optional unit suffix; units is "smhd" or "KMG". */
@@ -196,6 +197,10 @@ setoption(const char *arg)
 	}
 	switch (o->type) {
 	case O_STR:
+		if (strlen(val) > o->max) {
+			die(EX_USAGE, "-O %s: longer than %zu characters",
+			    o->name, o->max);
+		}
 		*(const char **)o->var = val;
 		break;
 	case O_CHOICE:
@@ -228,6 +233,10 @@ setoption(const char *arg)
 		*(long *)o->var = d;
 		break;
 	case O_LISTEN:
+		if (strlen(val) > o->max) {
+			die(EX_USAGE, "-O %s: longer than %zu characters",
+			    o->name, o->max);
+		}
 		if (set.nlisten == MAXLISTEN) {
 			die(EX_USAGE, "-O %s: at most %d listeners", o->name,
 			    MAXLISTEN);
@@ -268,6 +277,35 @@ finishsettings(void)
 
 static int logfd = -1;
 
+/*
+ * A file that root opens by a name from the settings (LogFile, PidFile)
+ * in a folder that someone else may write: never through a symlink, never
+ * a FIFO or device, never a hard link to another file, and owned by root,
+ * by us or by RunAsUser (the log is given to it), or ELOOP. No O_TRUNC:
+ * the caller truncates once the file is known to be the right one.
+ */
+static int
+ownfile(const char *path, int flags, mode_t mode)
+{
+	struct passwd *pw = getpwnam(set.runasuser);
+	struct stat st;
+	int fd;
+
+	fd = open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
+	    O_NOCTTY, mode);
+	if (fd == -1) {
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_nlink != 1 || (st.st_uid != 0 && st.st_uid != geteuid() &&
+	    (pw == NULL || st.st_uid != pw->pw_uid))) {
+		close(fd);
+		errno = ELOOP;
+		return -1;
+	}
+	return fd;
+}
+
 static void
 openlogfile(void)
 {
@@ -276,8 +314,8 @@ openlogfile(void)
 	} else if (strcmp(set.logfile, "-") == 0) {
 		logfd = 2;
 	} else {
-		logfd = open(set.logfile,
-		    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		logfd = ownfile(set.logfile, O_WRONLY | O_APPEND | O_CREAT,
+		    0640);
 		if (logfd == -1) {
 			fprintf(stderr, "%s: LogFile %s: %s\n", progname,
 			    set.logfile, strerror(errno));
@@ -713,10 +751,12 @@ openlistener(const char *spec)
 
 	snprintf(buf, sizeof(buf), "%s", spec);
 	for (p = buf; (tok = strtok(p, ",")) != NULL; p = NULL) {
-		if (strncasecmp(tok, "Addr=", 5) == 0) {
-			snprintf(addr, sizeof(addr), "%s", tok + 5);
-		} else if (strncasecmp(tok, "Port=", 5) == 0) {
-			snprintf(port, sizeof(port), "%s", tok + 5);
+		if (strncasecmp(tok, "Addr=", 5) == 0 &&
+		    strlen(tok + 5) < sizeof(addr)) {
+			memcpy(addr, tok + 5, strlen(tok + 5) + 1);
+		} else if (strncasecmp(tok, "Port=", 5) == 0 &&
+		    strlen(tok + 5) < sizeof(port)) {
+			memcpy(port, tok + 5, strlen(tok + 5) + 1);
 		} else {
 			die(EX_USAGE, "DaemonPortOptions %s: unknown '%s'",
 			    spec, tok);
@@ -791,9 +831,10 @@ writepid(pid_t pid)
 	if (set.pidfile[0] == '\0') {
 		return;
 	}
-	fd = open(set.pidfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = ownfile(set.pidfile, O_WRONLY | O_CREAT, 0644);
 	n = snprintf(buf, sizeof(buf), "%ld\n", (long)pid);
-	if (fd == -1 || write(fd, buf, (size_t)n) != n || close(fd) == -1) {
+	if (fd == -1 || ftruncate(fd, 0) == -1 ||
+	    write(fd, buf, (size_t)n) != n || close(fd) == -1) {
 		warn("PidFile %s:", set.pidfile);
 	}
 }
@@ -832,7 +873,8 @@ startrunner(long every)
 {
 	int p[2];
 
-	if (pipe(p) == -1) {
+	/* close-on-exec: no |program of the runner's inherits it */
+	if (pipe2(p, O_CLOEXEC) == -1) {
 		die(EX_OSERR, "pipe:");
 	}
 	if ((runner = fork()) == -1) {
@@ -1112,12 +1154,8 @@ catchsignals(void)
 		sigdelset(&oldmask, sigs[i]);
 	}
 
-	if (pipe(sigfd) == -1) {
+	if (pipe2(sigfd, O_CLOEXEC | O_NONBLOCK) == -1) {
 		die(EX_OSERR, "pipe:");
-	}
-	for (i = 0; i < 2; i++) {
-		fcntl(sigfd[i], F_SETFD, FD_CLOEXEC);
-		nonblock(sigfd[i]);
 	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = onsignal;

@@ -64,7 +64,9 @@
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <sys/uio.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -81,6 +83,98 @@
 #define MAXQF	(4 * 1024 * 1024)	/* a qf is never this big */
 
 static int spoolfd = -1;	/* the open QueueDirectory */
+static uid_t spooluid;		/* its owner: RunAsUser, or root */
+static int byfile;		/* flush file by file: syncfs() may not */
+
+/* IDs staged for the group flush and not yet flushed, each followed by a
+ * space; handed to the syncer when it must flush file by file. */
+static char *staged;
+static size_t nstaged, capstaged, nasked;
+
+/*
+ * File systems whose syncfs() is known to write every dirty inode and
+ * the journal. FUSE (mergerfs, sshfs), NFS, CIFS and anything unknown
+ * are not on the list: the kernel does not pass syncfs() to FUSE, so
+ * there a group is flushed file by file (fdatasync each df and qf, then
+ * fsync the directory), which every file system must honour.
+ */
+static int
+syncfsworks(long type)
+{
+	static const long good[] = {
+		0xEF53,		/* ext2, ext3, ext4 */
+		0x58465342,	/* xfs */
+		0x9123683E,	/* btrfs */
+		0xF2F52010,	/* f2fs */
+		0x24051905,	/* ubifs */
+		0x72B6,		/* jffs2 */
+		0x01021994,	/* tmpfs: nothing to flush */
+		0x858458F6	/* ramfs */
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		if (type == good[i]) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Note who owns the spool (files of that user and ours are the spool's)
+ * and how its file system is flushed. */
+static int
+spoolinfo(void)
+{
+	struct statfs sf;
+	struct stat st;
+
+	if (fstat(spoolfd, &st) == -1) {
+		return -1;
+	}
+	spooluid = st.st_uid;
+	byfile = fstatfs(spoolfd, &sf) == -1 ||
+	    !syncfsworks((long)sf.f_type);
+	return 0;
+}
+
+/*
+ * Every spool file is opened here, by a name relative to the spool's
+ * descriptor. The spool belongs to RunAsUser, so a root runner must not
+ * be led elsewhere by what that user (or a process it lost control of)
+ * planted: a symlink is never followed (O_NOFOLLOW), a FIFO or device
+ * never blocks or is read (O_NONBLOCK, then S_ISREG), a hard link to a
+ * file elsewhere is refused (one link only), and so is a file owned by
+ * anyone but us, root or the spool's owner. O_CREAT always means O_EXCL:
+ * the caller removes a stale file first when it means to replace one.
+ * A refused file gives -1 with errno EPERM.
+ */
+static int
+sopen(const char *name, int flags)
+{
+	struct stat st;
+	int fd;
+
+	if (flags & O_CREAT) {
+		flags = (flags & ~O_TRUNC) | O_EXCL;
+	}
+	fd = openat(spoolfd, name, flags | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC | O_NOCTTY, 0600);
+	if (fd == -1) {
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_nlink != 1 || (st.st_uid != 0 && st.st_uid != geteuid() &&
+	    st.st_uid != spooluid && (spoolinfo() == -1 ||
+	    st.st_uid != spooluid))) {
+		close(fd);
+		logmsg(LOG_ALERT, "spool: %s refused: not a plain file of the "
+		    "spool's (a link, or another owner)", name);
+		errno = EPERM;
+		return -1;
+	}
+	return fd;
+}
 
 /* Open (and create if needed) the spool directory once per process. */
 int
@@ -93,7 +187,7 @@ spool_open(void)
 		return -1;
 	}
 	spoolfd = open(set.queuedir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	return spoolfd == -1 ? -1 : 0;
+	return spoolfd == -1 ? -1 : spoolinfo();
 }
 
 int
@@ -109,19 +203,28 @@ spool_adopt(int fd)
 {
 	spoolfd = fd;
 	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	spoolinfo();
 }
 
 int
 spool_chown(uid_t uid, gid_t gid)
 {
-	return fchown(spoolfd, uid, gid);
+	if (fchown(spoolfd, uid, gid) == -1) {
+		return -1;
+	}
+	spooluid = uid;
+	return 0;
 }
 
-/* Other files kept in the spool folder (.hoststat). */
+/* Other files kept in the spool folder (.hoststat); O_CREAT replaces. */
 int
 spool_openfile(const char *name, int flags)
 {
-	return openat(spoolfd, name, flags | O_CLOEXEC, 0600);
+	if ((flags & O_CREAT) && unlinkat(spoolfd, name, 0) == -1 &&
+	    errno != ENOENT) {
+		return -1;
+	}
+	return sopen(name, flags);
 }
 
 int
@@ -205,8 +308,7 @@ spool_create(struct msg *m)
 			continue;
 		}
 		fname(name, 'd', m->id);
-		fd = openat(spoolfd, name,
-		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		fd = sopen(name, O_WRONLY | O_CREAT);
 		if (fd != -1) {
 			/* held until the qf exists: recovery leaves a df it
 			 * cannot lock alone, however slow its writer */
@@ -236,9 +338,9 @@ writetf(struct msg *m, int lock, int sync)
 
 	buf = spool_format(m, &len);
 	fname(name, 't', m->id);
-	fd = openat(spoolfd, name,
-	    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd == -1) {
+	/* a tf left by a crash, or planted: gone before ours is made */
+	if ((unlinkat(spoolfd, name, 0) == -1 && errno != ENOENT) ||
+	    (fd = sopen(name, O_WRONLY | O_CREAT)) == -1) {
 		free(buf);
 		return -1;
 	}
@@ -358,33 +460,131 @@ spool_commit(struct msg *m, int dffd)
 int
 spool_stage(struct msg *m, int dffd)
 {
-	return place(m, dffd, 0);
+	size_t n = strlen(m->id);
+
+	if (place(m, dffd, 0) == -1) {
+		return -1;
+	}
+	if (nstaged + n + 2 > capstaged) {
+		capstaged = (nstaged + n + 2) * 2;
+		staged = xrealloc(staged, capstaged);
+	}
+	memcpy(staged + nstaged, m->id, n);
+	nstaged += n;
+	staged[nstaged++] = ' ';
+	return 0;
+}
+
+/* fdatasync one staged file; one that is gone (aborted) needs none. */
+static int
+syncfile(char kind, const char *id)
+{
+	char name[QIDLEN + 2];
+	int fd, r;
+
+	fname(name, kind, id);
+	if ((fd = sopen(name, O_RDONLY)) == -1) {
+		return errno == ENOENT ? 0 : -1;
+	}
+	r = fdatasync(fd);
+	close(fd);
+	return r;
 }
 
 /*
- * Group commit, step two: one flush of the spool's file system makes
- * every staged df, qf and name durable at once.
+ * Flush the messages named in ids ("ID ID ... ", len bytes): one
+ * syncfs() where the file system honours it, else each df and qf, then
+ * the directory. -1 with errno (ENOSPC, EIO...) when anything failed.
+ */
+static int
+flush(char *ids, size_t len)
+{
+	char *id, *end = ids + len, *sp;
+	int e = 0;
+
+	if (!byfile) {
+		return syncfs(spoolfd);
+	}
+	for (id = ids; id < end; id = sp + 1) {
+		if ((sp = memchr(id, ' ', (size_t)(end - id))) == NULL) {
+			break;
+		}
+		*sp = '\0';
+		if (isid(id) && (syncfile('d', id) == -1 ||
+		    syncfile('q', id) == -1) && e == 0) {
+			e = errno;
+		}
+		*sp = ' ';
+	}
+	if (syncdir() == -1 && e == 0) {
+		e = errno;
+	}
+	errno = e;
+	return e == 0 ? 0 : -1;
+}
+
+/*
+ * Group commit, step two, in the caller: every staged df, qf and name
+ * made durable at once. Returns -1 with errno when the flush failed.
  */
 int
 spool_sync(void)
 {
-	return syncfs(spoolfd);
+	int r = flush(staged, nstaged);
+
+	nstaged = nasked = 0;
+	return r;
 }
 
 /*
- * The syncer: a child that runs spool_sync() when asked, so that the
- * daemon's loop goes on reading other sessions while the disk flushes.
- * One request byte in, one result byte out; messages staged after a
- * request wait for the next one (smtp.c counts generations). Without a
- * syncer (it died, or -bs) the caller flushes synchronously.
+ * The syncer: a child that flushes when asked, so that the daemon's loop
+ * goes on reading other sessions while the disk flushes. A request is
+ * the staged IDs, each followed by a space, then a newline; the answer
+ * is one byte, 0 or the errno of the failed flush. Messages staged after
+ * a request wait for the next one (smtp.c counts generations). Without
+ * a syncer (it died, or -bs) the caller flushes synchronously.
  */
 static int syncer = -1;
+
+/* In the syncer: serve requests until the daemon goes away. */
+static void
+syncserve(int fd)
+{
+	char *buf = NULL, *nl;
+	size_t cap = 0, len = 0, used;
+	unsigned char c;
+	ssize_t r;
+
+	for (;;) {
+		if (len == cap) {
+			cap = cap == 0 ? 4096 : cap * 2;
+			buf = xrealloc(buf, cap);
+		}
+		if ((r = read(fd, buf + len, cap - len)) <= 0) {
+			if (r == -1 && errno == EINTR) {
+				continue;
+			}
+			return;
+		}
+		len += (size_t)r;
+		while ((nl = memchr(buf, '\n', len)) != NULL) {
+			c = flush(buf, (size_t)(nl - buf)) == 0 ? 0 :
+			    errno > 0 && errno < 256 ? (unsigned char)errno :
+			    EIO;
+			if (write(fd, &c, 1) != 1) {
+				return;
+			}
+			used = (size_t)(nl - buf) + 1;
+			memmove(buf, nl + 1, len - used);
+			len -= used;
+		}
+	}
+}
 
 int
 spool_syncstart(void)
 {
 	struct dirent *e;
-	char c;
 	DIR *d;
 	int sv[2], fd;
 
@@ -409,12 +609,7 @@ spool_syncstart(void)
 			}
 			closedir(d);
 		}
-		while (read(sv[1], &c, 1) == 1) {
-			c = syncfs(spoolfd) == 0 ? 'y' : 'n';
-			if (write(sv[1], &c, 1) != 1) {
-				break;
-			}
-		}
+		syncserve(sv[1]);
 		_exit(0);
 	}
 	close(sv[1]);
@@ -422,21 +617,44 @@ spool_syncstart(void)
 	return syncer;
 }
 
-/* Ask for a flush; -1 when there is no syncer (flush yourself). */
+/*
+ * Ask for a flush of what is staged; -1 when there is no syncer (flush
+ * yourself). At most one request is in flight, so the socket's buffer
+ * is empty and the write does not block the loop. The IDs stay in
+ * staged until the answer, in case the syncer dies meanwhile.
+ */
 int
 spool_syncask(void)
 {
-	if (syncer == -1 || write(syncer, "s", 1) != 1) {
+	struct iovec iov[2];
+	ssize_t r;
+
+	if (syncer == -1) {
 		return -1;
 	}
+	iov[0].iov_base = staged;
+	iov[0].iov_len = nstaged;
+	iov[1].iov_base = "\n";
+	iov[1].iov_len = 1;
+	while ((r = writev(syncer, iov, 2)) == -1 && errno == EINTR) {
+		continue;
+	}
+	if (r != (ssize_t)nstaged + 1) {
+		return -1;	/* a torn request: the syncer will not answer */
+	}
+	nasked = nstaged;
 	return 0;
 }
 
-/* The answer: 0 flushed, -1 the flush failed, -2 the syncer is gone. */
+/*
+ * The answer: 0 flushed, -1 the flush failed (errno says why: ENOSPC
+ * is a full disk), -2 the syncer is gone: the caller flushes with
+ * spool_sync(), which covers what was asked too.
+ */
 int
 spool_syncdone(void)
 {
-	char c;
+	unsigned char c;
 
 	if (read(syncer, &c, 1) != 1) {
 		close(syncer);
@@ -445,7 +663,11 @@ spool_syncdone(void)
 		    "loop from now on");
 		return -2;
 	}
-	return c == 'y' ? 0 : -1;
+	memmove(staged, staged + nasked, nstaged - nasked);
+	nstaged -= nasked;
+	nasked = 0;
+	errno = c;
+	return c == 0 ? 0 : -1;
 }
 
 int
@@ -649,7 +871,8 @@ trusted(const struct msg *m, const struct stat *st)
 int
 spool_lock(const char *id, struct msg *m)
 {
-	char qf[QIDLEN + 2], df[QIDLEN + 2];
+	char qf[QIDLEN + 2];
+	const char *why;
 	struct stat st, now;
 	int fd;
 
@@ -657,12 +880,15 @@ spool_lock(const char *id, struct msg *m)
 		return 1;	/* not a queue ID (the runner pipe, say) */
 	}
 	fname(qf, 'q', id);
-	fname(df, 'd', id);
-	if ((fd = openat(spoolfd, qf, O_RDONLY | O_CLOEXEC)) == -1) {
+	if ((fd = sopen(qf, O_RDONLY)) == -1) {
+		if (errno == EPERM) {
+			spool_quarantine(id, "the qf is not a plain spool file");
+			return -1;
+		}
 		return 1;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1 || fstat(fd, &st) == -1 ||
-	    fstatat(spoolfd, qf, &now, 0) == -1 ||
+	    fstatat(spoolfd, qf, &now, AT_SYMLINK_NOFOLLOW) == -1 ||
 	    now.st_ino != st.st_ino || now.st_dev != st.st_dev) {
 		/* busy, or replaced or removed by the runner we waited on */
 		close(fd);
@@ -682,30 +908,45 @@ spool_lock(const char *id, struct msg *m)
 		    "root");
 		return -1;
 	}
-	if (fstatat(spoolfd, df, &now, 0) == -1) {
-		close(fd);
-		msg_free(m);
-		spool_quarantine(id, "df missing");
-		return -1;
-	}
-	if (now.st_size != m->size) {
-		close(fd);
-		msg_free(m);
-		spool_quarantine(id, "df size differs from the qf");
-		return -1;
-	}
 	m->lockfd = fd;
 	m->ino = st.st_ino;
+	if ((fd = spool_opendf(m)) == -1) {
+		why = errno == ENOENT ? "df missing" : errno == EPERM ?
+		    "the df is not a plain spool file" : errno == ESTALE ?
+		    "df size differs from the qf" : NULL;
+		msg_free(m);
+		if (why == NULL) {
+			return 1;	/* cannot tell now: try later */
+		}
+		spool_quarantine(id, why);
+		return -1;
+	}
+	close(fd);
 	return 0;
 }
 
+/*
+ * The df of a message, checked as every spool file is, and against the
+ * size its qf recorded (ESTALE when it differs): a df cut short by a
+ * crash, or swapped since, is never delivered.
+ */
 int
 spool_opendf(struct msg *m)
 {
 	char df[QIDLEN + 2];
+	struct stat st;
+	int fd;
 
 	fname(df, 'd', m->id);
-	return openat(spoolfd, df, O_RDONLY | O_CLOEXEC);
+	if ((fd = sopen(df, O_RDONLY)) == -1) {
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || st.st_size != m->size) {
+		close(fd);
+		errno = ESTALE;
+		return -1;
+	}
+	return fd;
 }
 
 /* The size in bytes an operator asked to keep free; -1 if below it. */
@@ -792,7 +1033,7 @@ fresh(char kind, const char *id, time_t now)
 	struct stat st;
 
 	fname(name, kind, id);
-	return fstatat(spoolfd, name, &st, 0) == 0 &&
+	return fstatat(spoolfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    now - st.st_mtime <= STALE_AGE;
 }
 
@@ -803,9 +1044,13 @@ fresh(char kind, const char *id, time_t now)
 static void
 orphan(const char *name, const char *id)
 {
-	int fd = openat(spoolfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = openat(spoolfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC | O_NOCTTY);
 
 	if (fd == -1) {
+		if (errno == ELOOP) {	/* planted: a name, and nothing else */
+			unlinkat(spoolfd, name, 0);
+		}
 		return;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) == 0 && !exists('q', id) &&
@@ -878,8 +1123,8 @@ listone(const char *id)
 	int fd, i;
 
 	fname(qf, 'q', id);
-	if ((fd = openat(spoolfd, qf, O_RDONLY | O_CLOEXEC)) == -1) {
-		return;		/* delivered meanwhile */
+	if ((fd = sopen(qf, O_RDONLY)) == -1) {
+		return;		/* delivered meanwhile, or not a qf */
 	}
 	msg_init(&m);
 	if (readqf(id, &m, fd) == -1) {

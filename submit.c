@@ -8,6 +8,7 @@
  * it was accepted; exit 0 means it is on disk.
  */
 #include <sys/types.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -306,13 +307,59 @@ sender(const char **user, const char **gecos)
 	return buf;
 }
 
+/*
+ * The first n bytes of name as an RFC 5322 display name in out: control
+ * characters dropped, outer blanks trimmed, and the whole quoted, with
+ * a backslash before '"' and '\\', when it holds anything but atext and
+ * blanks: "Smith, John" or "Mallory <ceo@bank.test>" stay one name and
+ * add no address. Empty when nothing is left; cut at a character, never
+ * inside an escape, when out is short.
+ */
+static void
+displayname(const char *name, size_t n, char *out, size_t len)
+{
+	static const char atext[] = "!#$%&'*+-/=?^_`{|}~ ";
+	size_t i, o = 0, end = 0;
+	int quote = 0;
+	unsigned char c;
+
+	if (len < 3) {
+		*out = '\0';
+		return;
+	}
+	out[o++] = '"';
+	for (i = 0; i < n && o + 4 < len; i++) {
+		c = (unsigned char)name[i];
+		if (c < 0x20 || c == 0x7f || (c == ' ' && o == 1)) {
+			continue;
+		}
+		if (!isalnum(c) && c < 0x80 && strchr(atext, c) == NULL) {
+			quote = 1;
+		}
+		if (c == '"' || c == '\\') {
+			out[o++] = '\\';
+		}
+		out[o++] = (char)c;
+		end = c == ' ' ? end : o;
+	}
+	o = end;
+	if (o <= 1) {
+		*out = '\0';
+	} else if (quote) {
+		out[o++] = '"';
+		out[o] = '\0';
+	} else {
+		memmove(out, out + 1, o - 1);
+		out[o - 1] = '\0';
+	}
+}
+
 /* Received:, the header, and the fields a message must have. */
 static void
 writehead(struct wbuf *w, const struct hdrs *h, const struct msg *m,
     const char *user, const char *gecos)
 {
 	char date[64], line[1024];
-	size_t n;
 
 	rfc5322date(m->arrival, date, sizeof(date));
 	snprintf(line, sizeof(line), "Received: by %s (mta %s, from userid "
@@ -330,12 +377,19 @@ writehead(struct wbuf *w, const struct hdrs *h, const struct msg *m,
 		wputs(w, line);
 	}
 	if (!hashdr(h, "From")) {
-		const char *name = opt.fullname != NULL ? opt.fullname : gecos;
+		char dn[2 * 256 + 3];
 
-		n = strcspn(name, ",");		/* gecos: "Name,room,..." */
-		if (n > 0 && strpbrk(name, "\r\n") == NULL) {
-			snprintf(line, sizeof(line), "From: %.*s <%s@%s>\n",
-			    (int)n, name, user, set.hostname);
+		/* -F as given; the password file's "Name,room,..." cut */
+		if (opt.fullname != NULL) {
+			displayname(opt.fullname, strlen(opt.fullname), dn,
+			    sizeof(dn));
+		} else {
+			displayname(gecos, strcspn(gecos, ","), dn,
+			    sizeof(dn));
+		}
+		if (dn[0] != '\0') {
+			snprintf(line, sizeof(line), "From: %s <%s@%s>\n",
+			    dn, user, set.hostname);
 		} else {
 			snprintf(line, sizeof(line), "From: %s@%s\n", user,
 			    set.hostname);

@@ -403,14 +403,28 @@ checkc "regress: (4) ... and the file is not written" eval \
     'cmp target.orig target'
 
 # the control: the very same forged qf, owned by root, is a valid one
+# when the aliases really make the file of its parent "evil" (since
+# issue 7 no qf, whoever owns it, is the authority for a path)
 newcase r4-control
 : >target
+printf 'evil: %s\n' "$PWD/target" >aliases
 printf 'Subject: forged\n\ncontrol line\n' | mta -odq -f root@test.example root
 id=$(qids)
 forge "$id" "$PWD/target"
 mta -q
 checkc "regress: (4) control: the same qf owned by root is delivered to the file" eval \
     'grep -qx "control line" target && [ -z "$(spoolfiles)" ]'
+
+# ... and without that alias, the root-owned forgery is refused: the
+# recipient fails (5.7.1, a DSN to the sender), the file stays as it was
+newcase r4-rootforged
+: >target
+printf 'Subject: forged\n\nforged line\n' | mta -odq -f root@test.example root
+id=$(qids)
+forge "$id" "$PWD/target"
+mta -q
+checkc "regress: (4) a root-owned qf naming a file its parent's alias does not name: not written, 5.7.1" eval \
+    '[ ! -s target ] && grep -q "5.7.1 not a target of its alias" log'
 
 # ======================================================================
 # 5. SIGTERM while a message is staged for its flush
