@@ -58,6 +58,9 @@ const char *progname = "mta";
 
 /* ---- settings: one table maps each -O name to its variable ---- */
 
+static void parselisten(const char *, struct sockaddr_storage *,
+    socklen_t *);
+
 enum { O_STR, O_NUM, O_SIZE, O_DUR, O_LISTEN, O_CHOICE };
 
 static const struct option {
@@ -177,6 +180,8 @@ setoption(const char *arg)
 	const struct option *o;
 	const char *eq = strchr(arg, '=');
 	const char *val;
+	struct sockaddr_storage ss;
+	socklen_t sl;
 	long long n;
 	long d;
 	size_t len;
@@ -241,6 +246,7 @@ setoption(const char *arg)
 			die(EX_USAGE, "-O %s: at most %d listeners", o->name,
 			    MAXLISTEN);
 		}
+		parselisten(val, &ss, &sl);
 		set.listen[set.nlisten++] = val;
 		break;
 	}
@@ -741,15 +747,12 @@ sockaddr(const char *addr, const char *port, struct sockaddr_storage *ss,
 }
 
 /* "Addr=A,Port=P" (either order); the address must be numeric. */
-static int
-openlistener(const char *spec)
+static void
+parselisten(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
 {
 	char buf[256], addr[128] = "127.0.0.1", port[16] = "25", *p, *tok;
-	struct sockaddr_storage ss;
-	socklen_t len;
-	int fd, on = 1;
 
-	snprintf(buf, sizeof(buf), "%s", spec);
+	snprintf(buf, sizeof(buf), "%s", spec);	/* setoption checked */
 	for (p = buf; (tok = strtok(p, ",")) != NULL; p = NULL) {
 		if (strncasecmp(tok, "Addr=", 5) == 0 &&
 		    strlen(tok + 5) < sizeof(addr)) {
@@ -762,10 +765,20 @@ openlistener(const char *spec)
 			    spec, tok);
 		}
 	}
-	if (sockaddr(addr, port, &ss, &len) == -1) {
+	if (sockaddr(addr, port, ss, len) == -1) {
 		die(EX_USAGE, "DaemonPortOptions %s: not a numeric address "
 		    "and port", spec);
 	}
+}
+
+static int
+openlistener(const char *spec)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, on = 1;
+
+	parselisten(spec, &ss, &len);
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
 		die(EX_OSERR, "socket:");
@@ -776,7 +789,7 @@ openlistener(const char *spec)
 	}
 	if (bind(fd, (struct sockaddr *)&ss, len) == -1 ||
 	    listen(fd, SOMAXCONN) == -1) {
-		die(EX_UNAVAILABLE, "cannot listen on [%s]:%s:", addr, port);
+		die(EX_UNAVAILABLE, "cannot listen on %s:", spec);
 	}
 	nonblock(fd);
 	return fd;

@@ -161,6 +161,10 @@ sopen(const char *name, int flags)
 	fd = openat(spoolfd, name, flags | O_NOFOLLOW | O_NONBLOCK |
 	    O_CLOEXEC | O_NOCTTY, 0600);
 	if (fd == -1) {
+		if (errno == ELOOP) {
+			logmsg(LOG_ALERT, "spool: %s refused: a symlink", name);
+			errno = EPERM;
+		}
 		return -1;
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
@@ -989,7 +993,8 @@ spool_list(char ***ids)
 	char **v = NULL;
 	int n = 0, cap = 0, fd;
 
-	if ((fd = dup(spoolfd)) == -1 || (d = fdopendir(fd)) == NULL) {
+	if ((fd = fcntl(spoolfd, F_DUPFD_CLOEXEC, 0)) == -1 ||
+	    (d = fdopendir(fd)) == NULL) {
 		if (fd != -1) {
 			close(fd);
 		}
@@ -1097,7 +1102,8 @@ spool_recover(void)
 	time_t now = time(NULL);
 	int fd;
 
-	if ((fd = dup(spoolfd)) == -1 || (d = fdopendir(fd)) == NULL) {
+	if ((fd = fcntl(spoolfd, F_DUPFD_CLOEXEC, 0)) == -1 ||
+	    (d = fdopendir(fd)) == NULL) {
 		if (fd != -1) {
 			close(fd);
 		}
