@@ -7,6 +7,14 @@
  * local_checkaliases() runs the same parser for -bi. Only an alias's
  * right-hand side can name a file or a command, never an envelope
  * address. local.c delivers to the targets.
+ *
+ * Trust only narrows: every step of an expansion carries a flag, and once
+ * a file on the way (the alias file, an :include:) could have been written
+ * by someone other than root, nothing below it may name a file or a
+ * program, not even an alias re-entered by name. Mailboxes and remote
+ * addresses still work. The same files always give the same targets:
+ * deliver.c expands a recipient again to check an alias target before it
+ * runs it.
  */
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -31,6 +39,7 @@
 #define MAXDEPTH	20		/* nested aliases and :include:s */
 #define MAXWORK		100000		/* items expanded for one recipient */
 #define MAXFILE		(16 << 20)	/* largest alias or :include: file */
+#define MAXLINKS	8		/* symbolic links followed by safepath */
 
 
 struct strv {
@@ -48,6 +57,7 @@ struct alias {
 struct parse {
 	const char *path;
 	int check;		/* print each error, try the :include:s */
+	const char *distrust;	/* -bi: why its files and programs fail */
 	int nerr;
 	struct alias *a;
 	int n, cap;
@@ -71,6 +81,8 @@ static struct {
 	struct stat st;
 	struct alias *a;
 	int n;
+	int trusted;	/* its files and programs count */
+	int warned;	/* its distrust is logged once per load */
 } at;
 
 /* Room for one more element in a growing array. */
@@ -95,20 +107,35 @@ strv_free(struct strv *sv)
 	sv->cap = 0;
 }
 
-/* A whole (small) file as a C string, or NULL with errno. */
+/*
+ * A whole (small) file as a C string, or NULL with errno. flags adds to
+ * the open: O_NOFOLLOW for an :include:, which must then also be a regular
+ * file (EINVAL), so that a FIFO or a device cannot stall or flood us.
+ */
 static char *
-readfile(const char *path, struct stat *st)
+readfile(const char *path, int flags, struct stat *st)
 {
 	size_t len = 0, cap = 4096;
 	char *buf;
 	ssize_t r;
 	int fd, e;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | flags)) < 0) {
+		return NULL;
+	}
+	if (fstat(fd, st) != 0) {
+		e = errno;
+		(void)close(fd);	/* read-only */
+		errno = e;
+		return NULL;
+	}
+	if ((flags & O_NOFOLLOW) && !S_ISREG(st->st_mode)) {
+		(void)close(fd);
+		errno = EINVAL;
 		return NULL;
 	}
 	buf = xmalloc(cap);
-	for (r = fstat(fd, st) == 0 ? 1 : -1; r > 0; ) {
+	for (r = 1; r > 0; ) {
 		if (len + 1 == cap) {
 			buf = xrealloc(buf, cap *= 2);
 		}
@@ -131,6 +158,146 @@ readfile(const char *path, struct stat *st)
 	}
 	buf[len] = '\0';
 	return buf;
+}
+
+/*
+ * Whose files may name files and programs: root's, and our own when we are
+ * neither root nor RunAsUser (a user's private mta can do nothing its user
+ * could not). RunAsUser's files never count, whatever our identity, so that
+ * the daemon's "is this a local user" check agrees with root's runner.
+ */
+static int
+trusteduid(uid_t uid)
+{
+	static int runas = -1;
+	static uid_t ruid;
+	struct passwd *pw;
+
+	if (uid == 0) {
+		return 1;
+	}
+	if (uid != geteuid()) {
+		return 0;
+	}
+	if (runas == -1) {
+		pw = set.runasuser != NULL ? getpwnam(set.runasuser) : NULL;
+		runas = pw != NULL && pw->pw_uid != 0;
+		ruid = pw != NULL ? pw->pw_uid : 0;
+	}
+	return !runas || uid != ruid;
+}
+
+static int
+unsafe(char *why, size_t len, const char *fmt, const char *path)
+{
+	(void)snprintf(why, len, fmt, path, strerror(errno));
+	return 0;
+}
+
+/*
+ * One step of local_safepath: each directory up to path's last component
+ * (and that too if all) must belong to root or owner and be writable by
+ * no one else unless sticky; each symbolic link on the way must belong to
+ * root or owner, and what it points to is checked the same way.
+ */
+static int
+safepath(const char *path, uid_t owner, int all, int depth, char *why,
+    size_t len)
+{
+	char p[PATH_MAX], lnk[PATH_MAX], to[PATH_MAX];
+	struct stat st;
+	size_t i, n = strlen(path);
+	ssize_t k;
+	int last;
+
+	if (*path != '/' || n >= sizeof p || depth > MAXLINKS) {
+		errno = *path != '/' ? EINVAL : n >= sizeof p ? ENAMETOOLONG :
+		    ELOOP;
+		return unsafe(why, len, "%s: %s", path);
+	}
+	memcpy(p, path, n + 1);
+	for (i = 1; i <= n; i++) {
+		if (i < n && (p[i] != '/' || p[i - 1] == '/')) {
+			continue;	/* not the end of a component */
+		}
+		last = path[i + strspn(path + i, "/")] == '\0';
+		p[i] = '\0';
+		if (lstat(p, &st) != 0) {
+			if (last && !all && errno == ENOENT) {
+				return 1;	/* about to be created */
+			}
+			return unsafe(why, len, "%s: %s", p);
+		}
+		if (S_ISLNK(st.st_mode)) {
+			if (st.st_uid != 0 && st.st_uid != owner) {
+				errno = EPERM;
+				return unsafe(why, len, "%s: symbolic link of "
+				    "another user (%s)", p);
+			}
+			if ((k = readlink(p, lnk, sizeof lnk - 1)) < 0) {
+				return unsafe(why, len, "%s: %s", p);
+			}
+			lnk[k] = '\0';
+			if ((size_t)snprintf(to, sizeof to, "%.*s/%s", *lnk ==
+			    '/' ? 0 : (int)(strrchr(p, '/') - p), p, lnk) >=
+			    sizeof to) {
+				errno = ENAMETOOLONG;
+				return unsafe(why, len, "%s: %s", p);
+			}
+			if (!safepath(to, owner, all || !last, depth + 1, why,
+			    len)) {
+				return 0;
+			}
+		} else if (last && !all) {
+			return 1;	/* the file itself: the caller's part */
+		} else if (!S_ISDIR(st.st_mode) || (st.st_uid != 0 &&
+		    st.st_uid != owner) || ((st.st_mode & (S_IWGRP |
+		    S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0)) {
+			errno = EPERM;
+			return unsafe(why, len, "%s: directory of another user "
+			    "or writable by others (%s)", p);
+		}
+		p[i] = path[i];
+	}
+	return 1;
+}
+
+/*
+ * Can only root and owner change which file path names? sendmail's
+ * safefile rule. The last component is checked only if it is a symbolic
+ * link (the caller judges the file); one that does not exist is fine.
+ * On 0, why says what is wrong.
+ */
+int
+local_safepath(const char *path, uid_t owner, char *why, size_t len)
+{
+	return safepath(path, owner, 0, 0, why, len);
+}
+
+/*
+ * May what st describes (opened as path) name files and programs? A
+ * regular file with one link, of a trusted owner, written by no one else,
+ * on a safe path.
+ */
+static int
+filetrusted(const char *path, const struct stat *st, char *why,
+    size_t len)
+{
+	const char *bad = NULL;
+
+	if (!S_ISREG(st->st_mode)) {
+		bad = "not a regular file";
+	} else if (st->st_nlink != 1) {
+		bad = "more than one link";
+	} else if (!trusteduid(st->st_uid)) {
+		bad = "not owned by root";
+	} else if ((st->st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+		bad = "writable by group or others";
+	} else {
+		return local_safepath(path, st->st_uid, why, len);
+	}
+	(void)snprintf(why, len, "%s: %s", path, bad);
+	return 0;
 }
 
 /* CR counts as white space, so CRLF files need no special case. */
@@ -232,28 +399,50 @@ aerr(struct parse *p, int line, const char *fmt, ...)
 	}
 }
 
+/* -bi: an :include: is refused, untrusted (a note only) or fine. */
+static void
+checkinclude(struct parse *p, const char *item, int line)
+{
+	const char *path = item + 9 + strspn(item + 9, " \t");
+	char why[PATH_MAX + 100];
+	struct stat st;
+	int fd = -1;
+
+	if (*path != '/') {
+		aerr(p, line, "%s: not an absolute path", item);
+	} else if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC | O_NOCTTY)) < 0) {
+		aerr(p, line, "%s: %s", item, errno == ELOOP ? "a symbolic "
+		    "link (refused)" : strerror(errno));
+	} else if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		aerr(p, line, "%s: not a regular file (refused)", item);
+	} else if (!filetrusted(path, &st, why, sizeof why)) {
+		fprintf(stderr, "%s:%d: note: %s is untrusted (%s): files and "
+		    "programs in it will be refused\n", p->path, line, item,
+		    why);
+	}
+	if (fd >= 0) {
+		(void)close(fd);	/* a read-only probe */
+	}
+}
+
 /* -bi only: what can be said of the items without expanding them. */
 static void
 checkitems(struct parse *p, const struct strv *sv, int line)
 {
-	const char *s, *path;
-	int i, fd;
+	const char *s;
+	int i;
 
 	for (i = 0; i < sv->n; i++) {
 		s = sv->v[i];
 		if (strncasecmp(s, ":include:", 9) == 0) {
-			path = s + 9 + strspn(s + 9, " \t");
-			if (*path != '/') {
-				aerr(p, line, "%s: not an absolute path", s);
-			} else if ((fd = open(path, O_RDONLY |
-			    O_CLOEXEC)) < 0) {
-				aerr(p, line, "%s: %s", s, strerror(errno));
-			} else {
-				(void)close(fd);	/* a read-only probe */
-			}
+			checkinclude(p, s, line);
 		} else if ((*s == '|' || *s == '\\') &&
 		    s[1 + strspn(s + 1, " \t")] == '\0') {
 			aerr(p, line, "\"%s\" names nothing", s);
+		} else if ((*s == '|' || *s == '/') && p->distrust != NULL) {
+			aerr(p, line, "\"%s\" will be refused: %s", s,
+			    p->distrust);
 		} else if (*s != '|' && *s != '/' &&
 		    strpbrk(s, " \t") != NULL) {
 			aerr(p, line, "space in address \"%s\" (missing "
@@ -365,6 +554,24 @@ freealiases(struct alias *a, int n)
 }
 
 /*
+ * May the alias file name files and programs? Judged on every load, as a
+ * chmod does not make it look edited; the distrust is logged once.
+ */
+static void
+aliastrust(const char *path, const struct stat *st)
+{
+	char why[PATH_MAX + 100];
+
+	at.trusted = st->st_ino == 0 || filetrusted(path, st, why,
+	    sizeof why);
+	if (!at.trusted && !at.warned) {
+		logmsg(LOG_ERR, "aliases: %s: untrusted (%s): the files and "
+		    "programs it names are refused", path, why);
+	}
+	at.warned = !at.trusted;
+}
+
+/*
  * Load set.aliasfile unless the cached copy is still that file: comparing
  * the stat lets a long-running daemon see an edited file. Entries with
  * errors are left out (mta -bi names them).
@@ -388,9 +595,10 @@ loadaliases(char *err, size_t errlen)
 	    at.st.st_size == st.st_size &&
 	    at.st.st_mtim.tv_sec == st.st_mtim.tv_sec &&
 	    at.st.st_mtim.tv_nsec == st.st_mtim.tv_nsec) {
+		aliastrust(path, &st);	/* a chmod leaves mtime alone */
 		return 0;
 	}
-	if (st.st_ino != 0 && (buf = readfile(path, &st)) == NULL) {
+	if (st.st_ino != 0 && (buf = readfile(path, 0, &st)) == NULL) {
 		if (errno != ENOENT) {
 			goto fail;
 		}
@@ -411,6 +619,8 @@ loadaliases(char *err, size_t errlen)
 	at.st = st;
 	at.a = p.a;
 	at.n = p.n;
+	at.warned = 0;
+	aliastrust(path, &st);
 	return 0;
 fail:
 	(void)snprintf(err, errlen, "4.3.0 alias file %s: %s", path,
@@ -505,9 +715,10 @@ onstack(const struct exp *e, const char *s)
  * A local name: its alias, else postmaster -> root, else the mailbox. A
  * name met again inside its own expansion means "the mailbox itself" (the
  * usual "bob: bob, bob@elsewhere"); for a non-user that branch is unknown.
+ * An alias reached from an untrusted file stays untrusted.
  */
 static void
-expandlocal(struct exp *e, const char *name)
+expandlocal(struct exp *e, const char *name, int trusted)
 {
 	struct alias *a;
 	int i;
@@ -516,7 +727,7 @@ expandlocal(struct exp *e, const char *name)
 		addmailbox(e, name);
 	} else if ((a = findalias(at.a, at.n, name)) == NULL) {
 		if (strcasecmp(name, "postmaster") == 0) {
-			expandlocal(e, "root");
+			expandlocal(e, "root", trusted);
 		} else {
 			addmailbox(e, name);
 		}
@@ -526,7 +737,7 @@ expandlocal(struct exp *e, const char *name)
 	} else {
 		e->stack[e->depth++] = a->name;
 		for (i = 0; i < a->item.n && !e->fail; i++) {
-			expanditem(e, a->item.v[i], 1);
+			expanditem(e, a->item.v[i], trusted && at.trusted);
 		}
 		e->depth--;
 	}
@@ -534,7 +745,7 @@ expandlocal(struct exp *e, const char *name)
 
 /* An address: remote ones stay as they are, local ones are expanded. */
 static void
-expandaddr(struct exp *e, const char *addr, int noalias)
+expandaddr(struct exp *e, const char *addr, int noalias, int trusted)
 {
 	char local[256];
 	const char *dom;
@@ -550,34 +761,51 @@ expandaddr(struct exp *e, const char *addr, int noalias)
 		e->fail = 1;
 	} else {
 		e->loaded = 1;
-		expandlocal(e, local);
+		expandlocal(e, local, trusted);
 	}
 }
 
 /*
- * :include:/path: addresses by line or by comma, # comments. Commands and
- * files count only from a file owned by root or by us: whoever can write
- * the file would otherwise run commands as this process.
+ * :include:/path: addresses by line or by comma, # comments. The file is
+ * opened without following a symbolic link and must be a regular file,
+ * else the item is refused (an unknown recipient: the sender hears of it).
+ * Its files and programs count only if we came here trusted and
+ * filetrusted() says the file could be written by root alone; otherwise
+ * its addresses still work.
  */
 static void
-include(struct exp *e, const char *item)
+include(struct exp *e, const char *item, int trusted)
 {
 	const char *path = item + 9 + strspn(item + 9, " \t");
 	struct strv sv = { NULL, 0, 0 };
-	char *buf = NULL, *s;
+	char *buf = NULL, *s, why[PATH_MAX + 100];
+	const char *bad = NULL;
 	struct stat st;
 	int i;
 
-	if (onstack(e, item) || e->depth == MAXDEPTH || *path != '/' ||
-	    ((buf = readfile(path, &st)) == NULL && (errno == ENOENT ||
-	    errno == ENOTDIR))) {
-		logmsg(LOG_ERR, "aliases: %s: loop, too deep or no file", item);
+	if (onstack(e, item) || e->depth == MAXDEPTH) {
+		bad = "a loop or nested too deeply";
+	} else if (*path != '/') {
+		bad = "not an absolute path";
+	} else if ((buf = readfile(path, O_NOFOLLOW | O_NONBLOCK,
+	    &st)) == NULL) {
+		bad = errno == ELOOP ? "a symbolic link" : errno == EINVAL ?
+		    "not a regular file" : errno == ENOENT ||
+		    errno == ENOTDIR ? "no such file" : NULL;
+		if (bad == NULL) {
+			tempexp(e, "4.3.0 cannot read %s: %s", item);
+			return;
+		}
+	}
+	if (bad != NULL) {
+		logmsg(LOG_ERR, "aliases: %s: refused: %s", item, bad);
 		addtarget(e, T_UNKNOWN, item);
 		return;
 	}
-	if (buf == NULL) {
-		tempexp(e, "4.3.0 cannot read %s: %s", item);
-		return;
+	if (trusted && !filetrusted(path, &st, why, sizeof why)) {
+		logmsg(LOG_NOTICE, "aliases: %s: untrusted (%s): no files or "
+		    "programs from it", item, why);
+		trusted = 0;
 	}
 	for (s = buf; *s != '\0'; ) {
 		if (skipline(s)) {
@@ -594,15 +822,14 @@ include(struct exp *e, const char *item)
 	}
 	e->stack[e->depth++] = item;
 	for (i = 0; i < sv.n && !e->fail; i++) {
-		expanditem(e, sv.v[i], st.st_uid == 0 ||
-		    st.st_uid == geteuid());
+		expanditem(e, sv.v[i], trusted);
 	}
 	e->depth--;
 	strv_free(&sv);
 	free(buf);
 }
 
-/* One right-hand side item. */
+/* One right-hand side item; trusted: may it name a file or a program. */
 static void
 expanditem(struct exp *e, const char *item, int trusted)
 {
@@ -611,16 +838,17 @@ expanditem(struct exp *e, const char *item, int trusted)
 		tempexp(e, "4.3.0 alias expansion too large at %s: %s", item);
 	} else if (*item == '|' || *item == '/') {
 		if (!trusted || item[1 + strspn(item + 1, " \t")] == '\0') {
-			logmsg(LOG_ERR, "aliases: \"%s\" refused (empty, or "
-			    "from an :include: of another user)", item);
+			logmsg(LOG_ERR, "aliases: \"%s\" refused (%s)", item,
+			    trusted ? "empty" : "from an untrusted alias or "
+			    ":include: file");
 			addtarget(e, T_UNKNOWN, item);
 		} else {
 			addtarget(e, *item == '|' ? T_PIPE : T_FILE, item);
 		}
 	} else if (strncasecmp(item, ":include:", 9) == 0) {
-		include(e, item);
+		include(e, item, trusted);
 	} else {
-		expandaddr(e, item + (*item == '\\'), *item == '\\');
+		expandaddr(e, item + (*item == '\\'), *item == '\\', trusted);
 	}
 }
 
@@ -635,7 +863,7 @@ local_expand(const char *rcpt, struct target **t, int *n, char *err,
 	e.errlen = errlen;
 	*t = NULL;
 	*n = 0;
-	expandaddr(&e, rcpt, 0);
+	expandaddr(&e, rcpt, 0, 1);
 	if (e.fail) {
 		local_freetargets(e.t, e.n);
 		return -1;
@@ -683,17 +911,20 @@ local_classify(const char *addr)
 int
 local_checkaliases(const char *path)
 {
+	char *buf, why[PATH_MAX + 100];
 	struct parse p;
 	struct stat st;
-	char *buf;
 
-	if ((buf = readfile(path, &st)) == NULL) {
+	if ((buf = readfile(path, 0, &st)) == NULL) {
 		fprintf(stderr, "%s: %s\n", path, strerror(errno));
 		return 1;
 	}
 	memset(&p, 0, sizeof p);
 	p.path = path;
 	p.check = 1;
+	if (!filetrusted(path, &st, why, sizeof why)) {
+		p.distrust = why;
+	}
 	parsebuf(&p, buf);
 	free(buf);
 	printf("%s: %d aliases\n", path, p.n);

@@ -256,14 +256,18 @@ dsn(const struct msg *m, int dffd, const int *idx, int n, int action,
 	return 0;
 }
 
-/* The last resort for a double bounce that failed too. */
+/*
+ * The last resort for a double bounce that failed too. local_deadletter()
+ * refuses a file that someone else could have made or can read: the
+ * message then stays in the queue.
+ */
 static int
 deadletter(const struct msg *m, int dffd)
 {
-	struct target t = { T_FILE, (char *)set.deadletter };
 	char reply[REPLYLEN];
 
-	if (local_deliver(&t, m, dffd, reply, sizeof(reply)) != D_OK) {
+	if (local_deadletter(set.deadletter, m, dffd, reply,
+	    sizeof(reply)) != D_OK) {
 		logmsg(LOG_ALERT, "%s: bounce: cannot append to DeadLetterFile "
 		    "%s (%s): the message stays in the queue", m->id,
 		    set.deadletter, reply);

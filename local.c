@@ -6,10 +6,16 @@
  * disk: after fsync of the mbox, or of Maildir's new/ after the rename.
  * An mbox append that fails is cut back to the old length, so no reader
  * ever sees a torn message.
+ *
+ * As root this writes where others may have planted things (MailSpool,
+ * the directories of /file targets, DeadLetterFile): nothing is followed
+ * through a symbolic link, files are created O_EXCL, and what is opened
+ * is checked by fstat (type, links, owner) before a byte is written.
  */
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -218,6 +224,7 @@ struct mbox {
 	uid_t uid;		/* the user, who owns a new mailbox */
 	gid_t gid;
 	int isfile;		/* from the aliases: any owner, devices too */
+	int dead;		/* DeadLetterFile: root's (ours), private */
 	int fd;
 	int dev;		/* a character device (/dev/null): just write */
 	int dotlock;		/* we made lock */
@@ -225,34 +232,95 @@ struct mbox {
 };
 
 /*
+ * Open an existing named file (a /file or DeadLetterFile), else create it,
+ * but only on a path that root alone controls (local_safepath): whoever
+ * can write a directory on the way could point us anywhere.
+ */
+static int
+opennamed(struct mbox *b, int fl, int *made, char *why, size_t wlen)
+{
+	*made = 0;
+	if ((b->fd = open(b->path, fl)) >= 0 || errno != ENOENT) {
+		return 0;
+	}
+	if (!local_safepath(b->path, geteuid(), why, wlen)) {
+		return -1;
+	}
+	*made = 1;
+	b->fd = open(b->path, fl | O_CREAT | O_EXCL, 0600);
+	return 0;
+}
+
+/*
+ * Is the opened file one we may append to? A regular file with one link
+ * (a /file may be a device such as /dev/null); a mailbox belongs to its
+ * user or root; DeadLetterFile to root (us) and private; a named file lies
+ * on a path only root and its owner control.
+ */
+static const char *
+checkmbox(const struct mbox *b, const struct stat *st, int made, char *why,
+    size_t wlen)
+{
+	int root = geteuid() == 0;
+
+	if (!(b->isfile && S_ISCHR(st->st_mode)) &&
+	    (!S_ISREG(st->st_mode) || st->st_nlink != 1)) {
+		return "not a regular file with one link";
+	}
+	if (!made && root && !b->isfile && !b->dead &&
+	    st->st_uid != b->uid && st->st_uid != 0) {
+		return "not owned by its user";
+	}
+	if (b->dead && ((st->st_uid != 0 && st->st_uid != geteuid()) ||
+	    (st->st_mode & 027) != 0)) {
+		return "not owned by root, or open to others";
+	}
+	if ((b->isfile || b->dead) && !made &&
+	    !local_safepath(b->path, st->st_uid, why, wlen)) {
+		return why;
+	}
+	return NULL;
+}
+
+/*
  * Open for append, creating it 0600. O_NOFOLLOW and the link count stop
  * whoever can write the spool from pointing us at another file; as root, an
- * existing mailbox must belong to its user (or root).
+ * existing mailbox must belong to its user (or root). O_NONBLOCK: a FIFO
+ * planted in its place must not hang us.
  */
 static int
 openmbox(struct mbox *b, char *reply, size_t rlen)
 {
-	int fl = O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
+	int fl = O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
+	    O_NOCTTY;
 	int made = 1, root = geteuid() == 0;
+	char why[PATH_MAX + 100];
+	const char *bad = NULL;
 	struct stat st;
 
-	if ((b->fd = open(b->path, fl | O_CREAT | O_EXCL, 0600)) < 0 &&
+	if (b->isfile || b->dead) {
+		if (opennamed(b, fl, &made, why, sizeof why) != 0) {
+			bad = why;
+		}
+	} else if ((b->fd = open(b->path, fl | O_CREAT | O_EXCL, 0600)) < 0 &&
 	    errno == EEXIST) {
 		made = 0;
 		b->fd = open(b->path, fl);
 	}
-	if (b->fd < 0 || fstat(b->fd, &st) != 0) {
+	if (bad == NULL && (b->fd < 0 || fstat(b->fd, &st) != 0)) {
 		return tempfail(reply, rlen, "cannot open", b->path);
 	}
-	if (b->isfile && S_ISCHR(st.st_mode)) {
-		b->dev = 1;
-	} else if (!S_ISREG(st.st_mode) || st.st_nlink != 1 || (!made &&
-	    root && !b->isfile && st.st_uid != b->uid && st.st_uid != 0)) {
-		logmsg(LOG_ERR, "local: %s: not a file with one link owned "
-		    "by its user; left alone", b->path);
-		return setreply(reply, rlen, D_TEMP, "4.2.0 mailbox %s is "
-		    "unsafe (type, links or owner)", b->path);
-	} else if (made && root && !b->isfile &&
+	if (bad != NULL || (bad = checkmbox(b, &st, made, why,
+	    sizeof why)) != NULL) {
+		logmsg(LOG_ERR, "local: %s: unsafe (%s); left alone", b->path,
+		    bad);
+		return setreply(reply, rlen, D_TEMP, "4.2.0 %s %s is unsafe "
+		    "(type, links, owner or path)", b->isfile ? "file" :
+		    b->dead ? "DeadLetterFile" : "mailbox", b->path);
+	}
+	(void)fcntl(b->fd, F_SETFL, O_APPEND);	/* blocking writes again */
+	b->dev = b->isfile && S_ISCHR(st.st_mode);
+	if (made && root && !b->isfile && !b->dead &&
 	    fchown(b->fd, b->uid, b->gid) != 0) {
 		(void)unlink(b->path);	/* else it stays root's */
 		return tempfail(reply, rlen, "cannot chown", b->path);
@@ -272,7 +340,8 @@ deadholder(const char *lock)
 	long pid;
 	int fd;
 
-	if ((fd = open(lock, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+	if ((fd = open(lock, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC)) == -1) {
 		return 0;
 	}
 	n = read(fd, buf, sizeof buf - 1);
@@ -286,47 +355,130 @@ deadholder(const char *lock)
 	    kill((pid_t)pid, 0) == -1 && errno == ESRCH;
 }
 
+/* When this machine booted (btime in /proc/stat), or 0 if unknown. */
+static time_t
+boottime(void)
+{
+	static time_t bt = -1;
+	char line[256];
+	FILE *f;
+	int bol = 1;
+
+	if (bt != -1) {
+		return bt;
+	}
+	bt = 0;
+	if ((f = fopen("/proc/stat", "re")) == NULL) {
+		return bt;
+	}
+	/* the intr line can be longer than line: find line starts */
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (bol && strncmp(line, "btime ", 6) == 0) {
+			bt = (time_t)strtoll(line + 6, NULL, 10);
+			break;
+		}
+		bol = strchr(line, '\n') != NULL;
+	}
+	(void)fclose(f);	/* read-only */
+	return bt;
+}
+
 /*
- * path.lock, made O_EXCL: D_OK, a D_TEMP/D_PERM failure, or -1 while
- * another process holds it. One older than LOCK_STALE, or naming a dead
- * process, is broken. Where we may not create files (a /file in a directory we
- * cannot write), fcntl alone has to do.
+ * Is someone else's dot-lock dead? One from before the last boot is,
+ * whatever it holds; so is one naming a process that no longer runs, and
+ * any (empty, unreadable, a live pid) older than LOCK_STALE.
  */
+static int
+stalelock(const char *lock)
+{
+	time_t bt = boottime();
+	struct stat st;
+
+	if (lstat(lock, &st) != 0) {
+		return errno == ENOENT;		/* gone meanwhile */
+	}
+	return (bt > 0 && st.st_mtime < bt) ||
+	    time(NULL) - st.st_mtime > LOCK_STALE || deadholder(lock);
+}
+
+/*
+ * Make b->lock with our pid already in it, so that no one ever sees it
+ * empty: write a temporary file of a unique name beside it (O_EXCL,
+ * O_NOFOLLOW), link() it to the lock's name, unlink the temporary (the
+ * NFS-safe dot-lock: success if link() says so or the temporary now has
+ * two links). link() neither follows nor replaces what has the lock's
+ * name. D_OK, a D_TEMP/D_PERM failure, or -1 while the lock exists.
+ */
+static int
+linklock(struct mbox *b, char *reply, size_t rlen)
+{
+	static unsigned q;
+	char tmp[PATH_MAX + 160], host[65], pid[24];
+	const char *h = set.hostname != NULL ? set.hostname : "localhost";
+	struct timespec ts;
+	struct stat st;
+	int fd = -1, n, i, ok, e;
+
+	for (i = 0; h[i] != '\0' && i < (int)sizeof host - 1; i++) {
+		host[i] = isalnum((unsigned char)h[i]) || h[i] == '-' ||
+		    h[i] == '.' ? h[i] : '_';
+	}
+	host[i] = '\0';
+	n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+	for (i = 0; i < 10 && fd < 0; i++) {
+		(void)clock_gettime(CLOCK_REALTIME, &ts);
+		(void)snprintf(tmp, sizeof tmp, "%s.%s.%ld.%lx%x", b->lock,
+		    host, (long)getpid(), (unsigned long)ts.tv_nsec, ++q);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST) {
+			break;
+		}
+	}
+	if (fd < 0) {
+		/* where we may not create files, fcntl alone has to do */
+		return errno == EACCES || errno == EPERM || errno == EROFS ?
+		    D_OK : tempfail(reply, rlen, "cannot create", tmp);
+	}
+	ok = write(fd, pid, (size_t)n) == n;
+	ok = close(fd) == 0 && ok;
+	if (ok) {
+		ok = link(tmp, b->lock) == 0 || (lstat(tmp, &st) == 0 &&
+		    st.st_nlink == 2);
+	}
+	e = errno;
+	(void)unlink(tmp);
+	if (ok) {
+		b->dotlock = 1;
+		return D_OK;
+	}
+	if (e == EEXIST) {
+		return -1;
+	}
+	errno = e;
+	/* a file system without hard links (FAT): fcntl alone */
+	return e == EPERM ? D_OK : tempfail(reply, rlen, "cannot lock with",
+	    b->lock);
+}
+
+/* path.lock: linklock(), once more after breaking a dead one. */
 static int
 dotlock(struct mbox *b, char *reply, size_t rlen)
 {
-	struct stat st;
-	int fd;
+	int s;
 
 	if (snprintf(b->lock, sizeof b->lock, "%s.lock", b->path) >=
 	    (int)sizeof b->lock) {
 		return setreply(reply, rlen, D_PERM, "5.3.0 path too long");
 	}
-	if ((fd = open(b->lock, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_CLOEXEC, 0600)) >= 0) {
-		char pid[24];
-		int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-
-		b->dotlock = 1;
-		/* the pid lets the next runner see that we died holding it */
-		return write(fd, pid, (size_t)n) == n && close(fd) == 0 ?
-		    D_OK : tempfail(reply, rlen, "cannot create", b->lock);
-	}
-	if (errno == EACCES || errno == EPERM || errno == EROFS) {
-		return D_OK;
-	}
-	if (errno != EEXIST) {
-		return tempfail(reply, rlen, "cannot create", b->lock);
-	}
-	if (lstat(b->lock, &st) != 0 || (time(NULL) - st.st_mtime <=
-	    LOCK_STALE && !deadholder(b->lock))) {
-		return -1;
+	if ((s = linklock(b, reply, rlen)) != -1 || !stalelock(b->lock)) {
+		return s;
 	}
 	logmsg(LOG_INFO, "local: breaking stale lock %s", b->lock);
 	if (unlink(b->lock) != 0 && errno != ENOENT) {
 		return tempfail(reply, rlen, "cannot remove", b->lock);
 	}
-	return dotlock(b, reply, rlen);
+	return linklock(b, reply, rlen);
 }
 
 /* fcntl and dot-lock, for MUAs that know only one of them. */
@@ -435,19 +587,32 @@ out:
 /*
  * mkdir 0700 (given to the user when we are root), then open it. A new
  * directory is fsynced into its parent, or a crash could lose it with the
- * mail inside.
+ * mail inside. As root, one that was there must be a directory (not a
+ * symbolic link) of the user: else *bad is set and errno is EPERM.
  */
 static int
-opendirmk(int at, const char *name, uid_t uid, gid_t gid)
+opendirmk(int at, const char *name, uid_t uid, gid_t gid, int *bad)
 {
+	struct stat st;
 	int made, fd, e;
 
 	if (!(made = mkdirat(at, name, 0700) == 0) && errno != EEXIST) {
 		return -1;
 	}
 	fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd >= 0 && made && ((geteuid() == 0 && fchown(fd, uid, gid) != 0)
-	    || (at != AT_FDCWD && fsync(at) != 0))) {
+	if (fd < 0) {
+		*bad = errno == ELOOP || errno == ENOTDIR;
+		return -1;
+	}
+	if (!made && geteuid() == 0 && (fstat(fd, &st) != 0 ||
+	    st.st_uid != uid)) {
+		(void)close(fd);	/* read-only */
+		*bad = 1;
+		errno = EPERM;
+		return -1;
+	}
+	if (made && ((geteuid() == 0 && fchown(fd, uid, gid) != 0) ||
+	    (at != AT_FDCWD && fsync(at) != 0))) {
 		e = errno;
 		(void)close(fd);	/* read-only */
 		errno = e;
@@ -513,15 +678,21 @@ maildir(const char *dir, uid_t uid, gid_t gid, const struct msg *m,
     int dffd, char *reply, size_t rlen)
 {
 	static const char *const sub[] = { "tmp", "new", "cur" };
-	int fd[4] = { -1, -1, -1, -1 }, i, s = D_OK;
+	int fd[4] = { -1, -1, -1, -1 }, i, s = D_OK, bad = 0;
 	char name[256];
 
-	fd[0] = opendirmk(AT_FDCWD, dir, uid, gid);
+	fd[0] = opendirmk(AT_FDCWD, dir, uid, gid, &bad);
 	for (i = 0; i < 3 && fd[i] >= 0; i++) {
-		fd[i + 1] = opendirmk(fd[0], sub[i], uid, gid);
+		fd[i + 1] = opendirmk(fd[0], sub[i], uid, gid, &bad);
 	}
 	uniquename(name, sizeof name);
-	if (fd[3] < 0 || maildirfile(fd[1], fd[2], name, m, dffd, uid,
+	if (bad) {
+		logmsg(LOG_ERR, "local: %s%s%s: a symbolic link, not a "
+		    "directory or not owned by its user; left alone", dir,
+		    i > 0 ? "/" : "", i > 0 ? sub[i - 1] : "");
+		s = setreply(reply, rlen, D_TEMP, "4.2.0 maildir %s is unsafe "
+		    "(type or owner)", dir);
+	} else if (fd[3] < 0 || maildirfile(fd[1], fd[2], name, m, dffd, uid,
 	    gid) != 0) {
 		s = tempfail(reply, rlen, "cannot deliver to", dir);
 	}
@@ -582,6 +753,33 @@ struct cmd {
 };
 
 /*
+ * Close every descriptor above 2, whatever a caller left open without
+ * O_CLOEXEC: a |command (as RunAsUser) must not inherit root's files.
+ */
+static void
+closefrom3(void)
+{
+	struct dirent *de;
+	long fd, max;
+	DIR *d;
+
+	if ((d = opendir("/proc/self/fd")) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			fd = strtol(de->d_name, NULL, 10);
+			if (fd > 2 && fd != dirfd(d)) {
+				(void)close((int)fd);
+			}
+		}
+		(void)closedir(d);
+		return;
+	}
+	max = sysconf(_SC_OPEN_MAX);
+	for (fd = 3; fd < (max > 0 && max < 65536 ? max : 65536); fd++) {
+		(void)close((int)fd);
+	}
+}
+
+/*
  * In the child: the message on stdin, output to the pipe, a small clean
  * environment, and RunAsUser's identity when we are root. Errors before
  * exec go to the pipe, so they end up in the reply.
@@ -620,6 +818,7 @@ runchild(const char *cmd, const struct msg *m, const char *rcpt, int in,
 	cleansender(m, sender + 7, sizeof sender - 7, 0);
 	memcpy(sender, "SENDER=", 7);
 	(void)snprintf(recipient, sizeof recipient, "RECIPIENT=%s", rcpt);
+	closefrom3();
 	execve("/bin/sh", argv, env);
 	dprintf(1, "mta: cannot run /bin/sh: %s\n", strerror(errno));
 	_exit(EX_TEMPFAIL);
@@ -842,4 +1041,26 @@ local_deliver(const struct target *t, const struct msg *m, int dffd,
 		return setreply(reply, rlen, D_TEMP, "4.3.0 not a local "
 		    "target");
 	}
+}
+
+/*
+ * The last resort for a double bounce: append to DeadLetterFile, which
+ * must be root's (ours), private, one link, on a safe path; anything else
+ * (an ordinary user's copy made in /var/tmp first) is refused, and the
+ * caller keeps the message queued.
+ */
+int
+local_deadletter(const char *path, const struct msg *m, int dffd,
+    char *reply, size_t rlen)
+{
+	struct mbox b;
+
+	if (path == NULL || *path != '/') {
+		return setreply(reply, rlen, D_PERM, "5.3.0 DeadLetterFile "
+		    "is not an absolute path");
+	}
+	memset(&b, 0, sizeof b);
+	b.path = path;
+	b.dead = 1;
+	return mboxdeliver(&b, m, dffd, reply, rlen);
 }

@@ -250,6 +250,9 @@ int local_classify(const char *addr);
 int local_deliver(const struct target *t, const struct msg *m, int dffd,
     char *reply, size_t rlen);
 int local_checkaliases(const char *path);
+int local_safepath(const char *path, uid_t owner, char *why, size_t len);
+int local_deadletter(const char *path, const struct msg *m, int dffd,
+    char *reply, size_t rlen);
 struct passwd;
 int local_getuser(const char *name, struct passwd **pw);
 
