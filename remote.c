@@ -203,13 +203,15 @@ static int
 authinfo(const char *host, char *user, size_t ulen, char *pass, size_t plen,
     char *err, size_t errlen)
 {
-	char line[1024], *h, *u, *p;
+	char line[1024], iobuf[4096], *h, *u, *p;
 	FILE *f;
 	int found = 1, absent;
 
 	if ((f = openauth(&absent, err, errlen)) == NULL) {
 		return absent ? 1 : -1;
 	}
+	/* our buffer, wiped after: not stdio's, freed with the passwords */
+	setvbuf(f, iobuf, _IOFBF, sizeof(iobuf));
 	while (found == 1 && fgets(line, sizeof(line), f) != NULL) {
 		line[strcspn(line, "\r\n")] = '\0';
 		h = line + strspn(line, " \t");
@@ -234,8 +236,9 @@ authinfo(const char *host, char *user, size_t ulen, char *pass, size_t plen,
 			found = 0;
 		}
 	}
-	explicit_bzero(line, sizeof(line));
 	fclose(f);
+	explicit_bzero(line, sizeof(line));
+	explicit_bzero(iobuf, sizeof(iobuf));
 	return found;
 }
 
