@@ -180,6 +180,12 @@ cmd(const char *fmt, ...)
 		errno = EMSGSIZE;
 		return -1;
 	}
+	/* a CR or LF inside would end the command early (RFC 5321 2.3.8);
+	 * the queue file holds none, this keeps it so */
+	if (strpbrk(line, "\r\n") != NULL) {
+		errno = EINVAL;
+		return -1;
+	}
 	line[n++] = '\r';
 	line[n++] = '\n';
 	return cput(line, (size_t)n);
@@ -248,6 +254,41 @@ keyword(const char *kw)
 }
 
 /*
+ * Reply text goes to log lines, the queue file, DSNs and mailq. Besides
+ * the ASCII controls (sanitize), the C1 controls U+0080..U+009F (which
+ * some terminals obey as escapes) and every byte that is not part of
+ * valid UTF-8 become '?'.
+ */
+static void
+cleantext(char *s)
+{
+	static const unsigned long least[] = { 0, 0x80, 0x800, 0x10000 };
+	unsigned char *p = (unsigned char *)s;
+	unsigned long c;
+	int i, n;
+
+	sanitize(s);
+	while (*p != '\0') {
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		n = *p >= 0xc2 && *p <= 0xdf ? 1 : *p >= 0xe0 && *p <= 0xef ?
+		    2 : *p >= 0xf0 && *p <= 0xf4 ? 3 : 0;
+		c = *p & (0x3f >> n);
+		for (i = 1; i <= n && (p[i] & 0xc0) == 0x80; i++) {
+			c = c << 6 | (p[i] & 0x3f);
+		}
+		if (n == 0 || i <= n || c < least[n] || c > 0x10ffff ||
+		    (c >= 0xd800 && c <= 0xdfff) || c <= 0x9f) {
+			*p++ = '?';	/* its continuation bytes follow suit */
+			continue;
+		}
+		p += n + 1;
+	}
+}
+
+/*
  * Read a whole reply, multi-line included; its text ("550 5.1.1 ...",
  * lines joined) goes to text. Returns the code, or -1 if the connection
  * failed (text says why).
@@ -284,7 +325,7 @@ reply(char *text, size_t len, int ehlo)
 			break;
 		}
 	}
-	sanitize(text);
+	cleantext(text);
 	return code;
 }
 
@@ -327,21 +368,27 @@ isaddr(const char *host)
 	    inet_pton(AF_INET6, host, buf) == 1;
 }
 
-/* TLS on the open connection; a failure leaves it unusable. */
+/*
+ * TLS on the open connection; a failure leaves it unusable. With verify,
+ * the chain must lead to CACertFile and the certificate must carry name
+ * (unless name is an address). why gets the reason of a failure, without
+ * a status code.
+ */
 static int
-handshake(int verify, char *err, size_t errlen)
+handshake(const char *name, int verify, char *why, size_t whylen)
 {
 	br_ssl_engine_context *eng;
-	char why[300];
+	char cas[300] = "no usable CA certificate in CACertFile";
 	int e;
 
-	if (verify && tls_loadcas(why, sizeof(why)) == -1) {
-		snprintf(err, errlen, "4.7.5 cannot verify %s: %s", cl.host, why);
+	if (verify && tls_loadcas(cas, sizeof(cas)) == -1) {
+		snprintf(why, whylen, "cannot verify %.200s: %.250s", cl.host,
+		    cas);
 		return -1;
 	}
 	/* BearSSL matches DNS names only: an address literal (SmartHost
 	 * [192.0.2.1]) gets its chain verified but no name check */
-	cl.t = tls_client(isaddr(cl.host) ? NULL : cl.host, verify);
+	cl.t = tls_client(isaddr(name) ? NULL : name, verify);
 	eng = tls_clientengine(cl.t);
 	br_sslio_init(&cl.io, eng, lowread, NULL, lowwrite, NULL);
 	cl.tls = 1;
@@ -352,13 +399,31 @@ handshake(int verify, char *err, size_t errlen)
 		return 0;
 	}
 	e = br_ssl_engine_last_error(eng);
-	snprintf(err, errlen, "4.7.5 TLS handshake with %s failed: %s (%d)",
+	snprintf(why, whylen, "TLS handshake with %s failed: %s%s (%d)",
 	    cl.host, e == BR_ERR_X509_BAD_SERVER_NAME ? "the certificate "
-	    "does not name the host" : e == BR_ERR_X509_NOT_TRUSTED ?
+	    "does not name " : e == BR_ERR_X509_NOT_TRUSTED ?
 	    "certificate not trusted by CACertFile" : e == BR_ERR_X509_EXPIRED ?
 	    "certificate expired or not yet valid (is the clock right?)" :
 	    e >= BR_ERR_X509_OK && e < 64 ? "certificate error" : "TLS error",
-	    e);
+	    e == BR_ERR_X509_BAD_SERVER_NAME ? name : "", e);
+	return -1;
+}
+
+/*
+ * A session that cannot have the TLS it needs. cred (the SmartHost
+ * name) when it was needed for credentials: the log and mailq then say
+ * so, not just what failed.
+ */
+static int
+tlsfail(char *err, size_t errlen, const char *code, const char *cred,
+    const char *why)
+{
+	if (cred != NULL) {
+		snprintf(err, errlen, "%s credentials for %s are sent only "
+		    "over verified TLS: %s", code, cred, why);
+	} else {
+		snprintf(err, errlen, "%s %s", code, why);
+	}
 	return -1;
 }
 
@@ -450,19 +515,62 @@ auth(const char *user, const char *pass, char *err, size_t errlen)
 }
 
 /*
+ * STARTTLS, then EHLO again inside. Returns 0 in TLS; 1 still in clear,
+ * 2 the handshake failed (why says why in both cases); -1 the session
+ * is lost (err says why).
+ */
+static int
+starttls(const char *name, int verify, char *why, size_t whylen,
+    char *err, size_t errlen)
+{
+	int code;
+
+	if ((cl.ext & X_STARTTLS) == 0) {
+		snprintf(why, whylen, "%s does not offer STARTTLS", cl.host);
+		return 1;
+	}
+	if (cmd("STARTTLS") == -1 || cflush() == -1) {
+		snprintf(err, errlen, "4.4.2 %s: %s", cl.host, strerror(errno));
+		return -1;
+	}
+	if ((code = reply(err, errlen, 0)) == -1) {
+		return -1;
+	}
+	if (code != 220) {
+		snprintf(why, whylen, "%s refused STARTTLS: %s", cl.host, err);
+		return 1;
+	}
+	if (handshake(name, verify, why, whylen) == -1) {
+		return 2;
+	}
+	return ehlo(err, errlen);
+}
+
+/*
  * Connect to one address of host and get a session ready for MAIL.
+ * tlsname is the name a verified certificate must carry (host when
+ * NULL). With credentials (user) the session must be TLS verified so,
+ * whatever tlsmode says: the password never goes to a server that has
+ * not proved who it is (an impostor in the path, a spoofed DNS answer).
  * Returns 0, or -1 with err filled: a temporary failure of this host.
  */
 int
-client_open(const struct sockaddr_storage *ss, const char *host, int tlsmode,
-    const char *user, const char *pass, char *err, size_t errlen)
+client_open(const struct sockaddr_storage *ss, const char *host,
+    const char *tlsname, int tlsmode, const char *user, const char *pass,
+    char *err, size_t errlen)
 {
-	int code;
+	char why[REPLYLEN];
+	const char *cred;
+	int verify;
 
 	client_close(1);
 	snprintf(cl.host, sizeof(cl.host), "%s", host);
 	cl.tlsinfo[0] = '\0';
 	cl.key[0] = '\0';
+	tlsname = tlsname != NULL ? tlsname : host;
+	cred = user != NULL ? tlsname : NULL;
+	verify = cred != NULL || tlsmode == TLS_REQUIRE ||
+	    tlsmode == TLS_IMPLICIT;
 	cl.deadline = time(NULL) + CONNECT_TIMEOUT;
 	if (nbconnect(ss) == -1) {
 		snprintf(err, errlen, "4.4.1 connect to %s: %s", host,
@@ -470,43 +578,32 @@ client_open(const struct sockaddr_storage *ss, const char *host, int tlsmode,
 		return -1;
 	}
 	cl.deadline = time(NULL) + set.tcommand;
-	if (tlsmode == TLS_IMPLICIT && handshake(1, err, errlen) == -1) {
+	if (tlsmode == TLS_IMPLICIT &&
+	    handshake(tlsname, 1, why, sizeof(why)) == -1) {
+		return tlsfail(err, errlen, "4.7.5", cred, why);
+	}
+	if (reply(err, errlen, 0) != 220 || ehlo(err, errlen) == -1) {
 		return -1;
 	}
-	if ((code = reply(err, errlen, 0)) != 220) {
-		return -1;
-	}
-	if (ehlo(err, errlen) == -1) {
-		return -1;
-	}
-	if (!cl.tls && tlsmode != TLS_NONE && tlsmode != TLS_IMPLICIT &&
-	    (cl.ext & X_STARTTLS)) {
-		if (cmd("STARTTLS") == -1 || cflush() == -1 ||
-		    reply(err, errlen, 0) != 220) {
-			if (tlsmode == TLS_REQUIRE) {
-				return -1;
+	if (!cl.tls && (tlsmode != TLS_NONE || cred != NULL)) {
+		switch (starttls(tlsname, verify, why, sizeof(why), err,
+		    errlen)) {
+		case -1:
+			return -1;
+		case 1:
+			if (verify) {
+				return tlsfail(err, errlen, "4.7.4", cred, why);
 			}
-		} else if (handshake(tlsmode == TLS_REQUIRE, err,
-		    errlen) == -1 || ehlo(err, errlen) == -1) {
-			return -1;
+			break;	/* opportunistic: in clear (RFC 7435) */
+		case 2:
+			return tlsfail(err, errlen, "4.7.5", cred, why);
 		}
 	}
-	if (!cl.tls && tlsmode == TLS_REQUIRE) {
-		snprintf(err, errlen, "4.7.4 %s does not offer STARTTLS, and "
-		    "SmartHostTLS is require", host);
-		return -1;
+	/* verify made TLS a must with credentials: this only keeps it so */
+	if (cred != NULL && !cl.tls) {
+		return tlsfail(err, errlen, "4.7.4", cred, "no TLS");
 	}
-	if (user != NULL) {
-		if (!cl.tls) {
-			snprintf(err, errlen, "4.7.0 not sending credentials to "
-			    "%s without TLS", host);
-			return -1;
-		}
-		if (auth(user, pass, err, errlen) == -1) {
-			return -1;
-		}
-	}
-	return 0;
+	return cred != NULL ? auth(user, pass, err, errlen) : 0;
 }
 
 static int
@@ -638,16 +735,25 @@ rcptto(const struct rcpt *r)
  * Message bytes on the wire: LF becomes CRLF, a line starting with a dot
  * gets another (RFC 5321 4.5.2), a line longer than 998 octets is broken
  * (RFC 5322 2.1.1). *col carries the position in the line across calls.
+ *
+ * The df's line ends are LF alone, so any CR in it is text, and would go
+ * out bare, which RFC 5321 2.3.8 forbids: a receiver may take it for a
+ * line end and see "\r.\r" or "x\r.\ny" end the DATA early (SMTP
+ * smuggling: what follows would be read as commands). It goes out as a
+ * space: no line, header field or dot line can start where the message
+ * had none, and the MasqueradeAs rewrite sees the fields the next hop
+ * sees. Dot-stuffing and the SIZE count are unchanged by it.
  */
 static int
 wire(const char *buf, size_t n, size_t *col)
 {
-	char line[8], *o;
+	char line[8], *o, ch;
 	size_t i;
 
 	for (i = 0; i < n; i++) {
 		o = line;
-		if (buf[i] == '\n') {
+		ch = buf[i] == '\r' ? ' ' : buf[i];
+		if (ch == '\n') {
 			*o++ = '\r';
 			*o++ = '\n';
 			*col = 0;
@@ -657,10 +763,10 @@ wire(const char *buf, size_t n, size_t *col)
 				*o++ = '\n';
 				*col = 0;
 			}
-			if (*col == 0 && buf[i] == '.') {
+			if (*col == 0 && ch == '.') {
 				*o++ = '.';
 			}
-			*o++ = buf[i];
+			*o++ = ch;
 			(*col)++;
 		}
 		if (cput(line, (size_t)(o - line)) == -1) {

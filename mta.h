@@ -190,8 +190,8 @@ struct tlsclient *tls_client(const char *servername, int verify);
 enum { TLS_NONE, TLS_OPPORTUNISTIC, TLS_REQUIRE, TLS_IMPLICIT };
 #define REPLYLEN	512
 int client_open(const struct sockaddr_storage *ss, const char *host,
-    int tlsmode, const char *user, const char *pass, char *err,
-    size_t errlen);
+    const char *tlsname, int tlsmode, const char *user, const char *pass,
+    char *err, size_t errlen);
 int client_send(const struct msg *m, int dffd, const int *idx, int n,
     int *res, char (*replies)[REPLYLEN], const char *masq);
 int client_rset(void);

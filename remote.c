@@ -143,6 +143,58 @@ remote_dumpstat(void (*fn)(const char *line))
 /* ---- credentials ---- */
 
 /*
+ * AuthInfoFile, opened so that nobody but its owner can have swapped it
+ * for something else: not through a symbolic link, a regular file (a
+ * FIFO would hang the runner), owned by root or by us, readable by
+ * nobody else. NULL with err filled when it may not be used; *absent
+ * set (and NULL) when there is none, which means no credentials.
+ */
+static FILE *
+openauth(int *absent, char *err, size_t errlen)
+{
+	const char *fn = set.authinfofile;
+	struct stat st;
+	FILE *f;
+	int fd;
+
+	*absent = 0;
+	if ((fd = open(fn, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC)) == -1) {
+		if (errno == ENOENT) {
+			*absent = 1;
+		} else if (errno == ELOOP) {
+			snprintf(err, errlen, "4.7.0 AuthInfoFile %s is a "
+			    "symbolic link: not using it", fn);
+		} else {
+			snprintf(err, errlen, "4.7.0 AuthInfoFile %s: %s", fn,
+			    strerror(errno));
+		}
+		return NULL;
+	}
+	if (fstat(fd, &st) == -1) {
+		snprintf(err, errlen, "4.7.0 AuthInfoFile %s: %s", fn,
+		    strerror(errno));
+	} else if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "4.7.0 AuthInfoFile %s is not a regular "
+		    "file: not using it", fn);
+	} else if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		snprintf(err, errlen, "4.7.0 AuthInfoFile %s is owned by uid "
+		    "%ld, neither root nor us: not using it", fn,
+		    (long)st.st_uid);
+	} else if ((st.st_mode & 077) != 0) {
+		snprintf(err, errlen, "4.7.0 AuthInfoFile %s is readable by "
+		    "group or others: not using it", fn);
+	} else if ((f = fdopen(fd, "r")) != NULL) {
+		return f;
+	} else {
+		snprintf(err, errlen, "4.7.0 AuthInfoFile %s: %s", fn,
+		    strerror(errno));
+	}
+	close(fd);
+	return NULL;
+}
+
+/*
  * AuthInfoFile: "host user password" (the password is the rest of the
  * line). Returns 0 with user/pass set, 1 when there are none for host,
  * -1 when the file may not be used (err says why).
@@ -151,25 +203,15 @@ static int
 authinfo(const char *host, char *user, size_t ulen, char *pass, size_t plen,
     char *err, size_t errlen)
 {
-	char line[1024], *h, *u, *p;
-	struct stat st;
+	char line[1024], iobuf[4096], *h, *u, *p;
 	FILE *f;
-	int found = 1;
+	int found = 1, absent;
 
-	if ((f = fopen(set.authinfofile, "re")) == NULL) {
-		if (errno == ENOENT) {
-			return 1;
-		}
-		snprintf(err, errlen, "4.7.0 AuthInfoFile %s: %s",
-		    set.authinfofile, strerror(errno));
-		return -1;
+	if ((f = openauth(&absent, err, errlen)) == NULL) {
+		return absent ? 1 : -1;
 	}
-	if (fstat(fileno(f), &st) == -1 || (st.st_mode & 077) != 0) {
-		fclose(f);
-		snprintf(err, errlen, "4.7.0 AuthInfoFile %s is readable by "
-		    "group or others: not using it", set.authinfofile);
-		return -1;
-	}
+	/* our buffer, wiped after: not stdio's, freed with the passwords */
+	setvbuf(f, iobuf, _IOFBF, sizeof(iobuf));
 	while (found == 1 && fgets(line, sizeof(line), f) != NULL) {
 		line[strcspn(line, "\r\n")] = '\0';
 		h = line + strspn(line, " \t");
@@ -194,8 +236,9 @@ authinfo(const char *host, char *user, size_t ulen, char *pass, size_t plen,
 			found = 0;
 		}
 	}
-	explicit_bzero(line, sizeof(line));
 	fclose(f);
+	explicit_bzero(line, sizeof(line));
+	explicit_bzero(iobuf, sizeof(iobuf));
 	return found;
 }
 
@@ -411,8 +454,12 @@ tryhosts(struct msg *m, int dffd, const int *idx, int n, struct route *rt,
 				    m->rcpt[idx[0]].addr, relay);
 				fflush(stdout);
 			}
-			if (client_open(&ss[j], rt->mx[i].host, rt->tls, user,
-			    pass, err, errlen) == -1) {
+			/* credentials go to the SmartHost as configured: a
+			 * certificate for an MX host found for it would let a
+			 * spoofed DNS answer take them */
+			if (client_open(&ss[j], rt->mx[i].host, rt->smart &&
+			    user != NULL ? rt->name : NULL, rt->tls, user, pass,
+			    err, errlen) == -1) {
 				client_close(0);
 				/* a host that did not answer is remembered */
 				if (strncmp(err, "4.4.1", 5) == 0 ||
