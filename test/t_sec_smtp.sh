@@ -475,3 +475,264 @@ ck('sec-smtp: (4) a bad SIZE= (555), then MAIL without SIZE: 250',
 c.cmd('QUIT')
 EOF
 stopd
+
+# ==== 5: AUTH inside STARTTLS ===================================================
+
+box s
+# many rounds, so that a crypt takes a time one can measure
+printf 'alice:%s\n' "$(mkpasswd -m sha-512 -R 400000 secret)" >"$D/users"
+printf 'bob:%s\n' "$(mkpasswd -m sha-512 -R 400000 hunter2)" >>"$D/users"
+startd s -O "ServerCertFile=$BASE/cert.pem" -O "ServerKeyFile=$BASE/key.pem" \
+    -O "AuthUsersFile=$D/users" -O RelayFrom=
+py <<'EOF'
+from sec import *
+import smtplib
+
+
+def b64(b):
+    return base64.b64encode(b).decode()
+
+
+def tls():
+    c = C()
+    c.cmd('EHLO auth.example')
+    c.cmd('STARTTLS')
+    c.starttls()
+    c.cmd('EHLO auth.example')
+    return c
+
+
+def plain(raw, initial=True):
+    c = tls()
+    if initial:
+        r = c.cmd('AUTH PLAIN ' + (raw if isinstance(raw, str) else b64(raw)))
+    else:
+        c.cmd('AUTH PLAIN')
+        r = c.cmd(raw if isinstance(raw, str) else b64(raw))
+    relay = c.cmd('MAIL FROM:<a@example.org>')
+    relay = c.cmd('RCPT TO:<x@elsewhere.example>') \
+        if starts(relay, '250') else relay
+    c.cmd('QUIT')
+    c.close()
+    return r, relay
+
+
+for raw, what in ((b'\0alice\0secret', 'an empty authzid'),
+                  (b'alice\0alice\0secret', 'the authzid equal to the user')):
+    for initial in (True, False):
+        r, relay = plain(raw, initial)
+        ck('sec-smtp: (5) AUTH PLAIN with %s (%s): 235, then relaying is '
+           'allowed' % (what, 'initial response' if initial else 'after 334'),
+           starts(r, '235 2.7.0') and starts(relay, '250'), (r, relay))
+
+for raw, want, what in (
+        (b'bob\0alice\0secret', '535', 'another authzid (bob for alice)'),
+        (b'\0alice\0secret\0', '501', 'a NUL after the password'),
+        (b'\0alice\0secret\0junk', '501', 'an extra field after the '
+         'password'),
+        (b'\0alice\0secret\0\0', '501', 'two extra NULs'),
+        (b'\0\0secret', '501', 'an empty user'),
+        (b'\0alice\0', '501', 'an empty password'),
+        (b'alice\0secret', '501', 'two fields only'),
+        (b64(b'\0alice\0secret') + 'AAAA', '501', 'base64 with data after '
+         'the padding'),
+        (b64(b'\0alice\0secret') + '=', '501', 'base64 with extra padding'),
+        ('AGFsaWNl*HNlY3JldA==', '501', 'a byte that is no base64')):
+    r, relay = plain(raw)
+    ck('sec-smtp: (5) AUTH PLAIN with %s: %s, and no relaying' % (what, want),
+       starts(r, want) and not starts(relay, '250'), (r, relay))
+
+# AUTH LOGIN alike
+def login(user, pw):
+    c = tls()
+    r1 = c.cmd('AUTH LOGIN')
+    r2 = c.cmd(b64(user))
+    r3 = c.cmd(b64(pw)) if starts(r2, '334') else r2
+    relay = c.cmd('MAIL FROM:<a@example.org>')
+    relay = c.cmd('RCPT TO:<x@elsewhere.example>') \
+        if starts(relay, '250') else relay
+    c.cmd('QUIT')
+    c.close()
+    return r3, relay
+
+
+r, relay = login(b'alice', b'secret')
+ck('sec-smtp: (5) AUTH LOGIN alice: 235, then relaying is allowed',
+   starts(r, '235') and starts(relay, '250'), (r, relay))
+for u, p, want, what in ((b'alice\0bob', b'secret', '501', 'a NUL in the user'),
+                         (b'alice', b'secret\0x', '501', 'a NUL in the password'),
+                         (b'a' * 200, b'secret', '501', 'a 200-octet user'),
+                         (b'alice', b'', '501', 'an empty password')):
+    r, relay = login(u, p)
+    ck('sec-smtp: (5) AUTH LOGIN with %s: %s, and no relaying' % (what, want),
+       starts(r, want) and not starts(relay, '250'), (r, relay))
+
+# smtplib: its login() is AUTH PLAIN with an empty authzid
+s = smtplib.SMTP('127.0.0.1', PORT, timeout=30)
+s.starttls(context=ssl._create_unverified_context())
+code = s.login('alice', 'secret')[0]
+s.quit()
+ck('sec-smtp: (5) smtplib login (AUTH PLAIN) as alice: 235', code == 235, code)
+
+
+# an unknown user takes as long as a wrong password (each in a session
+# of its own: the pause after a failure is per session)
+def timed(raw):
+    c = tls()
+    t = time.monotonic()
+    r = c.cmd('AUTH PLAIN ' + b64(raw))
+    t = time.monotonic() - t
+    c.close()
+    return r, t
+
+
+def timedlogin(u, p):
+    c = tls()
+    c.cmd('AUTH LOGIN')
+    c.cmd(b64(u))
+    t = time.monotonic()
+    r = c.cmd(b64(p))
+    t = time.monotonic() - t
+    c.close()
+    return r, t
+
+
+for kind, fn, wrong, unknown in (
+        ('PLAIN', timed, (b'\0alice\0wrong',), (b'\0mallory\0wrong',)),
+        ('LOGIN', timedlogin, (b'alice', b'wrong'), (b'mallory', b'wrong'))):
+    tw, tu = [], []
+    for i in range(3):
+        r1, t1 = fn(*wrong)
+        r2, t2 = fn(*unknown)
+        tw.append(t1)
+        tu.append(t2)
+    w, u = sorted(tw)[1], sorted(tu)[1]
+    ck('sec-smtp: (5) AUTH %s: an unknown user is refused (535) as slowly '
+       'as a wrong password (median %.3f s vs %.3f s)' % (kind, u, w),
+       starts(r1, '535') and starts(r2, '535') and w > 0.04 and
+       u > 0.6 * w and u < 1.6 * w + 0.05,
+       'wrong password: %s; unknown user: %s' % (tw, tu))
+
+log = logtext()
+ck('sec-smtp: (5) the log names the failed users without control bytes',
+   'authentication failed for user mallory' in log and
+   not re.search(r'[\x00-\x08\x0b-\x1f\x7f]', log))
+EOF
+stopd
+
+# ==== 6: a success DSN for a client that may not relay ==========================
+
+box d
+startd d -O RelayFrom=10.9.9.0/24
+py <<'EOF'
+from sec import *
+c = C()
+c.cmd('EHLO outside.example')
+r1 = c.cmd('MAIL FROM:<root@test.example> RET=FULL')
+r2 = c.cmd('RCPT TO:<root> NOTIFY=SUCCESS')
+r3 = c.cmd('RCPT TO:<x@elsewhere.example>')
+c.cmd('DATA')
+r4 = c.cmd('Subject: dsn-outside\r\n\r\nBODY-SECRET-OUTSIDE\r\n.')
+c.cmd('QUIT')
+ck('sec-smtp: (6) a client outside RelayFrom: MAIL RET=FULL and RCPT '
+   'NOTIFY=SUCCESS to a local user accepted (relaying still denied)',
+   starts(r1, '250') and starts(r2, '250') and starts(r3, '554 5.7.1') and
+   starts(r4, '250 2.0.0'), (r1, r2, r3, r4))
+dsn = waitmail('root', b'multipart/report')
+orig = [m for m in mbox('root') if b'multipart/report' not in m]
+ck('sec-smtp: (6) its success DSN returns the headers only: no body text',
+   len(dsn) == 1 and b'Subject: dsn-outside' in dsn[0] and
+   b'text/rfc822-headers' in dsn[0] and
+   b'BODY-SECRET-OUTSIDE' not in dsn[0] and len(orig) == 1 and
+   b'BODY-SECRET-OUTSIDE' in orig[0], dsn[:1])
+EOF
+# the control: a local submission (-bs on a pipe may relay) keeps RET=FULL
+printf '%s\r\n' 'EHLO local.example' 'MAIL FROM:<root@test.example> RET=FULL' \
+    'RCPT TO:<root> NOTIFY=SUCCESS' DATA 'Subject: dsn-local' '' \
+    'BODY-SECRET-LOCAL' . QUIT | "$MTA" "${BO[@]}" -bs >bs6.out 2>&1
+if waitfor 30 eval '[ "$(grep -c "^BODY-SECRET-LOCAL" "$D/mail/root")" -ge 2 ]'; then
+	ok "sec-smtp: (6) control: a client that may relay gets its RET=FULL success DSN with the body"
+else
+	fail "sec-smtp: (6) control: a client that may relay gets its RET=FULL success DSN with the body" \
+	    "$(cat bs6.out; tail -n 5 "$D/log")"
+fi
+stopd
+
+# ==== 7: -bs on an AF_UNIX socket ===============================================
+
+box u
+py "$MTA" "${BO[@]}" <<'EOF'
+from sec import *
+import subprocess
+argv = sys.argv[1:]
+
+a, b = socket.socketpair()
+p = subprocess.Popen(argv + ['-odq', '-bs'], stdin=b.fileno(),
+                     stdout=b.fileno(), stderr=open('bs7.err', 'wb'))
+b.close()
+c = C(sock=a)
+r0 = c.cmd('EHLO unix.example')
+r1 = c.cmd('MAIL FROM:<spam@evil.example>')
+r2 = c.cmd('RCPT TO:<victim@outside.example>')
+r3 = c.cmd('RCPT TO:<root@test.example>')
+ck('sec-smtp: (7) -bs on a socketpair: no STARTTLS offered; RCPT to an '
+   'outside domain 554 5.7.1 (in no RelayFrom network), a local one 250',
+   starts(r0, '250') and not any('STARTTLS' in l for l in r0) and
+   starts(r1, '250') and starts(r2, '554 5.7.1') and starts(r3, '250'),
+   (r0, r1, r2, r3))
+c.cmd('DATA')
+c.send(b'Subject: unix-bs\r\n\r\nbody\n.\nMAIL FROM:<x@y>\r\n'
+       b'after\r\n.\r\n')
+r = c.reply()
+quiet = c.quiet(1.0)
+q = c.cmd('QUIT')
+try:
+    rc = p.wait(20)
+except subprocess.TimeoutExpired:
+    p.kill()
+    rc = 'timeout'
+ck('sec-smtp: (7) -bs on a socketpair: <LF>.<LF> does not end DATA, only '
+   '<CRLF>.<CRLF>; 221 and exit 0',
+   starts(r, '250 2.0.0') and quiet and starts(q, '221') and rc == 0,
+   (r, quiet, q, rc, open('bs7.err').read()))
+c.close()
+log = logtext()
+df = [open(os.path.join(D, 'spool', f), 'rb').read()
+      for f in os.listdir(os.path.join(D, 'spool')) if f.startswith('df')]
+ck('sec-smtp: (7) the log and Received: name the peer [unix]',
+   'connect from [unix] (-bs)' in log and len(df) == 1 and
+   b'Received: from unix.example ([unix])' in df[0] and
+   b'\nafter\n' in df[0], log[-600:])
+
+# the control: -bs on a pipe is a local user, who may relay
+p = subprocess.run(argv + ['-odq', '-bs'], input=b'EHLO pipe.example\r\n'
+                   b'MAIL FROM:<root@test.example>\r\n'
+                   b'RCPT TO:<x@outside.example>\r\nQUIT\r\n',
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+ck('sec-smtp: (7) control: -bs on a pipe is a local user (RCPT to an '
+   'outside domain 250)', b'\r\n250 2.1.5' in p.stdout, p.stdout)
+EOF
+# the same through socat, which hands the session a socketpair too
+if command -v socat >/dev/null 2>&1; then
+	printf '#!/bin/sh\nexec "$@"\n' >"$BASE/bs.sh"
+	chmod +x "$BASE/bs.sh"
+	printf '%s ' "$MTA" "${BO[@]}" -odq -bs >"$BASE/bs.args"
+	socat UNIX-LISTEN:"$D/sock" EXEC:"$BASE/bs.sh $(cat "$BASE/bs.args")" \
+	    >socat.out 2>&1 &
+	cleanup_add $!
+	waitfor 10 test -S "$D/sock"
+	py "$D/sock" <<'EOF2'
+from sec import *
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+c = C(sock=s)
+c.cmd('EHLO socat.example')
+c.cmd('MAIL FROM:<spam@evil.example>')
+r = c.cmd('RCPT TO:<victim@outside.example>')
+c.cmd('QUIT')
+ck('sec-smtp: (7) -bs under socat (UNIX-LISTEN, EXEC): RCPT to an outside '
+   'domain 554 5.7.1', starts(r, '554 5.7.1'), r)
+EOF2
+else
+	echo "# socat is not installed: the AF_UNIX case uses a Python socketpair only"
+fi
