@@ -736,3 +736,166 @@ EOF2
 else
 	echo "# socat is not installed: the AF_UNIX case uses a Python socketpair only"
 fi
+
+# ==== 8: descriptor exhaustion ==================================================
+
+cat >flood.py <<'EOF'
+# flood.py PID PORT N HOLD: N clients connect at once and stay HOLD
+# seconds; prints the banners seen, the daemon's CPU ticks (utime+stime)
+# over that time, then closes them all.
+import os, select, socket, sys, time
+pid, port, n, hold = (int(a) for a in sys.argv[1:5])
+
+
+def cpu():
+    with open('/proc/%d/stat' % pid) as f:
+        v = f.read().rsplit(')', 1)[1].split()
+    return int(v[11]) + int(v[12])
+
+
+c0, t0 = cpu(), time.monotonic()
+socks = []
+for i in range(n):
+    s = socket.socket()
+    s.setblocking(False)
+    s.connect_ex(('127.0.0.1', port))
+    socks.append(s)
+got = {}
+end = t0 + hold
+while time.monotonic() < end:
+    left = [s for s in socks if s not in got]
+    if not left:
+        time.sleep(0.05)
+        continue
+    r, _, _ = select.select(left, [], [], max(0.01, end - time.monotonic()))
+    for s in r:
+        try:
+            got[s] = s.recv(512)
+        except OSError:
+            got[s] = b''
+c1 = cpu()
+lines = [got.get(s, b'') for s in socks]
+print('220=%d 421=%d other=%d none=%d ticks=%d secs=%.1f' % (
+    sum(l.startswith(b'220 ') for l in lines),
+    sum(l.startswith(b'421 4.7.0') for l in lines),
+    sum(bool(l) and not l.startswith((b'220 ', b'421 4.7.0')) for l in lines),
+    sum(not l for l in lines), c1 - c0, time.monotonic() - t0))
+for s in socks:
+    s.close()
+EOF
+
+# startl LIMIT NAME [ARGS...]: startd under "ulimit -n LIMIT"
+startl()
+{
+	local limit=$1 name=$2
+	shift 2
+	PORT=$(freeport)
+	export PORT
+	(ulimit -n "$limit" && exec "$MTA" "${BO[@]}" \
+	    -O "DaemonPortOptions=Addr=127.0.0.1,Port=$PORT" "$@" -bD) \
+	    >"$D/out" 2>"$D/err" </dev/null &
+	DPID=$!
+	cleanup_add "$DPID"
+	waitfor 30 probe "$PORT" && return 0
+	fail "sec-smtp: $name: the daemon answers 220 under ulimit -n $limit" \
+	    "$(cat "$D/err"; tail -n 5 "$D/log")"
+	return 1
+}
+
+# fdsend PORT SUBJECT: one message to root; prints the final reply
+fdsend()
+{
+	"$PY" - "$1" "$2" <<'EOF'
+import smtplib, sys
+try:
+    s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=20)
+    s.ehlo('fd.example')
+    r = s.sendmail('root@test.example', ['root'],
+                   'Subject: %s\r\n\r\nafter the flood\r\n' % sys.argv[2])
+    s.quit()
+    print('250 sent')
+except Exception as e:
+    print('error: %r' % e)
+EOF
+}
+
+# A: ulimit -n 40: sessions capped (4 with FD_RESERVE 32), the rest 421;
+# MaxConnectionsPerIP high, so that all come through
+box fa
+if startl 40 fa -O MaxConnectionsPerIP=200; then
+	B=$(ls "/proc/$DPID/fd" | wc -l)
+	log0=$(stat -c %s "$D/log")
+	res=$("$PY" flood.py "$DPID" "$PORT" 100 3)
+	echo "# ulimit -n 40, 100 clients for 3 s: $res (idle daemon: $B fds)"
+	ticks=$(sed 's/.*ticks=\([0-9]*\).*/\1/' <<<"$res")
+	n220=$(sed 's/^220=\([0-9]*\).*/\1/' <<<"$res")
+	grow=$(($(stat -c %s "$D/log") - log0))
+	if [ "$n220" -ge 1 ] && [ "$n220" -le 4 ] && [ "$ticks" -le 60 ] &&
+	    grep -q 'other=0' <<<"$res" && [ "$grow" -le 8192 ]; then
+		ok "sec-smtp: (8) ulimit -n 40, 100 clients: at most 4 sessions (the rest 421 4.7.0 or the backlog), CPU $ticks ticks in 3 s, log +$grow bytes"
+	else
+		fail "sec-smtp: (8) ulimit -n 40, 100 clients: at most 4 sessions (the rest 421 4.7.0 or the backlog), little CPU, small log" \
+		    "$res; log grew $grow bytes
+$(tail -n 5 "$D/log")"
+	fi
+	grep -q 'smtp: 4 sessions at most, not 64' "$D/log" &&
+	    ok "sec-smtp: (8) the log says the sessions are capped by RLIMIT_NOFILE" ||
+	    fail "sec-smtp: (8) the log says the sessions are capped by RLIMIT_NOFILE" "$(head -n 5 "$D/log")"
+	out=$(fdsend "$PORT" fd-after-a)
+	if [ "$out" = "250 sent" ] && waitfor 20 grep -q '^Subject: fd-after-a' "$D/mail/root"; then
+		ok "sec-smtp: (8) after the flood a new client gets 220 and its mail is delivered"
+	else
+		fail "sec-smtp: (8) after the flood a new client gets 220 and its mail is delivered" "$out
+$(tail -n 5 "$D/log")"
+	fi
+	stopd
+
+	# B: a limit that leaves no descriptor once a session is in DATA
+	# (B idle + socket + df): accept() fails with EMFILE; the listener
+	# must rest instead of spinning, and the log stay small.
+	box fb
+	if startl $((B + 2)) fb; then
+		res=$("$PY" - "$DPID" "$PORT" <<'EOF'
+import os, select, socket, subprocess, sys, time
+pid, port = int(sys.argv[1]), int(sys.argv[2])
+c = socket.create_connection(('127.0.0.1', port), timeout=20)
+f = c.makefile('rb')
+out = [f.readline()]
+for cmd in (b'EHLO fd.example', b'MAIL FROM:<root@test.example>',
+            b'RCPT TO:<root>', b'DATA'):
+    c.sendall(cmd + b'\r\n')
+    while True:
+        l = f.readline()
+        if l[3:4] != b'-':
+            break
+    out.append(l)
+# in DATA: the session holds its socket and its df; now the flood
+r = subprocess.run([sys.executable, 'flood.py', str(pid), str(port), '30',
+                    '3'], stdout=subprocess.PIPE, text=True)
+c.sendall(b'Subject: fd-b\r\n\r\nheld through the flood\r\n.\r\n')
+out.append(f.readline())
+c.sendall(b'QUIT\r\n')
+out.append(f.readline())
+print(r.stdout.strip(), '|', b' / '.join(l.strip() for l in out).decode())
+EOF
+)
+		echo "# ulimit -n $((B + 2)), one session in DATA, 30 clients for 3 s: $res"
+		ticks=$(sed 's/.*ticks=\([0-9]*\).*/\1/' <<<"$res")
+		naccept=$(grep -c 'accept: ' "$D/log")
+		if [ -n "$ticks" ] && [ "$ticks" -le 60 ] && [ "$naccept" -ge 1 ] &&
+		    [ "$naccept" -le 3 ] && [ "$(stat -c %s "$D/log")" -le 8192 ] &&
+		    grep -q '| 220 .* / 354 .* / \(250\|451\|452\) .* / 221' <<<"$res"; then
+			ok "sec-smtp: (8) out of descriptors (EMFILE): no spin (CPU $ticks ticks in 3 s), $naccept 'accept:' log line(s), the session in DATA answered"
+		else
+			fail "sec-smtp: (8) out of descriptors (EMFILE): no spin, a rate-limited log line, the session in DATA answered" \
+			    "$res; $naccept accept lines; log $(stat -c %s "$D/log") bytes
+$(grep 'accept' "$D/log" | head -n 5)"
+		fi
+		if waitfor 20 probe "$PORT"; then
+			ok "sec-smtp: (8) out of descriptors: once the clients left, a new client gets 220"
+		else
+			fail "sec-smtp: (8) out of descriptors: once the clients left, a new client gets 220" "$(tail -n 5 "$D/log")"
+		fi
+		stopd
+	fi
+fi
