@@ -472,7 +472,16 @@ r1 = c.cmd('MAIL FROM:<root@test.example> SIZE=12x')
 r2 = c.cmd('MAIL FROM:<root@test.example>')
 ck('sec-smtp: (4) a bad SIZE= (555), then MAIL without SIZE: 250',
    starts(r1, '555') and starts(r2, '250'), (r1, r2))
+c.cmd('RSET')
+r1 = c.cmd(b'MAIL FROM:<"a\x01b\x1b[2J"@x.example>')
+c.cmd('MAIL FROM:<root@test.example>')
+r2 = c.cmd(b'RCPT TO:<"r\x1b[31m\x7f"@test.example>')
+r3 = c.cmd(b'RCPT TO:<root> NOTIFY=SUCCESS\x01')
 c.cmd('QUIT')
+ck('sec-smtp: control bytes in MAIL and RCPT: refused, and the log holds '
+   'no control byte at all',
+   starts(r1, '501') and starts(r2, '501') and starts(r3, '555') and
+   not re.search(r'[\x00-\x08\x0b-\x1f\x7f]', logtext()), (r1, r2, r3))
 EOF
 stopd
 
@@ -556,6 +565,9 @@ def login(user, pw):
     return r3, relay
 
 
+r, relay = login(b'evil\x1b[2J\x7fuser', b'x')
+ck('sec-smtp: (5) AUTH LOGIN with control bytes in the user: 535',
+   starts(r, '535'), r)
 r, relay = login(b'alice', b'secret')
 ck('sec-smtp: (5) AUTH LOGIN alice: 235, then relaying is allowed',
    starts(r, '235') and starts(relay, '250'), (r, relay))
