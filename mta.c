@@ -1192,11 +1192,12 @@ serve(void)
 		FD_ZERO(&w);
 		FD_SET(sigfd[0], &r);
 		maxfd = sigfd[0];
-		for (i = 0; i < nlfd; i++) {
+		now = time(NULL);
+		for (i = 0; i < nlfd && smtp_accepting(now); i++) {
+			/* not while out of descriptors (smtp_accept) */
 			FD_SET(lfds[i], &r);
 			maxfd = lfds[i] > maxfd ? lfds[i] : maxfd;
 		}
-		now = time(NULL);
 		next = now + 3600;
 		smtp_prepare(&r, &w, &maxfd, &next);
 		tv.tv_sec = next > now ? next - now : 0;

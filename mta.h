@@ -160,6 +160,7 @@ struct rcpt *msg_addrcpt(struct msg *m, const char *addr);
 int smtp_init(void);
 int smtp_setrelay(const char *list, char *err, size_t errlen);
 void smtp_accept(int lfd);
+int smtp_accepting(time_t now);
 struct conn *smtp_stdio(void);
 void smtp_prepare(fd_set *rfds, fd_set *wfds, int *maxfd, time_t *next);
 void smtp_run(fd_set *rfds, fd_set *wfds);

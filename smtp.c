@@ -13,6 +13,7 @@
  * and only then are their 250 replies written.
  */
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -62,7 +63,8 @@ enum {
 	F_AUTHED = 64,
 	F_EOF = 128,		/* the client closed its side */
 	F_NOTIFIED = 256,	/* close_notify sent */
-	F_PIPE = 512		/* -bs on a pipe, not a socket: a local user */
+	F_PIPE = 512,		/* -bs on a pipe, not a socket: a local user */
+	F_SKIPCR = 1024		/* F_SKIP, and the bytes dropped ended in CR */
 };
 
 enum { DE_NONE, DE_LONG, DE_BIG, DE_IO, DE_FULL };	/* data errors */
@@ -380,6 +382,7 @@ c_mail(struct conn *c, char *arg)
 {
 	char addr[MAXADDR + 1], *params, *p, *save;
 
+	c->declared = 0;	/* a refused MAIL leaves nothing behind */
 	if ((params = path(arg, "FROM:", addr, sizeof(addr))) == NULL ||
 	    (addr[0] != '\0' && !addr_valid(addr))) {
 		reject(c, "MAIL", "501 5.1.7 Bad sender address syntax");
@@ -390,6 +393,7 @@ c_mail(struct conn *c, char *arg)
 	    p = strtok_r(NULL, " ", &save)) {
 		if (mailparam(c, p) == -1) {
 			msg_free(&c->m);
+			c->declared = 0;
 			/* not echoed: the client's bytes stay out of replies */
 			reject(c, "MAIL", "555 5.5.4 Unsupported parameter");
 			return;
@@ -397,12 +401,14 @@ c_mail(struct conn *c, char *arg)
 	}
 	if (c->declared > set.maxsize) {
 		msg_free(&c->m);
+		c->declared = 0;
 		reject(c, "MAIL", "552 5.3.4 Message size exceeds fixed "
 		    "limit of %lld bytes", set.maxsize);
 		return;
 	}
 	if (spool_freespace(c->declared) == -1) {
 		msg_free(&c->m);
+		c->declared = 0;
 		reject(c, "MAIL", "452 4.3.1 Insufficient system storage");
 		return;
 	}
@@ -532,6 +538,12 @@ c_rcpt(struct conn *c, char *arg)
 			return;
 		}
 	}
+	if ((notify & N_SUCCESS) && !(c->flags & F_RELAY)) {
+		/* a client that may not relay could otherwise have the
+		 * message bounced, body and all, to a forged sender: the
+		 * success DSN returns the headers only */
+		c->m.ret = RET_HDRS;
+	}
 	r = msg_addrcpt(&c->m, addr);
 	r->notify = notify;
 	r->orcpt = orcpt != NULL ? xstrdup(orcpt) : NULL;
@@ -589,21 +601,76 @@ c_data(struct conn *c, char *arg)
 	reply(c, "354 End data with <CR><LF>.<CR><LF>");
 }
 
+/* An address literal: [IPv4] or [IPv6:...] (RFC 5321 4.1.3). */
+static int
+addrliteral(const char *s, size_t n)
+{
+	char buf[64];
+	unsigned char a[16];
+
+	if (n < 3 || s[n - 1] != ']' || n - 2 >= sizeof(buf)) {
+		return 0;
+	}
+	memcpy(buf, s + 1, n - 2);
+	buf[n - 2] = '\0';
+	if (strncasecmp(buf, "IPv6:", 5) == 0) {
+		return inet_pton(AF_INET6, buf + 5, a) == 1;
+	}
+	return inet_pton(AF_INET, buf, a) == 1;
+}
+
+/*
+ * The HELO/EHLO argument: a domain or an address literal and nothing
+ * else (RFC 5321 4.1.1.1). It goes into Received: and the log, where a
+ * space, a TAB or a control byte would forge words; '_' is let through
+ * for the hosts that are named so.
+ */
+static int
+helovalid(const char *s)
+{
+	size_t n = strlen(s), label = 0;
+
+	if (n == 0 || n > 255) {
+		return 0;
+	}
+	if (s[0] == '[') {
+		return addrliteral(s, n);
+	}
+	for (; *s != '\0'; s++) {
+		if (*s == '.') {
+			if (label == 0 || s[1] == '\0') {
+				return 0;
+			}
+			label = 0;
+		} else if ((*s >= 'a' && *s <= 'z') ||
+		    (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		    *s == '-' || *s == '_') {
+			if (++label > 63) {
+				return 0;
+			}
+		} else {
+			return 0;
+		}
+	}
+	return 1;
+}
+
 /* The part HELO and EHLO share; -1 after a syntax error reply. */
 static int
 hello(struct conn *c, char *arg, int ehlo)
 {
-	size_t n = strcspn(arg, " ");
+	size_t n = strlen(arg);
 
-	if (n == 0 || n >= sizeof(c->helo)) {
+	while (n > 0 && arg[n - 1] == ' ') {
+		arg[--n] = '\0';	/* trailing spaces are no second word */
+	}
+	if (!helovalid(arg)) {
 		reject(c, ehlo ? "EHLO" : "HELO", "501 5.5.4 Syntax: %s "
-		    "hostname", ehlo ? "EHLO" : "HELO");
+		    "domain or address literal", ehlo ? "EHLO" : "HELO");
 		return -1;
 	}
 	dropmsg(c);
-	memcpy(c->helo, arg, n);
-	c->helo[n] = '\0';
-	sanitize(c->helo);
+	memcpy(c->helo, arg, n + 1);
 	c->flags = ehlo ? c->flags | F_EHLO : c->flags & ~F_EHLO;
 	c->phase = P_HELO;
 	return 0;
@@ -705,7 +772,8 @@ b64val(int ch)
 	return p != NULL ? (int)(p - tab) : -1;
 }
 
-/* Decode base64; returns the length or -1. */
+/* Decode base64; returns the length or -1. Padding ends it: nothing
+ * may follow, so no bytes hide behind an '='. */
 static int
 b64decode(const char *s, unsigned char *out, size_t outlen)
 {
@@ -726,38 +794,85 @@ b64decode(const char *s, unsigned char *out, size_t outlen)
 			out[n++] = (unsigned char)(v >> bits);
 		}
 	}
+	if (strspn(s, "=") != strlen(s) || strlen(s) > 2) {
+		return -1;
+	}
 	return (int)n;
+}
+
+/*
+ * The setting a password is checked against when the user is unknown:
+ * the rounds of the file's first hash and a fixed salt, so that the
+ * refusal costs as much time as a wrong password.
+ */
+static void
+dummysetting(const char *hash, char *buf, size_t len)
+{
+	unsigned long rounds;
+	char *end;
+
+	if (strncmp(hash, "$6$rounds=", 10) == 0 &&
+	    (rounds = strtoul(hash + 10, &end, 10)) > 0 && *end == '$') {
+		snprintf(buf, len, "$6$rounds=%lu$DummySaltForTim", rounds);
+	} else {
+		snprintf(buf, len, "$6$DummySaltForTim");
+	}
 }
 
 /* Check user and password against AuthUsersFile (user:crypt-hash). */
 static int
 checkpass(const char *user, const char *pass)
 {
-	char line[512], *colon, *h;
+	char line[512], dummy[64] = "$6$DummySaltForTim", *colon, *h;
 	FILE *f;
-	int ok = 0;
+	int found = 0, first = 1, ok = 0;
 
 	if ((f = fopen(set.authusers, "re")) == NULL) {
 		logmsg(LOG_ERR, "smtp: AuthUsersFile %s: %s", set.authusers,
 		    strerror(errno));
 		return 0;
 	}
-	while (!ok && fgets(line, sizeof(line), f) != NULL) {
+	while (!found && fgets(line, sizeof(line), f) != NULL) {
 		line[strcspn(line, "\r\n")] = '\0';
 		if ((colon = strchr(line, ':')) == NULL) {
 			continue;
 		}
 		*colon = '\0';
+		if (first) {
+			dummysetting(colon + 1, dummy, sizeof(dummy));
+			first = 0;
+		}
 		if (strcmp(line, user) != 0) {
 			continue;
 		}
+		found = 1;
 		h = sha512crypt(pass, colon + 1);
 		ok = h != NULL && strcmp(h, colon + 1) == 0;
-		break;
+	}
+	if (!found) {
+		/* as long as a wrong password takes: no user probing */
+		(void)sha512crypt(pass, dummy);
 	}
 	explicit_bzero(line, sizeof(line));
 	fclose(f);
 	return ok;
+}
+
+/* 535, and a guesser slowed down: each failure waits longer for the
+ * next command */
+static void
+authfailed(struct conn *c, const char *user, const char *why)
+{
+	c->phase = P_HELO;
+	c->authstep = 0;
+	c->authfails++;
+	c->pause = time(NULL) + (c->authfails < 5 ? c->authfails : 5);
+	snprintf(c->authuser, sizeof(c->authuser), "%s", user);
+	sanitize(c->authuser);
+	reject(c, "AUTH", "535 5.7.8 Authentication credentials invalid");
+	logmsg(LOG_WARNING, "smtp: [%s] authentication failed for user %s%s",
+	    c->addr, c->authuser, why);
+	c->authuser[0] = '\0';
 }
 
 static void
@@ -774,40 +889,53 @@ authdone(struct conn *c, const char *user, const char *pass)
 		reply(c, "235 2.7.0 Authentication successful");
 		return;
 	}
-	/* slow down a guesser: each failure waits longer for its reply */
-	c->authfails++;
-	c->pause = time(NULL) + (c->authfails < 5 ? c->authfails : 5);
-	snprintf(c->authuser, sizeof(c->authuser), "%s", user);
-	sanitize(c->authuser);
-	reject(c, "AUTH", "535 5.7.8 Authentication credentials invalid");
-	logmsg(LOG_WARNING, "smtp: [%s] authentication failed for user %s",
-	    c->addr, c->authuser);
-	c->authuser[0] = '\0';
+	authfailed(c, user, "");
 }
 
-/* AUTH PLAIN's single response: authzid NUL authcid NUL passwd */
+/* A malformed response ends the exchange with 501, nothing checked. */
+static void
+authbad(struct conn *c, const char *why)
+{
+	c->phase = P_HELO;
+	c->authstep = 0;
+	c->authuser[0] = '\0';
+	reject(c, "AUTH", "501 5.5.2 %s", why);
+}
+
+/*
+ * AUTH PLAIN's single response (RFC 4616): [authzid] NUL authcid NUL
+ * passwd, exactly three fields, user and password not empty. We act
+ * for nobody else: the authzid is empty or the user's own.
+ */
 static void
 authplain(struct conn *c, const char *b64)
 {
 	unsigned char buf[512];
-	char *user, *pass;
+	char *zid = (char *)buf, *user, *pass, *end;
 	int n;
 
 	if ((n = b64decode(b64, buf, sizeof(buf) - 1)) == -1) {
-		c->phase = P_HELO;
-		reject(c, "AUTH", "501 5.5.2 Invalid base64 data");
+		authbad(c, "Invalid base64 data");
 		return;
 	}
 	buf[n] = '\0';
-	user = memchr(buf, '\0', (size_t)n);
-	pass = user != NULL && user + 1 < (char *)buf + n ?
-	    memchr(user + 1, '\0', (size_t)((char *)buf + n - user - 1)) :
-	    NULL;
-	if (pass == NULL) {
-		c->phase = P_HELO;
-		reject(c, "AUTH", "501 5.5.2 Invalid AUTH PLAIN response");
+	end = (char *)buf + n;
+	user = memchr(zid, '\0', (size_t)n);
+	pass = user != NULL && user < end ?
+	    memchr(user + 1, '\0', (size_t)(end - user - 1)) : NULL;
+	if (pass == NULL || pass == end) {
+		authbad(c, "Invalid AUTH PLAIN response");
+	} else if (user++, pass++, strlen(pass) != (size_t)(end - pass)) {
+		authbad(c, "Invalid AUTH PLAIN response: data after the "
+		    "password");
+	} else if (*user == '\0' || *pass == '\0') {
+		authbad(c, "Invalid AUTH PLAIN response: empty user or "
+		    "password");
+	} else if (*zid != '\0' && strcmp(zid, user) != 0) {
+		/* not worth a crypt: nobody may act for another */
+		authfailed(c, user, " (authorization identity differs)");
 	} else {
-		authdone(c, user + 1, pass + 1);
+		authdone(c, user, pass);
 	}
 	explicit_bzero(buf, sizeof(buf));
 }
@@ -822,6 +950,7 @@ authline(struct conn *c, char *line)
 	if (strcmp(line, "*") == 0) {
 		c->phase = P_HELO;
 		c->authstep = 0;
+		c->authuser[0] = '\0';
 		reject(c, "AUTH", "501 5.0.0 Authentication aborted");
 		return;
 	}
@@ -830,14 +959,16 @@ authline(struct conn *c, char *line)
 		return;
 	}
 	if ((n = b64decode(line, buf, sizeof(buf) - 1)) == -1) {
-		c->phase = P_HELO;
-		c->authstep = 0;
-		reject(c, "AUTH", "501 5.5.2 Invalid base64 data");
+		authbad(c, "Invalid base64 data");
 		return;
 	}
 	buf[n] = '\0';
-	if (c->authstep == 'U') {
-		snprintf(c->authuser, sizeof(c->authuser), "%.127s", buf);
+	/* LOGIN as PLAIN: no NUL inside, nothing cut off, nothing empty */
+	if (n == 0 || memchr(buf, '\0', (size_t)n) != NULL ||
+	    (c->authstep == 'U' && (size_t)n >= sizeof(c->authuser))) {
+		authbad(c, "Invalid AUTH LOGIN response");
+	} else if (c->authstep == 'U') {
+		memcpy(c->authuser, buf, (size_t)n + 1);
 		c->authstep = 'W';
 		reply(c, "334 UGFzc3dvcmQ6");
 	} else {
@@ -845,6 +976,7 @@ authline(struct conn *c, char *line)
 
 		memcpy(user, c->authuser, sizeof(user));
 		authdone(c, user, (char *)buf);
+		explicit_bzero(user, sizeof(user));
 	}
 	explicit_bzero(buf, sizeof(buf));
 }
@@ -1073,7 +1205,11 @@ input(struct conn *c)
 		}
 		len = (size_t)(nl - (c->in + off)) + 1;
 		if (c->flags & F_SKIP) {
-			c->flags &= ~F_SKIP;	/* the tail of a long line */
+			/* the tail of a long line: in DATA, how it ends
+			 * says if the next line starts after a CRLF */
+			c->bol = (len >= 2 && nl[-1] == '\r') ||
+			    (len == 1 && (c->flags & F_SKIPCR));
+			c->flags &= ~(F_SKIP | F_SKIPCR);
 		} else if (c->phase == P_DATA) {
 			dataline(c, c->in + off, len);
 		} else if (len > MAXCMD) {
@@ -1092,6 +1228,9 @@ input(struct conn *c)
 			reject(c, "command", "500 5.5.2 Error: line too long");
 		}
 		c->flags |= F_SKIP;
+		c->flags = c->in[INSIZE - 1] == '\r' ? c->flags | F_SKIPCR :
+		    c->flags & ~F_SKIPCR;
+		c->bol = 0;	/* inside a line: no line start */
 		off = c->inlen;
 	}
 	memmove(c->in, c->in + off, c->inlen - off);
@@ -1216,12 +1355,37 @@ pending(struct conn *c)
 
 /* ---- slots ---- */
 
+/*
+ * How many sessions the descriptors allow: each takes its socket and,
+ * in DATA, its df; FD_RESERVE stays for the spool, the log, the
+ * listeners, the runner and a refusal's accept. At least one.
+ */
+static int
+fdslots(void)
+{
+	struct rlimit rl;
+	rlim_t n;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 ||
+	    rl.rlim_cur == RLIM_INFINITY) {
+		return MAXCONN_CAP;
+	}
+	n = rl.rlim_cur > FD_RESERVE ? (rl.rlim_cur - FD_RESERVE) / 2 : 0;
+	return n < 1 ? 1 : n > MAXCONN_CAP ? MAXCONN_CAP : (int)n;
+}
+
 int
 smtp_init(void)
 {
 	nslots = (int)set.maxconn;
 	if (nslots > MAXCONN_CAP) {
 		nslots = MAXCONN_CAP;
+	}
+	if (nslots > fdslots()) {
+		nslots = fdslots();
+		logmsg(LOG_WARNING, "smtp: %d sessions at most, not %ld: the "
+		    "descriptor limit (RLIMIT_NOFILE) is low", nslots,
+		    set.maxconn);
 	}
 	if (nslots < 1) {
 		nslots = 1;
@@ -1355,23 +1519,78 @@ greet(struct conn *c, int fd, int wfd)
 	reply(c, "220 %s ESMTP mta", set.hostname);
 }
 
-/* Take every pending connection from a listening socket. */
+/*
+ * A log line that a flood could repeat many times a second: once per
+ * LOGEVERY seconds, saying how many were left out meanwhile.
+ */
+#define LOGEVERY	60
+struct ratelog {
+	time_t last;
+	unsigned long skipped;
+};
+
+static int
+ratelog(struct ratelog *r, time_t now, char *more, size_t len)
+{
+	if (r->last != 0 && now - r->last < LOGEVERY && now >= r->last) {
+		r->skipped++;
+		return 0;
+	}
+	if (r->skipped > 0) {
+		snprintf(more, len, " (and %lu more like it in %lld s)",
+		    r->skipped, (long long)(now - r->last));
+	} else {
+		more[0] = '\0';
+	}
+	r->last = now;
+	r->skipped = 0;
+	return 1;
+}
+
+static time_t acceptpause;	/* out of descriptors: listeners rest */
+
+/* Are the listeners to be watched now? (see smtp_accept) */
+int
+smtp_accepting(time_t now)
+{
+	return acceptpause == 0 || now >= acceptpause;
+}
+
+/*
+ * Take every pending connection from a listening socket. Out of
+ * descriptors, a listener would stay readable and the loop spin: the
+ * listeners rest a second instead, the clients wait in the backlog.
+ */
 void
 smtp_accept(int lfd)
 {
+	static struct ratelog errlog, fulllog, iplog;
 	struct sockaddr_storage ss;
 	socklen_t len;
 	struct conn *c;
-	char addr[INET6_ADDRSTRLEN];
+	char addr[INET6_ADDRSTRLEN], more[64];
+	time_t now = time(NULL);
 	int fd;
 
+	if (!smtp_accepting(now)) {
+		return;
+	}
+	acceptpause = 0;
 	for (;;) {
 		len = sizeof(ss);
 		if ((fd = accept(lfd, (struct sockaddr *)&ss, &len)) == -1) {
-			if (errno != EAGAIN && errno != EINTR &&
-			    errno != ECONNABORTED) {
-				logmsg(LOG_ERR, "smtp: accept: %s",
-				    strerror(errno));
+			if (errno == EAGAIN || errno == EINTR ||
+			    errno == ECONNABORTED) {
+				return;
+			}
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				acceptpause = now + 1;
+			}
+			if (ratelog(&errlog, now, more, sizeof(more))) {
+				logmsg(LOG_ERR, "smtp: accept: %s%s%s",
+				    strerror(errno), acceptpause != 0 ?
+				    ", not accepting for a second" : "", more);
 			}
 			return;
 		}
@@ -1379,14 +1598,19 @@ smtp_accept(int lfd)
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 		peername(&ss, addr, sizeof(addr));
 		if (fd >= FD_SETSIZE - FD_RESERVE || (c = vacant()) == NULL) {
-			logmsg(LOG_NOTICE, "reject: connect from [%s]: too many "
-			    "connections", addr);
+			if (ratelog(&fulllog, now, more, sizeof(more))) {
+				logmsg(LOG_NOTICE, "reject: connect from [%s]: "
+				    "too many connections%s", addr, more);
+			}
 			refuse(fd, "Error: too many connections");
 			continue;
 		}
 		if (sameaddr(addr) >= set.maxperip) {
-			logmsg(LOG_NOTICE, "reject: connect from [%s]: too many "
-			    "connections from this address", addr);
+			if (ratelog(&iplog, now, more, sizeof(more))) {
+				logmsg(LOG_NOTICE, "reject: connect from [%s]: "
+				    "too many connections from this address%s",
+				    addr, more);
+			}
 			refuse(fd, "Error: too many connections from your "
 			    "address");
 			continue;
@@ -1400,24 +1624,36 @@ smtp_accept(int lfd)
 	}
 }
 
-/* -bs: one session on stdin and stdout, a local submission. */
+/*
+ * -bs: one session on stdin and stdout. On a socket of any family
+ * (inetd, socat, stunnel, a supervisor) it is a network client under
+ * RelayFrom; an AF_UNIX peer has no address, so it is in no RelayFrom
+ * network and shows as [unix]. On a pipe or a terminal, a local user.
+ */
 struct conn *
 smtp_stdio(void)
 {
 	struct conn *c = &slots[0].c;
-
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
+	struct stat st;
 
 	fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
 	fcntl(1, F_SETFL, fcntl(1, F_GETFL) | O_NONBLOCK);
 	greet(c, 0, 1);
-	if (getpeername(0, (struct sockaddr *)&ss, &len) == 0 &&
-	    (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)) {
-		/* under inetd: a network client like any other */
-		peername(&ss, c->addr, sizeof(c->addr));
-		if (relayallowed(&ss)) {
-			c->flags |= F_RELAY;
+	if ((fstat(0, &st) == 0 && S_ISSOCK(st.st_mode)) ||
+	    getsockname(0, (struct sockaddr *)&ss, &len) == 0) {
+		len = sizeof(ss);
+		memset(&ss, 0, sizeof(ss));
+		if (getpeername(0, (struct sockaddr *)&ss, &len) == 0 &&
+		    (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)) {
+			peername(&ss, c->addr, sizeof(c->addr));
+			if (relayallowed(&ss)) {
+				c->flags |= F_RELAY;
+			}
+		} else {
+			snprintf(c->addr, sizeof(c->addr), "%s",
+			    ss.ss_family == AF_UNIX ? "unix" : "socket");
 		}
 		logmsg(LOG_INFO, "connect from [%s] (-bs)", c->addr);
 	} else {
@@ -1435,7 +1671,7 @@ starttls(struct conn *c)
 	c->flags &= ~F_STARTTLS;
 	c->flags |= F_TLS;
 	c->inlen = 0;	/* pipelined plaintext after STARTTLS is discarded */
-	c->flags &= ~F_SKIP;
+	c->flags &= ~(F_SKIP | F_SKIPCR);
 	c->phase = P_INIT;	/* RFC 3207 4.2: forget the HELO */
 	c->helo[0] = '\0';
 	dropmsg(c);
@@ -1453,6 +1689,9 @@ smtp_prepare(fd_set *rfds, fd_set *wfds, int *maxfd, time_t *next)
 	if (inflight && spool_syncfd() != -1) {
 		FD_SET(spool_syncfd(), rfds);
 		*maxfd = spool_syncfd() > *maxfd ? spool_syncfd() : *maxfd;
+	}
+	if (acceptpause != 0 && acceptpause < *next) {
+		*next = acceptpause;	/* then the listeners are back */
 	}
 	for (i = 0; i < nslots; i++) {
 		c = &slots[i].c;
@@ -1545,9 +1784,27 @@ step(struct conn *c, int readable, time_t now)
 	}
 }
 
-/* The flush of generation g is over (r == 0: durable): the replies. */
+/* The reply to a message the spool could not take, by errno. */
+static const char *
+storefail(int err)
+{
+	return err == ENOSPC || err == EDQUOT ?
+	    "452 4.3.1 Insufficient system storage" :
+	    "451 4.3.0 Error: queue file write error";
+}
+
+/* What a flush returned, as an errno (0: durable); spool.c leaves the
+ * flush's errno behind when it fails. */
+static int
+flusherr(int r)
+{
+	return r == 0 ? 0 : errno != 0 ? errno : EIO;
+}
+
+/* The flush of generation g is over (err == 0: durable): the replies;
+ * else err is the flush's errno. */
 static void
-flushed(unsigned g, int r)
+flushed(unsigned g, int err)
 {
 	char id[QIDLEN];
 	struct conn *c;
@@ -1559,10 +1816,11 @@ flushed(unsigned g, int r)
 			continue;
 		}
 		c->phase = P_HELO;
-		if (r == -1) {
+		if (err != 0) {
+			logmsg(LOG_ERR, "%s: smtp: the flush failed: %s",
+			    c->m.id, strerror(err));
 			spool_abort(&c->m, -1);
-			reject(c, "DATA", "451 4.3.0 Error: queue file write "
-			    "error");
+			reject(c, "DATA", "%s", storefail(err));
 		} else {
 			logmsg(LOG_INFO, "%s: from=<%s>, size=%lld, nrcpts=%d, "
 			    "proto=%sSMTP, helo=%s, relay=[%s]", c->m.id,
@@ -1592,7 +1850,8 @@ askflush(void)
 		inflight = 1;
 		return;
 	}
-	flushed(flushgen, spool_sync());
+	errno = 0;
+	flushed(flushgen, flusherr(spool_sync()));
 }
 
 /*
@@ -1618,9 +1877,7 @@ commitall(void)
 			c->phase = P_HELO;
 			logmsg(LOG_ERR, "%s: smtp: cannot stage: %s", c->m.id,
 			    strerror(errno));
-			reject(c, "DATA", errno == ENOSPC || errno == EDQUOT ?
-			    "452 4.3.1 Insufficient system storage" :
-			    "451 4.3.0 Error: queue file write error");
+			reject(c, "DATA", "%s", storefail(errno));
 			msg_free(&c->m);
 			continue;
 		}
@@ -1638,13 +1895,16 @@ commitall(void)
 static void
 syncanswer(void)
 {
-	int r, i, more = 0;
+	int r, err, i, more = 0;
 
+	errno = 0;
 	if ((r = spool_syncdone()) == -2) {
+		errno = 0;
 		r = spool_sync();	/* gone: flush here, once more */
 	}
+	err = flusherr(r);
 	inflight = 0;
-	flushed(flushgen, r);
+	flushed(flushgen, err);
 	for (i = 0; i < nslots && !more; i++) {
 		more = busy[i] && slots[i].c.phase == P_SYNC;
 	}
@@ -1659,12 +1919,14 @@ smtp_handover(void)
 {
 	if (inflight) {
 		inflight = 0;
-		flushed(flushgen, spool_sync());
+		errno = 0;
+		flushed(flushgen, flusherr(spool_sync()));
 	}
 	spool_syncdrop();
 	if (opengen != flushgen) {
 		flushgen = opengen++;
-		flushed(flushgen, spool_sync());
+		errno = 0;
+		flushed(flushgen, flusherr(spool_sync()));
 	}
 }
 
@@ -1713,7 +1975,8 @@ smtp_shutdown(void)
 	for (i = 0; i < nslots; i++) {
 		if (busy[i] && slots[i].c.phase == P_SYNC) {
 			inflight = 0;
-			flushed(opengen++, spool_sync());
+			errno = 0;
+			flushed(opengen++, flusherr(spool_sync()));
 			break;
 		}
 	}
