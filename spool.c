@@ -133,7 +133,7 @@ spoolinfo(void)
 		return -1;
 	}
 	spooluid = st.st_uid;
-	byfile = fstatfs(spoolfd, &sf) == -1 ||
+	byfile = FLUSH_BYFILE || fstatfs(spoolfd, &sf) == -1 ||
 	    !syncfsworks((long)sf.f_type);
 	return 0;
 }
