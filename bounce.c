@@ -221,7 +221,7 @@ dsn(const struct msg *m, int dffd, const int *idx, int n, int action,
 	b.bounce = kind;
 	/* default NOTIFY: if the DSN fails, a double bounce follows */
 	msg_addrcpt(&b, to);
-	if ((fd = spool_create(&b)) == -1 || (dup2fd = dup(fd)) == -1 ||
+	if ((fd = spool_create(&b)) == -1 || (dup2fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) == -1 ||
 	    (f = fdopen(dup2fd, "w")) == NULL) {
 		logmsg(LOG_ERR, "%s: bounce: cannot create a DSN: %s", m->id,
 		    strerror(errno));

@@ -143,7 +143,10 @@ parsenet(const char *s, struct net *n)
 	char *end;
 	long bits;
 
-	snprintf(buf, sizeof(buf), "%s", s);
+	if (strlen(s) >= sizeof(buf)) {
+		return -1;	/* cut, "1.2.3.4/240" could become "/24" */
+	}
+	memcpy(buf, s, strlen(s) + 1);
 	if ((slash = strchr(buf, '/')) != NULL) {
 		*slash++ = '\0';
 	}
@@ -1578,7 +1581,8 @@ smtp_accept(int lfd)
 	acceptpause = 0;
 	for (;;) {
 		len = sizeof(ss);
-		if ((fd = accept(lfd, (struct sockaddr *)&ss, &len)) == -1) {
+		if ((fd = accept4(lfd, (struct sockaddr *)&ss, &len,
+		    SOCK_CLOEXEC | SOCK_NONBLOCK)) == -1) {
 			if (errno == EAGAIN || errno == EINTR ||
 			    errno == ECONNABORTED) {
 				return;
@@ -1594,8 +1598,6 @@ smtp_accept(int lfd)
 			}
 			return;
 		}
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
-		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 		peername(&ss, addr, sizeof(addr));
 		if (fd >= FD_SETSIZE - FD_RESERVE || (c = vacant()) == NULL) {
 			if (ratelog(&fulllog, now, more, sizeof(more))) {

@@ -281,4 +281,35 @@ else
 	fi
 fi
 
+# ------------------------------------- 9. a full disk at the group flush
+
+newcase flushfull
+if ! command -v strace >/dev/null 2>&1; then
+	echo "# skipped: needs strace to make the flush fail"
+else
+	PORT=$(freeport)
+	# every flush the syncer makes fails as on a full disk
+	strace -f -qq -o /dev/null -e trace=syncfs,fdatasync \
+	    -e inject=syncfs,fdatasync:error=ENOSPC "$MTA" "${O[@]}" \
+	    -O RunAsUser=root -O "PidFile=$PWD/pid" \
+	    -O "DaemonPortOptions=Addr=127.0.0.1,Port=$PORT" \
+	    -odq -bD >daemon.out 2>daemon.err &
+	SPID=$!
+	cleanup_add "$SPID"
+	waitfor 20 "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $PORT)).recv(10)"
+	"$PY" - "$PORT" <<-'EOF' >reply 2>&1
+	import smtplib, sys
+	s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]))
+	s.ehlo("c.example")
+	s.mail("a@test.example")
+	s.rcpt("root@test.example")
+	print(s.data("Subject: t\r\n\r\nbody\r\n"))
+	s.quit()
+	EOF
+	kill -TERM "$SPID"
+	waitfor 10 eval '! kill -0 $SPID'
+	checkc "sec-spool: ENOSPC from the group flush answers 452 4.3.1 and keeps nothing ($(tr '\n' ' ' <reply))" \
+	    eval 'grep -q "452, b.4.3.1" reply && [ -z "$(ls spool)" ]'
+fi
+
 exit 0
