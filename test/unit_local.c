@@ -152,7 +152,7 @@ slurp(const char *path, size_t *len)
 	struct stat st;
 	char *buf;
 
-	if ((buf = readfile(path, &st)) == NULL) {
+	if ((buf = readfile(path, 0, &st)) == NULL) {
 		return NULL;
 	}
 	*len = (size_t)st.st_size;
@@ -243,8 +243,8 @@ static const struct xcase xcases[] = {
 	    ":include:%1$s/inc\nmail\n", "list", NULL },
 	{ ":include: empty list", "list: :include:%1$s/inc\n", "# nobody\n",
 	    "list", "U:list" },
-	{ ":include: unreadable is temporary", "list: :include:%1$s\n", NULL,
-	    "list", "TEMP" },
+	{ ":include: of a directory is refused (not a regular file)",
+	    "list: :include:%1$s\n", NULL, "list", NULL },
 	{ "bad entry skipped, others kept",
 	    "bad line without colon\ngood: mail\n: empty\nx: \"open\n", NULL,
 	    "good", "M:mail" },
@@ -270,6 +270,8 @@ xwant(const struct xcase *c, char *buf, size_t len)
 	}
 	if (strstr(c->aliases, "nosuch") != NULL) {
 		snprintf(buf, len, "U::include:%s/nosuch M:mail", dir);
+	} else if (strstr(c->aliases, "/inc") == NULL) {
+		snprintf(buf, len, "U::include:%s", dir);
 	} else {
 		snprintf(buf, len, "U::include:%s/inc M:mail", dir);
 	}
