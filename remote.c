@@ -70,6 +70,7 @@ hostdown(const char *key, char *why, size_t len)
 		}
 		if (now - atol(t1 + 1) < set.hoststatus) {
 			snprintf(why, len, "%s", t2 + 1);
+			sanitize(why);	/* RunAsUser could have written it */
 			down = 1;
 		}
 	}

@@ -210,13 +210,50 @@ spool_adopt(int fd)
 	spoolinfo();
 }
 
+/*
+ * Give the spool to RunAsUser (root only, at the daemon's start): the
+ * folder, and the files a previous RunAsUser left, so that a change of
+ * that setting does not make queued mail look foreign to sopen(). A
+ * file is given by its descriptor, and only a plain one with one link
+ * that root does not own: a hard link to a file elsewhere is never
+ * handed over.
+ */
 int
 spool_chown(uid_t uid, gid_t gid)
 {
+	struct dirent *e;
+	struct stat st;
+	DIR *d;
+	int fd;
+
 	if (fchown(spoolfd, uid, gid) == -1) {
 		return -1;
 	}
 	spooluid = uid;
+	if ((fd = fcntl(spoolfd, F_DUPFD_CLOEXEC, 0)) == -1 ||
+	    (d = fdopendir(fd)) == NULL) {
+		if (fd != -1) {
+			close(fd);
+		}
+		return -1;
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.' && (e->d_name[1] == '\0' ||
+		    (e->d_name[1] == '.' && e->d_name[2] == '\0'))) {
+			continue;
+		}
+		fd = openat(spoolfd, e->d_name, O_RDONLY | O_NOFOLLOW |
+		    O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		if (fd == -1) {
+			continue;
+		}
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    st.st_nlink == 1 && st.st_uid != 0 && st.st_uid != uid) {
+			(void)fchown(fd, uid, gid);
+		}
+		close(fd);
+	}
+	closedir(d);
 	return 0;
 }
 

@@ -281,6 +281,31 @@ else
 	fi
 fi
 
+# ------------------------------- 10. RunAsUser changed, mail still queued
+
+# messages left by a previous RunAsUser (here: daemon) are given to the
+# new one at start and delivered, not refused as foreign; a hard link
+# planted among them is not given away
+newcase newowner
+printf 'Subject: t\n\nqueued under the old user\n' | mta -odq root
+id=$(qids)
+printf 'ORIGINAL\n' >victim
+chown daemon victim
+ln victim spool/dfPLANTED
+chown -R daemon spool
+PORT=$(freeport)
+"$MTA" "${O[@]}" -O RunAsUser=nobody -O "PidFile=$PWD/pid" \
+    -O "DaemonPortOptions=Addr=127.0.0.1,Port=$PORT" -q1s -bD >daemon.out 2>daemon.err &
+DPID=$!
+cleanup_add "$DPID"
+waitfor 20 grep -q "queued under the old user" mail/root
+checkc "sec-spool: RunAsUser changed: mail queued under the old one is delivered, not quarantined" \
+    eval 'grep -q "queued under the old user" mail/root && [ ! -e "spool/Qf$id" ]'
+checkc "sec-spool: ... and a hard-linked file in the spool is not given to the new one" \
+    eval '[ "$(stat -c %U victim)" = daemon ]'
+kill -TERM "$DPID" 2>/dev/null
+waitfor 10 eval '! kill -0 $DPID'
+
 # ------------------------------------- 9. a full disk at the group flush
 
 newcase flushfull
