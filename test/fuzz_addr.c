@@ -3,7 +3,8 @@
  *
  * Build: clang -std=c99 -D_DEFAULT_SOURCE -D_XOPEN_SOURCE=700 -g \
  *     -fsanitize=fuzzer,address,undefined -o fuzz_addr test/fuzz_addr.c
- * Run:   ./fuzz_addr -max_total_time=120 corpus/
+ * Run:   ./fuzz_addr -max_total_time=120 corpus/ test/fuzz_addr.seeds/
+ *        (or make fuzz, which reads the seeds too)
  *
  * Besides crashes it checks the contract: every address handed out
  * passes addr_valid and is a fixed point of the parser (canonical), the
