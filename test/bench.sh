@@ -26,6 +26,10 @@
 #    rewrites its qf. The rate is messages / wall time of smtp-source;
 #    every message must be queued afterwards (counted; a shortfall is
 #    printed).
+#  - with BENCH_BYFILE=BINARY (make bench builds ./mta-byfile, the same
+#    program with FLUSH_BYFILE=1): the 20 x 5000 x 4 KiB load, three runs
+#    of each binary alternated, to show what flushing each group file by
+#    file (as on FUSE or an unknown file system) costs beside syncfs();
 #  - the disk's own limit in the same run, on the same file system:
 #    ../shared/bench/fsync_limit.c, serial, 16 committers, groups of 32
 #    sharing one syncfs (4 KiB, and 100 KiB for the third load);
@@ -389,7 +393,7 @@ mta_start()
 	mkdir -p "$mspool"
 	# a session of its own, so that mta_stop can find every process
 	# of the daemon, its runner and their delivery children
-	setsid "$MTA" -bD -O QueueDirectory="$mspool" -O MailSpool="$mail" \
+	setsid "${MTABIN:-$MTA}" -bD -O QueueDirectory="$mspool" -O MailSpool="$mail" \
 	    -O AliasFile="$work/aliases" -O LogFile="$work/mta-daemon.log" \
 	    -O HostName=bench.example -O MinFreeSpace=1M \
 	    -O PidFile="$work/mta.pid" -O RunAsUser=root \
@@ -710,6 +714,26 @@ part2()
 "
 	done
 
+	# the same 20-session load with every group flushed file by file
+	# (fdatasync of each df and qf, fsync of the spool: what a FUSE or
+	# unknown file system gets) instead of one syncfs()
+	byfile=
+	if [ -n "${BENCH_BYFILE:-}" ] && [ -x "$BENCH_BYFILE" ] &&
+	    [ -x /usr/sbin/smtp-source ]; then
+		cnt=$(awk -v f="$SCALE" 'BEGIN { n = int(5000 * f); print n < 20 ? 20 : n }')
+		for b in "$MTA" "$BENCH_BYFILE" "$MTA" "$BENCH_BYFILE" "$MTA" "$BENCH_BYFILE"; do
+			dead=$(freeport)
+			MTABIN=$b mta_start "$mnt/mspool" -O SmartHost="[127.0.0.1]:$dead" \
+			    -O SmartHostTLS=none -O NameServer="127.0.0.1:$dead"
+			x=$(load mta 20 "$cnt" 4096 "$mport")
+			settle mtacount "$cnt" >/dev/null
+			mta_stop
+			rm -rf "$mnt/mspool"
+			echo "bench: 20 x $cnt x 4096, $(basename "$b"): $x/s" >&2
+			byfile="$byfile $b=$x"
+		done
+	fi
+
 	# memory, start-up time and size
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
 	    -nodes -keyout "$work/key.pem" -out "$work/cert.pem" -days 2 \
@@ -833,6 +857,19 @@ EOF
 		printf '    %-44s %9s\n' "100 KiB, groups of 32, one syncfs" "$lb32b"
 		echo "  ('of serial': mta's rate over the one-at-a-time limit; 'of best':"
 		echo "  over the better of 16 committers and groups of 32, same size)"
+		if [ -n "$byfile" ]; then
+			echo
+			echo "  the group flush, 20 sessions x 4 KiB, runs alternated, medians of 3:"
+			one=$(for x in $byfile; do case $x in "$MTA"=*) echo "${x#*=}" ;; esac; done)
+			two=$(for x in $byfile; do case $x in "$BENCH_BYFILE"=*) echo "${x#*=}" ;; esac; done)
+			# shellcheck disable=SC2086
+			one=$(median $one)
+			# shellcheck disable=SC2086
+			two=$(median $two)
+			printf '    %-44s %9s\n' "one syncfs() per group (msg/s)" "$one"
+			printf '    %-44s %9s\n' "each df and qf fdatasynced (msg/s)" "$two"
+			printf '    %-44s %9s\n' "ratio" "$(awk -v a="$two" -v b="$one" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f\n", a / b }')"
+		fi
 		echo
 		echo "  daemon:"
 		printf '    %-44s %9s\n' "RSS idle (KiB)" "${ridle:--}"
