@@ -508,13 +508,36 @@ rfc5322date(time_t t, char *buf, size_t len)
 	}
 }
 
-/* Make untrusted text safe for one log or qf line. */
+/*
+ * Make untrusted text safe for one log or qf line: C0 controls, DEL and
+ * the C1 controls (U+0080 to U+009F, which a terminal may obey as
+ * escapes) become spaces, and a byte that is not part of well-formed
+ * UTF-8 becomes '?'. Other UTF-8 is kept.
+ */
 void
 sanitize(char *s)
 {
-	for (; *s != '\0'; s++) {
-		if ((unsigned char)*s < 0x20 || *s == 0x7f) {
-			*s = ' ';
+	unsigned char *p = (unsigned char *)s;
+	int n, i;
+
+	while (*p != '\0') {
+		if (*p < 0x80) {
+			*p = *p < 0x20 || *p == 0x7f ? ' ' : *p;
+			p++;
+			continue;
+		}
+		n = *p >= 0xc2 && *p <= 0xdf ? 2 : *p >= 0xe0 && *p <= 0xef ?
+		    3 : *p >= 0xf0 && *p <= 0xf4 ? 4 : 0;
+		for (i = 1; i < n && (p[i] & 0xc0) == 0x80; i++) {
+			continue;
+		}
+		if (n == 0 || i < n) {
+			*p++ = '?';
+		} else if (*p == 0xc2 && p[1] <= 0x9f) {
+			p[0] = p[1] = ' ';
+			p += 2;
+		} else {
+			p += n;
 		}
 	}
 }
