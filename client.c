@@ -254,41 +254,6 @@ keyword(const char *kw)
 }
 
 /*
- * Reply text goes to log lines, the queue file, DSNs and mailq. Besides
- * the ASCII controls (sanitize), the C1 controls U+0080..U+009F (which
- * some terminals obey as escapes) and every byte that is not part of
- * valid UTF-8 become '?'.
- */
-static void
-cleantext(char *s)
-{
-	static const unsigned long least[] = { 0, 0x80, 0x800, 0x10000 };
-	unsigned char *p = (unsigned char *)s;
-	unsigned long c;
-	int i, n;
-
-	sanitize(s);
-	while (*p != '\0') {
-		if (*p < 0x80) {
-			p++;
-			continue;
-		}
-		n = *p >= 0xc2 && *p <= 0xdf ? 1 : *p >= 0xe0 && *p <= 0xef ?
-		    2 : *p >= 0xf0 && *p <= 0xf4 ? 3 : 0;
-		c = *p & (0x3f >> n);
-		for (i = 1; i <= n && (p[i] & 0xc0) == 0x80; i++) {
-			c = c << 6 | (p[i] & 0x3f);
-		}
-		if (n == 0 || i <= n || c < least[n] || c > 0x10ffff ||
-		    (c >= 0xd800 && c <= 0xdfff) || c <= 0x9f) {
-			*p++ = '?';	/* its continuation bytes follow suit */
-			continue;
-		}
-		p += n + 1;
-	}
-}
-
-/*
  * Read a whole reply, multi-line included; its text ("550 5.1.1 ...",
  * lines joined) goes to text. Returns the code, or -1 if the connection
  * failed (text says why).
@@ -325,7 +290,7 @@ reply(char *text, size_t len, int ehlo)
 			break;
 		}
 	}
-	cleantext(text);
+	sanitize(text);	/* to log lines, the qf, DSNs and mailq */
 	return code;
 }
 

@@ -509,16 +509,19 @@ rfc5322date(time_t t, char *buf, size_t len)
 }
 
 /*
- * Make untrusted text safe for one log or qf line: C0 controls, DEL and
- * the C1 controls (U+0080 to U+009F, which a terminal may obey as
- * escapes) become spaces, and a byte that is not part of well-formed
- * UTF-8 becomes '?'. Other UTF-8 is kept.
+ * Make untrusted text safe for one log or qf line: C0 controls and DEL
+ * become spaces; the C1 controls U+0080..U+009F (which a terminal may
+ * obey as escapes) and every byte that is not part of well-formed UTF-8
+ * (overlong forms and surrogates included) become '?'. Other UTF-8 is
+ * kept.
  */
 void
 sanitize(char *s)
 {
+	static const unsigned long least[] = { 0, 0x80, 0x800, 0x10000 };
 	unsigned char *p = (unsigned char *)s;
-	int n, i;
+	unsigned long c;
+	int i, n;
 
 	while (*p != '\0') {
 		if (*p < 0x80) {
@@ -526,19 +529,18 @@ sanitize(char *s)
 			p++;
 			continue;
 		}
-		n = *p >= 0xc2 && *p <= 0xdf ? 2 : *p >= 0xe0 && *p <= 0xef ?
-		    3 : *p >= 0xf0 && *p <= 0xf4 ? 4 : 0;
-		for (i = 1; i < n && (p[i] & 0xc0) == 0x80; i++) {
+		n = *p >= 0xc2 && *p <= 0xdf ? 1 : *p >= 0xe0 && *p <= 0xef ?
+		    2 : *p >= 0xf0 && *p <= 0xf4 ? 3 : 0;
+		c = *p & (0x3f >> n);
+		for (i = 1; i <= n && (p[i] & 0xc0) == 0x80; i++) {
+			c = c << 6 | (p[i] & 0x3f);
+		}
+		if (n == 0 || i <= n || c < least[n] || c > 0x10ffff ||
+		    (c >= 0xd800 && c <= 0xdfff) || c <= 0x9f) {
+			*p++ = '?';	/* its continuation bytes follow suit */
 			continue;
 		}
-		if (n == 0 || i < n) {
-			*p++ = '?';
-		} else if (*p == 0xc2 && p[1] <= 0x9f) {
-			p[0] = p[1] = ' ';
-			p += 2;
-		} else {
-			p += n;
-		}
+		p += n + 1;
 	}
 }
 
