@@ -8,6 +8,7 @@
  * submit.c for a message on stdin, smtp.c for the server; the daemon's
  * select() loop, its signals and its privileges are here.
  */
+#define _GNU_SOURCE	/* pipe2(), accept4() on glibc (the test build) */
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>

@@ -12,6 +12,7 @@
  * syncer process (spool.c) while the loop goes on (SPEC "The spool"),
  * and only then are their 250 replies written.
  */
+#define _GNU_SOURCE	/* pipe2(), accept4() on glibc (the test build) */
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
