@@ -369,6 +369,8 @@ static void
 addfrom(struct wbuf *w, const char *sender, const char *gecos)
 {
 	char dn[2 * 256 + 3], line[sizeof(dn) + MAXADDR + 256 + 16];
+	const char *at = strrchr(sender, '@');
+	int bare = at == NULL || strchr(at, '"') != NULL;	/* "a@b" */
 
 	if (sender[0] == '\0') {
 		wputs(w, "From: MAILER-DAEMON\n");
@@ -381,8 +383,7 @@ addfrom(struct wbuf *w, const char *sender, const char *gecos)
 	}
 	snprintf(line, sizeof(line), "From: %s%s%s%s%s%s\n", dn,
 	    dn[0] != '\0' ? " <" : "", sender,
-	    strchr(sender, '@') == NULL ? "@" : "",
-	    strchr(sender, '@') == NULL ? set.hostname : "",
+	    bare ? "@" : "", bare ? set.hostname : "",
 	    dn[0] != '\0' ? ">" : "");
 	wputs(w, line);
 }

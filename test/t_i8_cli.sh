@@ -120,6 +120,8 @@ cmdline "i8-cli: -fmonitor@box (one word) -> From: follows it" \
     0 monitor@box "$(withname monitor@box)" -fmonitor@box root
 cmdline "i8-cli: -f monitor (no domain) -> From: <monitor@HostName>" \
     0 monitor "$(withname monitor@test.example)" -f monitor root
+cmdline "i8-cli: -f '\"a@b\"' (quoted, no domain) -> From: <\"a@b\"@HostName>" \
+    0 '"a@b"' "$(withname '"a@b"@test.example')" -f '"a@b"' root
 cmdline "i8-cli: no -f -> From: GECOS name <user@HostName>, as before" \
     0 "$ME@test.example" "$(withname "$ME@test.example")" root
 # -F: an RFC 5322 display name, quoted and escaped when it must be
