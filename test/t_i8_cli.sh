@@ -231,6 +231,22 @@ else
 	echo "# skipped: git send-email is not installed (tools/deps installs git-email)"
 fi
 
+# ================================================================ busybox
+# busybox's sendmail applet is an SMTP client (-H 'PROG' or -S HOST), not
+# a caller of sendmail; Debian's busybox packages are built without it.
+if busybox sendmail --help >/dev/null 2>&1; then
+	clear
+	capture eval 'printf "Subject: bb\n\nbody\n" | busybox sendmail -H "$WRAP -bs" -f "" root'
+	lastq
+	if [ "$RC" = 0 ] && [ "$NQ" -eq 1 ] && [ -z "$S" ]; then
+		ok "i8-cli: busybox sendmail -H 'sendmail -bs' -f '': MAIL FROM:<>"
+	else
+		fail "i8-cli: busybox sendmail -H 'sendmail -bs' -f '': MAIL FROM:<>" "exit $RC, $NQ queued, S<$S>: $ERR"
+	fi
+else
+	echo "# skipped: busybox sendmail (Debian's busybox has no sendmail applet)"
+fi
+
 # ================================================================ cron
 # Debian cron 3.0pl1 runs "/usr/sbin/sendmail -FCronDaemon -i -B8BITMIME
 # -oem MAILTO" (its MAILFMT, split on blanks) and writes these fields.
