@@ -81,6 +81,10 @@ rcptblock(FILE *f, const struct rcpt *r, int action, const char *date,
 	const char *a = r->parent != NULL ? r->parent : r->addr;
 
 	status(r->reply, action, code, sizeof(code));
+	/* class 5 is permanent (RFC 3463): never beside "delayed" */
+	if (action == A_DELAYED && code[0] == '5') {
+		code[0] = '4';
+	}
 	/* RFC 3464 2.3.2: an address, so a bare local name gets our domain */
 	fprintf(f, "\nFinal-Recipient: rfc822; %s%s%s\n", a,
 	    strchr(a, '@') == NULL ? "@" : "",
@@ -156,7 +160,63 @@ original(FILE *f, int dffd, int hdrsonly)
 	return n == -1 ? -1 : 0;
 }
 
-/* The whole DSN, as the df of the new message. */
+/* Does the part of the df that original() returns hold an 8-bit byte? */
+static int
+eightbit(int dffd, int hdrsonly)
+{
+	unsigned char buf[IOBUF];
+	ssize_t n, i;
+	off_t off = 0;
+	int prev = '\n';
+
+	while ((n = pread(dffd, buf, sizeof(buf), off)) > 0) {
+		for (i = 0; i < n; i++) {
+			if (hdrsonly && buf[i] == '\n' && prev == '\n') {
+				return 0;
+			}
+			if (buf[i] >= 0x80) {
+				return 1;
+			}
+			prev = buf[i];
+		}
+		off += n;
+	}
+	return 0;
+}
+
+static int
+eightbitstr(const char *s)
+{
+	for (; s != NULL && *s != '\0'; s++) {
+		if ((unsigned char)*s >= 0x80) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Do the reports about idx[0..n-1] name a UTF-8 address or reply? */
+static int
+eightbitrcpts(const struct msg *m, const int *idx, int n)
+{
+	const struct rcpt *r;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		r = &m->rcpt[idx[i]];
+		if (eightbitstr(r->addr) || eightbitstr(r->parent) ||
+		    eightbitstr(r->reply) || eightbitstr(r->orcpt)) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The whole DSN, as the df of the new message. An 8-bit part, and the
+ * multipart/report around it, say so (RFC 2045 6.4, RFC 2046 5.2.1):
+ * 7bit, the default, would be a lie to a gateway that trusts it.
+ */
 static void
 compose(FILE *f, const struct msg *m, int dffd, const int *idx, int n,
     int action, int hdrsonly, const char *id, const char *to)
@@ -167,8 +227,10 @@ compose(FILE *f, const struct msg *m, int dffd, const int *idx, int n,
 		"Successful Mail Delivery Report"
 	};
 	char date[64], arrived[64], until[64];
-	int i;
+	int i, body8, text8;
 
+	body8 = eightbit(dffd, hdrsonly);
+	text8 = eightbitrcpts(m, idx, n);
 	rfc5322date(time(NULL), date, sizeof(date));
 	rfc5322date(m->arrival, arrived, sizeof(arrived));
 	rfc5322date(m->arrival + set.queuereturn, until, sizeof(until));
@@ -176,13 +238,15 @@ compose(FILE *f, const struct msg *m, int dffd, const int *idx, int n,
 	    VERSION, id, date);
 	fprintf(f, "Date: %s\nFrom: Mail Delivery System <MAILER-DAEMON@%s>"
 	    "\nTo: <%s>\nSubject: %s\nMessage-ID: <%s@%s>\n"
-	    "Auto-Submitted: auto-replied\nMIME-Version: 1.0\n"
+	    "Auto-Submitted: auto-replied\nMIME-Version: 1.0\n%s"
 	    "Content-Type: multipart/report; report-type=delivery-status;\n"
 	    "\tboundary=\"%s/%s\"\n\nThis is a MIME-encapsulated message.\n\n",
-	    date, set.hostname, to, subjects[action], id, set.hostname, id,
+	    date, set.hostname, to, subjects[action], id, set.hostname,
+	    body8 || text8 ? "Content-Transfer-Encoding: 8bit\n" : "", id,
 	    set.hostname);
 	fprintf(f, "--%s/%s\nContent-Description: Notification\n"
-	    "Content-Type: text/plain; charset=utf-8\n\n", id, set.hostname);
+	    "Content-Type: text/plain; charset=utf-8\n%s\n", id, set.hostname,
+	    text8 ? "Content-Transfer-Encoding: 8bit\n" : "");
 	notification(f, m, idx, n, action);
 	fprintf(f, "\n--%s/%s\nContent-Description: Delivery report\n"
 	    "Content-Type: message/delivery-status\n\nReporting-MTA: dns; %s\n",
@@ -195,10 +259,11 @@ compose(FILE *f, const struct msg *m, int dffd, const int *idx, int n,
 		rcptblock(f, &m->rcpt[idx[i]], action, date, until);
 	}
 	fprintf(f, "\n--%s/%s\nContent-Description: %s Message%s\n"
-	    "Content-Type: %s\n\n", id, set.hostname, action == A_FAILED ?
+	    "Content-Type: %s\n%s\n", id, set.hostname, action == A_FAILED ?
 	    "Undelivered" : action == A_DELAYED ? "Delayed" : "Delivered",
 	    hdrsonly ? " Headers" : "", hdrsonly ? "text/rfc822-headers" :
-	    "message/rfc822");
+	    "message/rfc822", body8 ? "Content-Transfer-Encoding: 8bit\n" :
+	    "");
 	original(f, dffd, hdrsonly);
 	fprintf(f, "\n--%s/%s--\n", id, set.hostname);
 }

@@ -282,7 +282,7 @@ putheaders(struct wbuf *w, const struct hdrs *h)
 	}
 }
 
-/* The envelope sender, and the login name for Received:/From:. */
+/* The envelope sender; the caller's login and full name for From:. */
 static char *
 sender(const char **user, const char **gecos)
 {
@@ -298,6 +298,11 @@ sender(const char **user, const char **gecos)
 	*user = name;
 	*gecos = full;
 	if (opt.from != NULL) {
+		/* -f '' is the null sender, like -f '<>' (Postfix, busybox) */
+		if (opt.from[0] == '\0') {
+			buf[0] = '\0';
+			return buf;
+		}
 		if (addr_parseone(opt.from, buf, sizeof(buf)) == -1) {
 			die(EX_USAGE, "-f %s: not a valid address", opt.from);
 		}
@@ -354,10 +359,39 @@ displayname(const char *name, size_t n, char *out, size_t len)
 	}
 }
 
+/*
+ * The From: we add follows the envelope, as Postfix's does: the -F name,
+ * else the caller's full name from the password file (cut at its first
+ * comma), before the envelope sender (with our domain if it has none);
+ * just MAILER-DAEMON for the null sender.
+ */
+static void
+addfrom(struct wbuf *w, const char *sender, const char *gecos)
+{
+	char dn[2 * 256 + 3], line[sizeof(dn) + MAXADDR + 256 + 16];
+	const char *at = strrchr(sender, '@');
+	int bare = at == NULL || strchr(at, '"') != NULL;	/* "a@b" */
+
+	if (sender[0] == '\0') {
+		wputs(w, "From: MAILER-DAEMON\n");
+		return;
+	}
+	if (opt.fullname != NULL) {
+		displayname(opt.fullname, strlen(opt.fullname), dn, sizeof(dn));
+	} else {
+		displayname(gecos, strcspn(gecos, ","), dn, sizeof(dn));
+	}
+	snprintf(line, sizeof(line), "From: %s%s%s%s%s%s\n", dn,
+	    dn[0] != '\0' ? " <" : "", sender,
+	    bare ? "@" : "", bare ? set.hostname : "",
+	    dn[0] != '\0' ? ">" : "");
+	wputs(w, line);
+}
+
 /* Received:, the header, and the fields a message must have. */
 static void
 writehead(struct wbuf *w, const struct hdrs *h, const struct msg *m,
-    const char *user, const char *gecos)
+    const char *gecos)
 {
 	char date[64], line[1024];
 
@@ -377,24 +411,7 @@ writehead(struct wbuf *w, const struct hdrs *h, const struct msg *m,
 		wputs(w, line);
 	}
 	if (!hashdr(h, "From")) {
-		char dn[2 * 256 + 3];
-
-		/* -F as given; the password file's "Name,room,..." cut */
-		if (opt.fullname != NULL) {
-			displayname(opt.fullname, strlen(opt.fullname), dn,
-			    sizeof(dn));
-		} else {
-			displayname(gecos, strcspn(gecos, ","), dn,
-			    sizeof(dn));
-		}
-		if (dn[0] != '\0') {
-			snprintf(line, sizeof(line), "From: %s <%s@%s>\n",
-			    dn, user, set.hostname);
-		} else {
-			snprintf(line, sizeof(line), "From: %s@%s\n", user,
-			    set.hostname);
-		}
-		wputs(w, line);
+		addfrom(w, m->sender, gecos);
 	}
 }
 
@@ -583,7 +600,7 @@ submit_run(char **argv, int argc)
 		    set.queuedir);
 	}
 	w.fd = fd;
-	writehead(&w, &h, &m, user, gecos);
+	writehead(&w, &h, &m, gecos);
 	writebody(&w, &h, &line, &cap);
 	wflush(&w);
 	if (w.total > set.maxsize) {
