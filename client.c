@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -37,6 +38,7 @@ enum {
 
 static struct {
 	int open, fd, tls;
+	int lost;		/* out of step (dead, mid-DATA): no QUIT */
 	struct tlsclient *t;
 	br_sslio_context io;
 	time_t deadline;
@@ -132,12 +134,14 @@ cflush(void)
 		n = br_sslio_write_all(&cl.io, cl.out, cl.outlen) == 0 &&
 		    br_sslio_flush(&cl.io) == 0 ? 0 : -1;
 		cl.outlen = 0;
+		cl.lost |= n == -1;
 		return n;
 	}
 	while (off < cl.outlen) {
 		if ((n = lowwrite(NULL, (unsigned char *)cl.out + off,
 		    cl.outlen - off)) == -1) {
 			cl.outlen = 0;
+			cl.lost = 1;
 			return -1;
 		}
 		off += (size_t)n;
@@ -269,11 +273,13 @@ reply(char *text, size_t len, int ehlo)
 		if (getline_(line, sizeof(line)) == -1) {
 			snprintf(text, len, "lost connection with %s: %s",
 			    cl.host, strerror(errno));
+			cl.lost = 1;
 			return -1;
 		}
 		if (strlen(line) < 3 || line[0] < '2' || line[0] > '5' ||
 		    (line[3] != ' ' && line[3] != '-' && line[3] != '\0')) {
 			snprintf(text, len, "protocol error from %s", cl.host);
+			cl.lost = 1;	/* what follows cannot be trusted */
 			return -1;
 		}
 		if (first) {
@@ -309,6 +315,7 @@ nbconnect(const struct sockaddr_storage *ss)
 		return -1;
 	}
 	cl.open = 1;
+	cl.lost = 0;
 	fcntl(cl.fd, F_SETFL, fcntl(cl.fd, F_GETFL) | O_NONBLOCK);
 	if (connect(cl.fd, (const struct sockaddr *)ss, len) == 0) {
 		return 0;
@@ -364,6 +371,7 @@ handshake(const char *name, int verify, char *why, size_t whylen)
 		return 0;
 	}
 	e = br_ssl_engine_last_error(eng);
+	cl.lost = 1;	/* neither TLS nor clear text: nothing to QUIT in */
 	snprintf(why, whylen, "TLS handshake with %s failed: %s%s (%d)",
 	    cl.host, e == BR_ERR_X509_BAD_SERVER_NAME ? "the certificate "
 	    "does not name " : e == BR_ERR_X509_NOT_TRUSTED ?
@@ -627,34 +635,16 @@ masqfrom(const char *f, size_t len, const char *masq, char *out,
 	return 0;
 }
 
-/* RFC 1870: SIZE is the size on the wire, where every LF is CRLF. */
-static long long
-countlf(int dffd)
-{
-	char buf[IOBUF];
-	long long n = 0;
-	off_t off = 0;
-	ssize_t r, i;
-
-	while ((r = pread(dffd, buf, sizeof(buf), off)) > 0) {
-		for (i = 0; i < r; i++) {
-			n += buf[i] == '\n';
-		}
-		off += r;
-	}
-	return n;
-}
-
 /* MAIL FROM with the parameters the server understands. */
 static int
-mailfrom(const struct msg *m, const char *sender, long long lines)
+mailfrom(const struct msg *m, const char *sender, long long size, int utf8)
 {
 	char params[256] = "";
 	size_t n = 0;
 
 	if (cl.ext & X_SIZE) {
 		n += (size_t)snprintf(params + n, sizeof(params) - n,
-		    " SIZE=%lld", (long long)m->size + lines);
+		    " SIZE=%lld", size);
 	}
 	if (cl.ext & X_8BITMIME) {
 		n += (size_t)snprintf(params + n, sizeof(params) - n,
@@ -668,7 +658,7 @@ mailfrom(const struct msg *m, const char *sender, long long lines)
 		n += (size_t)snprintf(params + n, sizeof(params) - n,
 		    " ENVID=%s", m->envid);
 	}
-	if ((cl.ext & X_SMTPUTF8) && !ascii(sender) && n < sizeof(params)) {
+	if (utf8 && n < sizeof(params)) {
 		snprintf(params + n, sizeof(params) - n, " SMTPUTF8");
 	}
 	return cmd("MAIL FROM:<%s>%s", sender, params);
@@ -741,6 +731,590 @@ wire(const char *buf, size_t n, size_t *col)
 	return 0;
 }
 
+/* ---- what the message needs of the server ---- */
+
+/*
+ * One pass over the df: the LF count (SIZE is counted with CRLF), and
+ * whether any byte has the high bit set, anywhere (*any8) and in the
+ * top-level header block (*hdr8). With full == 0 only the header block
+ * is read (*any8 and *lines then cover that much).
+ */
+static void
+scan(int dffd, int full, long long *lines, int *any8, int *hdr8)
+{
+	char buf[IOBUF];
+	off_t off = 0;
+	ssize_t r, i;
+	int inhdr = 1, nl = 1;
+
+	*lines = 0;
+	*any8 = *hdr8 = 0;
+	while ((full || inhdr) &&
+	    (r = pread(dffd, buf, sizeof(buf), off)) > 0) {
+		for (i = 0; i < r; i++) {
+			if (buf[i] == '\n') {
+				(*lines)++;
+				inhdr &= !nl;	/* an empty line ends them */
+				nl = 1;
+				continue;
+			}
+			nl = 0;
+			if ((unsigned char)buf[i] >= 0x80) {
+				*any8 = 1;
+				*hdr8 |= inhdr;
+			}
+		}
+		off += r;
+	}
+}
+
+/* Does any address of the transaction need SMTPUTF8 (RFC 6531 3.4)? */
+static int
+needutf8(const struct msg *m, const char *sender, const int *idx, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (!ascii(m->rcpt[idx[i]].addr)) {
+			return 1;
+		}
+	}
+	return !ascii(sender);
+}
+
+/*
+ * ---- 8BITMIME downgrade (RFC 6152 3) ----
+ *
+ * A server that does not offer 8BITMIME gets 7-bit data only, so 8-bit
+ * content is converted on the way out, as Postfix does: the MIME
+ * structure is walked line by line from the df (multipart boundaries,
+ * nested multiparts, message/rfc822 parts); a part whose body holds
+ * 8-bit bytes is re-encoded, quoted-printable when it is text, else
+ * base64, and its Content-Transfer-Encoding replaced; the composite
+ * parts around it are declared 7bit. What cannot be converted without
+ * changing the message's meaning fails for good (5.6.3): 8-bit bytes in
+ * a header (raw UTF-8 names and subjects; RFC 2047 would have to guess
+ * a charset), in a preamble or epilogue, in a part already declared
+ * quoted-printable or base64, or in a composite that may not be encoded.
+ *
+ * The same walk runs twice: first dry, counting the bytes (SIZE) and
+ * finding any such failure before MAIL; then for real, into the DATA.
+ * Nothing is buffered but one header block and one line piece.
+ */
+
+#define MAXDEPTH	16	/* nested multiparts */
+#define PIECE		4096	/* longest line piece handled at once */
+
+struct rd {			/* a line reader over the df */
+	int fd, eof;
+	off_t base;		/* df offset of buf[0] */
+	size_t pos, len;
+	char *buf;
+	size_t cap;
+};
+
+enum { E_COPY, E_QP, E_B64 };
+
+static struct {
+	struct rd rd;
+	int dry, fail;
+	long long size;		/* bytes out, LF counted as CRLF */
+	size_t col;		/* wire()'s column */
+	const char *masq;
+	int depth;
+	char bnd[MAXDEPTH][72];
+	int digest[MAXDEPTH];	/* multipart/digest: parts default rfc822 */
+	int mode, nlpend;	/* the body being sent; a CRLF held back */
+	unsigned char acc[3];	/* base64: bytes not yet encoded */
+	int nacc;
+	size_t ocol;		/* column in the encoded output */
+	char why[REPLYLEN];
+} cv;
+
+/*
+ * The next piece of a line: at most PIECE bytes, without its LF; *eol
+ * tells whether the line ends there. 0 at the end of the df, -1 on a
+ * read error.
+ */
+static int
+rdpiece(struct rd *r, char **p, size_t *n, int *eol)
+{
+	char *nl;
+	ssize_t k;
+
+	for (;;) {
+		nl = memchr(r->buf + r->pos, '\n', r->len - r->pos);
+		if (nl != NULL && (size_t)(nl - (r->buf + r->pos)) <= PIECE) {
+			*p = r->buf + r->pos;
+			*n = (size_t)(nl - *p);
+			*eol = 1;
+			r->pos += *n + 1;
+			return 1;
+		}
+		if (r->len - r->pos >= PIECE || (r->eof && r->len > r->pos)) {
+			*p = r->buf + r->pos;
+			*n = r->len - r->pos < PIECE ? r->len - r->pos : PIECE;
+			*eol = 0;
+			r->pos += *n;
+			return 1;
+		}
+		if (r->eof) {
+			return 0;
+		}
+		memmove(r->buf, r->buf + r->pos, r->len - r->pos);
+		r->base += (off_t)r->pos;
+		r->len -= r->pos;
+		r->pos = 0;
+		k = pread(r->fd, r->buf + r->len, r->cap - r->len,
+		    r->base + (off_t)r->len);
+		if (k == -1) {
+			return -1;
+		}
+		r->eof = k == 0;
+		r->len += (size_t)k;
+	}
+}
+
+static int
+has8(const char *p, size_t n)
+{
+	while (n-- > 0) {
+		if ((unsigned char)*p++ >= 0x80) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int
+cvfail(const char *what)
+{
+	if (!cv.fail) {
+		snprintf(cv.why, sizeof(cv.why), "5.6.3 %s does not offer "
+		    "8BITMIME and the message has 8-bit data %s, which cannot "
+		    "be converted to 7 bits", cl.host, what);
+	}
+	cv.fail = 1;
+	return -1;
+}
+
+static int
+out(const char *p, size_t n)
+{
+	size_t i;
+
+	if (cv.dry) {
+		for (i = 0; i < n; i++) {
+			cv.size += 1 + (p[i] == '\n');
+		}
+		return 0;
+	}
+	return wire(p, n, &cv.col);
+}
+
+/* Is this line a boundary of an enclosing multipart? Its level, or -1;
+ * *close set for the closing one ("--b--"). */
+static int
+boundary(const char *p, size_t n, int *close)
+{
+	size_t bl, i;
+	int k;
+
+	if (n < 3 || p[0] != '-' || p[1] != '-') {
+		return -1;
+	}
+	for (k = cv.depth - 1; k >= 0; k--) {
+		bl = strlen(cv.bnd[k]);
+		if (n < bl + 2 || memcmp(p + 2, cv.bnd[k], bl) != 0) {
+			continue;
+		}
+		i = bl + 2;
+		*close = n >= i + 2 && p[i] == '-' && p[i + 1] == '-';
+		for (i += *close ? 2 : 0; i < n && (p[i] == ' ' ||
+		    p[i] == '\t'); i++)
+			;
+		if (i == n) {
+			return k;
+		}
+	}
+	return -1;
+}
+
+/* The unfolded value of header field name in the block h, or "". */
+static void
+hvalue(const char *h, const char *name, char *val, size_t len)
+{
+	size_t nl = strlen(name), o = 0;
+	const char *p;
+
+	val[0] = '\0';
+	for (p = h; *p != '\0'; p = strchr(p, '\n') + 1) {
+		if (strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+			for (p += nl + 1; *p != '\0' && o + 1 < len; p++) {
+				if (*p == '\n' && p[1] != ' ' && p[1] != '\t') {
+					break;
+				}
+				if (*p != '\n') {
+					val[o++] = *p;
+				}
+			}
+			val[o] = '\0';
+			return;
+		}
+		if (strchr(p, '\n') == NULL) {
+			return;
+		}
+	}
+}
+
+/* Content-Type's type/subtype, lower case, and its boundary parameter. */
+static void
+ctype(const char *v, char *type, size_t tlen, char *bnd, size_t blen)
+{
+	const char *p = v + strspn(v, " \t"), *q;
+	size_t n = strcspn(p, " \t;("), i;
+
+	n = n < tlen ? n : tlen - 1;
+	for (i = 0; i < n; i++) {
+		type[i] = (char)tolower((unsigned char)p[i]);
+	}
+	type[n] = '\0';
+	bnd[0] = '\0';
+	for (q = strchr(p, ';'); q != NULL; q = strchr(q + 1, ';')) {
+		p = q + 1 + strspn(q + 1, " \t");
+		if (strncasecmp(p, "boundary", 8) != 0) {
+			continue;
+		}
+		p += 8 + strspn(p + 8, " \t");
+		if (*p++ != '=') {
+			continue;
+		}
+		p += strspn(p, " \t");
+		n = *p == '"' ? strcspn(++p, "\"") : strcspn(p, " \t;");
+		if (n > 0 && n < blen && n <= 70) {	/* RFC 2046 5.1.1 */
+			memcpy(bnd, p, n);
+			bnd[n] = '\0';
+		}
+		return;
+	}
+}
+
+/* Header fields one at a time; From: masqueraded, CTE dropped (drop). */
+static int
+emitheaders(char *h, const char *masq, int drop)
+{
+	char *p, *next, field[1400];
+	size_t len;
+
+	for (p = h; *p != '\0'; p = next) {
+		next = strchr(p, '\n');
+		while (next != NULL && (next[1] == ' ' || next[1] == '\t')) {
+			next = strchr(next + 1, '\n');
+		}
+		next = next != NULL ? next + 1 : p + strlen(p);
+		len = (size_t)(next - p);
+		if (drop && strncasecmp(p, "Content-Transfer-Encoding:",
+		    26) == 0) {
+			continue;
+		}
+		if (masq != NULL && strncasecmp(p, "From:", 5) == 0 &&
+		    masqfrom(p, len, masq, field, sizeof(field)) == 0) {
+			if (out(field, strlen(field)) == -1) {
+				return -1;
+			}
+			continue;
+		}
+		if (out(p, len) == -1) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Does the body from here to the next enclosing boundary have 8 bits? */
+static int
+body8(void)
+{
+	static char buf[2 * PIECE];
+	struct rd r = { cv.rd.fd, 0, cv.rd.base + (off_t)cv.rd.pos, 0, 0,
+	    buf, sizeof(buf) };
+	char *p;
+	size_t n;
+	int eol, bol = 1, close, got;
+
+	while ((got = rdpiece(&r, &p, &n, &eol)) == 1) {
+		if (bol && boundary(p, n, &close) != -1) {
+			return 0;
+		}
+		if (has8(p, n)) {
+			return 1;
+		}
+		bol = eol;
+	}
+	return got;
+}
+
+static const char b64tab[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Quoted-printable (RFC 2045 6.7): lines of at most 76, soft breaks. */
+static int
+qp(const char *p, size_t n, int eol)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char o[PIECE * 4];
+	size_t k = 0, i, t;
+	unsigned char ch;
+	int enc;
+
+	for (i = 0; i < n; i++) {
+		ch = (unsigned char)p[i];
+		/* whitespace at a line's end would be lost in transport */
+		enc = ch == '=' || ch > 126 || (ch < 32 && ch != '\t') ||
+		    ((ch == ' ' || ch == '\t') && eol && i == n - 1);
+		t = enc ? 3 : 1;
+		if (cv.ocol + t > 75) {
+			o[k++] = '=';
+			o[k++] = '\n';
+			cv.ocol = 0;
+		}
+		if (enc) {
+			o[k++] = '=';
+			o[k++] = hex[ch >> 4];
+			o[k++] = hex[ch & 15];
+		} else {
+			o[k++] = (char)ch;
+		}
+		cv.ocol += t;
+	}
+	if (eol) {
+		o[k++] = '\n';
+		cv.ocol = 0;
+	}
+	return out(o, k);
+}
+
+/* Base64 (RFC 2045 6.8), lines of 76; fin pads the last quantum. */
+static int
+b64feed(const char *p, size_t n, int fin)
+{
+	char o[PIECE * 2];
+	size_t k = 0, i;
+	unsigned v;
+
+	for (i = 0; i < n || (fin && cv.nacc > 0); i++) {
+		int have = cv.nacc;
+
+		if (i < n) {
+			cv.acc[cv.nacc++] = (unsigned char)p[i];
+			if (cv.nacc < 3) {
+				continue;
+			}
+			have = 3;
+		}
+		v = (unsigned)cv.acc[0] << 16 | (have > 1 ?
+		    (unsigned)cv.acc[1] << 8 : 0) | (have > 2 ? cv.acc[2] : 0);
+		o[k++] = b64tab[v >> 18 & 63];
+		o[k++] = b64tab[v >> 12 & 63];
+		o[k++] = have > 1 ? b64tab[v >> 6 & 63] : '=';
+		o[k++] = have > 2 ? b64tab[v & 63] : '=';
+		cv.nacc = 0;
+		if ((cv.ocol += 4) >= 76) {
+			o[k++] = '\n';
+			cv.ocol = 0;
+		}
+	}
+	if (fin && cv.ocol > 0) {
+		o[k++] = '\n';
+		cv.ocol = 0;
+	}
+	return out(o, k);
+}
+
+/* A body line piece, in the current part's encoding. */
+static int
+bodypiece(const char *p, size_t n, int eol)
+{
+	switch (cv.mode) {
+	case E_QP:
+		return qp(p, n, eol);
+	case E_B64:
+		/* the LF of a line is CRLF in the canonical form, except
+		 * the last one, which belongs to the boundary after it */
+		if (cv.nlpend && b64feed("\r\n", 2, 0) == -1) {
+			return -1;
+		}
+		cv.nlpend = eol;
+		return b64feed(p, n, 0);
+	}
+	if (has8(p, n)) {
+		return cvfail("in a MIME preamble or epilogue");
+	}
+	return out(p, n) == 0 && (!eol || out("\n", 1) == 0) ? 0 : -1;
+}
+
+/* The current part ends (a boundary, or the end: atend). */
+static int
+endpart(int atend)
+{
+	int r = 0;
+
+	if (cv.mode == E_B64) {
+		if (atend && cv.nlpend) {
+			r = b64feed("\r\n", 2, 0);
+		}
+		r = r == 0 ? b64feed(NULL, 0, 1) : -1;
+	} else if (cv.mode == E_QP && cv.ocol > 0) {
+		r = out("\n", 1);
+	}
+	cv.mode = E_COPY;
+	cv.nlpend = cv.nacc = 0;
+	cv.ocol = 0;
+	return r;
+}
+
+/*
+ * The header block of an entity has been read into h: send it as its
+ * body will need it, and set up for that body. top: the message's own
+ * header block (MasqueradeAs, MIME-Version). Returns 1 when another
+ * header block follows (message/rfc822), 0 for a body, -1 on failure.
+ */
+static int
+entity(char *h, int top)
+{
+	char v[1024], type[128], bnd[72], *enc;
+	int dig = cv.depth > 0 && cv.digest[cv.depth - 1], b8, drop = 0;
+	int next = 0, composite;
+
+	if (has8(h, strlen(h))) {
+		return cvfail("in a header");
+	}
+	hvalue(h, "Content-Type", v, sizeof(v));
+	ctype(v, type, sizeof(type), bnd, sizeof(bnd));
+	if (type[0] == '\0') {
+		snprintf(type, sizeof(type), "%s", dig ? "message/rfc822" :
+		    "text/plain");
+	}
+	hvalue(h, "Content-Transfer-Encoding", v, sizeof(v));
+	enc = v + strspn(v, " \t");
+	cv.mode = E_COPY;
+	composite = strncmp(type, "multipart/", 10) == 0 ||
+	    strcmp(type, "message/rfc822") == 0;
+	if (composite && strcmp(type, "message/rfc822") == 0) {
+		drop = next = 1;	/* its own header block follows */
+	} else if (composite && bnd[0] != '\0' && cv.depth < MAXDEPTH) {
+		snprintf(cv.bnd[cv.depth], sizeof(cv.bnd[0]), "%s", bnd);
+		cv.digest[cv.depth++] = strcmp(type, "multipart/digest") == 0;
+		drop = 1;		/* a composite is 7bit once converted */
+	} else if ((b8 = body8()) == -1) {
+		return -1;
+	} else if (b8 && (composite || strncmp(type, "message/", 8) == 0)) {
+		return cvfail("in a part that may not be encoded");
+	} else if (b8 && (strncasecmp(enc, "quoted-printable", 16) == 0 ||
+	    strncasecmp(enc, "base64", 6) == 0)) {
+		return cvfail("in a part declared encoded");
+	} else if (b8) {
+		cv.mode = strncmp(type, "text/", 5) == 0 ? E_QP : E_B64;
+		drop = 1;
+	}
+	if (emitheaders(h, top ? cv.masq : NULL, drop) == -1) {
+		return -1;
+	}
+	if (top) {
+		hvalue(h, "MIME-Version", v, sizeof(v));
+		if (v[0] == '\0' && out("MIME-Version: 1.0\n", 18) == -1) {
+			return -1;
+		}
+	}
+	if (cv.mode != E_COPY && out(cv.mode == E_QP ?
+	    "Content-Transfer-Encoding: quoted-printable\n" :
+	    "Content-Transfer-Encoding: base64\n", cv.mode == E_QP ? 44 :
+	    34) == -1) {
+		return -1;
+	}
+	return out("\n", 1) == -1 ? -1 : next;
+}
+
+/*
+ * The whole df, converted to 7 bits, through wire() (dry: only counted
+ * in cv.size). -1 with cv.fail set: it cannot be converted (cv.why);
+ * -1 without: an I/O error.
+ */
+static int
+downgrade(int dffd, const char *masq, int dry)
+{
+	static char hdr[MAXHEADER + 1], rbuf[IOBUF];
+	size_t hl = 0, n;
+	char *p;
+	int inhdr = 1, top = 1, bol = 1, wasbol, eol, got, k, close, r;
+
+	memset(&cv, 0, sizeof(cv));
+	cv.rd.fd = dffd;
+	cv.rd.buf = rbuf;
+	cv.rd.cap = sizeof(rbuf);
+	cv.dry = dry;
+	cv.masq = masq;
+	while ((got = rdpiece(&cv.rd, &p, &n, &eol)) == 1) {
+		k = bol && cv.depth > 0 ? boundary(p, n, &close) : -1;
+		wasbol = bol;
+		bol = eol;
+		if (inhdr) {
+			if (k == -1 && !(wasbol && eol && n == 0)) {
+				if (hl + n + 1 > MAXHEADER) {
+					return cvfail("in a header block too "
+					    "large to convert");
+				}
+				memcpy(hdr + hl, p, n);
+				hl += n;
+				hdr[hl] = '\n';
+				hl += eol;
+				continue;
+			}
+			hdr[hl] = '\0';
+			if ((r = entity(hdr, top)) == -1) {
+				return -1;
+			}
+			top = hl = 0;
+			inhdr = r == 1;
+			if (k == -1) {
+				continue;	/* the empty line: sent */
+			}
+		}
+		if (k != -1) {
+			if (endpart(0) == -1 || out(p, n) == -1 ||
+			    out("\n", 1) == -1) {
+				return -1;
+			}
+			cv.depth = close ? k : k + 1;
+			inhdr = !close;
+			continue;
+		}
+		if (bodypiece(p, n, eol) == -1) {
+			return -1;
+		}
+	}
+	if (got == -1) {
+		return -1;
+	}
+	if (inhdr) {
+		hdr[hl] = '\0';
+		if (entity(hdr, top) == -1) {
+			return -1;
+		}
+	}
+	return endpart(1);
+}
+
+/* The end of the data: the last line ended, then the final dot. */
+static int
+enddata(size_t col)
+{
+	if (col > 0 && cput("\r\n", 2) == -1) {
+		return -1;
+	}
+	return cput(".\r\n", 3);
+}
+
 /* The rest of the df from offset from, then the final dot. */
 static int
 sendbody(int dffd, off_t from, size_t col)
@@ -754,10 +1328,7 @@ sendbody(int dffd, off_t from, size_t col)
 		}
 		from += n;
 	}
-	if (n == -1 || (col > 0 && cput("\r\n", 2) == -1)) {
-		return -1;
-	}
-	return cput(".\r\n", 3);
+	return n == -1 ? -1 : enddata(col);
 }
 
 /*
@@ -771,7 +1342,7 @@ sendheaders(int dffd, const char *masq, size_t *col)
 {
 	static char hdr[MAXHEADER + 1];
 	ssize_t n;
-	char *end, *p;
+	char *end;
 
 	if (masq == NULL || (n = pread(dffd, hdr, MAXHEADER, 0)) <= 0) {
 		return 0;
@@ -781,32 +1352,26 @@ sendheaders(int dffd, const char *masq, size_t *col)
 		return 0;	/* no header block we can see whole: leave it */
 	}
 	end[1] = '\0';
-	for (p = hdr; p != NULL && *p != '\0'; ) {
-		char *next = strchr(p, '\n');
-
-		while (next != NULL && (next[1] == ' ' || next[1] == '\t')) {
-			next = strchr(next + 1, '\n');
-		}
-		next = next != NULL ? next + 1 : NULL;
-		if (strncasecmp(p, "From:", 5) == 0) {
-			char field[1400];
-
-			if (masqfrom(p, next != NULL ? (size_t)(next - p) :
-			    strlen(p), masq, field, sizeof(field)) == 0) {
-				if (wire(field, strlen(field), col) == -1) {
-					return -1;
-				}
-				p = next;
-				continue;
-			}
-		}
-		if (wire(p, next != NULL ? (size_t)(next - p) : strlen(p),
-		    col) == -1) {
-			return -1;
-		}
-		p = next;
+	memset(&cv, 0, sizeof(cv));
+	cv.col = *col;
+	if (emitheaders(hdr, masq, 0) == -1) {
+		return -1;
 	}
+	*col = cv.col;
 	return (off_t)(end + 1 - hdr);
+}
+
+/* Every recipient fails alike before MAIL; the session stays usable. */
+static int
+refuse(int n, int *res, char (*replies)[REPLYLEN], const char *why)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		res[i] = why[0] == '5' ? D_PERM : D_TEMP;
+		snprintf(replies[i], REPLYLEN, "%s", why);
+	}
+	return 0;
 }
 
 /*
@@ -820,6 +1385,8 @@ client_send(const struct msg *m, int dffd, const int *idx, int n, int *res,
 {
 	char text[REPLYLEN], sender[MAXADDR + 1];
 	int i, code, mailok, accepted = 0, pipe = (cl.ext & X_PIPELINING) != 0;
+	int any8, hdr8, utf8, conv;
+	long long size;
 	size_t col = 0;
 	off_t body;
 
@@ -828,8 +1395,32 @@ client_send(const struct msg *m, int dffd, const int *idx, int n, int *res,
 	} else {
 		snprintf(sender, sizeof(sender), "%s", m->sender);
 	}
+	/* RFC 6531 3.2: without SMTPUTF8 a UTF-8 address may not go out,
+	 * and nothing can stand in for it: the message fails, as in Postfix */
+	if ((utf8 = needutf8(m, sender, idx, n)) && !(cl.ext & X_SMTPUTF8)) {
+		snprintf(text, sizeof(text), "5.6.7 SMTPUTF8 is required, but "
+		    "was not offered by host %s", cl.host);
+		return refuse(n, res, replies, text);
+	}
+	scan(dffd, (cl.ext & (X_SIZE | X_8BITMIME)) != X_8BITMIME, &size,
+	    &any8, &hdr8);
+	size += m->size;
+	/* UTF-8 header fields (RFC 6532) are for SMTPUTF8 sessions; to a
+	 * server without it they go as they always did (legacy 8-bit) */
+	utf8 |= hdr8 && (cl.ext & X_SMTPUTF8);
+	if ((conv = any8 && !(cl.ext & X_8BITMIME))) {
+		if (downgrade(dffd, masq, 1) == -1) {
+			if (!cv.fail) {
+				snprintf(cv.why, sizeof(cv.why), "4.3.0 cannot "
+				    "read the message: %s", strerror(errno));
+			}
+			snprintf(text, sizeof(text), "%s", cv.why);
+			return refuse(n, res, replies, text);
+		}
+		size = cv.size;
+	}
 	cl.deadline = time(NULL) + set.tcommand;
-	if (mailfrom(m, sender, (cl.ext & X_SIZE) ? countlf(dffd) : 0) == -1 ||
+	if (mailfrom(m, sender, size, utf8) == -1 ||
 	    (!pipe && cflush() == -1)) {
 		goto broken;
 	}
@@ -895,13 +1486,21 @@ client_send(const struct msg *m, int dffd, const int *idx, int n, int *res,
 		    reply(text, sizeof(text), 0) == 250 ? 0 : -1;
 	}
 	cl.deadline = time(NULL) + set.tdatablock;
-	if ((body = sendheaders(dffd, masq, &col)) == -1 ||
+	cl.lost = 1;	/* until the final reply: a QUIT would be text */
+	if (conv) {
+		if (downgrade(dffd, masq, 0) == -1 || enddata(cv.col) == -1 ||
+		    cflush() == -1) {
+			goto broken;
+		}
+	} else if ((body = sendheaders(dffd, masq, &col)) == -1 ||
 	    sendbody(dffd, body, col) == -1 || cflush() == -1) {
 		goto broken;
 	}
 	/* RFC 5321 4.5.3.2.6: the final reply may take 10 minutes */
 	cl.deadline = time(NULL) + 2 * set.tcommand;
-	code = reply(text, sizeof(text), 0);
+	if ((code = reply(text, sizeof(text), 0)) != -1) {
+		cl.lost = 0;
+	}
 	for (i = 0; i < n; i++) {
 		if (res[i] == D_OK) {
 			res[i] = code / 100 == 2 ? D_OK : code / 100 == 5 ?
@@ -949,7 +1548,7 @@ client_reuse(const char *key)
 		return -1;
 	}
 	if (client_rset() == -1) {
-		client_close(0);
+		client_close(1);
 		return -1;
 	}
 	return 0;
@@ -968,7 +1567,14 @@ client_dsn(void)
 	return (cl.ext & X_DSN) != 0;
 }
 
-/* QUIT (when polite) and close. */
+/*
+ * QUIT and close (RFC 5321 4.1.1.10): every session that is still in
+ * step ends so, whatever went wrong in it (a refused AUTH, EHLO or
+ * MAIL, a bad RSET). polite == 0, or a session out of step (the peer
+ * gone, a reply that made no sense, a DATA cut short, a failed TLS
+ * handshake), only closes: a QUIT there would be read as message text
+ * or garbage.
+ */
 void
 client_close(int polite)
 {
@@ -977,7 +1583,8 @@ client_close(int polite)
 	if (!cl.open) {
 		return;
 	}
-	if (polite) {
+	if (polite && !cl.lost) {
+		cl.outlen = 0;	/* commands queued and never sent: void */
 		cl.deadline = time(NULL) + 10;
 		if (cmd("QUIT") == 0 && cflush() == 0) {
 			reply(text, sizeof(text), 0);

@@ -27,6 +27,7 @@
 #include "mta.h"
 
 static volatile sig_atomic_t stopping;	/* SIGTERM: finish the message */
+static int running;	/* runmsg() depth: a DSN is delivered inside one */
 
 /* The wait before the next try: RETRY_FIRST, doubled, capped. */
 static time_t
@@ -93,6 +94,22 @@ deliver_record(const struct msg *m, struct rcpt *r, int res,
 	r->rhost = relay != NULL ? xstrdup(relay) : NULL;
 	r->attempts++;
 	dsncode(reply, code, sizeof(code));
+	if (res == D_TEMP && code[0] == '5') {
+		/*
+		 * A permanent reply taken as temporary (a refused AUTH, a
+		 * 5xx greeting or EHLO: a matter of our setup or of that
+		 * host, retried): RFC 3463 class 5 would say "failed" beside
+		 * "delayed". The same detail in class 4 goes first, the
+		 * server's words after it, for the log and Diagnostic-Code.
+		 */
+		size_t len = strlen(reply) + 32;
+
+		code[0] = '4';
+		free(r->reply);
+		r->reply = xmalloc(len);
+		snprintf(r->reply, len, "%s %s", code, reply);
+		sanitize(r->reply);
+	}
 	if (res == D_TEMP && now - m->arrival >= set.queuereturn) {
 		res = D_PERM;	/* too long in the queue: give up */
 		size_t len = strlen(reply) + 64;
@@ -410,6 +427,7 @@ runmsg(const char *id, const struct qfilter *f)
 		msg_free(&m);
 		return;
 	}
+	running++;
 	/* local recipients first (aliases may add remote ones) */
 	for (i = 0; i < m.nrcpt && !stopping; i++) {
 		if (!due(&m.rcpt[i], force, now)) {
@@ -434,6 +452,7 @@ runmsg(const char *id, const struct qfilter *f)
 		commit(&m, dffd);
 	}
 out:
+	running--;
 	free(ridx);
 	close(dffd);
 	msg_free(&m);
@@ -464,9 +483,8 @@ deliver_run(const struct qfilter *f)
 	return 0;
 }
 
-/* Deliver one message just committed (-odi, -odb). */
-int
-deliver_one(const char *id)
+static int
+runone(const char *id)
 {
 	struct qfilter f = { 'I', id };
 
@@ -475,6 +493,23 @@ deliver_one(const char *id)
 	}
 	runmsg(id, &f);
 	return 0;
+}
+
+/*
+ * Deliver one message just committed (-odi, -odb, the daemon's spawn
+ * after -bs): its callers exit next, so the connection it used ends
+ * here with QUIT. Inside a run (a DSN delivered from runmsg) the run
+ * closes it at its end instead.
+ */
+int
+deliver_one(const char *id)
+{
+	int r = runone(id);
+
+	if (running == 0) {
+		client_close(1);
+	}
+	return r;
 }
 
 static void
@@ -517,7 +552,7 @@ child(char (*ids)[QIDLEN], int n)
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		for (i = 0; i < n && !stopping; i++) {
-			deliver_one(ids[i]);
+			runone(ids[i]);	/* one connection for them all */
 		}
 		if (n == 0) {
 			deliver_run(&f);

@@ -400,7 +400,7 @@ transact(struct msg *m, int dffd, const int *idx, int n, const char *relay,
 	if (client_send(m, dffd, idx, n, res, replies, masq(m)) == 0) {
 		client_keep(key);	/* for the next message this way */
 	} else {
-		client_close(0);
+		client_close(1);	/* QUIT, unless it is out of step */
 	}
 	dsn = client_dsn();
 	for (i = 0; i < n; i++) {
@@ -461,7 +461,8 @@ tryhosts(struct msg *m, int dffd, const int *idx, int n, struct route *rt,
 			if (client_open(&ss[j], rt->mx[i].host, rt->smart &&
 			    user != NULL ? rt->name : NULL, rt->tls, user, pass,
 			    err, errlen) == -1) {
-				client_close(0);
+				/* a refused AUTH or EHLO still ends in QUIT */
+				client_close(1);
 				/* a host that did not answer is remembered */
 				if (strncmp(err, "4.4.1", 5) == 0 ||
 				    strncmp(err, "421", 3) == 0) {
