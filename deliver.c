@@ -99,16 +99,11 @@ deliver_record(const struct msg *m, struct rcpt *r, int res,
 		 * A permanent reply taken as temporary (a refused AUTH, a
 		 * 5xx greeting or EHLO: a matter of our setup or of that
 		 * host, retried): RFC 3463 class 5 would say "failed" beside
-		 * "delayed". The same detail in class 4 goes first, the
-		 * server's words after it, for the log and Diagnostic-Code.
+		 * "Deferred", so the log says the same detail in class 4, as
+		 * a delay DSN's Status does (bounce.c); the server's words
+		 * stay as they were, for Diagnostic-Code.
 		 */
-		size_t len = strlen(reply) + 32;
-
 		code[0] = '4';
-		free(r->reply);
-		r->reply = xmalloc(len);
-		snprintf(r->reply, len, "%s %s", code, reply);
-		sanitize(r->reply);
 	}
 	if (res == D_TEMP && now - m->arrival >= set.queuereturn) {
 		res = D_PERM;	/* too long in the queue: give up */
