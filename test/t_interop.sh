@@ -1,0 +1,257 @@
+#!/bin/bash
+# test/t_interop.sh: mta beside the real programs it lives with (issue 8,
+# "Tests that must exist": the real-peer interop group). Debian packages
+# them; tools/deps installs them; a part whose program is missing prints
+# "# skipped: ..." and passes nothing.
+#   A. readers: mutt, s-nail and Python's mailbox read what mta delivered
+#      (mbox and Maildir): count, decoded subjects, bodies byte-exact
+#      (after mboxrd unquoting), From_ lines in bodies kept.
+#   B. SMTP clients into "mta -bD" with STARTTLS and AUTH: msmtp (PLAIN,
+#      LOGIN) and Postfix's smtp client (TLS encrypt, SASL).
+#   C. mta relaying into a private Postfix (test/lib.sh pf_*) with its
+#      strict settings on: as SmartHost (STARTTLS verified + AUTH PLAIN,
+#      implicit TLS + AUTH LOGIN) and as MX (test/peer_dns.py); Postfix
+#      relays on to an aiosmtpd sink (test/peer_smtp.py) where the bytes
+#      are checked.
+# Checks whose name starts "issue 8:" hold behaviour that issue 8 asks
+# for (QUIT on every path, SMTPUTF8); the rest must hold today.
+#
+# Run by test/run (cwd = fresh temp dir, MTA and TOP set).
+
+. "$(dirname "$0")/lib.sh"
+set +e
+shopt -s nullglob
+
+BASE=$PWD
+# Postfix's daemons drop to the postfix user and must reach their
+# directories under ours.
+chmod 711 "$BASE"
+export LC_ALL=C.UTF-8
+
+have()
+{
+	command -v "$1" >/dev/null 2>&1
+}
+
+# ---------------------------------------------------------------- helpers
+
+cat >"$BASE/gen.py" <<'PYEOF'
+import sys, os, base64
+from email.message import EmailMessage
+from email import policy
+d = sys.argv[1]
+# 1: multipart, UTF-8 subject, text part in 8-bit UTF-8, a binary attachment
+m = EmailMessage(policy=policy.SMTP.clone(linesep="\n"))
+m["From"] = "Sender <sender@test.example>"
+m["To"] = "root@test.example"
+m["Subject"] = "Grüße aus Köln: ünïcödé — 日本語"
+m.set_content("Héllo wörld\nFrom here on the body says From.\n", cte="8bit")
+m.add_attachment(bytes(range(256)) * 20, maintype="application",
+    subtype="octet-stream", filename="blob.bin")
+m.add_attachment("plain text attachment\n.\n..dots\n", filename="notes.txt")
+open(os.path.join(d, "msg1"), "wb").write(m.as_bytes())
+# 2: From lines (plain, already quoted, doubly quoted), long lines, dots
+body = (b"first line\nFrom the start of a line\n>From quoted once\n"
+    b">>From quoted twice\nFrom\nFrom:not a From_ line\n .\n.\n..\n"
+    + b"x" * 1500 + b"\n" + b"y" * 4999 + b"z\n"
+    + b"\xc3\xa9t\xc3\xa9 8bit\nFrom last\n")
+open(os.path.join(d, "msg2"), "wb").write(b"From: sender@test.example\n"
+    b"To: root@test.example\nSubject: from lines and long lines\n\n" + body)
+# 3: a short one, subject in QP encoded-word
+open(os.path.join(d, "msg3"), "wb").write(b"From: sender@test.example\n"
+    b"To: root@test.example\nSubject: =?utf-8?q?caf=C3=A9_=E2=82=AC?=\n"
+    b"MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
+    b"Content-Transfer-Encoding: 8bit\n\nCaf\xc3\xa9 \xe2\x82\xac\nFrom \n")
+PYEOF
+
+# verify.py: see its docstring
+cat >"$BASE/verify.py" <<'PYEOF'
+"""verify.py: compare what a reader saw with the messages sent.
+  verify.py pymbox MBOX ORIG...      Python's mailbox.mbox
+  verify.py pymaildir DIR ORIG...    Python's mailbox.Maildir
+  verify.py subjects FILE ORIG...   FILE: one decoded subject a line
+  verify.py raw KIND EXTRA FILE... -- ORIG...
+      raw messages as a reader handed them out (KIND mbox: a From_ line
+      first, then mboxrd unquoting; mboxo: a From_ line, no unquoting; EXTRA: bytes the reader adds at the end, as a
+      Python literal)
+Each ORIG is a file sent; messages are matched by decoded Subject; the
+count, the decoded subjects and the bodies (byte-exact) must agree."""
+import email, email.header, email.policy, mailbox, re, sys
+
+def split(raw):
+	i = raw.find(b"\n\n")
+	if i < 0:
+		raise AssertionError("no end of header in %r" % raw[:200])
+	return raw[:i + 1], raw[i + 2:]
+
+def subject(hdr):
+	m = email.message_from_bytes(hdr + b"\n", policy=email.policy.default)
+	return str(m["Subject"])
+
+def unquote(body):
+	return re.sub(rb"(?m)^>(>*From )", rb"\1", body)
+
+def compare(got, origs):
+	want = {}
+	for f in origs:
+		h, b = split(open(f, "rb").read())
+		want[subject(h)] = b
+	if len(got) != len(want):
+		raise AssertionError("%d messages, want %d: %r" % (len(got),
+		    len(want), [s for s, _ in got]))
+	for s, b in got:
+		if s not in want:
+			raise AssertionError("unexpected subject %r (want one of %r)"
+			    % (s, list(want)))
+		if b != want[s]:
+			i = next((k for k in range(min(len(b), len(want[s])))
+			    if b[k] != want[s][k]), min(len(b), len(want[s])))
+			raise AssertionError("%r: body differs at byte %d of %d/%d: "
+			    "got %r want %r" % (s, i, len(b), len(want[s]),
+			    b[max(0, i - 20):i + 40], want[s][max(0, i - 20):i + 40]))
+		del want[s]
+
+def main():
+	mode = sys.argv[1]
+	got = []
+	if mode == "pymbox":
+		mb = mailbox.mbox(sys.argv[2], create=False)
+		for k in mb.keys():
+			h, b = split(mb.get_bytes(k))
+			got.append((subject(h), unquote(b)))
+		compare(got, sys.argv[3:])
+	elif mode == "pymaildir":
+		md = mailbox.Maildir(sys.argv[2], factory=None, create=False)
+		for k in md.keys():
+			h, b = split(md.get_bytes(k))
+			got.append((subject(h), b))
+		compare(got, sys.argv[3:])
+	elif mode == "raw":
+		kind, extra = sys.argv[2], eval(sys.argv[3])
+		i = sys.argv.index("--")
+		for f in sys.argv[4:i]:
+			raw = open(f, "rb").read()
+			if kind in ("mbox", "mboxo"):
+				if not raw.startswith(b"From "):
+					raise AssertionError("%s: no From_ line" % f)
+				raw = raw[raw.index(b"\n") + 1:]
+			h, b = split(raw)
+			if not b.endswith(extra):
+				raise AssertionError("%s: does not end with %r" % (f, extra))
+			b = b[:len(b) - len(extra)]
+			got.append((subject(h), unquote(b) if kind == "mbox" else b))
+		compare(got, sys.argv[i + 1:])
+	elif mode == "subjects":
+		got = sorted(l.strip() for l in open(sys.argv[2], encoding="utf-8"))
+		want = sorted(subject(split(open(f, "rb").read())[0])
+		    for f in sys.argv[3:])
+		if got != want:
+			raise AssertionError("subjects %r, want %r" % (got, want))
+	else:
+		raise SystemExit("verify.py: unknown mode " + mode)
+
+main()
+PYEOF
+
+"$PY" "$BASE/gen.py" "$BASE" || { fail "interop: gen.py" "cannot write the test messages"; exit 1; }
+MSGS=("$BASE/msg1" "$BASE/msg2" "$BASE/msg3")
+
+# vcheck NAME ARGS...: verify.py ARGS as a check
+vcheck()
+{
+	local name=$1
+	shift
+	check "$name" "$PY" "$BASE/verify.py" "$@"
+}
+
+# mutt_pipe BOX OUT DECODE: mutt (batch, under a pty from script(1)) tags
+# every message of BOX and pipes them, in mailbox order, to one cat > OUT,
+# each followed by a separator line; DECODE yes: pipe_decode (headers
+# decoded, MIME shown as mutt shows it). OUT.N: the raw messages, 1 up.
+mutt_pipe()
+{
+	local box=$1 out=$2 dec=$3 cmd
+	rm -f "$out" "$out".*
+	cmd="mutt -n -F /dev/null -R -f '$box' -e 'set pipe_split=no \
+pipe_sep=\"@@MUTT-SEP@@\\n\" pipe_decode=$dec wait_key=no \
+sort=mailbox-order' -e 'push \"<tag-pattern>~A<enter><tag-prefix>\
+<pipe-message>cat > $out<enter><exit>\"'"
+	TERM=vt100 timeout 30 script -qec "$cmd" /dev/null >"$out.tty" 2>&1 </dev/null
+	"$PY" - "$out" <<'PYEOF'
+import sys
+parts = open(sys.argv[1], "rb").read().split(b"@@MUTT-SEP@@\n")
+for i, p in enumerate(parts[:-1]):
+	open("%s.%d" % (sys.argv[1], i + 1), "wb").write(p)
+PYEOF
+}
+
+# snail_copy BOX OUT N: s-nail (batch mode, -#) copies messages 1..N of
+# BOX, each to OUT.I (s-nail writes them as mbox files), and lists the
+# subjects it decoded, one a line, in OUT.subj
+snail_copy()
+{
+	local box=$1 out=$2 n=$3 i
+	rm -f "$out".*
+	{
+		for ((i = 1; i <= n; i++)); do
+			echo "copy $i $out.$i"
+		done
+		echo 'set headline="@@%s@@"'
+		echo headers
+		echo quit
+	} | s-nail -n -N -R -# -f "$box" >"$out.out" 2>&1
+	sed -n 's/^ *@@\(.*\)@@ *$/\1/p' "$out.out" | sed 's/ *$//' >"$out.subj"
+}
+
+# ---------------------------------------------------------------- A. readers
+
+mkdir -p "$BASE/A" && cd "$BASE/A" || exit 1
+sandbox
+for m in "${MSGS[@]}"; do
+	mta -odi -oi root <"$m"
+done
+MD=(-O "MailSpool=$PWD/maildir" -O MailboxFormat=maildir)
+mkdir -p maildir
+for m in "${MSGS[@]}"; do
+	mta "${MD[@]}" -odi -oi root <"$m"
+done
+check "interop: 3 messages delivered to an mbox and to a Maildir" eval \
+    "[ \$(mbox_count mail/root) -eq 3 ] && [ \$(ls maildir/root/new | wc -l) -eq 3 ]"
+
+vcheck "interop: Python mailbox.mbox reads mta's mbox: 3 messages, subjects, bodies byte-exact (mboxrd)" \
+    pymbox mail/root "${MSGS[@]}"
+vcheck "interop: Python mailbox.Maildir reads mta's Maildir: 3 messages, subjects, bodies byte-exact" \
+    pymaildir maildir/root "${MSGS[@]}"
+
+if have mutt && have script; then
+	mutt_pipe "$PWD/mail/root" "$PWD/mutt-mbox" no
+	vcheck "interop: mutt reads mta's mbox: 3 messages, bodies byte-exact after mboxrd unquoting, From_ lines kept" \
+	    raw mbox "b''" mutt-mbox.1 mutt-mbox.2 mutt-mbox.3 -- "${MSGS[@]}"
+	mutt_pipe "$PWD/maildir/root" "$PWD/mutt-md" no
+	vcheck "interop: mutt reads mta's Maildir: 3 messages, bodies byte-exact" \
+	    raw maildir "b''" mutt-md.1 mutt-md.2 mutt-md.3 -- "${MSGS[@]}"
+	mutt_pipe "$PWD/mail/root" "$PWD/mutt-dec" yes
+	grep -a '^Subject: ' mutt-dec | sed 's/^Subject: //' >mutt-dec.subj
+	vcheck "interop: mutt decodes the UTF-8 subjects of mta's mbox" \
+	    subjects mutt-dec.subj "${MSGS[@]}"
+else
+	echo "# skipped: mutt readers (mutt or script(1) missing: tools/deps)"
+fi
+
+if have s-nail; then
+	snail_copy "$PWD/mail/root" "$PWD/sn-mbox" 3
+	vcheck "interop: s-nail reads mta's mbox: 3 messages, bodies byte-exact after mboxrd unquoting" \
+	    raw mbox "b'\\n'" sn-mbox.1 sn-mbox.2 sn-mbox.3 -- "${MSGS[@]}"
+	vcheck "interop: s-nail decodes the UTF-8 subjects of mta's mbox" \
+	    subjects sn-mbox.subj "${MSGS[@]}"
+	# s-nail writes a Maildir message out without quoting its From
+	# lines (its own choice): compared without unquoting.
+	snail_copy "$PWD/maildir/root/" "$PWD/sn-md" 3
+	vcheck "interop: s-nail reads mta's Maildir: 3 messages, bodies byte-exact" \
+	    raw mboxo "b'\\n'" sn-md.1 sn-md.2 sn-md.3 -- "${MSGS[@]}"
+	vcheck "interop: s-nail decodes the UTF-8 subjects of mta's Maildir" \
+	    subjects sn-md.subj "${MSGS[@]}"
+else
+	echo "# skipped: s-nail readers (s-nail missing: tools/deps)"
+fi
+cd "$BASE" || exit 1
