@@ -255,3 +255,93 @@ else
 	echo "# skipped: s-nail readers (s-nail missing: tools/deps)"
 fi
 cd "$BASE" || exit 1
+
+# ---------------------------------------------------------------- shared peers
+
+PKI=$BASE/pki
+peer_ca "$PKI" 127.0.0.1 localhost || { fail "interop: test CA" "openssl failed"; exit 1; }
+chmod 644 "$PKI"/*.pem
+chmod 755 "$PKI"
+printf 'alice:%s\n' "$(mkpasswd -m sha-512 secret)" >"$BASE/users"
+
+# body FILE: the body of a message file (LF line ends, after the header)
+# sinkbody FILE: the body of what the sink received (CRLF made LF)
+body()
+{
+	"$PY" -c 'import sys
+r = open(sys.argv[1], "rb").read().replace(b"\r\n", b"\n")
+if r.startswith(b"{"):
+	r = r.split(b"\n\n", 1)[1]
+sys.stdout.buffer.write(r.split(b"\n\n", 1)[1])' "$1"
+}
+
+# lastmsg MBOX: the newest message of MBOX (Python's mailbox), mboxrd
+# unquoted
+lastmsg()
+{
+	"$PY" -c 'import mailbox, re, sys
+m = mailbox.mbox(sys.argv[1], create=False)
+r = m.get_bytes(m.keys()[-1])
+sys.stdout.buffer.write(re.sub(rb"(?m)^>(>*From )", rb"\1", r))' "$1"
+}
+
+# samebody ORIG GOT: the bodies of two message files are byte-identical
+samebody()
+{
+	cmp <(body "$1") <(body "$2")
+}
+
+# the mta daemon (box B) that msmtp and Postfix's smtp client feed
+mkdir -p "$BASE/B" && cd "$BASE/B" || exit 1
+sandbox
+MTAPORT=$(freeport)
+"$MTA" "${O[@]}" -O RunAsUser=root -O "PidFile=$PWD/pid" \
+    -O "DaemonPortOptions=Addr=127.0.0.1,Port=$MTAPORT" \
+    -O "ServerCertFile=$PKI/chain.pem" -O "ServerKeyFile=$PKI/key.pem" \
+    -O "AuthUsersFile=$BASE/users" -bD >out 2>err </dev/null &
+MTAPID=$!
+cleanup_add "$MTAPID"
+if ! pf_port "$MTAPORT"; then
+	fail "interop: mta -bD answers" "$(cat err)"
+fi
+cd "$BASE" || exit 1
+
+# ---------------------------------------------------------------- B. SMTP clients into mta -bD
+
+if have msmtp; then
+	cat >"$BASE/msmtprc" <<MSEOF
+defaults
+tls on
+tls_starttls on
+tls_trust_file $PKI/ca.pem
+logfile $BASE/msmtp.log
+host 127.0.0.1
+port $MTAPORT
+from sender@test.example
+user alice
+password secret
+account plain
+auth plain
+account login
+auth login
+MSEOF
+	chmod 600 "$BASE/msmtprc"
+	k=0
+	for mech in plain login; do
+		k=$((k + 1))
+		n=$(mbox_count B/mail/root)
+		capture msmtp -C "$BASE/msmtprc" -a "$mech" root@test.example <msg1
+		check "interop: msmtp --tls-starttls AUTH ${mech^^} into mta -bD: exit 0" \
+		    eval "[ $RC -eq 0 ] || { echo \"exit $RC: \$ERR\"; false; }"
+		check "interop: msmtp (${mech^^}): delivered, body byte-exact" eval \
+		    "waitfor 20 eval '[ \$(mbox_count B/mail/root) -gt $n ]' &&
+		    lastmsg B/mail/root >last && samebody msg1 last"
+		check "interop: msmtp (${mech^^}): mta's log says authenticated as alice, session in TLS" \
+		    eval "[ \$(grep -c 'authenticated as alice' B/log) -eq $k ] &&
+		    [ \$(grep -c 'disconnect from .*tls=yes' B/log) -eq $k ]"
+	done
+	check "interop: msmtp's log: TLS and AUTH, mail accepted" \
+	    grep -q 'exitcode=EX_OK' msmtp.log
+else
+	echo "# skipped: msmtp into mta -bD (msmtp missing: tools/deps)"
+fi
