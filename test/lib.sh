@@ -435,7 +435,7 @@ $(diff <(cat -v "$2" | cut -c 1-120) <(cat -v "$3" | cut -c 1-120) | head -n 20)
 #                           more with pf_conf) and DIR/etc/master.cf (the
 #                           internal services; add listeners and transports
 #                           with pf_master); sets PF_DIR, PF_ETC, PF_LOG
-#   pf_conf LINE...         append lines to main.cf
+#   pf_conf 'NAME = VALUE'...  set main.cf parameters (postconf -e)
 #   pf_master LINE...       append lines to master.cf
 #   pf_start                start it (postfix -c), stop it at exit;
 #                           rc 1 (with its log on stderr) if it fails
@@ -508,7 +508,7 @@ PF_EOF
 
 pf_conf()
 {
-	printf '%s\n' "$@" >>"$PF_ETC/main.cf"
+	postconf -c "$PF_ETC" -e "$@" >/dev/null
 }
 
 pf_master()

@@ -56,7 +56,9 @@ body = (b"first line\nFrom the start of a line\n>From quoted once\n"
     + b"x" * 1500 + b"\n" + b"y" * 4999 + b"z\n"
     + b"\xc3\xa9t\xc3\xa9 8bit\nFrom last\n")
 open(os.path.join(d, "msg2"), "wb").write(b"From: sender@test.example\n"
-    b"To: root@test.example\nSubject: from lines and long lines\n\n" + body)
+    b"To: root@test.example\nSubject: from lines and long lines\n"
+    b"MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
+    b"Content-Transfer-Encoding: 8bit\n\n" + body)
 # 3: a short one, subject in QP encoded-word
 open(os.path.join(d, "msg3"), "wb").write(b"From: sender@test.example\n"
     b"To: root@test.example\nSubject: =?utf-8?q?caf=C3=A9_=E2=82=AC?=\n"
@@ -344,4 +346,219 @@ MSEOF
 	    grep -q 'exitcode=EX_OK' msmtp.log
 else
 	echo "# skipped: msmtp into mta -bD (msmtp missing: tools/deps)"
+fi
+
+# ---------------------------------------------------------------- the private Postfix
+
+# One instance: smtpd on PFPORT (STARTTLS, AUTH PLAIN LOGIN after TLS,
+# strict settings) and PFSPORT (implicit TLS, AUTH LOGIN only); what it
+# accepts goes on to the sink; mail for test.example goes by the "tomta"
+# transport (TLS required, SASL) to the mta daemon of box B.
+PF=0
+sasldb=(/usr/lib/*/sasl2/libsasldb.so*)
+if have postfix && have postmap && have saslpasswd2 && [ "${#sasldb[@]}" -gt 0 ]; then
+	PF=1
+fi
+if [ "$PF" -eq 1 ]; then
+	peer_smtp_start sink 127.0.0.1 --max-line 10000 || fail "interop: sink starts" "see peer-sink/err"
+	PFPORT=$(freeport)
+	PFSPORT=$(freeport)
+	pf_setup "$BASE/pf"
+	mkdir -p "$PF_ETC/sasl"
+	printf '%s\n' 'pwcheck_method: auxprop' 'auxprop_plugin: sasldb' \
+	    'mech_list: PLAIN LOGIN' "sasldb_path: $PF_ETC/sasldb2" >"$PF_ETC/sasl/smtpd.conf"
+	printf '%s\n' 'pwcheck_method: auxprop' 'auxprop_plugin: sasldb' \
+	    'mech_list: LOGIN' "sasldb_path: $PF_ETC/sasldb2" >"$PF_ETC/sasl/smtpdlogin.conf"
+	echo secret | saslpasswd2 -p -c -f "$PF_ETC/sasldb2" -u pf.test.example alice
+	chgrp postfix "$PF_ETC/sasldb2"
+	chmod 640 "$PF_ETC/sasldb2"
+	printf '[127.0.0.1]:%s alice:secret\n' "$MTAPORT" >"$PF_ETC/sasl_passwd"
+	chmod 600 "$PF_ETC/sasl_passwd"
+	postmap -c "$PF_ETC" "$PF_ETC/sasl_passwd"
+	printf 'test.example tomta:[127.0.0.1]:%s\n' "$MTAPORT" >"$PF_ETC/transport"
+	postmap -c "$PF_ETC" "$PF_ETC/transport"
+	pf_conf "relayhost = [127.0.0.1]:$sink_PORT" \
+	    "relay_domains = mx.example" \
+	    "mynetworks = 127.255.255.254/32" \
+	    "transport_maps = hash:$PF_ETC/transport" \
+	    "smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination" \
+	    "smtpd_tls_cert_file = $PKI/chain.pem" "smtpd_tls_key_file = $PKI/key.pem" \
+	    "smtpd_tls_security_level = may" "smtpd_tls_auth_only = yes" \
+	    "smtpd_tls_loglevel = 1" "smtp_tls_loglevel = 1" \
+	    "smtpd_sasl_auth_enable = yes" "smtpd_sasl_type = cyrus" \
+	    "smtpd_sasl_path = smtpd" "cyrus_sasl_config_path = $PF_ETC/sasl" \
+	    "smtpd_sasl_local_domain = pf.test.example" \
+	    "smtpd_forbid_bare_newline = yes" "smtpd_forbid_bare_newline_exclusions =" \
+	    "smtpd_forbid_unauth_pipelining = yes" \
+	    "smtp_line_length_limit = 0" "smtpd_peername_lookup = no"
+	# strict_8bitmime for what smtpd receives (its own cleanup service),
+	# not for the local submission of part B
+	pf_master "127.0.0.1:$PFPORT inet n - n - - smtpd -o cleanup_service_name=strictclean" \
+	    "127.0.0.1:$PFSPORT inet n - n - - smtpd -o cleanup_service_name=strictclean -o smtpd_tls_wrappermode=yes -o smtpd_sasl_path=smtpdlogin" \
+	    "strictclean unix n - n - 0 cleanup -o strict_8bitmime=yes" \
+	    "tomta unix - - n - - smtp -o smtp_tls_security_level=encrypt -o smtp_sasl_auth_enable=yes -o smtp_sasl_password_maps=hash:$PF_ETC/sasl_passwd -o smtp_sasl_security_options=noanonymous -o smtp_sasl_tls_security_options=noanonymous -o smtp_line_length_limit=998"
+	if ! pf_start || ! pf_port "$PFPORT" || ! pf_port "$PFSPORT"; then
+		fail "interop: private Postfix starts" "$(cat "$PF_DIR/start.out"; tail -n 20 "$PF_LOG")"
+		PF=0
+	fi
+else
+	echo "# skipped: private Postfix (postfix, postmap, saslpasswd2 or the sasldb plugin missing: tools/deps)"
+fi
+
+# pfcheck NAME CMD...: check, with Postfix's log and the mta log on failure
+pfcheck()
+{
+	local name=$1 out rc
+	shift
+	out=$("$@" 2>&1)
+	rc=$?
+	if [ "$rc" -eq 0 ]; then
+		ok "$name"
+	else
+		fail "$name" "command: $* (exit $rc)
+$out
+--- postfix log:
+$(grep -v 'overriding earlier' "$PF_LOG" | tail -n 12)
+--- mta log:
+$(tail -n 8 "$PWD/log" 2>/dev/null)"
+	fi
+}
+
+# sinkgot N: the sink holds N messages; sinklast: the newest
+sinkgot()
+{
+	[ "$(peer_msgs "$sink_DIR")" -ge "$1" ]
+}
+sinklast()
+{
+	peer_files "$sink_DIR" | tail -n 1
+}
+
+# pfdisc MARK: Postfix's smtpd disconnect lines since log line MARK
+pfdisc()
+{
+	pf_since "$1" | grep 'smtpd\[.*disconnect from '
+}
+
+if [ "$PF" -eq 1 ]; then
+	# ---- B. Postfix's smtp client into mta -bD (TLS encrypt, SASL)
+	n=$(mbox_count B/mail/root)
+	sendmail -C "$PF_ETC" -i -f sender@test.example root@test.example <msg1
+	pfcheck "interop: Postfix's smtp client (smtp_tls_security_level=encrypt, SASL) into mta -bD: delivered" \
+	    waitfor 30 eval "[ \$(mbox_count B/mail/root) -gt $n ]"
+	lastmsg B/mail/root >pflast
+	pfcheck "interop: Postfix's smtp client into mta -bD: body byte-exact (attachments, 8-bit, From line)" \
+	    samebody msg1 pflast
+	pfcheck "interop: Postfix's smtp client into mta -bD: mta's log says authenticated as alice, session in TLS" \
+	    eval "[ \$(grep -c 'authenticated as alice' B/log) -ge 1 ] && grep -q 'with ESMTPSA' pflast"
+	pfcheck "interop: Postfix's log: TLS to mta and status=sent" eval \
+	    "grep -q 'TLS connection established to 127.0.0.1\\[127.0.0.1\\]:$MTAPORT' '$PF_LOG' &&
+	    grep -q 'relay=127.0.0.1\\[127.0.0.1\\]:$MTAPORT.*status=sent' '$PF_LOG'"
+else
+	echo "# skipped: Postfix's smtp client into mta -bD (no private Postfix)"
+fi
+
+# ---------------------------------------------------------------- C. mta into Postfix
+
+# relay NAME MSG CHECKNAME MTA-ARGS...: submit MSG for bob@far.example
+# with MTA-ARGS, wait for the sink; checks the body and the Postfix log
+# (disconnect with quit=1; Q: "issue 8: " in front of that check's name
+# when the path is one issue 8 fixes). BODYOF: the file whose body must
+# arrive, when not MSG. Leaves MARK set.
+relay()
+{
+	local what=$1 msg=$2 q=$3 n
+	shift 3
+	n=$(peer_msgs "$sink_DIR")
+	MARK=$(pf_lines)
+	"$@" <"$msg"
+	pfcheck "interop: $what: Postfix relayed it to the sink" waitfor 30 sinkgot $((n + 1))
+	pfcheck "interop: $what: body byte-exact at the sink" samebody "${BODYOF:-$msg}" "$(sinklast)"
+	pfcheck "interop: $what: Postfix logged the session's end" waitfor 10 eval "pfdisc $MARK | grep -q ."
+	pfcheck "${q}interop: $what: Postfix logs quit=1 (mta said QUIT)" eval "pfdisc $MARK | grep -q 'quit=1'"
+}
+
+if [ "$PF" -eq 1 ]; then
+	mkdir -p "$BASE/C" && cd "$BASE/C" || exit 1
+	sandbox
+	printf '127.0.0.1 alice secret\n' >authinfo
+	chmod 600 authinfo
+	SH=(-O "SmartHost=[127.0.0.1]:$PFPORT" -O SmartHostTLS=require
+	    -O "CACertFile=$PKI/ca.pem" -O "AuthInfoFile=$PWD/authinfo")
+	I8="issue 8: "
+
+	# msg1, not msg2: mta's client breaks lines over 998 octets (RFC
+	# 5322 2.1.1), so msg2's 1500/5000-octet lines arrive broken
+	relay "SmartHost STARTTLS (verified) + AUTH, mta -q" "$BASE/msg1" "" \
+	    eval 'mta -odq -oi -f sender@test.example bob@far.example && mta -q "${SH[@]}"'
+	pfcheck "interop: SmartHost STARTTLS: Postfix logs TLS and sasl_method=PLAIN, no pipelining or bare-newline complaint" eval \
+	    "pf_since $MARK | grep -q 'TLS connection established from' &&
+	    pf_since $MARK | grep -q 'sasl_method=PLAIN, sasl_username=alice' &&
+	    ! pf_since $MARK | grep -qi 'pipelining\\|bare <LF>'"
+	pfcheck "interop: SmartHost STARTTLS: disconnect line shows starttls=1 auth=1" \
+	    eval "pfdisc $MARK | grep -q 'starttls=1 auth=1'"
+
+	SHI=(-O "SmartHost=[127.0.0.1]:$PFSPORT" -O SmartHostTLS=implicit
+	    -O "CACertFile=$PKI/ca.pem" -O "AuthInfoFile=$PWD/authinfo")
+	relay "SmartHost implicit TLS (wrappermode) + AUTH LOGIN, mta -q" "$BASE/msg1" "" \
+	    eval 'mta -odq -oi -f sender@test.example bob@far.example && mta -q "${SHI[@]}"'
+	pfcheck "interop: SmartHost implicit TLS: Postfix logs sasl_method=LOGIN" \
+	    eval "pf_since $MARK | grep -q 'sasl_method=LOGIN, sasl_username=alice'"
+
+	relay "sendmail -odi to the SmartHost" "$BASE/msg3" "$I8" \
+	    mta -odi -oi -f sender@test.example "${SH[@]}" bob@far.example
+	relay "sendmail (default background delivery) to the SmartHost" "$BASE/msg3" "$I8" \
+	    mta -oi -f sender@test.example "${SH[@]}" bob@far.example
+	printf 'HELO box\r\nMAIL FROM:<sender@test.example>\r\nRCPT TO:<bob@far.example>\r\nDATA\r\n' >bs.in
+	"$PY" -c 'import sys
+b = open(sys.argv[1], "rb").read().replace(b"\n", b"\r\n")
+b = b.replace(b"\r\n.", b"\r\n..")
+sys.stdout.buffer.write(b + b".\r\nQUIT\r\n")' "$BASE/msg3" >>bs.in
+	BODYOF=$BASE/msg3 relay "mta -bs on a pipe to the SmartHost" bs.in "$I8" \
+	    eval 'mta "${SH[@]}" -bs >bs.out' 
+
+	# AUTH refused: Postfix must see QUIT after the 535, not a lost
+	# connection
+	printf '127.0.0.1 alice wrong\n' >authbad
+	chmod 600 authbad
+	MARK=$(pf_lines)
+	mta -odq -oi -f sender@test.example bob@far.example <"$BASE/msg3"
+	mta -q -O "SmartHost=[127.0.0.1]:$PFPORT" -O SmartHostTLS=require \
+	    -O "CACertFile=$PKI/ca.pem" -O "AuthInfoFile=$PWD/authbad"
+	pfcheck "interop: AUTH with a wrong password: Postfix logged the failure" \
+	    waitfor 10 eval "pf_since $MARK | grep -q 'authentication failed'"
+	pfcheck "${I8}interop: AUTH with a wrong password: mta says QUIT after the 535 (no 'lost connection after AUTH')" \
+	    eval "waitfor 10 eval 'pfdisc $MARK | grep -q .' && pfdisc $MARK | grep -q 'quit=1' &&
+	    ! pf_since $MARK | grep -q 'lost connection after AUTH'"
+	rm -rf spool && mkdir spool
+
+	# ---- as MX: test/peer_dns.py answers mx.example's MX with 127.0.0.1,
+	# SMTPPort is Postfix's port
+	cat >"$BASE/zone" <<ZEOF
+mx.example          MX 10 pfmx.mx.example
+pfmx.mx.example     A 127.0.0.1
+ZEOF
+	if peer_dns_start "$BASE/zone"; then
+		MX=(-O "NameServer=127.0.0.1:$DNS_PORT" -O "SMTPPort=$PFPORT")
+		# msg1: mta's client breaks lines over 998 octets (RFC 5322
+		# 2.1.1), so msg2 would not arrive byte for byte
+		relay "MX delivery (DNS peer, SMTPPort), mta -q" "$BASE/msg1" "" \
+		    eval 'mta -odq -oi -f sender@test.example bob@mx.example && mta -q "${MX[@]}"'
+		pfcheck "interop: MX delivery: the DNS peer was asked for mx.example's MX" \
+		    grep -q '^mx.example MX' "$DNS_LOG"
+		pfcheck "interop: MX delivery: STARTTLS used (starttls=1)" \
+		    eval "pfdisc $MARK | grep -q 'starttls=1'"
+		U=$'\xce\xb4\xce\xbf\xce\xba\xce\xb9\xce\xbc\xce\xae'
+		n=$(peer_msgs "$sink_DIR")
+		MARK=$(pf_lines)
+		mta -odq -oi -f sender@test.example "$U@mx.example" <"$BASE/msg3"
+		mta -q "${MX[@]}"
+		pfcheck "${I8}interop: MX delivery to a UTF-8 recipient: MAIL carries SMTPUTF8, Postfix accepts, the sink gets it" \
+		    waitfor 30 sinkgot $((n + 1))
+	else
+		fail "interop: DNS peer starts" "see peer-dns/err"
+	fi
+	cd "$BASE" || exit 1
+else
+	echo "# skipped: mta into Postfix as smarthost and MX (no private Postfix)"
 fi
