@@ -426,3 +426,135 @@ same()
 $(diff <(cat -v "$2" | cut -c 1-120) <(cat -v "$3" | cut -c 1-120) | head -n 20)"
 	fi
 }
+
+# ---- A private Postfix instance (issue 8's interop tests, test/t_interop.sh;
+# the approach of test/bench.sh's pfsetup). Never the system instance: its
+# own config directory, queue, data directory and log under the test's
+# directory, smtpd on loopback ports only, no chroot, stopped at exit.
+#   pf_setup DIR            write DIR/etc/main.cf (base settings; append
+#                           more with pf_conf) and DIR/etc/master.cf (the
+#                           internal services; add listeners and transports
+#                           with pf_master); sets PF_DIR, PF_ETC, PF_LOG
+#   pf_conf 'NAME = VALUE'...  set main.cf parameters (postconf -e)
+#   pf_master LINE...       append lines to master.cf
+#   pf_start                start it (postfix -c), stop it at exit;
+#                           rc 1 (with its log on stderr) if it fails
+#   pf_stop                 stop it and wait for its master to end
+#   pf_port PORT            wait until something answers on 127.0.0.1:PORT
+#   pf_lines                number of lines in its log (mark a position)
+#   pf_since N              its log after line N
+# The test directory must be traversable by the postfix user (chmod 711):
+# its daemons drop privileges.
+
+pf_setup()
+{
+	PF_DIR=$1
+	PF_ETC=$PF_DIR/etc
+	PF_LOG=$PF_DIR/maillog
+	mkdir -p "$PF_ETC" "$PF_DIR/queue" "$PF_DIR/data" || return 1
+	chmod 755 "$PF_DIR"
+	chown postfix "$PF_DIR/data"
+	: >"$PF_LOG"
+	cat >"$PF_ETC/main.cf" <<PF_EOF
+compatibility_level = 3.6
+queue_directory = $PF_DIR/queue
+data_directory = $PF_DIR/data
+meta_directory = /etc/postfix
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = pf.test.example
+mydomain = test.example
+myorigin = \$myhostname
+mydestination =
+local_recipient_maps =
+local_transport = error:no local delivery here
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+alias_maps =
+alias_database =
+biff = no
+smtp_host_lookup = native
+disable_dns_lookups = yes
+maillog_file_prefixes = $PF_DIR
+maillog_file = $PF_LOG
+PF_EOF
+	# Debian's internal services, without chroot; listeners come from
+	# the test.
+	cat >"$PF_ETC/master.cf" <<'PF_EOF'
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+PF_EOF
+}
+
+pf_conf()
+{
+	postconf -c "$PF_ETC" -e "$@" >/dev/null
+}
+
+pf_master()
+{
+	printf '%s\n' "$@" >>"$PF_ETC/master.cf"
+}
+
+pf_start()
+{
+	if ! postfix -c "$PF_ETC" start >"$PF_DIR/start.out" 2>&1; then
+		echo "pf_start: postfix did not start:" >&2
+		cat "$PF_DIR/start.out" >&2
+		tail -n 20 "$PF_LOG" >&2
+		return 1
+	fi
+	cleanup_cmd "pf_stop"
+}
+
+pf_stop()
+{
+	local pid
+	[ -n "${PF_ETC:-}" ] || return 0
+	pid=$(head -n 1 "$PF_DIR/queue/pid/master.pid" 2>/dev/null | tr -d ' ')
+	postfix -c "$PF_ETC" stop >>"$PF_DIR/start.out" 2>&1
+	if [ -n "$pid" ]; then
+		if ! waitfor 15 eval "! kill -0 $pid 2>/dev/null"; then
+			postfix -c "$PF_ETC" abort >>"$PF_DIR/start.out" 2>&1
+			kill -KILL "$pid" 2>/dev/null
+		fi
+	fi
+	return 0
+}
+
+pf_port()
+{
+	waitfor 20 "$PY" -c 'import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)
+s.close()' "$1"
+}
+
+pf_lines()
+{
+	wc -l <"$PF_LOG" | tr -d ' '
+}
+
+pf_since()
+{
+	tail -n +"$(($1 + 1))" "$PF_LOG"
+}
