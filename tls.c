@@ -626,7 +626,7 @@ dernext(const unsigned char **p, const unsigned char *end, unsigned *tag,
 	}
 	*tag = *q++;
 	len = *q++;
-	if (len & 0x80) {
+	if ((len & 0x80) != 0) {
 		nb = len & 0x7f;
 		if (nb == 0 || nb > 2 || (size_t)(end - q) < nb) {
 			return -1;
@@ -784,6 +784,9 @@ tls_client(const char *servername, int verify)
 		t.nv.vtable = &noverify_vtable;
 		br_ssl_engine_set_x509(&t.cc.eng, &t.nv.vtable);
 	}
+	/* the address of a literal is checked against the first
+	 * handshake's certificate: no other one may come later */
+	br_ssl_engine_add_flags(&t.cc.eng, BR_OPT_NO_RENEGOTIATION);
 	br_ssl_engine_set_buffer(&t.cc.eng, t.iobuf, sizeof(t.iobuf), 1);
 	br_ssl_client_reset(&t.cc, servername, 0);
 	return &t;
