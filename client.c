@@ -342,31 +342,37 @@ isaddr(const char *host)
 
 /*
  * TLS on the open connection; a failure leaves it unusable. With verify,
- * the chain must lead to CACertFile and the certificate must carry name
- * (unless name is an address). why gets the reason of a failure, without
- * a status code.
+ * the chain must lead to CACertFile and the certificate must carry name:
+ * a DNS name, or an address as an iPAddress of its subjectAltName. why
+ * gets the reason of a failure, without a status code.
  */
 static int
 handshake(const char *name, int verify, char *why, size_t whylen)
 {
 	br_ssl_engine_context *eng;
 	char cas[300] = "no usable CA certificate in CACertFile";
-	int e;
+	int e, lit;
 
 	if (verify && tls_loadcas(cas, sizeof(cas)) == -1) {
 		snprintf(why, whylen, "cannot verify %.200s: %.250s", cl.host,
 		    cas);
 		return -1;
 	}
-	/* BearSSL matches DNS names only: an address literal (SmartHost
-	 * [192.0.2.1]) gets its chain verified but no name check */
-	cl.t = tls_client(isaddr(name) ? NULL : name, verify);
+	/* BearSSL matches DNS names only (and an address is no SNI): an
+	 * address literal (SmartHost [192.0.2.1]) is checked after */
+	lit = isaddr(name);
+	cl.t = tls_client(lit ? NULL : name, verify);
 	eng = tls_clientengine(cl.t);
 	br_sslio_init(&cl.io, eng, lowread, NULL, lowwrite, NULL);
 	cl.tls = 1;
 	cl.inoff = cl.inlen = 0;	/* plaintext after STARTTLS is void */
 	if (br_sslio_flush(&cl.io) == 0 &&
 	    (br_ssl_engine_current_state(eng) & BR_SSL_CLOSED) == 0) {
+		if (verify && lit && !tls_certaddr(cl.t, name)) {
+			snprintf(why, whylen, "the certificate does not name "
+			    "%s", name);
+			return -1;
+		}
 		tls_describe(eng, cl.tlsinfo, sizeof(cl.tlsinfo));
 		return 0;
 	}

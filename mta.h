@@ -186,6 +186,7 @@ br_ssl_engine_context *tls_clientengine(struct tlsclient *t);
 #endif
 int tls_loadcas(char *err, size_t errlen);
 struct tlsclient *tls_client(const char *servername, int verify);
+int tls_certaddr(const struct tlsclient *t, const char *addr);
 
 /* client.c: the SMTP client (delivery children only) */
 enum { TLS_NONE, TLS_OPPORTUNISTIC, TLS_REQUIRE, TLS_IMPLICIT };

@@ -8,6 +8,7 @@
  * storage here for the life of the process, and each session brings its
  * own context and record buffer.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -520,17 +521,232 @@ static const br_x509_class noverify_vtable = {
 	nv_end_cert, nv_end_chain, nv_get_pkey
 };
 
+/*
+ * Verified TLS: BearSSL's minimal engine does the work; this wrapper
+ * around it only keeps a copy of the server's own certificate (the
+ * first of the chain), because the engine matches DNS names only and an
+ * address literal ([192.0.2.1]) is looked for in it afterwards (see
+ * tls_certaddr). A certificate too big for the copy names no address.
+ */
+#define EECERTMAX	16384
+
+struct eecopy {
+	const br_x509_class *vtable;
+	br_x509_minimal_context xc;
+	unsigned char der[EECERTMAX];
+	size_t len;
+	int n;			/* certificates seen */
+	int big;		/* the first did not fit */
+};
+
+static void
+ee_start_chain(const br_x509_class **ctx, const char *server_name)
+{
+	struct eecopy *ee = (struct eecopy *)ctx;
+
+	ee->len = 0;
+	ee->n = 0;
+	ee->big = 0;
+	ee->xc.vtable->start_chain(&ee->xc.vtable, server_name);
+}
+
+static void
+ee_start_cert(const br_x509_class **ctx, uint32_t length)
+{
+	struct eecopy *ee = (struct eecopy *)ctx;
+
+	if (ee->n == 0 && length > sizeof(ee->der)) {
+		ee->big = 1;
+	}
+	ee->xc.vtable->start_cert(&ee->xc.vtable, length);
+}
+
+static void
+ee_append(const br_x509_class **ctx, const unsigned char *buf, size_t len)
+{
+	struct eecopy *ee = (struct eecopy *)ctx;
+
+	if (ee->n == 0 && !ee->big) {
+		if (len > sizeof(ee->der) - ee->len) {
+			ee->big = 1;
+		} else {
+			memcpy(ee->der + ee->len, buf, len);
+			ee->len += len;
+		}
+	}
+	ee->xc.vtable->append(&ee->xc.vtable, buf, len);
+}
+
+static void
+ee_end_cert(const br_x509_class **ctx)
+{
+	struct eecopy *ee = (struct eecopy *)ctx;
+
+	ee->n++;
+	ee->xc.vtable->end_cert(&ee->xc.vtable);
+}
+
+static unsigned
+ee_end_chain(const br_x509_class **ctx)
+{
+	struct eecopy *ee = (struct eecopy *)ctx;
+
+	return ee->xc.vtable->end_chain(&ee->xc.vtable);
+}
+
+static const br_x509_pkey *
+ee_get_pkey(const br_x509_class *const *ctx, unsigned *usages)
+{
+	const struct eecopy *ee = (const struct eecopy *)ctx;
+
+	return ee->xc.vtable->get_pkey(&ee->xc.vtable, usages);
+}
+
+static const br_x509_class eecopy_vtable = {
+	sizeof(struct eecopy), ee_start_chain, ee_start_cert, ee_append,
+	ee_end_cert, ee_end_chain, ee_get_pkey
+};
+
+/*
+ * One DER element of [*p, end): its tag, its contents (*c, *clen), and
+ * *p moved past it. Strict: one-byte tags, definite lengths in at most
+ * two bytes (the copy is at most EECERTMAX), every length within what
+ * is left. -1 when malformed: a hostile certificate reads nothing
+ * outside its bytes.
+ */
+static int
+dernext(const unsigned char **p, const unsigned char *end, unsigned *tag,
+    const unsigned char **c, size_t *clen)
+{
+	const unsigned char *q = *p;
+	size_t len, nb;
+
+	if (end - q < 2 || (*q & 0x1f) == 0x1f) {
+		return -1;
+	}
+	*tag = *q++;
+	len = *q++;
+	if ((len & 0x80) != 0) {
+		nb = len & 0x7f;
+		if (nb == 0 || nb > 2 || (size_t)(end - q) < nb) {
+			return -1;
+		}
+		for (len = 0; nb > 0; nb--) {
+			len = len << 8 | *q++;
+		}
+	}
+	if (len > (size_t)(end - q)) {
+		return -1;
+	}
+	*c = q;
+	*clen = len;
+	*p = q + len;
+	return 0;
+}
+
+/* The next element, which must carry tag: its contents [*c, *cend). */
+static int
+derin(const unsigned char **p, const unsigned char *end, unsigned tag,
+    const unsigned char **c, const unsigned char **cend)
+{
+	unsigned t;
+	size_t n;
+
+	if (dernext(p, end, &t, c, &n) == -1 || t != tag) {
+		return -1;
+	}
+	*cend = *c + n;
+	return 0;
+}
+
+/*
+ * One Extension, SEQUENCE { extnID, critical BOOLEAN OPTIONAL, extnValue
+ * OCTET STRING }: is it a subjectAltName (2.5.29.17) with an iPAddress
+ * ([7] IMPLICIT OCTET STRING) equal to addr? -1 when malformed.
+ */
+static int
+extaddr(const unsigned char *p, const unsigned char *end,
+    const unsigned char *addr, size_t alen)
+{
+	static const unsigned char san[] = { 0x55, 0x1d, 0x11 };
+	const unsigned char *c, *ce, *g, *ge;
+	unsigned tag;
+	size_t n;
+
+	if (derin(&p, end, 0x06, &c, &ce) == -1) {
+		return -1;
+	}
+	if (ce - c != sizeof(san) || memcmp(c, san, sizeof(san)) != 0) {
+		return 0;
+	}
+	if (p < end && *p == 0x01 && dernext(&p, end, &tag, &c, &n) == -1) {
+		return -1;
+	}
+	if (derin(&p, end, 0x04, &c, &ce) == -1 ||
+	    derin(&c, ce, 0x30, &g, &ge) == -1) {
+		return -1;
+	}
+	while (g < ge) {
+		if (dernext(&g, ge, &tag, &c, &n) == -1) {
+			return -1;
+		}
+		if (tag == 0x87 && n == alen && memcmp(c, addr, alen) == 0) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Does the certificate carry addr (4 or 16 bytes) in its subjectAltName?
+ * Certificate: SEQUENCE { tbsCertificate SEQUENCE { ..., extensions
+ * [3] EXPLICIT SEQUENCE OF Extension }, ... }.
+ */
+static int
+certaddr(const unsigned char *der, size_t len, const unsigned char *addr,
+    size_t alen)
+{
+	const unsigned char *p = der, *end = der + len, *c, *ce, *x, *xe;
+	unsigned tag;
+	size_t n;
+	int r;
+
+	if (derin(&p, end, 0x30, &c, &ce) == -1 ||
+	    derin(&c, ce, 0x30, &p, &end) == -1) {
+		return 0;
+	}
+	while (p < end) {
+		if (dernext(&p, end, &tag, &c, &n) == -1) {
+			return 0;
+		}
+		if (tag != 0xa3 || derin(&c, c + n, 0x30, &x, &xe) == -1) {
+			continue;
+		}
+		while (x < xe) {
+			if (derin(&x, xe, 0x30, &c, &ce) == -1 ||
+			    (r = extaddr(c, ce, addr, alen)) == -1) {
+				return 0;
+			}
+			if (r == 1) {
+				return 1;
+			}
+		}
+	}
+	return 0;
+}
+
 /* Everything a client TLS session needs, in one block per connection. */
 struct tlsclient {
 	br_ssl_client_context cc;
-	br_x509_minimal_context xc;
+	struct eecopy ee;
 	struct noverify nv;
 	unsigned char iobuf[BR_SSL_BUFSIZE_BIDI];
 };
 
 /*
  * A client engine towards servername. With verify, the chain must lead
- * to a CACertFile anchor and name the server; the clock is the system's
+ * to a CACertFile anchor and name the server (without servername, an
+ * address, tls_certaddr checks it after); the clock is the system's
  * (an appliance whose clock is wrong will fail verification: that is
  * the safe side for `require`).
  */
@@ -549,22 +765,28 @@ tls_client(const char *servername, int verify)
 	br_ssl_client_set_default_rsapub(&t.cc);
 	br_ssl_engine_set_default_rsavrfy(&t.cc.eng);
 	br_ssl_engine_set_default_ecdsa(&t.cc.eng);
+	t.ee.n = 0;	/* nothing of the last session's certificate */
 	if (verify) {
-		br_x509_minimal_init(&t.xc, &br_sha256_vtable, tas, ntas);
+		br_x509_minimal_init(&t.ee.xc, &br_sha256_vtable, tas, ntas);
 		for (i = 0; i < sizeof(hashes) / sizeof(*hashes); i++) {
-			br_x509_minimal_set_hash(&t.xc, br_sha1_ID + (int)i,
+			br_x509_minimal_set_hash(&t.ee.xc, br_sha1_ID + (int)i,
 			    hashes[i]);
 		}
-		br_x509_minimal_set_rsa(&t.xc, br_rsa_pkcs1_vrfy_get_default());
-		br_x509_minimal_set_ecdsa(&t.xc, br_ec_get_default(),
+		br_x509_minimal_set_rsa(&t.ee.xc,
+		    br_rsa_pkcs1_vrfy_get_default());
+		br_x509_minimal_set_ecdsa(&t.ee.xc, br_ec_get_default(),
 		    br_ecdsa_vrfy_asn1_get_default());
-		br_x509_minimal_set_time(&t.xc, (uint32_t)(now / 86400 + 719528),
-		    (uint32_t)(now % 86400));
-		br_ssl_engine_set_x509(&t.cc.eng, &t.xc.vtable);
+		br_x509_minimal_set_time(&t.ee.xc,
+		    (uint32_t)(now / 86400 + 719528), (uint32_t)(now % 86400));
+		t.ee.vtable = &eecopy_vtable;
+		br_ssl_engine_set_x509(&t.cc.eng, &t.ee.vtable);
 	} else {
 		t.nv.vtable = &noverify_vtable;
 		br_ssl_engine_set_x509(&t.cc.eng, &t.nv.vtable);
 	}
+	/* the address of a literal is checked against the first
+	 * handshake's certificate: no other one may come later */
+	br_ssl_engine_add_flags(&t.cc.eng, BR_OPT_NO_RENEGOTIATION);
 	br_ssl_engine_set_buffer(&t.cc.eng, t.iobuf, sizeof(t.iobuf), 1);
 	br_ssl_client_reset(&t.cc, servername, 0);
 	return &t;
@@ -574,4 +796,28 @@ br_ssl_engine_context *
 tls_clientengine(struct tlsclient *t)
 {
 	return &t->cc.eng;
+}
+
+/*
+ * After a verified handshake: does the server's certificate name this
+ * address? Only an iPAddress entry of its subjectAltName does (RFC 6125
+ * 6.2.1), never the CN nor a dNSName spelling the address.
+ */
+int
+tls_certaddr(const struct tlsclient *t, const char *addr)
+{
+	unsigned char a[16];
+	size_t alen;
+
+	if (inet_pton(AF_INET, addr, a) == 1) {
+		alen = 4;
+	} else if (inet_pton(AF_INET6, addr, a) == 1) {
+		alen = 16;
+	} else {
+		return 0;
+	}
+	if (t->ee.n == 0 || t->ee.big) {
+		return 0;
+	}
+	return certaddr(t->ee.der, t->ee.len, a, alen);
 }
