@@ -174,7 +174,9 @@ mutt_pipe()
 {
 	local box=$1 out=$2 dec=$3 cmd
 	rm -f "$out" "$out".*
-	cmd="mutt -n -F /dev/null -R -f '$box' -e 'set pipe_split=no \
+	# folder: an existing one, or a first run asks whether to create
+	# ~/Mail and eats the keys pushed below
+	cmd="mutt -n -F /dev/null -R -f '$box' -e 'set folder=\"$BASE\" pipe_split=no \
 pipe_sep=\"@@MUTT-SEP@@\\n\" pipe_decode=$dec wait_key=no \
 sort=mailbox-order' -e 'push \"<tag-pattern>~A<enter><tag-prefix>\
 <pipe-message>cat > $out<enter><exit>\"'"
