@@ -1,155 +1,349 @@
-.POSIX:
-# mta: a small static MTA. POSIX make; see README.
+# mta: a small static MTA. See README, "Build and install".
 #
-#	make			./mta, static musl + BearSSL 0.6 from source
-#	make test		./mta, ./mta-asan, unit tests, the whole suite
-#	make install		PREFIX (default /usr) and DESTDIR honoured
+# GNU make, not POSIX make: the architectures and profiles are built from
+# one template ($(eval)), with pattern rules and conditionals.
+#
+#	make			./mta: static musl + BearSSL 0.6; prints its size
+#	make PROFILE=sendonly	./mta-sendonly (no SMTP server); notls: ./mta-notls
+#	make ARCH=mipsel	build/mipsel/mta (also armhf, arm64, s390x):
+#				Debian's gcc-TRIPLE with musl-dev:ARCH
+#	make sizes		every profile, native and mipsel, side by side
+#	make test		unit, fuzz, the suite for ./mta, ./mta-asan,
+#				./mta-sendonly, ./mta-notls and mipsel (qemu)
+#	make test ARCH=s390x	the suite for build/s390x/mta under qemu only
+#	make install		PREFIX (default /usr), DESTDIR, ARCH, PROFILE
+#
+# A firmware SDK's CC, AR, RANLIB, STRIP, CFLAGS, LDFLAGS and CPPFLAGS are
+# honoured, from the command line or the environment; the flags mta cannot
+# build without (MTA_*) are added to them, never replaced by them.
+# ARCH and PROFILE are read from the command line only: an ARCH in the
+# environment is common in SDKs and means something else there.
 #
 # The version is VERSION in mta.h.
 
 PREFIX = /usr
 MANPREFIX = $(PREFIX)/share/man
 
-# BearSSL: Debian's source package, fetched and built once by tools/bearssl
-# into this ignored folder (only its static library, same compiler).
-BEARSSL = bearssl-src/bearssl
-BEARSSLLIB = $(BEARSSL)/build/libbearssl.a
+.DEFAULT_GOAL = all
 
+ARCHS = mipsel armhf arm64 s390x
+PROFILES = full sendonly notls
+
+ifneq ($(origin ARCH),command line)
+override ARCH :=
+endif
+ifneq ($(origin PROFILE),command line)
+override PROFILE := full
+endif
+
+# user VAR: non-empty when VAR came from the command line or environment
+user = $(filter command% environment%,$(origin $(1)))
+
+ifeq ($(filter $(PROFILE),$(PROFILES)),)
+$(error PROFILE=$(PROFILE): not one of $(PROFILES))
+endif
+# An ARCH of our own list uses Debian's cross tools; any other name is
+# accepted with the SDK's own compiler (CC on the command line) and only
+# names the build folder (OpenWrt passes ARCH=mips, aarch64, ...).
+ifneq ($(ARCH),)
+ifeq ($(filter $(ARCH),$(ARCHS)),)
+ifneq ($(origin CC),command line)
+$(error ARCH=$(ARCH): not one of $(ARCHS); another name needs CC=... on the command line)
+endif
+endif
+endif
+
+# ---------------------------------------------------------------------
+# Toolchain and flags
+# ---------------------------------------------------------------------
+
+# CC and AR: make has defaults for both (cc, ar), so only a value from
+# the command line or the environment replaces musl-gcc.
+ifeq ($(origin CC),default)
 CC = musl-gcc
-AR = ar
-CPPFLAGS = -D_DEFAULT_SOURCE -D_XOPEN_SOURCE=700 -I$(BEARSSL)/inc
-CFLAGS = -std=c99 -pedantic -Wall -Wextra -Os
-LDFLAGS = -static -s
-LIBS = $(BEARSSLLIB)
+endif
+RANLIB ?= ranlib
+STRIP ?= strip
 
-# Test build: glibc, AddressSanitizer and UBSan, Debian's libbearssl-dev.
-# Its objects live in build-asan/ so they never mix with the musl ones.
+# Size: every function and object in its own section, the unused ones
+# dropped by the linker; no PIE (a static binary is not relocated, and
+# PIC code is larger, on MIPS most of all); no unwind tables (C, no
+# exceptions). See README for what each saves.
+CFLAGS ?= -Os -ffunction-sections -fdata-sections -fno-pie \
+    -fno-asynchronous-unwind-tables
+LDFLAGS ?= -Wl,--gc-sections -no-pie -s
+CPPFLAGS ?=
+
+# Always added, after the SDK's flags so that these win.
+MTA_CPPFLAGS = -D_DEFAULT_SOURCE -D_XOPEN_SOURCE=700 -I$(BEARSSLINC)
+MTA_CFLAGS = -std=c99 -pedantic -Wall -Wextra
+MTA_LDFLAGS = -static
+
+# Debian's cross compilers (gcc-TRIPLE) with musl-dev:ARCH's specs file,
+# and the qemu-user-static emulator of each architecture.
+TRIPLE_mipsel = mipsel-linux-gnu
+TRIPLE_armhf = arm-linux-gnueabihf
+TRIPLE_arm64 = aarch64-linux-gnu
+TRIPLE_s390x = s390x-linux-gnu
+MUSL_mipsel = mipsel-linux-musl
+MUSL_armhf = arm-linux-musleabihf
+MUSL_arm64 = aarch64-linux-musl
+MUSL_s390x = s390x-linux-musl
+QEMU_mipsel = qemu-mipsel-static
+QEMU_armhf = qemu-arm-static
+QEMU_arm64 = qemu-aarch64-static
+QEMU_s390x = qemu-s390x-static
+# -mplt: non-PIC calls without the GOT on MIPS (with -fno-pie, 8% smaller)
+SIZE_mipsel = -mplt
+
+# Per build key (native, or an ARCH): CC_k, AR_k, RANLIB_k, STRIP_k,
+# CFLAGS_k, LDFLAGS_k. Native: the variables above. A Debian ARCH: the
+# cross tools, unless the command line names the tool (an SDK building
+# for that ARCH; a CC in the environment is usually the host's).
+CC_native = $(CC)
+AR_native = $(AR)
+RANLIB_native = $(RANLIB)
+STRIP_native = $(STRIP)
+CFLAGS_native = $(CFLAGS)
+LDFLAGS_native = $(LDFLAGS)
+
+define crosstools
+ifeq ($(origin CC)$(ARCH),command line$(1))
+CC_$(1) = $$(CC)
+else
+CC_$(1) = $$(TRIPLE_$(1))-gcc -specs=/usr/lib/$$(MUSL_$(1))/musl-gcc.specs
+endif
+ifeq ($(origin AR)$(ARCH),command line$(1))
+AR_$(1) = $$(AR)
+else
+AR_$(1) = $$(TRIPLE_$(1))-ar
+endif
+ifeq ($(origin RANLIB)$(ARCH),command line$(1))
+RANLIB_$(1) = $$(RANLIB)
+else
+RANLIB_$(1) = $$(TRIPLE_$(1))-ranlib
+endif
+ifeq ($(origin STRIP)$(ARCH),command line$(1))
+STRIP_$(1) = $$(STRIP)
+else
+STRIP_$(1) = $$(TRIPLE_$(1))-strip
+endif
+CFLAGS_$(1) = $$(CFLAGS) $$(if $$(call user,CFLAGS),,$$(SIZE_$(1)))
+LDFLAGS_$(1) = $$(LDFLAGS)
+endef
+$(foreach a,$(ARCHS),$(eval $(call crosstools,$(a))))
+
+# An ARCH of the SDK's own: its tools as given.
+ifneq ($(ARCH),)
+ifeq ($(filter $(ARCH),$(ARCHS)),)
+CC_$(ARCH) = $(CC)
+AR_$(ARCH) = $(AR)
+RANLIB_$(ARCH) = $(RANLIB)
+STRIP_$(ARCH) = $(STRIP)
+CFLAGS_$(ARCH) = $(CFLAGS)
+LDFLAGS_$(ARCH) = $(LDFLAGS)
+QEMU_$(ARCH) = qemu-$(ARCH)-static
+endif
+endif
+
+# The key of this build, its profile's switches and output name.
+K = $(or $(ARCH),native)
+PFLAGS_full =
+PFLAGS_sendonly = -DWITH_SERVER=0
+PFLAGS_notls = -DWITH_TLS=0
+SUFFIX_full =
+SUFFIX_sendonly = -sendonly
+SUFFIX_notls = -notls
+# out KEY PROFILE: the binary (native ones in the checkout's top folder)
+out = $(if $(filter native,$(1)),,build/$(1)/)mta$(SUFFIX_$(2))
+OUT = $(call out,$(K),$(PROFILE))
+
+# ---------------------------------------------------------------------
+# BearSSL
+# ---------------------------------------------------------------------
+# Default: Debian's bearssl source package, fetched once by tools/bearssl
+# into bearssl-src/bearssl (ignored by git). BEARSSL=DIR instead: an
+# installed BearSSL (DIR/inc or DIR/include with bearssl.h, and
+# libbearssl.a in DIR/lib or DIR/build), used as it is, or a source tree
+# (DIR/mk/Rules.mk). A source tree is built once per architecture, into
+# build/KEY/bearssl/, never in place. With BEARSSL given, nothing is
+# fetched and apt-get is never called.
+ifeq ($(BEARSSL),)
+BEARSSLSRC = bearssl-src/bearssl
+BEARSSLINC = $(BEARSSLSRC)/inc
+FETCH = -f
+else
+BEARSSLHDR := $(firstword $(wildcard $(BEARSSL)/inc/bearssl.h \
+    $(BEARSSL)/include/bearssl.h))
+ifeq ($(BEARSSLHDR),)
+$(error BEARSSL=$(BEARSSL): no inc/bearssl.h or include/bearssl.h there)
+endif
+BEARSSLINC = $(patsubst %/,%,$(dir $(BEARSSLHDR)))
+BEARSSLPRE := $(firstword $(wildcard $(BEARSSL)/lib/libbearssl.a \
+    $(BEARSSL)/build/libbearssl.a))
+ifeq ($(BEARSSLPRE),)
+ifeq ($(wildcard $(BEARSSL)/mk/Rules.mk),)
+$(error BEARSSL=$(BEARSSL): neither libbearssl.a (in lib/ or build/) nor a source tree (mk/Rules.mk))
+endif
+BEARSSLSRC = $(BEARSSL)
+endif
+FETCH =
+endif
+BEARSSLH = $(BEARSSLINC)/bearssl.h
+# bearlib KEY: the library linked into KEY's binaries
+bearlib = $(or $(BEARSSLPRE),build/$(1)/bearssl/libbearssl.a)
+
+ifneq ($(FETCH),)
+$(BEARSSLH):
+	sh tools/bearssl -f $(BEARSSLSRC)
+endif
+
+# ---------------------------------------------------------------------
+# The binaries: objects in build/KEY/PROFILE/, one template per pair
+# ---------------------------------------------------------------------
+HDR = mta.h config.h
+SRC = mta.c submit.c spool.c deliver.c aliases.c local.c addr.c smtp.c \
+    tls.c crypt.c client.c remote.c bounce.c dns.c
+
+# needtools KEY: a clear message when KEY's compiler is not installed
+needtools = @command -v $(firstword $(CC_$(1))) >/dev/null 2>&1 || { \
+    echo "make: $(firstword $(CC_$(1))) not found; as root:" \
+        "sh tools/deps $(filter-out native,$(1))" >&2; exit 1; }
+
+define binary
+OBJ_$(1)_$(2) = $$(SRC:%.c=build/$(1)/$(2)/%.o)
+build/$(1)/$(2)/%.o: %.c $$(HDR) $$(BEARSSLH)
+	$$(call needtools,$(1))
+	@mkdir -p $$(@D)
+	$$(CC_$(1)) $$(CPPFLAGS) $$(MTA_CPPFLAGS) $$(PFLAGS_$(2)) \
+	    $$(CFLAGS_$(1)) $$(MTA_CFLAGS) -c -o $$@ $$<
+$(call out,$(1),$(2)): $$(OBJ_$(1)_$(2)) $(call bearlib,$(1))
+	$$(CC_$(1)) $$(CFLAGS_$(1)) $$(MTA_CFLAGS) $$(LDFLAGS_$(1)) \
+	    $$(MTA_LDFLAGS) -o $$@ $$(OBJ_$(1)_$(2)) $(call bearlib,$(1))
+endef
+
+# BearSSL from source for KEY, with KEY's compiler and flags.
+define bearssl
+build/$(1)/bearssl/libbearssl.a: $$(BEARSSLH)
+	$$(call needtools,$(1))
+	CC='$$(CC_$(1))' AR='$$(AR_$(1))' RANLIB='$$(RANLIB_$(1))' \
+	    CFLAGS='$$(CFLAGS_$(1))' \
+	    sh tools/bearssl $$(BEARSSLSRC) build/$(1)/bearssl
+endef
+
+# The emulated binary: a script that runs it under qemu-ARCH-static and
+# passes its own name as argv[0] (-0 "$0"), so that a link to it named
+# sendmail, mailq or newaliases still picks that mode.
+define qemu
+build/$(1)/qemu/mta$(SUFFIX_$(2)): $(call out,$(1),$(2)) Makefile
+	@mkdir -p $$(@D)
+	@printf '%s\n' '#!/bin/sh' \
+	    '# $(call out,$(1),$(2)) under $$(QEMU_$(1)), made by make' \
+	    'exec $$(QEMU_$(1)) -0 "$$$$0" $$(CURDIR)/$(call out,$(1),$(2)) "$$$$@"' \
+	    >$$@.tmp && chmod 755 $$@.tmp && mv -f $$@.tmp $$@
+endef
+
+KEYS = native $(ARCHS) $(filter-out $(ARCHS),$(ARCH))
+$(foreach k,$(KEYS),$(foreach p,$(PROFILES),\
+    $(eval $(call binary,$(k),$(p)))))
+ifeq ($(BEARSSLPRE),)
+$(foreach k,$(KEYS),$(eval $(call bearssl,$(k))))
+endif
+$(foreach k,$(filter-out native,$(KEYS)),$(foreach p,$(PROFILES),\
+    $(eval $(call qemu,$(k),$(p)))))
+
+# size KEY PROFILE: the stripped size in bytes (the binary is normally
+# linked stripped; an SDK's LDFLAGS may leave that to its STRIP)
+size = { $(STRIP_$(1)) -o build/$(1)/$(2)/stripped $(call out,$(1),$(2)) \
+    2>/dev/null && wc -c <build/$(1)/$(2)/stripped || \
+    wc -c <$(call out,$(1),$(2)); } | tr -d ' '
+
+all: $(OUT)
+	@echo "$(OUT): $$($(call size,$(K),$(PROFILE))) bytes stripped" \
+	    "($(K), $(PROFILE))"
+
+# Each profile natively and for SIZEARCHS, stripped sizes in bytes.
+SIZEARCHS = mipsel
+sizes: $(foreach k,native $(SIZEARCHS),$(foreach p,$(PROFILES),\
+    $(call out,$(k),$(p))))
+	@printf '%-10s' profile native $(SIZEARCHS); echo
+	@$(foreach p,$(PROFILES),printf '%-10s' $(p); \
+	    $(foreach k,native $(SIZEARCHS),\
+	    printf '%-10s' "$$($(call size,$(k),$(p)))";) echo;)
+
+# ---------------------------------------------------------------------
+# Tests
+# ---------------------------------------------------------------------
+
+# Test build: glibc, AddressSanitizer and UBSan, Debian's libbearssl-dev,
+# objects in build/asan/.
 ASANCC = cc
 ASANCPPFLAGS = -D_DEFAULT_SOURCE -D_XOPEN_SOURCE=700
 ASANCFLAGS = -std=c99 -pedantic -Wall -Wextra -O1 -g \
     -fsanitize=address,undefined -fno-omit-frame-pointer
 ASANLIBS = -lbearssl
+ASANOBJ = $(SRC:%.c=build/asan/%.o)
+
+mta-asan: $(ASANOBJ)
+	$(ASANCC) $(ASANCFLAGS) -o $@ $(ASANOBJ) $(ASANLIBS)
+
+build/asan/%.o: %.c $(HDR)
+	@mkdir -p $(@D)
+	$(ASANCC) $(ASANCPPFLAGS) $(ASANCFLAGS) -c -o $@ $<
 
 # Fuzz targets (test/fuzz_*.c): clang's libFuzzer, FUZZTIME seconds each.
 FUZZCC = clang
 FUZZCFLAGS = -std=c99 -g -O1 -fsanitize=fuzzer,address,undefined
 FUZZTIME = 60
 
-HDR = mta.h config.h
-SRC = mta.c submit.c spool.c deliver.c aliases.c local.c addr.c smtp.c \
-    tls.c crypt.c client.c remote.c bounce.c dns.c
-OBJ = $(SRC:.c=.o)
-ASANOBJ = build-asan/mta.o build-asan/submit.o build-asan/spool.o \
-    build-asan/deliver.o build-asan/aliases.o build-asan/local.o \
-    build-asan/addr.o build-asan/smtp.o build-asan/tls.o build-asan/crypt.o \
-    build-asan/client.o build-asan/remote.o build-asan/bounce.o \
-    build-asan/dns.o
+UNITENV = UNITCC='$(ASANCC) $(ASANCPPFLAGS) $(ASANCFLAGS) -I.' \
+    UNITLIBS='$(ASANLIBS)'
+FUZZENV = FUZZCC='$(FUZZCC) $(ASANCPPFLAGS) $(FUZZCFLAGS) -I.' \
+    FUZZLIBS='$(ASANLIBS)'
 
-all: mta
-	@ls -l mta
-	@file mta
-
-mta: $(OBJ) $(LIBS)
-	$(CC) $(LDFLAGS) -o $@ $(OBJ) $(LIBS)
-
-.c.o:
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
-
-# Every object depends on the shared header and on config.h, and needs
-# BearSSL's headers: the first build fetches them.
-$(OBJ): $(HDR) $(BEARSSL)/inc/bearssl.h
-
-$(BEARSSL)/inc/bearssl.h:
-	CC="$(CC)" AR="$(AR)" sh tools/bearssl $(BEARSSL)
-
-# Builds only when the library is missing (the rule above may just have
-# built it): a second make fetches and builds nothing.
-$(BEARSSLLIB): $(BEARSSL)/inc/bearssl.h
-	@[ -f $@ ] || CC="$(CC)" AR="$(AR)" sh tools/bearssl $(BEARSSL)
-
-mta-asan: $(ASANOBJ)
-	$(ASANCC) $(ASANCFLAGS) -o $@ $(ASANOBJ) $(ASANLIBS)
-
-$(ASANOBJ): $(HDR)
-
-build-asan/mta.o: mta.c
-	@mkdir -p build-asan
-	$(ASANCC) $(ASANCPPFLAGS) $(ASANCFLAGS) -c -o $@ mta.c
-build-asan/submit.o: submit.c
-	@mkdir -p build-asan
-	$(ASANCC) $(ASANCPPFLAGS) $(ASANCFLAGS) -c -o $@ submit.c
-build-asan/spool.o: spool.c
-	@mkdir -p build-asan
-	$(ASANCC) $(ASANCPPFLAGS) $(ASANCFLAGS) -c -o $@ spool.c
-build-asan/deliver.o: deliver.c
-	@mkdir -p build-asan
-	$(ASANCC) $(ASANCPPFLAGS) $(ASANCFLAGS) -c -o $@ deliver.c
-build-asan/aliases.o: aliases.c
-	@mkdir -p build-asan
-	$(ASANCC) $(ASANCPPFLAGS) $(ASANCFLAGS) -c -o $@ aliases.c
-build-asan/local.o: local.c
-	@mkdir -p build-asan
-	$(ASANCC) $(ASANCPPFLAGS) $(ASANCFLAGS) -c -o $@ local.c
-build-asan/addr.o: addr.c
-	@mkdir -p build-asan
-	$(ASANCC) $(ASANCPPFLAGS) $(ASANCFLAGS) -c -o $@ addr.c
-build-asan/smtp.o: smtp.c
-	@mkdir -p build-asan
-	$(ASANCC) $(ASANCPPFLAGS) $(ASANCFLAGS) -c -o $@ smtp.c
-build-asan/tls.o: tls.c
-	@mkdir -p build-asan
-	$(ASANCC) $(ASANCPPFLAGS) $(ASANCFLAGS) -c -o $@ tls.c
-build-asan/crypt.o: crypt.c
-	@mkdir -p build-asan
-	$(ASANCC) $(ASANCPPFLAGS) $(ASANCFLAGS) -c -o $@ crypt.c
-build-asan/client.o: client.c
-	@mkdir -p build-asan
-	$(ASANCC) $(ASANCPPFLAGS) $(ASANCFLAGS) -c -o $@ client.c
-build-asan/remote.o: remote.c
-	@mkdir -p build-asan
-	$(ASANCC) $(ASANCPPFLAGS) $(ASANCFLAGS) -c -o $@ remote.c
-build-asan/bounce.o: bounce.c
-	@mkdir -p build-asan
-	$(ASANCC) $(ASANCPPFLAGS) $(ASANCFLAGS) -c -o $@ bounce.c
-build-asan/dns.o: dns.c
-	@mkdir -p build-asan
-	$(ASANCC) $(ASANCPPFLAGS) $(ASANCFLAGS) -c -o $@ dns.c
-
-# The whole suite: the unit programs (test/unit_*.c, each built alone with
-# the sanitizers; it #includes the module it tests), then test/run against
-# the static binary and against the sanitizer build. One final line
-# "N passed, N failed" counts them all; any failure fails make.
-test: all mta-asan
-	@UNITCC='$(ASANCC) $(ASANCPPFLAGS) $(ASANCFLAGS) -I.' \
-	    UNITLIBS='$(ASANLIBS)' \
-	    FUZZCC='$(FUZZCC) $(ASANCPPFLAGS) $(FUZZCFLAGS) -I.' \
-	    FUZZLIBS='$(ASANLIBS)' FUZZTEST=10 \
-	    sh tools/runtests ./mta ./mta-asan
+# The whole suite. Without ARCH: the unit programs (test/unit_*.c, each
+# built alone with the sanitizers), the fuzz targets briefly, then test/run
+# against every native profile, the sanitizer build and the mipsel binary
+# under qemu (MTA_EMU tells the tests, which skip what an emulator cannot
+# do). With ARCH (and PROFILE): test/run against that binary under qemu
+# only. One final line "N passed, N failed" counts them all; any failure
+# fails make.
+ifeq ($(ARCH),)
+test: $(foreach p,$(PROFILES),$(call out,native,$(p))) mta-asan \
+    build/mipsel/qemu/mta
+	@$(UNITENV) $(FUZZENV) FUZZTEST=10 sh tools/runtests \
+	    ./mta ./mta-asan ./mta-sendonly ./mta-notls \
+	    MTA_EMU=$(QEMU_mipsel) build/mipsel/qemu/mta
+else
+test: build/$(ARCH)/qemu/mta$(SUFFIX_$(PROFILE))
+	@command -v $(QEMU_$(ARCH)) >/dev/null 2>&1 || { \
+	    echo "make: $(QEMU_$(ARCH)) not found; as root:" \
+	        "sh tools/deps $(ARCH)" >&2; exit 1; }
+	@sh tools/runtests MTA_EMU=$(QEMU_$(ARCH)) \
+	    build/$(ARCH)/qemu/mta$(SUFFIX_$(PROFILE))
+endif
 
 unit:
-	@UNITCC='$(ASANCC) $(ASANCPPFLAGS) $(ASANCFLAGS) -I.' \
-	    UNITLIBS='$(ASANLIBS)' sh tools/runtests
+	@$(UNITENV) sh tools/runtests
 
 fuzz:
-	@FUZZCC='$(FUZZCC) $(ASANCPPFLAGS) $(FUZZCFLAGS) -I.' \
-	    FUZZLIBS='$(ASANLIBS)' sh tools/fuzz $(FUZZTIME)
+	@$(FUZZENV) sh tools/fuzz $(FUZZTIME)
 
-# mta-byfile: the same program with FLUSH_BYFILE=1 (config.h), so that
-# the bench can show what flushing a group file by file costs.
-bench: all mta-byfile
-	BENCH_BYFILE=./mta-byfile sh test/bench.sh ./mta
+bench: mta
+	sh test/bench.sh ./mta
 
-mta-byfile: $(SRC) $(HDR) $(LIBS)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -DFLUSH_BYFILE=1 $(LDFLAGS) -o $@ \
-	    $(SRC) $(LIBS)
-
-demo: all
+demo: mta
 	sh tools/demo ./mta
 
+# ---------------------------------------------------------------------
+# Install, packages, cleaning
+# ---------------------------------------------------------------------
+
+# The binary of ARCH and PROFILE, installed as mta whatever its profile.
 install: all
 	mkdir -p $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib \
 	    $(DESTDIR)$(MANPREFIX)/man8
-	cp -f mta $(DESTDIR)$(PREFIX)/sbin/mta.new
+	cp -f $(OUT) $(DESTDIR)$(PREFIX)/sbin/mta.new
 	chmod 755 $(DESTDIR)$(PREFIX)/sbin/mta.new
 	mv -f $(DESTDIR)$(PREFIX)/sbin/mta.new $(DESTDIR)$(PREFIX)/sbin/mta
 	ln -sf mta $(DESTDIR)$(PREFIX)/sbin/sendmail
@@ -164,6 +358,12 @@ uninstall:
 	    $(DESTDIR)$(PREFIX)/sbin/mailq $(DESTDIR)$(PREFIX)/sbin/newaliases \
 	    $(DESTDIR)$(PREFIX)/lib/sendmail $(DESTDIR)$(MANPREFIX)/man8/mta.8
 
+# mta_VERSION_DEBARCH.deb of the binary of ARCH and PROFILE
+# (contrib/debian/mkdeb BINARY DEBARCH); native: dpkg's own architecture.
+deb: all
+	sh contrib/debian/mkdeb $(OUT) \
+	    $(or $(ARCH),$$(dpkg --print-architecture))
+
 # A tarball of the files git tracks, named after VERSION in mta.h.
 dist:
 	@v=$$(sed -n 's/^#define[	 ]*VERSION[	 ]*"\(.*\)".*/\1/p' mta.h); \
@@ -173,13 +373,17 @@ dist:
 	tar -cf - $$files | (cd $$d && tar -xf -) && \
 	tar -cf - $$d | gzip -9 >$$d.tar.gz && rm -rf $$d && ls -l $$d.tar.gz
 
+# build/ holds every object, BearSSL library and cross binary.
 clean:
-	rm -f mta mta-asan mta-byfile $(OBJ) mta-*.tar.gz
-	rm -rf build-asan build-fuzz
+	rm -rf build build-asan build-fuzz
+	rm -f mta mta-asan mta-sendonly mta-notls mta-byfile *.o \
+	    mta-*.tar.gz
 	for f in test/unit_*.c; do rm -f "$${f%.c}"; done
 
 # Also forget the fetched BearSSL and the demo's spool and mailboxes.
 distclean: clean
 	rm -rf bearssl-src spool mail mta.log
 
-.PHONY: all test unit fuzz bench demo install uninstall dist clean distclean
+.PHONY: all sizes test unit fuzz bench demo install uninstall deb dist \
+    clean distclean
+.DELETE_ON_ERROR:
