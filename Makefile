@@ -162,11 +162,12 @@ OUT = $(call out,$(K),$(PROFILE))
 # BearSSL
 # ---------------------------------------------------------------------
 # Default: Debian's bearssl source package, fetched once by tools/bearssl
-# into bearssl-src/bearssl (ignored by git). BEARSSL=DIR instead: an
-# installed BearSSL (DIR/inc or DIR/include with bearssl.h, and
-# libbearssl.a in DIR/lib or DIR/build), used as it is, or a source tree
-# (DIR/mk/Rules.mk). A source tree is built once per architecture, into
-# build/KEY/bearssl/, never in place. With BEARSSL given, nothing is
+# into bearssl-src/bearssl (ignored by git). BEARSSL=DIR instead: a source
+# tree (DIR/mk/Rules.mk), or an installed BearSSL (DIR/inc or DIR/include
+# with bearssl.h, and libbearssl.a in DIR/lib or DIR/build), used as it
+# is. A source tree is built once per architecture, into
+# build/KEY/bearssl/, never in place (a library built in the tree may be
+# another architecture's: it is not used). With BEARSSL given, nothing is
 # fetched and apt-get is never called.
 ifeq ($(BEARSSL),)
 BEARSSLSRC = bearssl-src/bearssl
@@ -179,13 +180,14 @@ ifeq ($(BEARSSLHDR),)
 $(error BEARSSL=$(BEARSSL): no inc/bearssl.h or include/bearssl.h there)
 endif
 BEARSSLINC = $(patsubst %/,%,$(dir $(BEARSSLHDR)))
+ifneq ($(wildcard $(BEARSSL)/mk/Rules.mk),)
+BEARSSLSRC = $(BEARSSL)
+else
 BEARSSLPRE := $(firstword $(wildcard $(BEARSSL)/lib/libbearssl.a \
     $(BEARSSL)/build/libbearssl.a))
 ifeq ($(BEARSSLPRE),)
-ifeq ($(wildcard $(BEARSSL)/mk/Rules.mk),)
-$(error BEARSSL=$(BEARSSL): neither libbearssl.a (in lib/ or build/) nor a source tree (mk/Rules.mk))
+$(error BEARSSL=$(BEARSSL): neither a source tree (mk/Rules.mk) nor libbearssl.a (in lib/ or build/))
 endif
-BEARSSLSRC = $(BEARSSL)
 endif
 FETCH =
 endif
