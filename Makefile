@@ -268,6 +268,7 @@ all: $(OUT)
 SIZEARCHS = mipsel
 sizes: $(foreach k,native $(SIZEARCHS),$(foreach p,$(PROFILES),\
     $(call out,$(k),$(p))))
+	@echo "stripped sizes in bytes"
 	@printf '%-10s' profile native $(SIZEARCHS); echo
 	@$(foreach p,$(PROFILES),printf '%-10s' $(p); \
 	    $(foreach k,native $(SIZEARCHS),\
