@@ -57,8 +57,9 @@ endif
 # Toolchain and flags
 # ---------------------------------------------------------------------
 
-# CC and AR: make has defaults for both (cc, ar), so only a value from
-# the command line or the environment replaces musl-gcc.
+# CC and AR: make has its own defaults for both (cc, ar), so they are not
+# set with ?=: musl-gcc replaces make's cc, and a value from the command
+# line or the environment replaces either; AR stays make's ar.
 ifeq ($(origin CC),default)
 CC = musl-gcc
 endif
