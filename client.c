@@ -25,9 +25,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <bearssl.h>
-
 #include "config.h"
+#if WITH_TLS
+#include <bearssl.h>
+#endif
 #include "mta.h"
 
 /* What the server's EHLO offered. */
@@ -39,8 +40,10 @@ enum {
 static struct {
 	int open, fd, tls;
 	int lost;		/* out of step (dead, mid-DATA): no QUIT */
+#if WITH_TLS
 	struct tlsclient *t;
 	br_sslio_context io;
+#endif
 	time_t deadline;
 	unsigned ext;
 	char host[256];		/* for logs and Remote-MTA */
@@ -124,6 +127,34 @@ lowwrite(void *ctx, const unsigned char *buf, size_t len)
 	}
 }
 
+#if WITH_TLS
+/* The buffered commands, through the engine. */
+static int
+tlswrite(void)
+{
+	return br_sslio_write_all(&cl.io, cl.out, cl.outlen) == 0 &&
+	    br_sslio_flush(&cl.io) == 0 ? 0 : -1;
+}
+
+static int
+tlsread(void)
+{
+	return br_sslio_read(&cl.io, cl.in, sizeof(cl.in));
+}
+
+/* close_notify (RFC 5246 7.2.1). */
+static void
+tlsbye(void)
+{
+	br_sslio_close(&cl.io);
+}
+#else
+/* Built without TLS: cl.tls is never set, so these are never reached. */
+#define tlswrite()	(-1)
+#define tlsread()	(-1)
+#define tlsbye()	((void)0)
+#endif
+
 static int
 cflush(void)
 {
@@ -131,8 +162,7 @@ cflush(void)
 	int n;
 
 	if (cl.tls) {
-		n = br_sslio_write_all(&cl.io, cl.out, cl.outlen) == 0 &&
-		    br_sslio_flush(&cl.io) == 0 ? 0 : -1;
+		n = tlswrite();
 		cl.outlen = 0;
 		cl.lost |= n == -1;
 		return n;
@@ -204,7 +234,7 @@ getline_(char *line, size_t len)
 
 	for (;;) {
 		if (cl.inoff == cl.inlen) {
-			r = cl.tls ? br_sslio_read(&cl.io, cl.in, sizeof(cl.in)) :
+			r = cl.tls ? tlsread() :
 			    lowread(NULL, (unsigned char *)cl.in, sizeof(cl.in));
 			if (r <= 0) {
 				return -1;
@@ -331,63 +361,6 @@ nbconnect(const struct sockaddr_storage *ss)
 	return 0;
 }
 
-static int
-isaddr(const char *host)
-{
-	unsigned char buf[16];
-
-	return inet_pton(AF_INET, host, buf) == 1 ||
-	    inet_pton(AF_INET6, host, buf) == 1;
-}
-
-/*
- * TLS on the open connection; a failure leaves it unusable. With verify,
- * the chain must lead to CACertFile and the certificate must carry name:
- * a DNS name, or an address as an iPAddress of its subjectAltName. why
- * gets the reason of a failure, without a status code.
- */
-static int
-handshake(const char *name, int verify, char *why, size_t whylen)
-{
-	br_ssl_engine_context *eng;
-	char cas[300] = "no usable CA certificate in CACertFile";
-	int e, lit;
-
-	if (verify && tls_loadcas(cas, sizeof(cas)) == -1) {
-		snprintf(why, whylen, "cannot verify %.200s: %.250s", cl.host,
-		    cas);
-		return -1;
-	}
-	/* BearSSL matches DNS names only (and an address is no SNI): an
-	 * address literal (SmartHost [192.0.2.1]) is checked after */
-	lit = isaddr(name);
-	cl.t = tls_client(lit ? NULL : name, verify);
-	eng = tls_clientengine(cl.t);
-	br_sslio_init(&cl.io, eng, lowread, NULL, lowwrite, NULL);
-	cl.tls = 1;
-	cl.inoff = cl.inlen = 0;	/* plaintext after STARTTLS is void */
-	if (br_sslio_flush(&cl.io) == 0 &&
-	    (br_ssl_engine_current_state(eng) & BR_SSL_CLOSED) == 0) {
-		if (verify && lit && !tls_certaddr(cl.t, name)) {
-			snprintf(why, whylen, "the certificate does not name "
-			    "%s", name);
-			return -1;
-		}
-		tls_describe(eng, cl.tlsinfo, sizeof(cl.tlsinfo));
-		return 0;
-	}
-	e = br_ssl_engine_last_error(eng);
-	cl.lost = 1;	/* neither TLS nor clear text: nothing to QUIT in */
-	snprintf(why, whylen, "TLS handshake with %s failed: %s%s (%d)",
-	    cl.host, e == BR_ERR_X509_BAD_SERVER_NAME ? "the certificate "
-	    "does not name " : e == BR_ERR_X509_NOT_TRUSTED ?
-	    "certificate not trusted by CACertFile" : e == BR_ERR_X509_EXPIRED ?
-	    "certificate expired or not yet valid (is the clock right?)" :
-	    e >= BR_ERR_X509_OK && e < 64 ? "certificate error" : "TLS error",
-	    e == BR_ERR_X509_BAD_SERVER_NAME ? name : "", e);
-	return -1;
-}
-
 /*
  * A session that cannot have the TLS it needs. cred (the SmartHost
  * name) when it was needed for credentials: the log and mailq then say
@@ -493,6 +466,66 @@ auth(const char *user, const char *pass, char *err, size_t errlen)
 	return code == 235 ? 0 : -1;
 }
 
+/* ---- TLS (RFC 3207), through BearSSL's sslio ---- */
+
+#if WITH_TLS
+static int
+isaddr(const char *host)
+{
+	unsigned char buf[16];
+
+	return inet_pton(AF_INET, host, buf) == 1 ||
+	    inet_pton(AF_INET6, host, buf) == 1;
+}
+
+/*
+ * TLS on the open connection; a failure leaves it unusable. With verify,
+ * the chain must lead to CACertFile and the certificate must carry name:
+ * a DNS name, or an address as an iPAddress of its subjectAltName. why
+ * gets the reason of a failure, without a status code.
+ */
+static int
+handshake(const char *name, int verify, char *why, size_t whylen)
+{
+	br_ssl_engine_context *eng;
+	char cas[300] = "no usable CA certificate in CACertFile";
+	int e, lit;
+
+	if (verify && tls_loadcas(cas, sizeof(cas)) == -1) {
+		snprintf(why, whylen, "cannot verify %.200s: %.250s", cl.host,
+		    cas);
+		return -1;
+	}
+	/* BearSSL matches DNS names only (and an address is no SNI): an
+	 * address literal (SmartHost [192.0.2.1]) is checked after */
+	lit = isaddr(name);
+	cl.t = tls_client(lit ? NULL : name, verify);
+	eng = tls_clientengine(cl.t);
+	br_sslio_init(&cl.io, eng, lowread, NULL, lowwrite, NULL);
+	cl.tls = 1;
+	cl.inoff = cl.inlen = 0;	/* plaintext after STARTTLS is void */
+	if (br_sslio_flush(&cl.io) == 0 &&
+	    (br_ssl_engine_current_state(eng) & BR_SSL_CLOSED) == 0) {
+		if (verify && lit && !tls_certaddr(cl.t, name)) {
+			snprintf(why, whylen, "the certificate does not name "
+			    "%s", name);
+			return -1;
+		}
+		tls_describe(eng, cl.tlsinfo, sizeof(cl.tlsinfo));
+		return 0;
+	}
+	e = br_ssl_engine_last_error(eng);
+	cl.lost = 1;	/* neither TLS nor clear text: nothing to QUIT in */
+	snprintf(why, whylen, "TLS handshake with %s failed: %s%s (%d)",
+	    cl.host, e == BR_ERR_X509_BAD_SERVER_NAME ? "the certificate "
+	    "does not name " : e == BR_ERR_X509_NOT_TRUSTED ?
+	    "certificate not trusted by CACertFile" : e == BR_ERR_X509_EXPIRED ?
+	    "certificate expired or not yet valid (is the clock right?)" :
+	    e >= BR_ERR_X509_OK && e < 64 ? "certificate error" : "TLS error",
+	    e == BR_ERR_X509_BAD_SERVER_NAME ? name : "", e);
+	return -1;
+}
+
 /*
  * STARTTLS, then EHLO again inside. Returns 0 in TLS; 1 still in clear,
  * 2 the handshake failed (why says why in both cases); -1 the session
@@ -524,6 +557,26 @@ starttls(const char *name, int verify, char *why, size_t whylen,
 	}
 	return ehlo(err, errlen);
 }
+#else
+/* Built without TLS: never in TLS, and never a STARTTLS. */
+static int
+handshake(const char *name, int verify, char *why, size_t whylen)
+{
+	(void)name;
+	(void)verify;
+	snprintf(why, whylen, "this mta was built without TLS");
+	return -1;
+}
+
+static int
+starttls(const char *name, int verify, char *why, size_t whylen,
+    char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	return handshake(name, verify, why, whylen) == -1 ? 1 : 0;
+}
+#endif
 
 /*
  * Connect to one address of host and get a session ready for MAIL.
@@ -1596,7 +1649,7 @@ client_close(int polite)
 			reply(text, sizeof(text), 0);
 		}
 		if (cl.tls) {
-			br_sslio_close(&cl.io);
+			tlsbye();
 		}
 	}
 	close(cl.fd);

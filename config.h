@@ -6,6 +6,30 @@
  * An empty string means "not set". Durations are in seconds, sizes in bytes.
  */
 
+/*
+ * Profiles: what is compiled in. 0 leaves the code out of the binary, not
+ * just unused; `mta -d0.1` lists what a binary has.
+ *
+ * WITH_SERVER 0 (send-only): no SMTP server. Gone are the daemon's
+ * listeners and select() loop (-bd, -bD, -bs exit with EX_UNAVAILABLE),
+ * server-side STARTTLS, the AUTH server and its crypt. Submission, queue
+ * runs (also -qINTERVAL as a daemon) and delivery stay; the server's
+ * settings are still accepted, and ignored.
+ *
+ * WITH_TLS 0 (no TLS, for a relay that stays on the LAN): no BearSSL at
+ * all. No STARTTLS either way, no AUTH server (a password never crosses
+ * the network in clear); SmartHostTLS defaults to none, and require or
+ * implicit is a configuration error, so are ServerCertFile, ServerKeyFile
+ * and AuthUsersFile for the server. AuthInfoFile credentials are never
+ * sent: such a smarthost delivery is deferred (4.7.4) and logged.
+ */
+#ifndef WITH_SERVER
+#define WITH_SERVER	1
+#endif
+#ifndef WITH_TLS
+#define WITH_TLS	1
+#endif
+
 /* QueueDirectory: the spool, one flat directory. */
 #define DEF_QUEUEDIR		"/var/spool/mqueue"
 /* DaemonPortOptions: the listener(s); repeat -O to add more. */
@@ -19,7 +43,11 @@
 /* SmartHost: host, host:port or [host]:port; empty = MX delivery. */
 #define DEF_SMARTHOST		""
 /* SmartHostTLS: require, implicit, opportunistic or none. */
+#if WITH_TLS
 #define DEF_SMARTHOSTTLS	"require"
+#else
+#define DEF_SMARTHOSTTLS	"none"
+#endif
 /* AuthInfoFile: "host user password" lines for the smarthost. */
 #define DEF_AUTHINFOFILE	"/etc/mta/authinfo"
 /* CACertFile: trust anchors for verified TLS. */

@@ -16,10 +16,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <bearssl.h>
-
 #include "config.h"
+#if WITH_SERVER && WITH_TLS	/* only the AUTH server needs it */
+#include <bearssl.h>
+#endif
 #include "mta.h"
+
+#if WITH_SERVER && WITH_TLS
 
 #define KEY_MAX		4096	/* longer keys get NULL: bounds p[] below */
 #define SALT_MAX	16
@@ -238,3 +241,4 @@ sha512crypt(const char *key, const char *setting)
 	explicit_bzero(s, sizeof(s));
 	return out[0] == '\0' ? NULL : out;
 }
+#endif /* WITH_SERVER && WITH_TLS */

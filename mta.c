@@ -56,11 +56,9 @@ struct settings set = {
 };
 int verbose;
 const char *progname = "mta";
+static char **savedargv;	/* for the daemon's SIGHUP: our arguments */
 
 /* ---- settings: one table maps each -O name to its variable ---- */
-
-static void parselisten(const char *, struct sockaddr_storage *,
-    socklen_t *);
 
 enum { O_STR, O_NUM, O_SIZE, O_DUR, O_LISTEN, O_CHOICE };
 
@@ -174,6 +172,62 @@ choice(const char *list, const char *val)
 	return 0;
 }
 
+/* A numeric address and port; no resolver is linked for this. */
+static int
+sockaddr(const char *addr, const char *port, struct sockaddr_storage *ss,
+    socklen_t *len)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	unsigned long p;
+	char *end;
+
+	p = strtoul(port, &end, 10);
+	if (*port < '0' || *port > '9' || *end != '\0' || p == 0 ||
+	    p > 65535) {
+		return -1;
+	}
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, addr, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)p);
+		*len = sizeof(*in);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, addr, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)p);
+		*len = sizeof(*in6);
+		return 0;
+	}
+	return -1;
+}
+
+/* "Addr=A,Port=P" (either order); the address must be numeric. */
+static void
+parselisten(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char buf[256], addr[128] = "127.0.0.1", port[16] = "25", *p, *tok;
+
+	snprintf(buf, sizeof(buf), "%s", spec);	/* setoption checked */
+	for (p = buf; (tok = strtok(p, ",")) != NULL; p = NULL) {
+		if (strncasecmp(tok, "Addr=", 5) == 0 &&
+		    strlen(tok + 5) < sizeof(addr)) {
+			memcpy(addr, tok + 5, strlen(tok + 5) + 1);
+		} else if (strncasecmp(tok, "Port=", 5) == 0 &&
+		    strlen(tok + 5) < sizeof(port)) {
+			memcpy(port, tok + 5, strlen(tok + 5) + 1);
+		} else {
+			die(EX_USAGE, "DaemonPortOptions %s: unknown '%s'",
+			    spec, tok);
+		}
+	}
+	if (sockaddr(addr, port, ss, len) == -1) {
+		die(EX_USAGE, "DaemonPortOptions %s: not a numeric address "
+		    "and port", spec);
+	}
+}
+
 /* -O Name=Value; every error is fatal with EX_USAGE. */
 static void
 setoption(const char *arg)
@@ -273,6 +327,12 @@ finishsettings(void)
 	if (set.queuedir[0] == '\0') {
 		die(EX_CONFIG, "QueueDirectory is empty");
 	}
+	if (!WITH_TLS && (strcmp(set.smarthosttls, "require") == 0 ||
+	    strcmp(set.smarthosttls, "implicit") == 0)) {
+		die(EX_CONFIG, "SmartHostTLS=%s: this mta was built without "
+		    "TLS; only none or opportunistic (which then is none)",
+		    set.smarthosttls);
+	}
 	if (set.nameserver[0] != '\0' &&
 	    dns_parseserver(set.nameserver, &ns) == -1) {
 		die(EX_USAGE, "-O NameServer=%s: expected ip, ip:port or "
@@ -328,19 +388,6 @@ openlogfile(void)
 			    set.logfile, strerror(errno));
 			logfd = 2;
 		}
-	}
-}
-
-/* The log descriptor a SIGHUP predecessor had open (-1: syslog). */
-static void
-logadopt(int fd)
-{
-	if (fd > 2) {
-		if (logfd > 2) {
-			close(logfd);
-		}
-		logfd = fd;
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
 	}
 }
 
@@ -687,7 +734,38 @@ queuerun(void)
 	return deliver_run(&f) == -1 ? EX_TEMPFAIL : 0;
 }
 
+/* One .hoststat line: "[addr]:port<TAB>since<TAB>why". */
+static void
+fmtstat(const char *line, char *buf, size_t len)
+{
+	const char *t1 = strchr(line, '\t'), *t2;
+	char when[32];
+	time_t since;
+	struct tm tm;
+
+	if (t1 == NULL || (t2 = strchr(t1 + 1, '\t')) == NULL) {
+		snprintf(buf, len, "%s", line);
+		return;
+	}
+	since = (time_t)atol(t1 + 1);
+	localtime_r(&since, &tm);
+	strftime(when, sizeof(when), "%b %e %H:%M:%S", &tm);
+	snprintf(buf, len, "%.*s down since %s: %s", (int)(t1 - line), line,
+	    when, t2 + 1);
+}
+
+static void
+printstat(const char *line)
+{
+	char buf[700];
+
+	fmtstat(line, buf, sizeof(buf));
+	printf("    %s\n", buf);
+}
+
 /* ---- the daemon: listeners, privileges, signals, the select() loop ---- */
+
+#if WITH_SERVER		/* to the end of interval(): see config.h */
 
 static int lfds[MAXLISTEN];	/* listening sockets */
 static int nlfd;
@@ -696,7 +774,6 @@ static int runnerfd = -1;	/* to the root runner: "D<id>\n" lines */
 static pid_t runner = -1;
 static int handover;		/* SIGHUP child: finish sessions, then exit */
 static char selfpath[4096];	/* for SIGHUP: our own image */
-static char **savedargv;
 
 static sigset_t daemonsigs;	/* the signals the loop handles */
 static sigset_t oldmask;	/* the mask to run with */
@@ -741,62 +818,6 @@ nonblock(int fd)
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
-/* A numeric address and port; no resolver is linked for this. */
-static int
-sockaddr(const char *addr, const char *port, struct sockaddr_storage *ss,
-    socklen_t *len)
-{
-	struct sockaddr_in *in = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-	unsigned long p;
-	char *end;
-
-	p = strtoul(port, &end, 10);
-	if (*port < '0' || *port > '9' || *end != '\0' || p == 0 ||
-	    p > 65535) {
-		return -1;
-	}
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, addr, &in->sin_addr) == 1) {
-		in->sin_family = AF_INET;
-		in->sin_port = htons((uint16_t)p);
-		*len = sizeof(*in);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, addr, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)p);
-		*len = sizeof(*in6);
-		return 0;
-	}
-	return -1;
-}
-
-/* "Addr=A,Port=P" (either order); the address must be numeric. */
-static void
-parselisten(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char buf[256], addr[128] = "127.0.0.1", port[16] = "25", *p, *tok;
-
-	snprintf(buf, sizeof(buf), "%s", spec);	/* setoption checked */
-	for (p = buf; (tok = strtok(p, ",")) != NULL; p = NULL) {
-		if (strncasecmp(tok, "Addr=", 5) == 0 &&
-		    strlen(tok + 5) < sizeof(addr)) {
-			memcpy(addr, tok + 5, strlen(tok + 5) + 1);
-		} else if (strncasecmp(tok, "Port=", 5) == 0 &&
-		    strlen(tok + 5) < sizeof(port)) {
-			memcpy(port, tok + 5, strlen(tok + 5) + 1);
-		} else {
-			die(EX_USAGE, "DaemonPortOptions %s: unknown '%s'",
-			    spec, tok);
-		}
-	}
-	if (sockaddr(addr, port, ss, len) == -1) {
-		die(EX_USAGE, "DaemonPortOptions %s: not a numeric address "
-		    "and port", spec);
-	}
-}
-
 static int
 openlistener(const char *spec)
 {
@@ -819,6 +840,19 @@ openlistener(const char *spec)
 	}
 	nonblock(fd);
 	return fd;
+}
+
+/* The log descriptor a SIGHUP predecessor had open (-1: syslog). */
+static void
+logadopt(int fd)
+{
+	if (fd > 2) {
+		if (logfd > 2) {
+			close(logfd);
+		}
+		logfd = fd;
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+	}
 }
 
 /*
@@ -1073,35 +1107,6 @@ reexec(void)
 	}
 }
 
-/* One .hoststat line: "[addr]:port<TAB>since<TAB>why". */
-static void
-fmtstat(const char *line, char *buf, size_t len)
-{
-	const char *t1 = strchr(line, '\t'), *t2;
-	char when[32];
-	time_t since;
-	struct tm tm;
-
-	if (t1 == NULL || (t2 = strchr(t1 + 1, '\t')) == NULL) {
-		snprintf(buf, len, "%s", line);
-		return;
-	}
-	since = (time_t)atol(t1 + 1);
-	localtime_r(&since, &tm);
-	strftime(when, sizeof(when), "%b %e %H:%M:%S", &tm);
-	snprintf(buf, len, "%.*s down since %s: %s", (int)(t1 - line), line,
-	    when, t2 + 1);
-}
-
-static void
-printstat(const char *line)
-{
-	char buf[700];
-
-	fmtstat(line, buf, sizeof(buf));
-	printf("    %s\n", buf);
-}
-
 static void
 logstat(const char *line)
 {
@@ -1258,6 +1263,7 @@ serverconfig(void)
 	if (smtp_setrelay(set.relayfrom, err, sizeof(err)) == -1) {
 		die(EX_CONFIG, "%s", err);
 	}
+#if WITH_TLS
 	if ((set.servercert[0] != '\0') != (set.serverkey[0] != '\0')) {
 		die(EX_CONFIG, "ServerCertFile and ServerKeyFile go together");
 	}
@@ -1266,6 +1272,17 @@ serverconfig(void)
 	    sizeof(err)) == -1) {
 		die(EX_CONFIG, "TLS: %s", err);
 	}
+#else
+	/* what they ask for cannot be had: better no server than a
+	 * server that silently lacks it */
+	if (set.servercert[0] != '\0' || set.serverkey[0] != '\0' ||
+	    set.authusers[0] != '\0') {
+		die(EX_CONFIG, "%s: this mta was built without TLS, so "
+		    "without STARTTLS and AUTH", set.servercert[0] != '\0' ?
+		    "ServerCertFile" : set.serverkey[0] != '\0' ?
+		    "ServerKeyFile" : "AuthUsersFile");
+	}
+#endif
 	if (smtp_init() == -1) {
 		die(EX_OSERR, "cannot allocate %ld sessions:", set.maxconn);
 	}
@@ -1358,14 +1375,16 @@ interval(void)
 	return every;
 }
 
+#endif /* WITH_SERVER */
+
 static void
 usage(const char *why)
 {
 	die(EX_USAGE, "%s\nusage: %s [-t] [-i] [-f sender] [-F name] "
 	    "[-odb|-odi|-odq] [-O Name=Value] [recipient ...]\n"
 	    "       %s -bp | -bv addr... | -bi | -q[I|R|S sub] | -qINTERVAL\n"
-	    "       %s -bd | -bD [-qINTERVAL] | -bs",
-	    why, progname, progname, progname);
+	    "       %s %s| -d0.1", why, progname, progname, progname,
+	    WITH_SERVER ? "-bd | -bD [-qINTERVAL] | -bs " : "");
 }
 
 /* -o options: the ones sendmail scripts use; the rest is an error. */
@@ -1385,6 +1404,21 @@ ooption(const char *a)
 	} else {
 		usage("unknown -o option");
 	}
+}
+
+/*
+ * -d0.1, as sendmail has it: the version and what is compiled in (the
+ * profile, config.h), then exit. mta has no other debug output.
+ */
+static void
+dflag(const char *v)
+{
+	if (strcmp(v, "0") != 0 && strncmp(v, "0.", 2) != 0) {
+		usage("-d: only -d0.1 (version and profile) is known");
+	}
+	printf("Version %s\n Compiled with:%s%s\n", VERSION,
+	    WITH_SERVER ? " SERVER" : "", WITH_TLS ? " TLS" : "");
+	exit(fflush(stdout) == 0 ? 0 : EX_IOERR);
 }
 
 /* The flags that take a value: "-fx" or "-f x". */
@@ -1434,6 +1468,7 @@ flag(char **argv, int *i)
 		case 'N': opt.notify = v; break;
 		case 'R': opt.ret = v; break;
 		case 'V': opt.envid = v; break;
+		case 'd': dflag(v); break;
 		case 'B': case 'h': case 'L': case 'C': break;
 		default:
 			usage("unknown option");
@@ -1468,9 +1503,11 @@ main(int argc, char **argv)
 		flag(argv, &i);
 	}
 	finishsettings();
+#if WITH_SERVER
 	if ((opt.mode == 'd' || opt.mode == 'D') && getenv("MTA_FDS") == NULL) {
 		closeinherited();	/* before the log (or syslog) opens */
 	}
+#endif
 	openlogfile();
 	if (verbose && opt.dmode == 'b') {
 		opt.dmode = 'i';	/* -v shows the delivery, so wait for it */
@@ -1498,11 +1535,20 @@ main(int argc, char **argv)
 		return local_checkaliases(set.aliasfile) > 0 ? EX_DATAERR : 0;
 	case 'q':
 		return queuerun();
+#if WITH_SERVER
 	case 'd':
 	case 'D':
 		return smtpdaemon(opt.mode == 'd', interval());
 	case 's':
 		return stdiosession();
+#else
+	case 'd':
+	case 'D':
+	case 's':
+		die(EX_UNAVAILABLE, "-b%c: this mta was built without the SMTP "
+		    "server (send-only)%s", opt.mode, opt.mode == 's' ? "" :
+		    "; a queue runner alone is -qINTERVAL");
+#endif
 	}
 	return EX_SOFTWARE;
 }

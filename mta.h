@@ -155,7 +155,7 @@ void msg_init(struct msg *m);
 void msg_free(struct msg *m);
 struct rcpt *msg_addrcpt(struct msg *m, const char *addr);
 
-/* smtp.c: the server */
+/* smtp.c: the server (WITH_SERVER) */
 #include <sys/select.h>
 int smtp_init(void);
 int smtp_setrelay(const char *list, char *err, size_t errlen);
@@ -170,13 +170,18 @@ void smtp_forget(void);
 void smtp_dump(void);
 void smtp_handover(void);
 
-/* tls.c */
+/* tls.c (all of it WITH_TLS, the server's part WITH_SERVER too) */
 struct tlsclient;
 int tls_loadserver(const char *certfile, const char *keyfile, char *err,
     size_t errlen);
+#if defined(WITH_TLS) && !WITH_TLS
+#define tls_haveserver()	0	/* built without TLS: no STARTTLS */
+#else
 int tls_haveserver(void);
+#endif
 
-/* crypt.c: SHA-512 crypt ("$6$"), as made by mkpasswd -m sha-512 */
+/* crypt.c: SHA-512 crypt ("$6$"), as made by mkpasswd -m sha-512 (only
+ * WITH_SERVER and WITH_TLS: the AUTH server's) */
 char *sha512crypt(const char *key, const char *setting);
 #ifdef BR_BEARSSL_SSL_H__	/* only for the files that use BearSSL */
 void tls_serverinit(br_ssl_server_context *sc, unsigned char *buf,

@@ -31,10 +31,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <bearssl.h>
-
 #include "config.h"
+#if WITH_SERVER && WITH_TLS
+#include <bearssl.h>
+#endif
 #include "mta.h"
+
+#if WITH_SERVER		/* the whole file: see config.h */
 
 #define INSIZE		4096	/* input: pipelined commands, data lines */
 #define OUTSIZE		2048	/* replies not yet sent */
@@ -94,10 +97,18 @@ struct conn {
 	char out[OUTSIZE];
 	char in[INSIZE];
 	char dbuf[DBUFSIZE];
+#if WITH_TLS
 	/* last, so that plaintext sessions never touch these pages */
 	br_ssl_server_context sc;
 	unsigned char iobuf[BR_SSL_BUFSIZE_BIDI];
+#endif
 };
+/* What a reset clears: all but the TLS pages. */
+#if WITH_TLS
+#define PLAINSIZE	offsetof(struct conn, sc)
+#else
+#define PLAINSIZE	sizeof(struct conn)
+#endif
 
 /* Is the session waiting for the group commit (input held back)? */
 static int
@@ -563,12 +574,14 @@ received(struct conn *c)
 	int n;
 
 	rfc5322date(c->m.arrival, date, sizeof(date));
+#if WITH_TLS
 	if (c->flags & F_TLS) {
 		char d[128];
 
 		tls_describe(&c->sc.eng, d, sizeof(d));
 		snprintf(tls, sizeof(tls), "\n\t(using %s)", d);
 	}
+#endif
 	n = snprintf(c->dbuf, sizeof(c->dbuf), "Received: from %s ([%s])\n"
 	    "\tby %s (mta %s) with %sSMTP%s%s id %s%s%s%s%s;\n\t%s\n",
 	    c->helo, c->addr, set.hostname, VERSION,
@@ -764,6 +777,7 @@ c_starttls(struct conn *c, char *arg)
 	}
 }
 
+#if WITH_TLS
 /* ---- AUTH (RFC 4954), only inside TLS ---- */
 
 static int
@@ -1022,6 +1036,22 @@ c_auth(struct conn *c, char *arg)
 		reject(c, "AUTH", "504 5.5.4 Unrecognized authentication type");
 	}
 }
+#else
+/* Built without TLS: no AUTH, so no password crosses the wire in clear. */
+static void
+c_auth(struct conn *c, char *arg)
+{
+	(void)arg;
+	reject(c, "AUTH", "503 5.5.1 Error: authentication not enabled");
+}
+
+static void
+authline(struct conn *c, char *line)
+{
+	(void)line;
+	c->phase = P_HELO;	/* never reached: only c_auth starts P_AUTH */
+}
+#endif
 
 /* ---- commands ---- */
 
@@ -1272,6 +1302,9 @@ plainio(struct conn *c, int canread)
 	return 0;
 }
 
+/* ---- the TLS engine (STARTTLS, RFC 3207) ---- */
+
+#if WITH_TLS
 static int
 tlsio(struct conn *c, int canread)
 {
@@ -1340,6 +1373,42 @@ tlsio(struct conn *c, int canread)
 	}
 }
 
+/* What the engine waits for: 1 to write records, 2 to read them. */
+static unsigned
+tlswants(struct conn *c)
+{
+	unsigned st = br_ssl_engine_current_state(&c->sc.eng);
+
+	return ((st & BR_SSL_SENDREC) ? 1 : 0) | ((st & BR_SSL_RECVREC) ? 2 : 0);
+}
+
+/* Queue close_notify (RFC 5246 7.2.1). */
+static void
+tlsclose(struct conn *c)
+{
+	br_ssl_engine_close(&c->sc.eng);
+}
+
+static void
+starttls(struct conn *c)
+{
+	c->flags &= ~F_STARTTLS;
+	c->flags |= F_TLS;
+	c->inlen = 0;	/* pipelined plaintext after STARTTLS is discarded */
+	c->flags &= ~(F_SKIP | F_SKIPCR);
+	c->phase = P_INIT;	/* RFC 3207 4.2: forget the HELO */
+	c->helo[0] = '\0';
+	dropmsg(c);
+	tls_serverinit(&c->sc, c->iobuf, sizeof(c->iobuf));
+}
+#else
+/* Built without TLS: F_TLS is never set, so none of these is reached. */
+#define tlsio(c, canread)	plainio(c, canread)
+#define tlswants(c)		0U
+#define tlsclose(c)		((void)0)
+#define starttls(c)		((void)0)
+#endif
+
 static int
 conn_io(struct conn *c, int canread)
 {
@@ -1353,8 +1422,7 @@ pending(struct conn *c)
 	if (c->outoff < c->outlen) {
 		return 1;
 	}
-	return (c->flags & F_TLS) &&
-	    (br_ssl_engine_current_state(&c->sc.eng) & BR_SSL_SENDREC);
+	return (c->flags & F_TLS) && (tlswants(c) & 1);
 }
 
 /* ---- slots ---- */
@@ -1432,7 +1500,7 @@ conn_reset(struct conn *c, int keepfiles)
 	close(c->fd);
 	explicit_bzero(c->authuser, sizeof(c->authuser));
 	/* the TLS pages stay untouched: the next STARTTLS resets them */
-	memset(c, 0, offsetof(struct conn, sc));
+	memset(c, 0, PLAINSIZE);
 	c->fd = c->wfd = c->dffd = -1;
 	msg_init(&c->m);
 	busy[SLOT(c)] = 0;
@@ -1668,19 +1736,6 @@ smtp_stdio(void)
 
 /* ---- the loop's side ---- */
 
-static void
-starttls(struct conn *c)
-{
-	c->flags &= ~F_STARTTLS;
-	c->flags |= F_TLS;
-	c->inlen = 0;	/* pipelined plaintext after STARTTLS is discarded */
-	c->flags &= ~(F_SKIP | F_SKIPCR);
-	c->phase = P_INIT;	/* RFC 3207 4.2: forget the HELO */
-	c->helo[0] = '\0';
-	dropmsg(c);
-	tls_serverinit(&c->sc, c->iobuf, sizeof(c->iobuf));
-}
-
 /* Watch what this session is waiting for. */
 void
 smtp_prepare(fd_set *rfds, fd_set *wfds, int *maxfd, time_t *next)
@@ -1708,11 +1763,11 @@ smtp_prepare(fd_set *rfds, fd_set *wfds, int *maxfd, time_t *next)
 			*next = c->deadline;
 		}
 		if (c->flags & F_TLS) {
-			st = br_ssl_engine_current_state(&c->sc.eng);
-			if (st & BR_SSL_SENDREC) {
+			st = tlswants(c);
+			if (st & 1) {
 				FD_SET(c->fd, wfds);
 			}
-			if ((st & BR_SSL_RECVREC) && !(c->flags & F_EOF)) {
+			if ((st & 2) && !(c->flags & F_EOF)) {
 				FD_SET(c->fd, rfds);
 			}
 		} else {
@@ -1762,7 +1817,7 @@ step(struct conn *c, int readable, time_t now)
 	    !pending(c) && !(c->flags & F_NOTIFIED)) {
 		/* a TLS session ends with close_notify (RFC 5246 7.2.1) */
 		c->flags |= F_NOTIFIED;
-		br_ssl_engine_close(&c->sc.eng);
+		tlsclose(c);
 		if (conn_io(c, 0) == -1 || pending(c)) {
 			if (!pending(c)) {
 				conn_reset(c, 0);
@@ -2032,3 +2087,4 @@ smtp_dump(void)
 		    (c->flags & F_AUTHED) ? " auth=yes" : "");
 	}
 }
+#endif /* WITH_SERVER */

@@ -16,18 +16,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <bearssl.h>
-
 #include "config.h"
+#if WITH_TLS		/* the whole file: see config.h */
+#include <bearssl.h>
+#endif
 #include "mta.h"
 
-#define MAXCHAIN	8		/* certificates in the server chain */
-
-static br_x509_certificate chain[MAXCHAIN];
-static size_t chainlen;
-static br_skey_decoder_context keydec;	/* owns the decoded key */
-static int keytype;			/* BR_KEYTYPE_RSA or _EC */
-static unsigned issuertype;		/* key type of the chain's issuer */
+#if WITH_TLS
 
 /* A growing byte buffer for one PEM object. */
 struct der {
@@ -131,148 +126,64 @@ pemeach(const char *path, void (*fn)(const char *, struct der *, void *),
 	return n;
 }
 
-static void
-addcert(const char *name, struct der *d, void *arg)
-{
-	int *bad = arg;
-
-	if (strcmp(name, "CERTIFICATE") != 0 &&
-	    strcmp(name, "X509 CERTIFICATE") != 0) {
-		return;
-	}
-	if (chainlen == MAXCHAIN) {
-		*bad = 1;
-		return;
-	}
-	chain[chainlen].data = xmalloc(d->len);
-	memcpy(chain[chainlen].data, d->p, d->len);
-	chain[chainlen].data_len = d->len;
-	chainlen++;
-}
-
-static void
-addkey(const char *name, struct der *d, void *arg)
-{
-	int *found = arg;
-
-	if (strstr(name, "PRIVATE KEY") == NULL || *found) {
-		return;
-	}
-	br_skey_decoder_init(&keydec);
-	br_skey_decoder_push(&keydec, d->p, d->len);
-	*found = br_skey_decoder_last_error(&keydec) == 0 ? 1 : -1;
-}
-
-/* The key type of the certificate's signer, needed by ECDH suites. */
-static unsigned
-signerkey(const br_x509_certificate *c)
-{
-	br_x509_decoder_context dc;
-
-	br_x509_decoder_init(&dc, NULL, NULL);
-	br_x509_decoder_push(&dc, c->data, c->data_len);
-	if (br_x509_decoder_last_error(&dc) != 0) {
-		return 0;
-	}
-	return (unsigned)br_x509_decoder_get_signer_key_type(&dc);
-}
-
-/* Equal big-endian numbers, whatever leading zeros either carries. */
-static int
-samebig(const unsigned char *a, size_t alen, const unsigned char *b,
-    size_t blen)
-{
-	for (; alen > 0 && *a == 0; a++, alen--) {
-		;
-	}
-	for (; blen > 0 && *b == 0; b++, blen--) {
-		;
-	}
-	return alen == blen && memcmp(a, b, alen) == 0;
-}
-
 /*
- * Does the private key belong to the leaf certificate? A mismatch would
- * otherwise show only as a failed handshake at every STARTTLS.
+ * The public-key code, chosen by hand: BearSSL's "default" getters pick
+ * by CPU and link more (i62 RSA beside i31, the big dedicated P-256 and
+ * Curve25519 code). Here RSA is i31 only, and elliptic curves are the
+ * generic i31 code for P-256, P-384 and P-521 plus the i31 Curve25519:
+ * every curve still, a little slower, about 15 KB less.
  */
-static int
-keymatches(void)
+static const br_ec_impl *
+ecfor(int curve)
 {
-	br_x509_decoder_context dc;
-	const br_x509_pkey *pk;
-	unsigned char buf[BR_EC_KBUF_PUB_MAX_SIZE > 512 ?
-	    BR_EC_KBUF_PUB_MAX_SIZE : 512];
-	br_ec_public_key ec;
-	size_t n;
-
-	br_x509_decoder_init(&dc, NULL, NULL);
-	br_x509_decoder_push(&dc, chain[0].data, chain[0].data_len);
-	if ((pk = br_x509_decoder_get_pkey(&dc)) == NULL ||
-	    pk->key_type != keytype) {
-		return 0;
-	}
-	if (keytype == BR_KEYTYPE_RSA) {
-		const br_rsa_private_key *sk = br_skey_decoder_get_rsa(&keydec);
-		br_rsa_compute_modulus mod = br_rsa_compute_modulus_get_default();
-
-		n = mod(NULL, sk);
-		if (n == 0 || n > sizeof(buf) || mod(buf, sk) != n) {
-			return 0;
-		}
-		return samebig(pk->key.rsa.n, pk->key.rsa.nlen, buf, n);
-	}
-	n = br_ec_compute_pub(br_ec_get_default(), &ec, buf,
-	    br_skey_decoder_get_ec(&keydec));
-	return n != 0 && ec.curve == pk->key.ec.curve &&
-	    pk->key.ec.qlen == n && memcmp(pk->key.ec.q, buf, n) == 0;
+	return curve == BR_EC_curve25519 ? &br_ec_c25519_i31 :
+	    &br_ec_prime_i31;
 }
 
-/*
- * Load ServerCertFile and ServerKeyFile. Called at start-up, so that a
- * bad file is an error naming it, not a failure at the first STARTTLS.
- */
-int
-tls_loadserver(const char *certfile, const char *keyfile, char *err,
-    size_t errlen)
+static const unsigned char *
+ecgenerator(int curve, size_t *len)
 {
-	int bad = 0, found = 0;
-
-	if (pemeach(certfile, addcert, &bad, err, errlen) == -1) {
-		return -1;
-	}
-	if (chainlen == 0 || bad) {
-		snprintf(err, errlen, "%s: %s", certfile, chainlen == 0 ?
-		    "no certificate in it" : "too many certificates");
-		return -1;
-	}
-	if ((issuertype = signerkey(&chain[0])) == 0) {
-		snprintf(err, errlen, "%s: the first certificate cannot be "
-		    "decoded", certfile);
-		return -1;
-	}
-	if (pemeach(keyfile, addkey, &found, err, errlen) == -1) {
-		return -1;
-	}
-	if (found != 1) {
-		snprintf(err, errlen, "%s: %s", keyfile, found == 0 ?
-		    "no private key in it" : "the private key cannot be "
-		    "decoded");
-		return -1;
-	}
-	keytype = br_skey_decoder_key_type(&keydec);
-	if (!keymatches()) {
-		snprintf(err, errlen, "%s: the private key does not belong to "
-		    "the first certificate of %s", keyfile, certfile);
-		return -1;
-	}
-	return 0;
+	return ecfor(curve)->generator(curve, len);
 }
 
-int
-tls_haveserver(void)
+static const unsigned char *
+ecorder(int curve, size_t *len)
 {
-	return chainlen > 0;
+	return ecfor(curve)->order(curve, len);
 }
+
+static size_t
+ecxoff(int curve, size_t *len)
+{
+	return ecfor(curve)->xoff(curve, len);
+}
+
+static uint32_t
+ecmul(unsigned char *g, size_t glen, const unsigned char *k, size_t klen,
+    int curve)
+{
+	return ecfor(curve)->mul(g, glen, k, klen, curve);
+}
+
+static size_t
+ecmulgen(unsigned char *r, const unsigned char *x, size_t xlen, int curve)
+{
+	return ecfor(curve)->mulgen(r, x, xlen, curve);
+}
+
+static uint32_t
+ecmuladd(unsigned char *a, const unsigned char *b, size_t len,
+    const unsigned char *x, size_t xlen, const unsigned char *y,
+    size_t ylen, int curve)
+{
+	return ecfor(curve)->muladd(a, b, len, x, xlen, y, ylen, curve);
+}
+
+static const br_ec_impl ec31 = {
+	(uint32_t)1 << BR_EC_secp256r1 | (uint32_t)1 << BR_EC_secp384r1 |
+	    (uint32_t)1 << BR_EC_secp521r1 | (uint32_t)1 << BR_EC_curve25519,
+	ecgenerator, ecorder, ecxoff, ecmul, ecmulgen, ecmuladd
+};
 
 /*
  * Our profile, smaller than BearSSL's "full" ones: TLS 1.2 only, ECDHE
@@ -296,7 +207,7 @@ profile(br_ssl_engine_context *eng)
 	br_ssl_engine_set_versions(eng, BR_TLS12, BR_TLS12);
 	br_ssl_engine_set_suites(eng, suites, sizeof(suites) /
 	    sizeof(*suites));
-	br_ssl_engine_set_ec(eng, br_ec_get_default());
+	br_ssl_engine_set_ec(eng, &ec31);
 	/* SHA-1 only for the signatures of old clients' handshakes */
 	br_ssl_engine_set_hash(eng, br_sha1_ID, &br_sha1_vtable);
 	br_ssl_engine_set_hash(eng, br_sha256_ID, &br_sha256_vtable);
@@ -317,28 +228,6 @@ profile(br_ssl_engine_context *eng)
 	    &br_sslrec_out_chapol_vtable);
 	br_ssl_engine_set_chacha20(eng, br_chacha20_ct_run);
 	br_ssl_engine_set_poly1305(eng, br_poly1305_ctmul_run);
-}
-
-/* A fresh server engine for one session, on the session's buffer. */
-void
-tls_serverinit(br_ssl_server_context *sc, unsigned char *buf, size_t len)
-{
-	br_ssl_server_zero(sc);
-	profile(&sc->eng);
-	if (keytype == BR_KEYTYPE_RSA) {
-		br_ssl_server_set_single_rsa(sc, chain, chainlen,
-		    br_skey_decoder_get_rsa(&keydec), BR_KEYTYPE_SIGN,
-		    br_rsa_private_get_default(),
-		    br_rsa_pkcs1_sign_get_default());
-	} else {
-		br_ssl_server_set_single_ec(sc, chain, chainlen,
-		    br_skey_decoder_get_ec(&keydec), BR_KEYTYPE_SIGN,
-		    issuertype, br_ec_get_default(),
-		    br_ecdsa_sign_asn1_get_default());
-	}
-	br_ssl_engine_add_flags(&sc->eng, BR_OPT_ENFORCE_SERVER_PREFERENCES);
-	br_ssl_engine_set_buffer(&sc->eng, buf, len, 1);
-	br_ssl_server_reset(sc);
 }
 
 /* "TLSv1.2 with cipher ECDHE-RSA-AES128-GCM-SHA256", for Received:. */
@@ -762,9 +651,9 @@ tls_client(const char *servername, int verify)
 
 	br_ssl_client_zero(&t.cc);
 	profile(&t.cc.eng);
-	br_ssl_client_set_default_rsapub(&t.cc);
-	br_ssl_engine_set_default_rsavrfy(&t.cc.eng);
-	br_ssl_engine_set_default_ecdsa(&t.cc.eng);
+	br_ssl_client_set_rsapub(&t.cc, br_rsa_i31_public);
+	br_ssl_engine_set_rsavrfy(&t.cc.eng, br_rsa_i31_pkcs1_vrfy);
+	br_ssl_engine_set_ecdsa(&t.cc.eng, br_ecdsa_i31_vrfy_asn1);
 	t.ee.n = 0;	/* nothing of the last session's certificate */
 	if (verify) {
 		br_x509_minimal_init(&t.ee.xc, &br_sha256_vtable, tas, ntas);
@@ -772,10 +661,9 @@ tls_client(const char *servername, int verify)
 			br_x509_minimal_set_hash(&t.ee.xc, br_sha1_ID + (int)i,
 			    hashes[i]);
 		}
-		br_x509_minimal_set_rsa(&t.ee.xc,
-		    br_rsa_pkcs1_vrfy_get_default());
-		br_x509_minimal_set_ecdsa(&t.ee.xc, br_ec_get_default(),
-		    br_ecdsa_vrfy_asn1_get_default());
+		br_x509_minimal_set_rsa(&t.ee.xc, br_rsa_i31_pkcs1_vrfy);
+		br_x509_minimal_set_ecdsa(&t.ee.xc, &ec31,
+		    br_ecdsa_i31_vrfy_asn1);
 		br_x509_minimal_set_time(&t.ee.xc,
 		    (uint32_t)(now / 86400 + 719528), (uint32_t)(now % 86400));
 		t.ee.vtable = &eecopy_vtable;
@@ -821,3 +709,179 @@ tls_certaddr(const struct tlsclient *t, const char *addr)
 	}
 	return certaddr(t->ee.der, t->ee.len, a, alen);
 }
+
+/* ---- the server side: its certificate and key, a server engine ---- */
+
+#if WITH_SERVER
+#define MAXCHAIN	8		/* certificates in the server chain */
+
+static br_x509_certificate chain[MAXCHAIN];
+static size_t chainlen;
+static br_skey_decoder_context keydec;	/* owns the decoded key */
+static int keytype;			/* BR_KEYTYPE_RSA or _EC */
+static unsigned issuertype;		/* key type of the chain's issuer */
+
+static void
+addcert(const char *name, struct der *d, void *arg)
+{
+	int *bad = arg;
+
+	if (strcmp(name, "CERTIFICATE") != 0 &&
+	    strcmp(name, "X509 CERTIFICATE") != 0) {
+		return;
+	}
+	if (chainlen == MAXCHAIN) {
+		*bad = 1;
+		return;
+	}
+	chain[chainlen].data = xmalloc(d->len);
+	memcpy(chain[chainlen].data, d->p, d->len);
+	chain[chainlen].data_len = d->len;
+	chainlen++;
+}
+
+static void
+addkey(const char *name, struct der *d, void *arg)
+{
+	int *found = arg;
+
+	if (strstr(name, "PRIVATE KEY") == NULL || *found) {
+		return;
+	}
+	br_skey_decoder_init(&keydec);
+	br_skey_decoder_push(&keydec, d->p, d->len);
+	*found = br_skey_decoder_last_error(&keydec) == 0 ? 1 : -1;
+}
+
+/* The key type of the certificate's signer, needed by ECDH suites. */
+static unsigned
+signerkey(const br_x509_certificate *c)
+{
+	br_x509_decoder_context dc;
+
+	br_x509_decoder_init(&dc, NULL, NULL);
+	br_x509_decoder_push(&dc, c->data, c->data_len);
+	if (br_x509_decoder_last_error(&dc) != 0) {
+		return 0;
+	}
+	return (unsigned)br_x509_decoder_get_signer_key_type(&dc);
+}
+
+/* Equal big-endian numbers, whatever leading zeros either carries. */
+static int
+samebig(const unsigned char *a, size_t alen, const unsigned char *b,
+    size_t blen)
+{
+	for (; alen > 0 && *a == 0; a++, alen--) {
+		;
+	}
+	for (; blen > 0 && *b == 0; b++, blen--) {
+		;
+	}
+	return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+/*
+ * Does the private key belong to the leaf certificate? A mismatch would
+ * otherwise show only as a failed handshake at every STARTTLS.
+ */
+static int
+keymatches(void)
+{
+	br_x509_decoder_context dc;
+	const br_x509_pkey *pk;
+	unsigned char buf[BR_EC_KBUF_PUB_MAX_SIZE > 512 ?
+	    BR_EC_KBUF_PUB_MAX_SIZE : 512];
+	br_ec_public_key ec;
+	size_t n;
+
+	br_x509_decoder_init(&dc, NULL, NULL);
+	br_x509_decoder_push(&dc, chain[0].data, chain[0].data_len);
+	if ((pk = br_x509_decoder_get_pkey(&dc)) == NULL ||
+	    pk->key_type != keytype) {
+		return 0;
+	}
+	if (keytype == BR_KEYTYPE_RSA) {
+		const br_rsa_private_key *sk = br_skey_decoder_get_rsa(&keydec);
+		br_rsa_compute_modulus mod = br_rsa_i31_compute_modulus;
+
+		n = mod(NULL, sk);
+		if (n == 0 || n > sizeof(buf) || mod(buf, sk) != n) {
+			return 0;
+		}
+		return samebig(pk->key.rsa.n, pk->key.rsa.nlen, buf, n);
+	}
+	n = br_ec_compute_pub(&ec31, &ec, buf,
+	    br_skey_decoder_get_ec(&keydec));
+	return n != 0 && ec.curve == pk->key.ec.curve &&
+	    pk->key.ec.qlen == n && memcmp(pk->key.ec.q, buf, n) == 0;
+}
+
+/*
+ * Load ServerCertFile and ServerKeyFile. Called at start-up, so that a
+ * bad file is an error naming it, not a failure at the first STARTTLS.
+ */
+int
+tls_loadserver(const char *certfile, const char *keyfile, char *err,
+    size_t errlen)
+{
+	int bad = 0, found = 0;
+
+	if (pemeach(certfile, addcert, &bad, err, errlen) == -1) {
+		return -1;
+	}
+	if (chainlen == 0 || bad) {
+		snprintf(err, errlen, "%s: %s", certfile, chainlen == 0 ?
+		    "no certificate in it" : "too many certificates");
+		return -1;
+	}
+	if ((issuertype = signerkey(&chain[0])) == 0) {
+		snprintf(err, errlen, "%s: the first certificate cannot be "
+		    "decoded", certfile);
+		return -1;
+	}
+	if (pemeach(keyfile, addkey, &found, err, errlen) == -1) {
+		return -1;
+	}
+	if (found != 1) {
+		snprintf(err, errlen, "%s: %s", keyfile, found == 0 ?
+		    "no private key in it" : "the private key cannot be "
+		    "decoded");
+		return -1;
+	}
+	keytype = br_skey_decoder_key_type(&keydec);
+	if (!keymatches()) {
+		snprintf(err, errlen, "%s: the private key does not belong to "
+		    "the first certificate of %s", keyfile, certfile);
+		return -1;
+	}
+	return 0;
+}
+
+int
+tls_haveserver(void)
+{
+	return chainlen > 0;
+}
+
+/* A fresh server engine for one session, on the session's buffer. */
+void
+tls_serverinit(br_ssl_server_context *sc, unsigned char *buf, size_t len)
+{
+	br_ssl_server_zero(sc);
+	profile(&sc->eng);
+	if (keytype == BR_KEYTYPE_RSA) {
+		br_ssl_server_set_single_rsa(sc, chain, chainlen,
+		    br_skey_decoder_get_rsa(&keydec), BR_KEYTYPE_SIGN,
+		    br_rsa_i31_private, br_rsa_i31_pkcs1_sign);
+	} else {
+		br_ssl_server_set_single_ec(sc, chain, chainlen,
+		    br_skey_decoder_get_ec(&keydec), BR_KEYTYPE_SIGN,
+		    issuertype, &ec31, br_ecdsa_i31_sign_asn1);
+	}
+	br_ssl_engine_add_flags(&sc->eng, BR_OPT_ENFORCE_SERVER_PREFERENCES);
+	br_ssl_engine_set_buffer(&sc->eng, buf, len, 1);
+	br_ssl_server_reset(sc);
+}
+#endif /* WITH_SERVER */
+#endif /* WITH_TLS */

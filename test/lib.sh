@@ -26,6 +26,12 @@
 #                           (for |programs, which run as RunAsUser, not root;
 #                           the test's own cwd is private), removed at exit
 #   PY                      /usr/bin/python3
+#
+# Profiles (config.h: a binary may lack the SMTP server or TLS):
+#   built WORD              true when "$MTA -d0.1" lists WORD (SERVER, TLS)
+#   skip NAME WHY           print "skip NAME (WHY)": test/run counts it
+#   need WORD...            when the binary lacks a WORD, skip the whole
+#                           file (one skip line naming it) and exit 0
 
 : "${TOP:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 : "${MTA:=$TOP/mta}"
@@ -72,6 +78,36 @@ check()
 		fail "$name" "command: $* (exit $rc)
 $out"
 	fi
+}
+
+# ---- profiles ----
+
+T_BUILT=
+built()
+{
+	if [ -z "$T_BUILT" ]; then
+		T_BUILT=" $("$MTA" -d0.1 2>/dev/null | sed -n 's/^ *Compiled with://p') "
+	fi
+	case $T_BUILT in
+	*" $1 "*) return 0 ;;
+	esac
+	return 1
+}
+
+skip()
+{
+	printf 'skip %s (%s)\n' "$1" "$2"
+}
+
+need()
+{
+	local w
+	for w in "$@"; do
+		if ! built "$w"; then
+			skip "${0##*/}" "this mta was built without $w"
+			exit 0
+		fi
+	done
 }
 
 sandbox()

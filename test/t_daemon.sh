@@ -9,6 +9,7 @@
 # Run by test/run (cwd = fresh temp dir, MTA and TOP set).
 
 . "$TOP/test/lib.sh"
+need SERVER
 set +e
 shopt -s nullglob
 

@@ -260,6 +260,9 @@ else
 fi
 cd "$BASE" || exit 1
 
+# Everything below is SMTP with TLS and AUTH, into mta -bD and out of it.
+need SERVER TLS
+
 # ---------------------------------------------------------------- shared peers
 
 PKI=$BASE/pki

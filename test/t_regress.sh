@@ -364,16 +364,20 @@ fi
 # 3. mta -bs on an inet socket (inetd): a network client
 # ======================================================================
 newcase r3-inetd
-rg inetd "$MTA" "${O[@]}" -O RelayFrom=10.9.9.9/32 >res 2>res.err
-checkc "regress: (3) -bs on an inet socket: RCPT to an outside domain gets 554 5.7.1 (RelayFrom)" eval \
-    'cat res res.err; grep -q "^relay=554 5.7.1" res && grep -q "^local=250" res'
-checkc "regress: (3) -bs on an inet socket: <LF>.<LF> does not end DATA" eval \
-    'cat transcript res.err
-    grep -q "^data=354" res && grep -q "^dot=250" res &&
-    [ "$(grep -c "^then=" res)" -eq 1 ] && grep -q "^then=221" res &&
-    [ "$(qcount)" -eq 1 ] && id=$(qids) &&
-    grep -qx "after the bare dot" "spool/df$id" &&
-    grep -qx "RCPT TO:<smuggled@outside.example>" "spool/df$id"'
+if built SERVER; then
+	rg inetd "$MTA" "${O[@]}" -O RelayFrom=10.9.9.9/32 >res 2>res.err
+	checkc "regress: (3) -bs on an inet socket: RCPT to an outside domain gets 554 5.7.1 (RelayFrom)" eval \
+	    'cat res res.err; grep -q "^relay=554 5.7.1" res && grep -q "^local=250" res'
+	checkc "regress: (3) -bs on an inet socket: <LF>.<LF> does not end DATA" eval \
+	    'cat transcript res.err
+	    grep -q "^data=354" res && grep -q "^dot=250" res &&
+	    [ "$(grep -c "^then=" res)" -eq 1 ] && grep -q "^then=221" res &&
+	    [ "$(qcount)" -eq 1 ] && id=$(qids) &&
+	    grep -qx "after the bare dot" "spool/df$id" &&
+	    grep -qx "RCPT TO:<smuggled@outside.example>" "spool/df$id"'
+else
+	skip "regress: (3) -bs on an inet socket" "this mta was built without SERVER"
+fi
 
 # ======================================================================
 # 4. a qf written by someone else than root with an alias target
@@ -430,53 +434,61 @@ checkc "regress: (4) a root-owned qf naming a file its parent's alias does not n
 # 5. SIGTERM while a message is staged for its flush
 # ======================================================================
 newcase r5-sigterm
-if command -v strace >/dev/null 2>&1; then
-	# every syncfs (the group flush) waits 2 s before it runs: the message
-	# stays staged while SIGTERM comes; LeakSanitizer cannot run under
-	# ptrace (the -asan build)
-	WRAP=(env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
-	    strace -f -qq -o "$PWD/strace.out" -e trace=syncfs
-	    -e inject=syncfs:delay_enter=2000000)
-	if dstart; then
-		rg sigterm "$PORT" "$PWD/pid" >res 2>res.err
-		waitfor 30 gone "$DPID"
-		dstop
-		# early=: no reply to the dot had come when SIGTERM was sent
-		if grep -q "^after=250" res; then
-			# acknowledged: it must be queued, and a run delivers it
-			mta -q
-			checkc "regress: (5) SIGTERM while staged: 250, and the message is delivered" eval \
-			    'cat transcript res.err; grep -qx "early=" res &&
-			    grep -m1 "^after=" res | grep -q "^after=250 " &&
-			    [ "$(nsubj mail/root staged)" -eq 1 ] && [ -z "$(spoolfiles)" ]'
+if built SERVER; then
+	if command -v strace >/dev/null 2>&1; then
+		# every syncfs (the group flush) waits 2 s before it runs: the message
+		# stays staged while SIGTERM comes; LeakSanitizer cannot run under
+		# ptrace (the -asan build)
+		WRAP=(env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+		    strace -f -qq -o "$PWD/strace.out" -e trace=syncfs
+		    -e inject=syncfs:delay_enter=2000000)
+		if dstart; then
+			rg sigterm "$PORT" "$PWD/pid" >res 2>res.err
+			waitfor 30 gone "$DPID"
+			dstop
+			# early=: no reply to the dot had come when SIGTERM was sent
+			if grep -q "^after=250" res; then
+				# acknowledged: it must be queued, and a run delivers it
+				mta -q
+				checkc "regress: (5) SIGTERM while staged: 250, and the message is delivered" eval \
+				    'cat transcript res.err; grep -qx "early=" res &&
+				    grep -m1 "^after=" res | grep -q "^after=250 " &&
+				    [ "$(nsubj mail/root staged)" -eq 1 ] && [ -z "$(spoolfiles)" ]'
+			else
+				checkc "regress: (5) SIGTERM while staged: no 250, so nothing kept in the spool" eval \
+				    'cat transcript res.err; grep -qx "early=" res && [ -z "$(spoolfiles)" ] && [ "$(nsubj mail/root staged)" -eq 0 ]'
+			fi
 		else
-			checkc "regress: (5) SIGTERM while staged: no 250, so nothing kept in the spool" eval \
-			    'cat transcript res.err; grep -qx "early=" res && [ -z "$(spoolfiles)" ] && [ "$(nsubj mail/root staged)" -eq 0 ]'
+			fail "regress: (5) daemon under strace starts" "$(cat daemon.err)"
 		fi
+		WRAP=()
 	else
-		fail "regress: (5) daemon under strace starts" "$(cat daemon.err)"
+		fail "regress: (5) strace installed" "strace not found (tools/deps installs it)"
 	fi
-	WRAP=()
 else
-	fail "regress: (5) strace installed" "strace not found (tools/deps installs it)"
+	skip "regress: (5) SIGTERM while staged (the daemon)" "this mta was built without SERVER"
 fi
 
 # ======================================================================
 # 6. the final dot and 1000 pipelined NOOPs in one write
 # ======================================================================
 newcase r6-noops
-if dstart; then
-	rg noops "$PORT" 1000 >res 2>res.err
-	checkc "regress: (6) dot + 1000 NOOPs in one write: the first reply after 354 is the 250 for the message" eval \
-	    'grep "^first=" res; head -c 2000 res.err; grep -q "^first=250 " res'
-	checkc "regress: (6) ... then 1000 NOOP replies 250, no 500 5.5.2 anywhere, the message delivered once" eval \
-	    'grep -v "^r=250 " res | head -n 5
-	    [ "$(grep -c "^r=250 " res)" -eq 1000 ] && ! grep -q "=500" res &&
-	    ! grep -q "500 5.5.2" log && grep -q "^quit=221" res &&
-	    waitfor 20 eval "[ \"\$(nsubj mail/root noops)\" -eq 1 ]"'
-	dstop
+if built SERVER; then
+	if dstart; then
+		rg noops "$PORT" 1000 >res 2>res.err
+		checkc "regress: (6) dot + 1000 NOOPs in one write: the first reply after 354 is the 250 for the message" eval \
+		    'grep "^first=" res; head -c 2000 res.err; grep -q "^first=250 " res'
+		checkc "regress: (6) ... then 1000 NOOP replies 250, no 500 5.5.2 anywhere, the message delivered once" eval \
+		    'grep -v "^r=250 " res | head -n 5
+		    [ "$(grep -c "^r=250 " res)" -eq 1000 ] && ! grep -q "=500" res &&
+		    ! grep -q "500 5.5.2" log && grep -q "^quit=221" res &&
+		    waitfor 20 eval "[ \"\$(nsubj mail/root noops)\" -eq 1 ]"'
+		dstop
+	else
+		fail "regress: (6) daemon starts" "$(cat daemon.err)"
+	fi
 else
-	fail "regress: (6) daemon starts" "$(cat daemon.err)"
+	skip "regress: (6) dot + 1000 NOOPs (the daemon)" "this mta was built without SERVER"
 fi
 
 # ======================================================================

@@ -441,6 +441,7 @@ dsn(m[0], to="root@test.example", envid="envid2", ret="full",
 EOF
 peer_stop nodsn
 
+if built TLS; then
 # ================================================================ TLS to the smarthost
 
 newcase tls
@@ -617,6 +618,9 @@ checkc "remote: the password is in no log, qf, spool file or mailq/-v output" ev
     'for d in auth authip auth644 authclear; do
 	! grep -rqF "xyzzy" "$d/log" "$d/spool" || { echo "found in $d"; exit 1; }
     done; ! grep -qF "xyzzy" <<<"$AUTHOUT"'
+else
+	skip "remote: TLS to the smarthost, and AUTH (which needs it)" "this mta was built without TLS"
+fi
 
 # ================================================================ MX routing
 
@@ -901,6 +905,7 @@ newcase dsnfields
 peer_smtp_start sd 127.0.0.2 --rcpt-reply 'bad=550 5.1.1 no such user here' || exit 1
 MXO=(-O "SMTPPort=$sd_PORT")
 # ORCPT (xtext: orig+2Bx = orig+x) and ENVID over SMTP
+if built SERVER; then
 capture mta -odq -bs "${MXO[@]}" < <(printf '%s\r\n' 'EHLO client.example' \
     'MAIL FROM:<root@test.example> RET=FULL ENVID=env42' \
     'RCPT TO:<bad1@sink.example> NOTIFY=FAILURE ORCPT=rfc822;orig+2Bx@orig.example' \
@@ -946,6 +951,9 @@ if [ -n "$BSID" ] && ! waitfor 3 grep -q "$BSID: to=<odq@sink.example>" log &&
 else
 	fail "remote: mta -odq -bs: the message is only queued (no delivery attempt)" "id=$BSID
 $(ctx)"
+fi
+else
+	skip "remote: DSN parameters over mta -bs, and -odq -bs" "this mta was built without SERVER"
 fi
 
 newcase rethdrs
@@ -1125,6 +1133,7 @@ peer_stop mq
 # ================================================================ SMTP daemon relay
 
 newcase daemon
+if built SERVER; then
 peer_smtp_start dm 127.0.0.2 || exit 1
 DP=$(freeport)
 "$MTA" "${O[@]}" -bD -O "DaemonPortOptions=Addr=127.0.0.1,Port=$DP" -O "PidFile=$PWD/pid" \
@@ -1160,6 +1169,9 @@ fi
 kill -TERM "$DPID" 2>/dev/null
 waitfor 10 eval "! kill -0 $DPID 2>/dev/null"
 peer_stop dm
+else
+	skip "remote: daemon relay (mta -bD)" "this mta was built without SERVER"
+fi
 
 # ================================================================ the peers themselves
 

@@ -21,6 +21,7 @@
 # Run by test/run (cwd = fresh temp dir, MTA and TOP set).
 
 . "$(dirname "$0")/lib.sh"
+need TLS
 set +e
 shopt -s nullglob
 

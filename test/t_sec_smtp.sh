@@ -24,6 +24,7 @@
 #
 # Run by test/run (cwd = fresh temp dir, MTA and TOP set).
 . "$TOP/test/lib.sh"
+need SERVER
 set +e
 
 BASE=$PWD
@@ -261,7 +262,12 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
 # ==== 1-4: a plain daemon (loopback may relay) with STARTTLS ====================
 
 box a
-startd a -O "ServerCertFile=$BASE/cert.pem" -O "ServerKeyFile=$BASE/key.pem"
+if built TLS; then
+	startd a -O "ServerCertFile=$BASE/cert.pem" -O "ServerKeyFile=$BASE/key.pem"
+else
+	export NOTLS=1	# the Python side skips its trials inside TLS
+	startd a
+fi
 
 # 1 and 2: each shape comes after a first CRLF line of the message and is
 # followed by a whole second transaction; only <CRLF>.<CRLF> may end the
@@ -284,6 +290,10 @@ def settle():
 
 
 def trial(n, what, shape, want, tls=False, chunk=0, smuggle=True):
+    if tls and os.environ.get('NOTLS'):
+        print('skip sec-smtp: (1) %s (this mta was built without TLS)' %
+              what, flush=True)
+        return None
     c = C()
     if tls:
         c.cmd('EHLO tls.example')
@@ -485,6 +495,7 @@ ck('sec-smtp: control bytes in MAIL and RCPT: refused, and the log holds '
 EOF
 stopd
 
+if built TLS; then
 # ==== 5: AUTH inside STARTTLS ===================================================
 
 box s
@@ -639,6 +650,9 @@ ck('sec-smtp: (5) the log names the failed users without control bytes',
    not re.search(r'[\x00-\x08\x0b-\x1f\x7f]', log))
 EOF
 stopd
+else
+	skip "sec-smtp: (5) AUTH inside STARTTLS" "this mta was built without TLS"
+fi
 
 # ==== 6: a success DSN for a client that may not relay ==========================
 

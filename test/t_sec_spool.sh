@@ -156,71 +156,79 @@ checkc "sec-spool: ... and the host status was still recorded, in a plain file" 
 # ------------------------------------------------------- 5. LogFile, PidFile
 
 newcase logpid
-mkdir run
-chown nobody:nogroup run
-printf 'ORIGINAL\n' >victim
-chmod 644 victim
-as_nobody ln -s "$PWD/victim" run/log
-as_nobody ln -s "$PWD/victim" run/pid
-PORT=$(freeport)
-"$MTA" "${O[@]}" -O "LogFile=$PWD/run/log" -O "PidFile=$PWD/run/pid" \
-    -O RunAsUser=nobody -O "DaemonPortOptions=Addr=127.0.0.1,Port=$PORT" \
-    -bD >daemon.out 2>daemon.err &
-DPID=$!
-cleanup_add "$DPID"
-waitfor 10 "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $PORT)).recv(10)"
-kill -TERM "$DPID" 2>/dev/null
-waitfor 10 eval '! kill -0 $DPID'
-checkc "sec-spool: LogFile and PidFile planted as symlinks: the victim is unchanged and still root's" \
-    eval '[ "$(cat victim)" = ORIGINAL ] && [ "$(stat -c %u victim)" = 0 ]'
+if built SERVER; then
+	mkdir run
+	chown nobody:nogroup run
+	printf 'ORIGINAL\n' >victim
+	chmod 644 victim
+	as_nobody ln -s "$PWD/victim" run/log
+	as_nobody ln -s "$PWD/victim" run/pid
+	PORT=$(freeport)
+	"$MTA" "${O[@]}" -O "LogFile=$PWD/run/log" -O "PidFile=$PWD/run/pid" \
+	    -O RunAsUser=nobody -O "DaemonPortOptions=Addr=127.0.0.1,Port=$PORT" \
+	    -bD >daemon.out 2>daemon.err &
+	DPID=$!
+	cleanup_add "$DPID"
+	waitfor 10 "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $PORT)).recv(10)"
+	kill -TERM "$DPID" 2>/dev/null
+	waitfor 10 eval '! kill -0 $DPID'
+	checkc "sec-spool: LogFile and PidFile planted as symlinks: the victim is unchanged and still root's" \
+	    eval '[ "$(cat victim)" = ORIGINAL ] && [ "$(stat -c %u victim)" = 0 ]'
+else
+	skip "sec-spool: LogFile and PidFile planted as symlinks (the daemon)" "this mta was built without SERVER"
+fi
 
 # ---------------------------------------------- 6. the daemon as nobody
 
 newcase daemon
 pubdir
-printf 'fdlist: "|ls /proc/self/fd > %s/fds"\n' "$PUB" >aliases
-PORT=$(freeport)
-"$MTA" "${O[@]}" -O RunAsUser=nobody -O "PidFile=$PWD/pid" \
-    -O "DaemonPortOptions=Addr=127.0.0.1,Port=$PORT" -bD >daemon.out 2>daemon.err &
-DPID=$!
-cleanup_add "$DPID"
-if waitfor 10 "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $PORT)).recv(10)"; then
+if built SERVER; then
+	printf 'fdlist: "|ls /proc/self/fd > %s/fds"\n' "$PUB" >aliases
+	PORT=$(freeport)
+	"$MTA" "${O[@]}" -O RunAsUser=nobody -O "PidFile=$PWD/pid" \
+	    -O "DaemonPortOptions=Addr=127.0.0.1,Port=$PORT" -bD >daemon.out 2>daemon.err &
+	DPID=$!
+	cleanup_add "$DPID"
+	if waitfor 10 "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $PORT)).recv(10)"; then
+		"$PY" - "$PORT" <<-'EOF'
+		import smtplib, sys
+		s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]))
+		s.sendmail("a@test.example", ["fdlist@test.example"], "Subject: fds\r\n\r\nx\r\n")
+		s.quit()
+		EOF
+		waitfor 20 test -s "$PUB/fds"
+		fds=$(sort -n "$PUB/fds" | tr '\n' ' ')
+		# ls opens the folder it lists: 3 is its own
+		checkc "sec-spool: an alias program run by the daemon's root runner sees descriptors 0, 1, 2 only (saw: $fds)" \
+		    eval '[ "$fds" = "0 1 2 3 " ]'
+	else
+		fail "sec-spool: the daemon as nobody starts" "$(cat daemon.err)"
+	fi
+	# the spool is nobody's now: a df swapped while its delivery waits
+	# behind a lock that a live process holds
+	printf '%d\n' $$ >mail/root.lock
 	"$PY" - "$PORT" <<-'EOF'
 	import smtplib, sys
 	s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]))
-	s.sendmail("a@test.example", ["fdlist@test.example"], "Subject: fds\r\n\r\nx\r\n")
+	s.sendmail("a@test.example", ["root@test.example"], "Subject: t\r\n\r\n" + "body line\r\n" * 20)
 	s.quit()
 	EOF
-	waitfor 20 test -s "$PUB/fds"
-	fds=$(sort -n "$PUB/fds" | tr '\n' ' ')
-	# ls opens the folder it lists: 3 is its own
-	checkc "sec-spool: an alias program run by the daemon's root runner sees descriptors 0, 1, 2 only (saw: $fds)" \
-	    eval '[ "$fds" = "0 1 2 3 " ]'
+	# the runner's delivery gives up on the lock and defers; then the swap
+	waitfor 30 grep -q 'to=<root@test.example>.*stat=Deferred' log
+	id=$(qids)
+	if [ -n "$id" ]; then
+		secret "$(stat -c %s spool/df$id)"
+		as_nobody sh -c "rm spool/df$id && ln -s '$PWD/secret' spool/df$id"
+		rm -f mail/root.lock
+		mta -qI"$id"
+	fi
+	checkc "sec-spool: daemon as nobody: a df it swapped for a symlink to a root-only file is not delivered" \
+	    eval '[ -n "$id" ] && nosecret && [ -e "spool/Qf$id" ]'
+	kill -TERM "$DPID" 2>/dev/null
+	waitfor 10 eval '! kill -0 $DPID'
 else
-	fail "sec-spool: the daemon as nobody starts" "$(cat daemon.err)"
+	skip "sec-spool: the daemon as nobody" "this mta was built without SERVER"
 fi
-# the spool is nobody's now: a df swapped while its delivery waits
-# behind a lock that a live process holds
-printf '%d\n' $$ >mail/root.lock
-"$PY" - "$PORT" <<-'EOF'
-import smtplib, sys
-s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]))
-s.sendmail("a@test.example", ["root@test.example"], "Subject: t\r\n\r\n" + "body line\r\n" * 20)
-s.quit()
-EOF
-# the runner's delivery gives up on the lock and defers; then the swap
-waitfor 30 grep -q 'to=<root@test.example>.*stat=Deferred' log
-id=$(qids)
-if [ -n "$id" ]; then
-	secret "$(stat -c %s spool/df$id)"
-	as_nobody sh -c "rm spool/df$id && ln -s '$PWD/secret' spool/df$id"
-	rm -f mail/root.lock
-	mta -qI"$id"
-fi
-checkc "sec-spool: daemon as nobody: a df it swapped for a symlink to a root-only file is not delivered" \
-    eval '[ -n "$id" ] && nosecret && [ -e "spool/Qf$id" ]'
-kill -TERM "$DPID" 2>/dev/null
-waitfor 10 eval '! kill -0 $DPID'
 
 # ------------------------------------------------ 7. settings, -F
 
@@ -249,36 +257,40 @@ checkc "sec-spool: -F with CR LF adds no header line" \
 # --------------------------------------------------- 8. flush on FUSE
 
 newcase fuse
-if ! command -v bindfs >/dev/null 2>&1 || [ ! -e /dev/fuse ] || ! command -v strace >/dev/null 2>&1; then
-	echo "# skipped: the FUSE flush needs bindfs, /dev/fuse and strace"
-else
-	mkdir back spool2
-	if bindfs back spool2; then
-		cleanup_cmd "fusermount -u '$PWD/spool2' || umount -l '$PWD/spool2'"
-		PORT=$(freeport)
-		strace -f -qq -o trace -e trace=syncfs,fdatasync,fsync "$MTA" "${O[@]}" \
-		    -O "QueueDirectory=$PWD/spool2" -O RunAsUser=root \
-		    -O "PidFile=$PWD/pid" -O "DaemonPortOptions=Addr=127.0.0.1,Port=$PORT" \
-		    -odq -bD >daemon.out 2>daemon.err &
-		SPID=$!
-		cleanup_add "$SPID"
-		waitfor 20 "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $PORT)).recv(10)"
-		"$PY" - "$PORT" <<-'EOF' >reply 2>&1
-		import smtplib, sys
-		s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]))
-		s.sendmail("a@test.example", ["root@test.example"], "Subject: t\r\n\r\nbody\r\n")
-		s.quit()
-		print("sent")
-		EOF
-		kill -TERM "$SPID"
-		waitfor 10 eval '! kill -0 $SPID'
-		# two fdatasync (df, qf) and the folder's fsync, no syncfs
-		checkc "sec-spool: spool on FUSE: the message is acknowledged after each file was fdatasynced and the folder fsynced, not after a syncfs()" \
-		    eval 'grep -q sent reply && [ "$(grep -c "fdatasync(" trace)" -ge 2 ] &&
-		    grep -q "fsync(" trace && ! grep -q "syncfs(" trace'
+if built SERVER; then
+	if ! command -v bindfs >/dev/null 2>&1 || [ ! -e /dev/fuse ] || ! command -v strace >/dev/null 2>&1; then
+		echo "# skipped: the FUSE flush needs bindfs, /dev/fuse and strace"
 	else
-		echo "# skipped: bindfs could not mount here"
+		mkdir back spool2
+		if bindfs back spool2; then
+			cleanup_cmd "fusermount -u '$PWD/spool2' || umount -l '$PWD/spool2'"
+			PORT=$(freeport)
+			strace -f -qq -o trace -e trace=syncfs,fdatasync,fsync "$MTA" "${O[@]}" \
+			    -O "QueueDirectory=$PWD/spool2" -O RunAsUser=root \
+			    -O "PidFile=$PWD/pid" -O "DaemonPortOptions=Addr=127.0.0.1,Port=$PORT" \
+			    -odq -bD >daemon.out 2>daemon.err &
+			SPID=$!
+			cleanup_add "$SPID"
+			waitfor 20 "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $PORT)).recv(10)"
+			"$PY" - "$PORT" <<-'EOF' >reply 2>&1
+			import smtplib, sys
+			s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]))
+			s.sendmail("a@test.example", ["root@test.example"], "Subject: t\r\n\r\nbody\r\n")
+			s.quit()
+			print("sent")
+			EOF
+			kill -TERM "$SPID"
+			waitfor 10 eval '! kill -0 $SPID'
+			# two fdatasync (df, qf) and the folder's fsync, no syncfs
+			checkc "sec-spool: spool on FUSE: the message is acknowledged after each file was fdatasynced and the folder fsynced, not after a syncfs()" \
+			    eval 'grep -q sent reply && [ "$(grep -c "fdatasync(" trace)" -ge 2 ] &&
+			    grep -q "fsync(" trace && ! grep -q "syncfs(" trace'
+		else
+			echo "# skipped: bindfs could not mount here"
+		fi
 	fi
+else
+	skip "sec-spool: flush on FUSE (the daemon)" "this mta was built without SERVER"
 fi
 
 # ------------------------------- 10. RunAsUser changed, mail still queued
@@ -287,54 +299,62 @@ fi
 # new one at start and delivered, not refused as foreign; a hard link
 # planted among them is not given away
 newcase newowner
-printf 'Subject: t\n\nqueued under the old user\n' | mta -odq root
-id=$(qids)
-printf 'ORIGINAL\n' >victim
-chown daemon victim
-ln victim spool/dfPLANTED
-chown -R daemon spool
-PORT=$(freeport)
-"$MTA" "${O[@]}" -O RunAsUser=nobody -O "PidFile=$PWD/pid" \
-    -O "DaemonPortOptions=Addr=127.0.0.1,Port=$PORT" -q1s -bD >daemon.out 2>daemon.err &
-DPID=$!
-cleanup_add "$DPID"
-waitfor 20 grep -q "queued under the old user" mail/root
-checkc "sec-spool: RunAsUser changed: mail queued under the old one is delivered, not quarantined" \
-    eval 'grep -q "queued under the old user" mail/root && [ ! -e "spool/Qf$id" ]'
-checkc "sec-spool: ... and a hard-linked file in the spool is not given to the new one" \
-    eval '[ "$(stat -c %U victim)" = daemon ]'
-kill -TERM "$DPID" 2>/dev/null
-waitfor 10 eval '! kill -0 $DPID'
+if built SERVER; then
+	printf 'Subject: t\n\nqueued under the old user\n' | mta -odq root
+	id=$(qids)
+	printf 'ORIGINAL\n' >victim
+	chown daemon victim
+	ln victim spool/dfPLANTED
+	chown -R daemon spool
+	PORT=$(freeport)
+	"$MTA" "${O[@]}" -O RunAsUser=nobody -O "PidFile=$PWD/pid" \
+	    -O "DaemonPortOptions=Addr=127.0.0.1,Port=$PORT" -q1s -bD >daemon.out 2>daemon.err &
+	DPID=$!
+	cleanup_add "$DPID"
+	waitfor 20 grep -q "queued under the old user" mail/root
+	checkc "sec-spool: RunAsUser changed: mail queued under the old one is delivered, not quarantined" \
+	    eval 'grep -q "queued under the old user" mail/root && [ ! -e "spool/Qf$id" ]'
+	checkc "sec-spool: ... and a hard-linked file in the spool is not given to the new one" \
+	    eval '[ "$(stat -c %U victim)" = daemon ]'
+	kill -TERM "$DPID" 2>/dev/null
+	waitfor 10 eval '! kill -0 $DPID'
+else
+	skip "sec-spool: RunAsUser changed (the daemon)" "this mta was built without SERVER"
+fi
 
 # ------------------------------------- 9. a full disk at the group flush
 
 newcase flushfull
-if ! command -v strace >/dev/null 2>&1; then
-	echo "# skipped: needs strace to make the flush fail"
+if built SERVER; then
+	if ! command -v strace >/dev/null 2>&1; then
+		echo "# skipped: needs strace to make the flush fail"
+	else
+		PORT=$(freeport)
+		# every flush the syncer makes fails as on a full disk
+		strace -f -qq -o /dev/null -e trace=syncfs,fdatasync \
+		    -e inject=syncfs,fdatasync:error=ENOSPC "$MTA" "${O[@]}" \
+		    -O RunAsUser=root -O "PidFile=$PWD/pid" \
+		    -O "DaemonPortOptions=Addr=127.0.0.1,Port=$PORT" \
+		    -odq -bD >daemon.out 2>daemon.err &
+		SPID=$!
+		cleanup_add "$SPID"
+		waitfor 20 "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $PORT)).recv(10)"
+		"$PY" - "$PORT" <<-'EOF' >reply 2>&1
+		import smtplib, sys
+		s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]))
+		s.ehlo("c.example")
+		s.mail("a@test.example")
+		s.rcpt("root@test.example")
+		print(s.data("Subject: t\r\n\r\nbody\r\n"))
+		s.quit()
+		EOF
+		kill -TERM "$SPID"
+		waitfor 10 eval '! kill -0 $SPID'
+		checkc "sec-spool: ENOSPC from the group flush answers 452 4.3.1 and keeps nothing ($(tr '\n' ' ' <reply))" \
+		    eval 'grep -q "452, b.4.3.1" reply && [ -z "$(ls spool)" ]'
+	fi
 else
-	PORT=$(freeport)
-	# every flush the syncer makes fails as on a full disk
-	strace -f -qq -o /dev/null -e trace=syncfs,fdatasync \
-	    -e inject=syncfs,fdatasync:error=ENOSPC "$MTA" "${O[@]}" \
-	    -O RunAsUser=root -O "PidFile=$PWD/pid" \
-	    -O "DaemonPortOptions=Addr=127.0.0.1,Port=$PORT" \
-	    -odq -bD >daemon.out 2>daemon.err &
-	SPID=$!
-	cleanup_add "$SPID"
-	waitfor 20 "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $PORT)).recv(10)"
-	"$PY" - "$PORT" <<-'EOF' >reply 2>&1
-	import smtplib, sys
-	s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]))
-	s.ehlo("c.example")
-	s.mail("a@test.example")
-	s.rcpt("root@test.example")
-	print(s.data("Subject: t\r\n\r\nbody\r\n"))
-	s.quit()
-	EOF
-	kill -TERM "$SPID"
-	waitfor 10 eval '! kill -0 $SPID'
-	checkc "sec-spool: ENOSPC from the group flush answers 452 4.3.1 and keeps nothing ($(tr '\n' ' ' <reply))" \
-	    eval 'grep -q "452, b.4.3.1" reply && [ -z "$(ls spool)" ]'
+	skip "sec-spool: a full disk at the group flush (the daemon)" "this mta was built without SERVER"
 fi
 
 exit 0
