@@ -26,6 +26,17 @@ shopt -s nullglob
 C=$TOP/contrib
 BASE=$PWD
 
+# tskip NAME WHY: lib.sh's skip line where it has one (the profiles'),
+# else a comment line.
+tskip()
+{
+	if declare -F skip >/dev/null; then
+		skip "$1" "$2"
+	else
+		echo "# skipped: $1 ($2)"
+	fi
+}
+
 # --- 1. shell scripts -----------------------------------------------------------
 
 # Scripts with the shell shellcheck reads them as; OpenRC and abuild
@@ -199,7 +210,7 @@ if "$MTA" -d0.1 </dev/null 2>/dev/null | grep -q '^ *Compiled with:' &&
 	server=0
 fi
 if [ "$server" -eq 0 ]; then
-	echo "# skipped: runit service (this build has no SMTP server)"
+	tskip "contrib: runit service" "this mta was built without SERVER"
 elif ! command -v runsvdir >/dev/null 2>&1 || ! command -v sv >/dev/null 2>&1; then
 	fail "contrib: runit" "runit not installed (sh tools/deps)"
 else
@@ -266,7 +277,7 @@ fi
 # --- 5. the .deb -----------------------------------------------------------------
 
 if [ "$(head -c 4 "$MTA" | od -An -c | tr -d ' ')" != '177ELF' ]; then
-	echo "# skipped: .deb (the binary under test is not an ELF file but a wrapper, e.g. qemu's)"
+	tskip "contrib: deb" "the binary under test is a wrapper (qemu's), not an ELF file"
 elif ! command -v dpkg-deb >/dev/null 2>&1; then
 	fail "contrib: deb" "no dpkg-deb"
 else
