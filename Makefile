@@ -66,19 +66,27 @@ endif
 RANLIB ?= ranlib
 STRIP ?= strip
 
-# Size: every function and object in its own section, the unused ones
-# dropped by the linker; no PIE (a static binary is not relocated, and
-# PIC code is larger, on MIPS most of all); no unwind tables (C, no
-# exceptions). See README for what each saves.
-CFLAGS ?= -Os -ffunction-sections -fdata-sections -fno-pie \
-    -fno-asynchronous-unwind-tables
-LDFLAGS ?= -Wl,--gc-sections -no-pie -s
+# Size, the defaults an SDK's flags replace: no PIE (a static binary is
+# not relocated, and PIC code is larger, on MIPS most of all); switch
+# statements as compare chains (-fno-jump-tables); read-only data in the
+# text segment instead of a page-aligned segment of its own
+# (-z noseparate-code), and no RELRO segment, which musl's static start
+# never makes read-only anyway (-z norelro). See README for what each
+# saves.
+CFLAGS ?= -Os -fno-pie -fno-jump-tables
+LDFLAGS ?= -no-pie -s -Wl,-z,noseparate-code -Wl,-z,norelro
 CPPFLAGS ?=
 
-# Always added, after the SDK's flags so that these win.
+# Always added, after the SDK's flags so that these win: the language,
+# the headers, static linking, and what keeps any build small without
+# changing its code: every function and object in its own section, the
+# unused ones dropped by the linker, and no unwind tables (C has no
+# exceptions).
 MTA_CPPFLAGS = -D_DEFAULT_SOURCE -D_XOPEN_SOURCE=700 -I$(BEARSSLINC)
-MTA_CFLAGS = -std=c99 -pedantic -Wall -Wextra
-MTA_LDFLAGS = -static
+MTA_SIZEFLAGS = -ffunction-sections -fdata-sections \
+    -fno-asynchronous-unwind-tables
+MTA_CFLAGS = -std=c99 -pedantic -Wall -Wextra $(MTA_SIZEFLAGS)
+MTA_LDFLAGS = -static -Wl,--gc-sections
 
 # Debian's cross compilers (gcc-TRIPLE) with musl-dev:ARCH's specs file,
 # and the qemu-user-static emulator of each architecture.
@@ -230,7 +238,7 @@ define bearssl
 build/$(1)/bearssl/libbearssl.a: $$(BEARSSLH)
 	$$(call needtools,$(1))
 	CC='$$(CC_$(1))' AR='$$(AR_$(1))' RANLIB='$$(RANLIB_$(1))' \
-	    CFLAGS='$$(CFLAGS_$(1))' \
+	    CFLAGS='$$(CFLAGS_$(1)) $$(MTA_SIZEFLAGS)' \
 	    sh tools/bearssl $$(BEARSSLSRC) build/$(1)/bearssl
 endef
 

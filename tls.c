@@ -208,8 +208,7 @@ profile(br_ssl_engine_context *eng)
 	br_ssl_engine_set_suites(eng, suites, sizeof(suites) /
 	    sizeof(*suites));
 	br_ssl_engine_set_ec(eng, &ec31);
-	/* SHA-1 only for the signatures of old clients' handshakes */
-	br_ssl_engine_set_hash(eng, br_sha1_ID, &br_sha1_vtable);
+	/* No SHA-1: RFC 9155 forbids it in TLS 1.2 signatures */
 	br_ssl_engine_set_hash(eng, br_sha256_ID, &br_sha256_vtable);
 	br_ssl_engine_set_hash(eng, br_sha384_ID, &br_sha384_vtable);
 	br_ssl_engine_set_hash(eng, br_sha512_ID, &br_sha512_vtable);
@@ -643,9 +642,8 @@ struct tlsclient *
 tls_client(const char *servername, int verify)
 {
 	static struct tlsclient t;
-	static const br_hash_class *hashes[] = { &br_sha1_vtable,
-	    &br_sha224_vtable, &br_sha256_vtable, &br_sha384_vtable,
-	    &br_sha512_vtable };
+	static const br_hash_class *hashes[] = { &br_sha224_vtable,
+	    &br_sha256_vtable, &br_sha384_vtable, &br_sha512_vtable };
 	time_t now = time(NULL);
 	size_t i;
 
@@ -658,7 +656,7 @@ tls_client(const char *servername, int verify)
 	if (verify) {
 		br_x509_minimal_init(&t.ee.xc, &br_sha256_vtable, tas, ntas);
 		for (i = 0; i < sizeof(hashes) / sizeof(*hashes); i++) {
-			br_x509_minimal_set_hash(&t.ee.xc, br_sha1_ID + (int)i,
+			br_x509_minimal_set_hash(&t.ee.xc, br_sha224_ID + (int)i,
 			    hashes[i]);
 		}
 		br_x509_minimal_set_rsa(&t.ee.xc, br_rsa_i31_pkcs1_vrfy);

@@ -26,17 +26,6 @@ shopt -s nullglob
 C=$TOP/contrib
 BASE=$PWD
 
-# tskip NAME WHY: lib.sh's skip line where it has one (the profiles'),
-# else a comment line.
-tskip()
-{
-	if declare -F skip >/dev/null; then
-		skip "$1" "$2"
-	else
-		echo "# skipped: $1 ($2)"
-	fi
-}
-
 # --- 1. shell scripts -----------------------------------------------------------
 
 # Scripts with the shell shellcheck reads them as; OpenRC and abuild
@@ -210,7 +199,7 @@ if "$MTA" -d0.1 </dev/null 2>/dev/null | grep -q '^ *Compiled with:' &&
 	server=0
 fi
 if [ "$server" -eq 0 ]; then
-	tskip "contrib: runit service" "this mta was built without SERVER"
+	skip "contrib: runit service" "this mta was built without SERVER"
 elif ! command -v runsvdir >/dev/null 2>&1 || ! command -v sv >/dev/null 2>&1; then
 	fail "contrib: runit" "runit not installed (sh tools/deps)"
 else
@@ -277,7 +266,7 @@ fi
 # --- 5. the .deb -----------------------------------------------------------------
 
 if [ "$(head -c 4 "$MTA" | od -An -c | tr -d ' ')" != '177ELF' ]; then
-	tskip "contrib: deb" "the binary under test is a wrapper (qemu's), not an ELF file"
+	skip "contrib: deb" "the binary under test is a wrapper (qemu's), not an ELF file"
 elif ! command -v dpkg-deb >/dev/null 2>&1; then
 	fail "contrib: deb" "no dpkg-deb"
 else

@@ -276,7 +276,7 @@ cleanspool
 # qemu suites of make test) strace would see the emulator's system calls,
 # not the program's: those parts are skipped there.
 if [ -n "${MTA_EMU:-}" ]; then
-	echo "# skipped: crash: parts 1, 2, 3 and 3b (strace under $MTA_EMU traces the emulator, not mta)"
+	skip "crash: parts 1, 2, 3 and 3b" "strace under $MTA_EMU traces the emulator, not mta"
 	exit 0
 fi
 if ! command -v strace >/dev/null 2>&1; then

@@ -476,14 +476,14 @@ part()
 }
 
 # noemu WHAT: true natively; under an emulator (MTA_EMU, e.g. make test's
-# qemu-mipsel-static) prints "# skipped: WHAT (why)" and is false. There
+# qemu-mipsel-static) prints "skip WHAT (why)" and is false. There
 # the daemon cannot re-execute itself on SIGHUP: /proc/self/exe is a
 # foreign binary, which the kernel runs only through binfmt_misc, and
 # make test needs no binfmt_misc set up.
 noemu()
 {
 	if [ -n "${MTA_EMU:-}" ]; then
-		echo "# skipped: $1 (under $MTA_EMU the re-exec on SIGHUP cannot run a foreign binary without binfmt_misc)"
+		skip "$1" "under $MTA_EMU the re-exec on SIGHUP cannot run a foreign binary without binfmt_misc"
 		return 1
 	fi
 }
