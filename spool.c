@@ -13,24 +13,43 @@
  * A message exists exactly when its qf exists. Its life:
  *
  *	(nothing) --create--> df --commit--> df+qf --update--> df+qf ...
- *	    ^                 |                 |
- *	    +----abort--------+                 +--remove--> (nothing)
+ *	    ^                 |     (or stage  |
+ *	    +----abort--------+      + flush)  +--remove--> (nothing)
  *
  * Commit (spool_commit), before anyone is told "250" or sees exit 0:
- *	1. write df, fsync it		the message bytes are on disk
- *	2. write tf, fsync it		the envelope bytes are on disk
- *	3. rename tf -> qf		THE COMMIT POINT: the message exists
- *	4. fsync the directory		the new name survives a power cut
- * A crash before 3 leaves a tf and/or df without qf: debris, removed by
- * spool_recover once older than STALE_AGE. A crash after 3 leaves a
+ *	1. write df and tf; start the writeback of both, then fdatasync
+ *	   each: the message and envelope bytes, and their sizes, are on
+ *	   disk (on ext4 both ride one journal commit)
+ *	2. rename tf -> qf		THE COMMIT POINT: the message exists
+ *	3. fsync the directory		the names survive a power cut
+ * A crash before 2 leaves a tf and/or df without qf: debris, removed by
+ * spool_recover once older than STALE_AGE. A crash after 2 leaves a
  * complete message. The qf records the df's size, so a df that lost its
  * tail (a file system that did not honour the order) is caught at the
  * next delivery and quarantined instead of being sent torn.
  *
- * Update (spool_update): a new tf, fsync, rename over the qf, fsync the
- * directory. Never patched in place: a crash leaves the old or the new
- * envelope, never a mix. Removal (spool_remove) walks the states
- * backwards: unlink qf (the message is gone), unlink df, fsync the dir.
+ * Group commit (the daemon: spool_stage, then spool_sync or the syncer):
+ * each message of a pass of the loop has its df and tf written and the
+ * tf renamed to qf, nothing flushed, the qf kept locked; then one flush
+ * for the group: the writeback of every df and qf started, then waited
+ * for, one fsync of the directory (the names; on a journaled file system
+ * one commit that carries the files' sizes too), then an fdatasync of
+ * each file (its data and size, wherever the directory's fsync did not
+ * already make them durable). Only the group's own files: a backup
+ * written beside the spool is not flushed with them. The 250s go out
+ * after the flush returns 0. A crash before that may leave a qf with a
+ * short df or a torn qf: the size and the end line catch both, and the
+ * client, which saw no 250, sends the message again.
+ *
+ * Update (spool_update): a new tf, fdatasync, rename over the qf; never
+ * patched in place, so a crash leaves the old or the new envelope, never
+ * a mix. The directory is fsynced after a change of state (a recipient
+ * delivered, failed or added, a warning sent); not after a deferral
+ * (only attempts, next try, last reply changed): a power cut may bring
+ * the old qf back, which means an early retry. Removal (spool_remove)
+ * walks the states backwards: unlink qf (the message is gone), unlink
+ * df; no fsync: a power cut may bring the message back, and it is
+ * delivered again (a duplicate, the price of at least once).
  *
  * Locking: a queue runner holds flock(LOCK_EX) on the qf it delivers.
  * An update renames a new file over the qf, so the runner locks the new

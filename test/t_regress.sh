@@ -16,8 +16,8 @@
 #     DATA (SMTP smuggling).
 #  4. as root, a qf owned by another user carrying an alias target ("x")
 #     file recipient is quarantined, and the file is not written.
-#  5. SIGTERM while a message is staged for its group flush (syncfs
-#     delayed with strace): a 250 and the message kept and delivered, or
+#  5. SIGTERM while a message is staged for its group flush (the flush's
+#     first call, a sync_file_range in the syncer, delayed with strace): a 250 and the message kept and delivered, or
 #     no 250 and nothing left behind; never a message kept unacknowledged.
 #  6. the final dot and 1000 pipelined NOOPs in one write: the first reply
 #     after the 354 is the message's 250, no "500 5.5.2 line too long".
@@ -431,12 +431,13 @@ checkc "regress: (4) a root-owned qf naming a file its parent's alias does not n
 # ======================================================================
 newcase r5-sigterm
 if command -v strace >/dev/null 2>&1; then
-	# every syncfs (the group flush) waits 2 s before it runs: the message
-	# stays staged while SIGTERM comes; LeakSanitizer cannot run under
-	# ptrace (the -asan build)
+	# the group flush's first call (the syncer starts the writeback of
+	# the staged files) waits 2 s before it runs: the message stays
+	# staged while SIGTERM comes; LeakSanitizer cannot run under ptrace
+	# (the -asan build)
 	WRAP=(env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
-	    strace -f -qq -o "$PWD/strace.out" -e trace=syncfs
-	    -e inject=syncfs:delay_enter=2000000)
+	    strace -f -qq -o "$PWD/strace.out" -e trace=sync_file_range
+	    -e inject=sync_file_range:delay_enter=2000000:when=1)
 	if dstart; then
 		rg sigterm "$PORT" "$PWD/pid" >res 2>res.err
 		waitfor 30 gone "$DPID"
