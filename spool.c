@@ -17,7 +17,7 @@
  *	    +----abort--------+      + flush)  +--remove--> (nothing)
  *
  * Commit (spool_commit), before anyone is told "250" or sees exit 0:
- *	1. write df and tf; start the writeback of both, then fdatasync
+ *	1. write df and tf; start the writeback of both, then fsync
  *	   each: the message and envelope bytes, and their sizes, are on
  *	   disk (on ext4 both ride one journal commit)
  *	2. rename tf -> qf		THE COMMIT POINT: the message exists
@@ -41,7 +41,7 @@
  * short df or a torn qf: the size and the end line catch both, and the
  * client, which saw no 250, sends the message again.
  *
- * Update (spool_update): a new tf, fdatasync, rename over the qf; never
+ * Update (spool_update): a new tf, fsync, rename over the qf; never
  * patched in place, so a crash leaves the old or the new envelope, never
  * a mix. The directory is fsynced after a change of state (a recipient
  * delivered, failed or added, a warning sent); not after a deferral
@@ -402,10 +402,11 @@ syncdir(void)
  * Tell the kernel to write a file's dirty pages now (Linux), or with
  * wait, to write them and wait until the disk has them. Never a flush
  * on its own: it writes no metadata (the size, the blocks' places) and
- * flushes no disk cache; only the fdatasync() after it makes the file
- * durable. It lets the disk write the files of a commit side by side,
- * and lets ext4 give their blocks (delayed allocation) to the journal
- * transaction that the next fsync commits: one commit for them all.
+ * flushes no disk cache; only the fsync() or fdatasync() after it
+ * makes the file durable. It lets the disk write the files of a commit
+ * side by side, and lets ext4 give their blocks (delayed allocation) to
+ * the journal transaction that the next fsync commits: one commit for
+ * them all. Elsewhere (no sync_file_range) the fsyncs alone do it.
  */
 static int
 writeback(int fd, int wait)
@@ -427,14 +428,17 @@ writeback(int fd, int wait)
 }
 
 /*
- * Make n open spool files durable (data, and the size that finds it):
- * their writeback started together; with dir, waited for, then the
- * directory fsynced (the names); then an fdatasync of each, which on a
- * journaled file system finds its metadata already in that one commit.
- * Every file is tried; -1 with the first errno when any step failed.
+ * Make n open spool files durable (their data, size and blocks), their
+ * writeback started together first. Alone (a single commit), each file
+ * is then fsynced. For a group, the writeback is waited for, the
+ * directory fsynced (the names; on a journaled file system one commit
+ * that carries the files' sizes too), then each file fdatasynced: what
+ * the directory's commit did not already make durable, which costs
+ * little where it did. Every file is tried; -1 with the first errno when
+ * any step failed.
  */
 static int
-syncfiles(const int *fd, int n, int dir)
+syncfiles(const int *fd, int n, int group)
 {
 	int i, e = 0;
 
@@ -443,7 +447,7 @@ syncfiles(const int *fd, int n, int dir)
 			e = errno;
 		}
 	}
-	if (dir) {
+	if (group) {
 		for (i = 0; i < n; i++) {
 			if (writeback(fd[i], 1) == -1 && e == 0) {
 				e = errno;
@@ -454,7 +458,8 @@ syncfiles(const int *fd, int n, int dir)
 		}
 	}
 	for (i = 0; i < n; i++) {
-		if (fdatasync(fd[i]) == -1 && e == 0) {
+		if ((group ? fdatasync(fd[i]) : fsync(fd[i])) == -1 &&
+		    e == 0) {
 			e = errno;
 		}
 	}
@@ -583,16 +588,7 @@ openstaged(char kind, const char *id)
 	return fd;
 }
 
-/*
- * Flush the messages named in ids ("ID ID ... ", len bytes): their own
- * files, never the whole file system (a NAS may be writing a backup on
- * it). Each df and qf has its writeback started, then waited for; one
- * fsync of the directory makes every new name durable (on a journaled
- * file system, one commit carries the names and the files' sizes); then
- * an fdatasync of each file makes its data and size durable wherever
- * the directory's fsync did not (and costs little where it did). -1
- * with errno (ENOSPC, EIO...) when anything failed.
- */
+/* Flush a batch of open files (see flush), and close them. */
 static void
 flushbatch(int *fd, int *n, int *e)
 {
@@ -607,6 +603,16 @@ flushbatch(int *fd, int *n, int *e)
 	*n = 0;
 }
 
+/*
+ * Flush the messages named in ids ("ID ID ... ", len bytes): their own
+ * files, never the whole file system (a NAS may be writing a backup on
+ * it). Each df and qf has its writeback started, then waited for; one
+ * fsync of the directory makes every new name durable (on a journaled
+ * file system, one commit carries the names and the files' sizes); then
+ * an fdatasync of each file makes its data and size durable wherever
+ * the directory's fsync did not (and costs little where it did). -1
+ * with errno (ENOSPC, EIO...) when anything failed.
+ */
 static int
 flush(char *ids, size_t len)
 {
@@ -858,7 +864,7 @@ remember(const struct msg *m, char *key)
 /*
  * Replace the qf of a locked message with its new state. The new file
  * is locked before it takes the name, so the lock is never lost. The tf
- * is always fdatasynced before the rename: a qf name over a tf whose
+ * is always fsynced before the rename: a qf name over a tf whose
  * bytes did not reach the disk would be a torn qf, and the message lost.
  * The directory is fsynced after a change of state (a recipient done,
  * failed or added, a warning sent), not after a deferral: a deferral
@@ -880,7 +886,7 @@ spool_update(struct msg *m)
 	}
 	fname(tf, 't', m->id);
 	fname(qf, 'q', m->id);
-	if (fdatasync(fd) == -1 || fstat(fd, &st) == -1 ||
+	if (fsync(fd) == -1 || fstat(fd, &st) == -1 ||
 	    renameat(spoolfd, tf, spoolfd, qf) == -1) {
 		e = errno;
 		close(fd);
