@@ -69,10 +69,11 @@
 #  - smtp-source straight into smtp-sink (no MTA, no disk): 1 session x
 #    2000 and 20 sessions x 5000 of 4 KiB, 20 x 1000 of 100 KiB (median
 #    of BENCH_SMTP_RUNS); parts 2 and 3 print each rate's share of it;
-#  - the disk's serial limits on the bench file system, 2 s each: a 4 KiB
-#    rewrite + fdatasync of one file (the disk's flush alone), and a new
-#    4 KiB file written, fdatasynced, renamed, the directory fsynced (one
-#    journal commit: the least a message alone needs).
+#  - the disk's serial limits on the bench file system: a 4 KiB rewrite
+#    + fdatasync of one file, for 2 s (the disk's flush alone, no journal
+#    commit), and ../shared/bench/fsync_limit.c's serial commit (a 4 KiB
+#    file written and fsynced, renamed, the directory fsynced; 1000 of
+#    them), the "serial" of part 2.
 #
 # Part 6, the flush's scope: the 20 sessions x 2000 x 4 KiB load held in
 # the queue (as in part 2), alone, then while dd writes 300 MiB files one
@@ -97,7 +98,9 @@
 # BENCH_IMG_DIR (where the image goes), BENCH_NOMOUNT=1 (use a plain
 # directory), BENCH_NOPOSTFIX=1 (do not install or run Postfix; part 3
 # still needs smtp-source and smtp-sink, and then has no Postfix column),
-# BENCH_LOGDIR (copy the mta and Postfix logs of part 3 there).
+# BENCH_LOGDIR (copy the mta and Postfix logs of part 3 there),
+# BENCH_SHARED (the folder holding bench/fsync_limit.c, when it is not
+# ../shared beside the checkout or its folder of worktrees).
 set -eu
 
 MTA=${1:-./mta}
@@ -113,7 +116,12 @@ PARTS=${BENCH_PARTS:-1 5 2 3 4 6}
 P=4
 STRACE_N=20
 IMGDIR=${BENCH_IMG_DIR:-/var/tmp}
-SHARED=$(cd "$(dirname "$0")/../.." && pwd)/shared
+# ../shared/bench beside the checkout (/work/main), or beside the folder of
+# worktrees (/work/wt/NAME); BENCH_SHARED names it otherwise
+SHARED=${BENCH_SHARED:-$(cd "$(dirname "$0")/../.." && pwd)/shared}
+if [ ! -d "$SHARED" ] && [ -d "$SHARED/../../shared" ]; then
+	SHARED=$(cd "$SHARED/../../shared" && pwd)
+fi
 
 if [ ! -x "$MTA" ]; then
 	echo "bench: $MTA: no such executable (run make first)" >&2
@@ -1349,39 +1357,24 @@ sinkrate()
 	sink_stop
 }
 
-# serialrate DIR MODE: durable operations per second, one after the
-# other, for 2 s: "data" = rewrite 4 KiB of one file and fdatasync it
-# (the disk's own flush, no journal commit); "commit" = a new 4 KiB file
-# written, fdatasynced, renamed, the directory fsynced (the least one
-# message alone needs).
+# serialrate DIR: a 4 KiB rewrite of one file and its fdatasync, one
+# after the other for 2 s, per second: the disk's own flush, with no
+# journal commit (the file's size and blocks never change).
 serialrate()
 {
-	python3 - "$1" "$2" <<'PYEOF'
+	python3 - "$1" <<'PYEOF'
 import os, sys, time
-d, mode = sys.argv[1], sys.argv[2]
+d = sys.argv[1]
 os.makedirs(d, exist_ok=True)
-dfd = os.open(d, os.O_RDONLY)
 buf = b"x" * 4096
+fd = os.open(os.path.join(d, "f"), os.O_WRONLY | os.O_CREAT, 0o600)
+os.pwrite(fd, buf, 0)
+os.fsync(fd)
 n, t0 = 0, time.monotonic()
-if mode == "data":
-    fd = os.open(os.path.join(d, "f"), os.O_WRONLY | os.O_CREAT, 0o600)
+while time.monotonic() - t0 < 2:
     os.pwrite(fd, buf, 0)
-    os.fsync(fd)
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < 2:
-        os.pwrite(fd, buf, 0)
-        os.fdatasync(fd)
-        n += 1
-else:
-    while time.monotonic() - t0 < 2:
-        t, q = os.path.join(d, "t%d" % n), os.path.join(d, "q%d" % n)
-        fd = os.open(t, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        os.write(fd, buf)
-        os.fdatasync(fd)
-        os.close(fd)
-        os.rename(t, q)
-        os.fsync(dfd)
-        n += 1
+    os.fdatasync(fd)
+    n += 1
 print("%.1f" % (n / (time.monotonic() - t0)))
 PYEOF
 	rm -rf "$1"
@@ -1425,9 +1418,10 @@ part5()
 		sink20b=$(median $c)
 		echo "bench: smtp-sink ceiling: 1 session $sink1/s, 20 sessions $sink20/s, 20 x 100 KiB $sink20b/s" >&2
 	fi
-	sdata=$(serialrate "$mnt/ceil" data)
-	scommit=$(serialrate "$mnt/ceil" commit)
-	echo "bench: serial ceilings: fdatasync $sdata/s, file+rename+dir fsync $scommit/s" >&2
+	sdata=$(serialrate "$mnt/ceil")
+	cc -O2 -pthread -o "$work/fsync_limit" "$SHARED/bench/fsync_limit.c"
+	scommit=$(limit fsync 4096 1000 1 1)
+	echo "bench: serial ceilings: fdatasync $sdata/s, one commit at a time $scommit/s" >&2
 	{
 		echo
 		echo "== part 5: the ceilings of this machine (sink: median of $SRUNS)"
@@ -1435,8 +1429,9 @@ part5()
 		printf '  %-52s %9s\n' "smtp-source -> smtp-sink, 1 session x 4 KiB (msg/s)" "${sink1:--}"
 		printf '  %-52s %9s\n' "smtp-source -> smtp-sink, 20 sessions x 4 KiB" "${sink20:--}"
 		printf '  %-52s %9s\n' "smtp-source -> smtp-sink, 20 sessions x 100 KiB" "${sink20b:--}"
-		printf '  %-52s %9s\n' "serial: 4 KiB rewrite + fdatasync, one file (/s)" "$sdata"
-		printf '  %-52s %9s\n' "serial: new file, fdatasync, rename, fsync dir (/s)" "$scommit"
+		printf '  %-52s %9s\n' "serial: 4 KiB rewrite + fdatasync of one file (/s)" "$sdata"
+		printf '  %-52s %9s\n' "serial: a commit (fsync_limit fsync: 4 KiB file" ""
+		printf '  %-52s %9s\n' "  written, fsync, rename, fsync dir) (/s)" "$scommit"
 		echo "  (parts 2 and 3 give each rate's share of the sink's rate for its load)"
 	} >>"$work/report"
 }
