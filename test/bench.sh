@@ -118,9 +118,10 @@ STRACE_N=20
 IMGDIR=${BENCH_IMG_DIR:-/var/tmp}
 # ../shared/bench beside the checkout (/work/main), or beside the folder of
 # worktrees (/work/wt/NAME); BENCH_SHARED names it otherwise
-SHARED=${BENCH_SHARED:-$(cd "$(dirname "$0")/../.." && pwd)/shared}
-if [ ! -d "$SHARED" ] && [ -d "$SHARED/../../shared" ]; then
-	SHARED=$(cd "$SHARED/../../shared" && pwd)
+TOPDIR=$(cd "$(dirname "$0")/.." && pwd)
+SHARED=${BENCH_SHARED:-$TOPDIR/../shared}
+if [ -z "${BENCH_SHARED:-}" ] && [ ! -d "$SHARED" ]; then
+	SHARED=$TOPDIR/../../shared
 fi
 
 if [ ! -x "$MTA" ]; then
