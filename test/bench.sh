@@ -161,7 +161,7 @@ cleanup()
 		pfwait
 	fi
 	if [ -n "$ddpid" ]; then
-		kill -TERM -- "-$ddpid" 2>/dev/null || true
+		kill -TERM "-$ddpid" 2>/dev/null || true
 	fi
 	if [ -n "$mnt0" ]; then
 		mnt=$mnt0
@@ -476,13 +476,13 @@ mta_stop()
 	wait "$mpid" 2>/dev/null || true
 	if [ "$(ps -o pgid= -p "$mpid" 2>/dev/null | tr -d ' ')" = "" ] &&
 	    pgrep -g "$mpid" >/dev/null 2>&1; then
-		kill -TERM -- "-$mpid" 2>/dev/null || true
+		kill -TERM "-$mpid" 2>/dev/null || true
 		i=0
 		while pgrep -g "$mpid" >/dev/null 2>&1 && [ "$i" -lt 100 ]; do
 			sleep 0.1
 			i=$((i + 1))
 		done
-		kill -KILL -- "-$mpid" 2>/dev/null || true
+		kill -KILL "-$mpid" 2>/dev/null || true
 	fi
 	mpid=
 }
@@ -1431,8 +1431,7 @@ part5()
 		printf '  %-52s %9s\n' "smtp-source -> smtp-sink, 20 sessions x 4 KiB" "${sink20:--}"
 		printf '  %-52s %9s\n' "smtp-source -> smtp-sink, 20 sessions x 100 KiB" "${sink20b:--}"
 		printf '  %-52s %9s\n' "serial: 4 KiB rewrite + fdatasync of one file (/s)" "$sdata"
-		printf '  %-52s %9s\n' "serial: a commit (fsync_limit fsync: 4 KiB file" ""
-		printf '  %-52s %9s\n' "  written, fsync, rename, fsync dir) (/s)" "$scommit"
+		printf '  %-52s %9s\n' "serial: write, fsync, rename, fsync dir (fsync_limit)" "$scommit"
 		echo "  (parts 2 and 3 give each rate's share of the sink's rate for its load)"
 	} >>"$work/report"
 }
@@ -1471,7 +1470,7 @@ part6()
 			got=$(settle mtacount "$cnt")
 			mta_stop
 			if [ -n "$ddpid" ]; then
-				kill -TERM -- "-$ddpid" 2>/dev/null || true
+				kill -TERM "-$ddpid" 2>/dev/null || true
 				wait "$ddpid" 2>/dev/null || true
 				ddpid=
 				rm -f "$mnt/dd.big"
