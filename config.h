@@ -123,13 +123,5 @@
 #define RETRY_FIRST	(5L * 60)
 #define RETRY_MAX	(2L * 3600)
 
-/* The daemon's group flush: 0 = one syncfs() where the file system is
- * known to honour it (ext4, xfs, btrfs, f2fs, ubifs, jffs2, tmpfs), else
- * fdatasync of each df and qf and an fsync of the spool; 1 = always the
- * latter (spool.c, "flush"). */
-#ifndef FLUSH_BYFILE
-#define FLUSH_BYFILE	0
-#endif
-
 /* A tf or orphan df older than this is debris of a crash. */
 #define STALE_AGE	3600

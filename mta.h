@@ -132,6 +132,7 @@ int spool_renamefile(const char *from, const char *to);
 int spool_create(struct msg *m);
 int spool_commit(struct msg *m, int dffd);
 void spool_abort(struct msg *m, int dffd);
+void spool_abortdone(void);
 int spool_stage(struct msg *m, int dffd);
 int spool_sync(void);
 int spool_syncstart(void);

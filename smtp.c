@@ -1866,7 +1866,7 @@ flushed(unsigned g, int err)
 {
 	char id[QIDLEN];
 	struct conn *c;
-	int i;
+	int i, aborted = 0;
 
 	for (i = 0; i < nslots; i++) {
 		c = &slots[i].c;
@@ -1878,6 +1878,7 @@ flushed(unsigned g, int err)
 			logmsg(LOG_ERR, "%s: smtp: the flush failed: %s",
 			    c->m.id, strerror(err));
 			spool_abort(&c->m, -1);
+			aborted = 1;
 			reject(c, "DATA", "%s", storefail(err));
 		} else {
 			logmsg(LOG_INFO, "%s: from=<%s>, size=%lld, nrcpts=%d, "
@@ -1893,6 +1894,9 @@ flushed(unsigned g, int err)
 			daemon_queued(id);
 		}
 		msg_free(&c->m);
+	}
+	if (aborted) {
+		spool_abortdone();
 	}
 }
 
@@ -1953,14 +1957,10 @@ commitall(void)
 static void
 syncanswer(void)
 {
-	int r, err, i, more = 0;
+	int err, i, more = 0;
 
 	errno = 0;
-	if ((r = spool_syncdone()) == -2) {
-		errno = 0;
-		r = spool_sync();	/* gone: flush here, once more */
-	}
-	err = flusherr(r);
+	err = flusherr(spool_syncdone());
 	inflight = 0;
 	flushed(flushgen, err);
 	for (i = 0; i < nslots && !more; i++) {
@@ -1971,14 +1971,18 @@ syncanswer(void)
 	}
 }
 
-/* SIGHUP, in the child that keeps the old sessions: no syncer there. */
+/*
+ * SIGHUP, in the child that keeps the old sessions: no syncer there.
+ * A flush in flight is answered by the syncer, waited for: never done a
+ * second time (see spool_syncdone).
+ */
 void
 smtp_handover(void)
 {
 	if (inflight) {
 		inflight = 0;
 		errno = 0;
-		flushed(flushgen, flusherr(spool_sync()));
+		flushed(flushgen, flusherr(spool_syncdone()));
 	}
 	spool_syncdrop();
 	if (opengen != flushgen) {
@@ -2029,10 +2033,15 @@ smtp_shutdown(void)
 
 	/* what is staged is flushed and acknowledged before we go: the
 	 * client was told nothing yet, and the message must not stay
-	 * behind unacknowledged */
+	 * behind unacknowledged. A flush in flight: the syncer's answer,
+	 * waited for, never a second flush (see spool_syncdone). */
+	if (inflight) {
+		inflight = 0;
+		errno = 0;
+		flushed(flushgen, flusherr(spool_syncdone()));
+	}
 	for (i = 0; i < nslots; i++) {
 		if (busy[i] && slots[i].c.phase == P_SYNC) {
-			inflight = 0;
 			errno = 0;
 			flushed(opengen++, flusherr(spool_sync()));
 			break;

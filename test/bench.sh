@@ -26,10 +26,6 @@
 #    rewrites its qf. The rate is messages / wall time of smtp-source;
 #    every message must be queued afterwards (counted; a shortfall is
 #    printed).
-#  - with BENCH_BYFILE=BINARY (make bench builds ./mta-byfile, the same
-#    program with FLUSH_BYFILE=1): the 20 x 5000 x 4 KiB load, three runs
-#    of each binary alternated, to show what flushing each group file by
-#    file (as on FUSE or an unknown file system) costs beside syncfs();
 #  - the disk's own limit in the same run, on the same file system:
 #    ../shared/bench/fsync_limit.c, serial, 16 committers, groups of 32
 #    sharing one syncfs (4 KiB, and 100 KiB for the third load);
@@ -56,6 +52,36 @@
 #    printed; so is a sink count other than the number sent, and every
 #    unusual line of the mta log (BENCH_LOGDIR=dir keeps the logs).
 #
+# Part 4, bytes written per message (issue 11, flash wear):
+#  - smtp-source, 1 session x 1000 and 20 sessions x 2000 messages of
+#    4 KiB to a remote domain, relayed to smtp-sink (as in part 3), into
+#    mta, the BENCH_BASE binary if given, and the private Postfix; each on
+#    its own fresh 512 MiB journaled ext4 loop image holding nothing but
+#    its queue (Postfix's queue and data directory; mta's spool);
+#  - the bytes are the sectors the loop device was asked to write
+#    (/sys/block/loopN/stat, field 7, x 512; the journal included), from
+#    the start of the load until the queue is empty and, after `sync`,
+#    the counter has stood still for 1 s (the journal committed, the
+#    metadata written back), divided by the messages.
+#
+# Part 5, the ceilings of this machine, so that every rate shows its
+# share of what the machine allows:
+#  - smtp-source straight into smtp-sink (no MTA, no disk): 1 session x
+#    2000 and 20 sessions x 5000 of 4 KiB, 20 x 1000 of 100 KiB (median
+#    of BENCH_SMTP_RUNS); parts 2 and 3 print each rate's share of it;
+#  - the disk's serial limits on the bench file system: a 4 KiB rewrite
+#    + fdatasync of one file, for 2 s (the disk's flush alone, no journal
+#    commit), and ../shared/bench/fsync_limit.c's serial commit (a 4 KiB
+#    file written and fsynced, renamed, the directory fsynced; 1000 of
+#    them), the "serial" of part 2.
+#
+# Part 6, the flush's scope: the 20 sessions x 2000 x 4 KiB load held in
+# the queue (as in part 2), alone, then while dd writes 300 MiB files one
+# after the other to the same file system (a NAS writing a backup); for
+# mta and for the BENCH_BASE binary if given. A flush of the whole file
+# system (syncfs) collapses here; a flush of the group's own files should
+# not.
+#
 # Everything lives on a freshly made, loop-mounted, journaled ext4 image
 # (1 GiB, in /var/tmp), so the numbers do not depend on whatever file
 # system /tmp happens to be. Without root or loop devices it falls back to
@@ -64,12 +90,17 @@
 # Environment: BENCH_N (part 1 messages per run), BENCH_RUNS (part 1
 # runs), BENCH_SMTP_RUNS (part 2 runs per load and MTA, median; default 3),
 # BENCH_SCALE (part 2 message counts times this, e.g. 0.1; default 1),
-# BENCH_PARTS ("1 2 3" by default; "2" for the SMTP part alone, "3" for
-# the relay part alone; part 3 also uses BENCH_SMTP_RUNS and BENCH_SCALE),
+# BENCH_PARTS ("1 5 2 3 4 6" by default, run in that order; "2" for the
+# SMTP part alone, "4" for the bytes alone, "4 6" with BENCH_SCALE=0.2
+# for a quick look at the spool's writes; parts 3 to 6 also use
+# BENCH_SMTP_RUNS and BENCH_SCALE), BENCH_BASE (another build of mta,
+# e.g. main's, measured beside this one in parts 4 and 6),
 # BENCH_IMG_DIR (where the image goes), BENCH_NOMOUNT=1 (use a plain
 # directory), BENCH_NOPOSTFIX=1 (do not install or run Postfix; part 3
 # still needs smtp-source and smtp-sink, and then has no Postfix column),
-# BENCH_LOGDIR (copy the mta and Postfix logs of part 3 there).
+# BENCH_LOGDIR (copy the mta and Postfix logs of part 3 there),
+# BENCH_SHARED (the folder holding bench/fsync_limit.c, when it is not
+# ../shared beside the checkout or its folder of worktrees).
 set -eu
 
 MTA=${1:-./mta}
@@ -81,11 +112,17 @@ N=${BENCH_N:-1000}
 RUNS=${BENCH_RUNS:-3}
 SRUNS=${BENCH_SMTP_RUNS:-3}
 SCALE=${BENCH_SCALE:-1}
-PARTS=${BENCH_PARTS:-1 2 3}
+PARTS=${BENCH_PARTS:-1 5 2 3 4 6}
 P=4
 STRACE_N=20
 IMGDIR=${BENCH_IMG_DIR:-/var/tmp}
-SHARED=$(cd "$(dirname "$0")/../.." && pwd)/shared
+# ../shared/bench beside the checkout (/work/main), or beside the folder of
+# worktrees (/work/wt/NAME); BENCH_SHARED names it otherwise
+TOPDIR=$(cd "$(dirname "$0")/.." && pwd)
+SHARED=${BENCH_SHARED:-$TOPDIR/../shared}
+if [ -z "${BENCH_SHARED:-}" ] && [ ! -d "$SHARED" ]; then
+	SHARED=$TOPDIR/../../shared
+fi
 
 if [ ! -x "$MTA" ]; then
 	echo "bench: $MTA: no such executable (run make first)" >&2
@@ -108,6 +145,9 @@ mounted=0
 mpid=	# an mta -bD of ours, while it runs
 pfcfg=	# our Postfix instance's config directory, while it runs
 sinkpid=	# an smtp-sink of ours, while it runs
+ddpid=	# part 6's dd loop (a session of its own), while it runs
+mnt0=	# the main mount, while part 4 points $mnt at its own image
+fbdev=	# part 4's loop device, while its image is mounted
 cleanup()
 {
 	if [ -n "$mpid" ]; then
@@ -119,6 +159,15 @@ cleanup()
 	if [ -n "$pfcfg" ]; then
 		postfix -c "$pfcfg" stop >/dev/null 2>&1 || true
 		pfwait
+	fi
+	if [ -n "$ddpid" ]; then
+		kill -TERM "-$ddpid" 2>/dev/null || true
+	fi
+	if [ -n "$mnt0" ]; then
+		mnt=$mnt0
+	fi
+	if [ -n "$fbdev" ]; then
+		fb_drop
 	fi
 	if [ "$mounted" -eq 1 ]; then
 		umount "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
@@ -427,13 +476,13 @@ mta_stop()
 	wait "$mpid" 2>/dev/null || true
 	if [ "$(ps -o pgid= -p "$mpid" 2>/dev/null | tr -d ' ')" = "" ] &&
 	    pgrep -g "$mpid" >/dev/null 2>&1; then
-		kill -TERM -- "-$mpid" 2>/dev/null || true
+		kill -TERM "-$mpid" 2>/dev/null || true
 		i=0
 		while pgrep -g "$mpid" >/dev/null 2>&1 && [ "$i" -lt 100 ]; do
 			sleep 0.1
 			i=$((i + 1))
 		done
-		kill -KILL -- "-$mpid" 2>/dev/null || true
+		kill -KILL "-$mpid" 2>/dev/null || true
 	fi
 	mpid=
 }
@@ -714,26 +763,6 @@ part2()
 "
 	done
 
-	# the same 20-session load with every group flushed file by file
-	# (fdatasync of each df and qf, fsync of the spool: what a FUSE or
-	# unknown file system gets) instead of one syncfs()
-	byfile=
-	if [ -n "${BENCH_BYFILE:-}" ] && [ -x "$BENCH_BYFILE" ] &&
-	    [ -x /usr/sbin/smtp-source ]; then
-		cnt=$(awk -v f="$SCALE" 'BEGIN { n = int(5000 * f); print n < 20 ? 20 : n }')
-		for b in "$MTA" "$BENCH_BYFILE" "$MTA" "$BENCH_BYFILE" "$MTA" "$BENCH_BYFILE"; do
-			dead=$(freeport)
-			MTABIN=$b mta_start "$mnt/mspool" -O SmartHost="[127.0.0.1]:$dead" \
-			    -O SmartHostTLS=none -O NameServer="127.0.0.1:$dead"
-			x=$(load mta 20 "$cnt" 4096 "$mport")
-			settle mtacount "$cnt" >/dev/null
-			mta_stop
-			rm -rf "$mnt/mspool"
-			echo "bench: 20 x $cnt x 4096, $(basename "$b"): $x/s" >&2
-			byfile="$byfile $b=$x"
-		done
-	fi
-
 	# memory, start-up time and size
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
 	    -nodes -keyout "$work/key.pem" -out "$work/cert.pem" -days 2 \
@@ -839,14 +868,22 @@ EOF
 		echo "smtp-source on loopback, one message per connection, to a remote domain"
 		echo "held in the queue; median of $SRUNS run(s) per load and MTA"
 		echo
-		printf '  %-28s %9s %9s %8s %11s %11s\n' "load (sessions x msgs x size)" \
-		    "mta/s" "postfix/s" "ratio" "of serial" "of best"
+		printf '  %-28s %9s %9s %8s %11s %11s %8s\n' "load (sessions x msgs x size)" \
+		    "mta/s" "postfix/s" "ratio" "of serial" "of best" "of sink"
 		printf '%s' "$table" | while read -r s cnt size mr pr best; do
-			printf '  %-28s %9s %9s %8s %11s %11s\n' \
+			if [ "$s" -eq 1 ]; then
+				sk=$sink1
+			elif [ "$size" -gt 4096 ]; then
+				sk=$sink20b
+			else
+				sk=$sink20
+			fi
+			printf '  %-28s %9s %9s %8s %11s %11s %8s\n' \
 			    "$s x $cnt x $((size / 1024)) KiB" "$mr" "$pr" \
 			    "$(awk -v a="$mr" -v b="$pr" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f\n", a / b }')" \
 			    "$(awk -v a="$mr" -v b="$lser" 'BEGIN { if (a == "-" || b == "" || b == 0) print "-"; else printf "%.0f%%\n", 100 * a / b }')" \
-			    "$(awk -v a="$mr" -v b="$best" 'BEGIN { if (a == "-" || b == "" || b == 0) print "-"; else printf "%.0f%%\n", 100 * a / b }')"
+			    "$(awk -v a="$mr" -v b="$best" 'BEGIN { if (a == "-" || b == "" || b == 0) print "-"; else printf "%.0f%%\n", 100 * a / b }')" \
+			    "$(share "$mr" "$sk")"
 		done
 		echo
 		echo "  disk limit, same file system (fsync_limit commits/s):"
@@ -856,20 +893,8 @@ EOF
 		printf '    %-44s %9s\n' "100 KiB, 16 committers (fsync)" "$l16b"
 		printf '    %-44s %9s\n' "100 KiB, groups of 32, one syncfs" "$lb32b"
 		echo "  ('of serial': mta's rate over the one-at-a-time limit; 'of best':"
-		echo "  over the better of 16 committers and groups of 32, same size)"
-		if [ -n "$byfile" ]; then
-			echo
-			echo "  the group flush, 20 sessions x 4 KiB, runs alternated, medians of 3:"
-			one=$(for x in $byfile; do case $x in "$MTA"=*) echo "${x#*=}" ;; esac; done)
-			two=$(for x in $byfile; do case $x in "$BENCH_BYFILE"=*) echo "${x#*=}" ;; esac; done)
-			# shellcheck disable=SC2086
-			one=$(median $one)
-			# shellcheck disable=SC2086
-			two=$(median $two)
-			printf '    %-44s %9s\n' "one syncfs() per group (msg/s)" "$one"
-			printf '    %-44s %9s\n' "each df and qf fdatasynced (msg/s)" "$two"
-			printf '    %-44s %9s\n' "ratio" "$(awk -v a="$two" -v b="$one" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f\n", a / b }')"
-		fi
+		echo "  over the better of 16 committers and groups of 32, same size;"
+		echo "  'of sink': over smtp-sink's rate for the same load, part 5)"
 		echo
 		echo "  daemon:"
 		printf '    %-44s %9s\n' "RSS idle (KiB)" "${ridle:--}"
@@ -1102,6 +1127,10 @@ part3()
 		printf '  %-38s %9s %9s %8s\n' "" "mta" "postfix" "ratio"
 		printf '  %-38s %9s %9s %8s\n' "relayed/s (injection to empty queue)" \
 		    "$mr" "$pr" "$(ratio "$mr" "$pr")"
+		if [ -n "$sink20" ]; then
+			printf '  %-38s %9s %9s\n' "  of smtp-sink's 20-session rate" \
+			    "$(share "$mr" "$sink20")" "$(share "$pr" "$sink20")"
+		fi
 		printf '  %-38s %9s %9s %8s\n' "accepted/s (smtp-source alone)" \
 		    "$ma" "$pa" "$(ratio "$ma" "$pa")"
 		printf '  %-38s %9s %9s\n' "at the sink, all runs (of $((cnt * SRUNS)))" \
@@ -1112,15 +1141,382 @@ part3()
 }
 
 
+# ---- part 4: bytes written per message (issue 11, flash wear) ----
+
+# fb_make: a fresh journaled ext4 image (512 MiB) of its own, mounted at
+# $fbmnt on a loop device ($fbdev, e.g. loop3), so that its write counter
+# sees nothing but the MTA under test.
+fbmnt=$work/fb
+fbimg=$work/fb.img
+fb_make()
+{
+	fb_drop
+	rm -f "$fbimg"
+	mkdir -p "$fbmnt"
+	{ fallocate -l 512M "$fbimg" 2>/dev/null || truncate -s 512M "$fbimg"; } &&
+	    mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$fbimg" \
+	    >/dev/null 2>&1 &&
+	    mount -o loop "$fbimg" "$fbmnt" 2>/dev/null || return 1
+	fbdev=$(basename "$(findmnt -n -o SOURCE "$fbmnt")")
+	[ -r "/sys/block/$fbdev/stat" ] || { fb_drop; return 1; }
+}
+
+fb_drop()
+{
+	if [ -n "$fbdev" ]; then
+		umount "$fbmnt" 2>/dev/null || umount -l "$fbmnt" 2>/dev/null || true
+		fbdev=
+	fi
+}
+
+# Sectors (512 bytes) the loop device was asked to write so far.
+written()
+{
+	awk '{ print $7 }' "/sys/block/$fbdev/stat"
+}
+
+# quiet: sync, then wait until the write counter has not moved for 1 s
+# (the journal committed, the metadata written back; 30 s at most);
+# prints the counter.
+quiet()
+{
+	sync
+	last=$(written)
+	still=0
+	i=0
+	while [ "$still" -lt 5 ] && [ "$i" -lt 150 ]; do
+		sleep 0.2
+		cur=$(written)
+		if [ "$cur" = "$last" ]; then
+			still=$((still + 1))
+		else
+			still=0
+			last=$cur
+		fi
+		i=$((i + 1))
+	done
+	echo "$last"
+}
+
+# inject SESSIONS COUNT PORT: smtp-source, 4 KiB messages to a remote
+# domain; 0 when it went through.
+inject()
+{
+	/usr/sbin/smtp-source -s "$1" -m "$2" -l 4096 -M client.example \
+	    -f sender@client.example -t rcpt@remote.example \
+	    "127.0.0.1:$3" >"$work/source.out" 2>&1 && return 0
+	echo "bench: smtp-source failed:" >&2
+	tail -3 "$work/source.out" >&2
+	return 1
+}
+
+# wear WHO SESSIONS COUNT: relay COUNT messages through WHO (mta, the
+# binary in BENCH_BASE as "base", or postfix) to smtp-sink, its spool on
+# a fresh image; prints KiB written per message ("-" when something
+# failed).
+wear()
+{
+	if ! fb_make; then
+		echo "bench: could not make the image for part 4" >&2
+		echo -
+		return 0
+	fi
+	sink_start
+	case $1 in
+	postfix)
+		mnt0=$mnt
+		mnt=$fbmnt	# pfsetup/pfstart/pfcount put the queue in $mnt
+		pfsetup "[127.0.0.2]:$sinkport"
+		if ! pfstart; then
+			mnt=$mnt0
+			mnt0=
+			sink_stop
+			fb_drop
+			echo -
+			return 0
+		fi
+		port=$pfport
+		cf=pfcount
+		;;
+	*)
+		bin=$MTA
+		if [ "$1" = base ]; then
+			bin=$BENCH_BASE
+		fi
+		MTABIN=$bin mta_start "$fbmnt/mspool" \
+		    -O SmartHost="[127.0.0.2]:$sinkport" -O SmartHostTLS=none
+		port=$mport
+		cf=mtacount
+		;;
+	esac
+	s0=$(quiet)
+	out=-
+	if inject "$2" "$3" "$port"; then
+		left=$(drain "$cf")
+		s1=$(quiet)
+		if [ "$left" -ne 0 ]; then
+			echo "bench: $1: $left messages still queued" >&2
+		else
+			out=$(awk -v a="$s0" -v b="$s1" -v n="$3" \
+			    'BEGIN { printf "%.1f\n", (b - a) * 512 / n / 1024 }')
+		fi
+	fi
+	if [ "$1" = postfix ]; then
+		pfstop
+		mnt=$mnt0
+		mnt0=
+	else
+		mta_stop
+	fi
+	got=$(sink_count)
+	sink_stop
+	if [ "$got" -ne "$3" ]; then
+		echo "bench: $1: the sink got $got of $3" >&2
+	fi
+	fb_drop
+	echo "$out"
+}
+
+part4()
+{
+	if [ "$mounted" -ne 1 ] || [ ! -x /usr/sbin/smtp-source ] ||
+	    [ ! -x /usr/sbin/smtp-sink ]; then
+		echo "bench: part 4 needs root, loop devices, smtp-source and smtp-sink: skipped" >&2
+		return 0
+	fi
+	havepf=0
+	if postfix_ready; then
+		havepf=1
+	fi
+	sinkport=$(freeport)
+	who=mta
+	if [ -n "${BENCH_BASE:-}" ]; then
+		who="base mta"
+	fi
+	if [ "$havepf" -eq 1 ]; then
+		who="$who postfix"
+	fi
+	table=
+	for l in 1:1000 20:2000; do
+		s=${l%%:*}
+		cnt=$(awk -v n="${l#*:}" -v f="$SCALE" 'BEGIN { n = int(n * f); print n < 50 ? 50 : n }')
+		row="$s $cnt"
+		for w in $who; do
+			b=$(wear "$w" "$s" "$cnt")
+			echo "bench: bytes, $s session(s) x $cnt, $w: $b KiB/msg" >&2
+			row="$row $b"
+		done
+		table="$table$row
+"
+	done
+	{
+		echo
+		echo "== part 4: bytes written per message (flash wear)"
+		echo "4 KiB messages from smtp-source relayed to smtp-sink; each MTA on a"
+		echo "fresh 512 MiB journaled ext4 loop image; sectors written by the loop"
+		echo "device (/sys/block/loopN/stat, journal included) from the start of the"
+		echo "load until the queue is empty and, after sync, the counter stands"
+		echo "still, divided by the messages: KiB per message (one run each)"
+		echo
+		printf '  %-22s' "sessions x messages"
+		for w in $who; do
+			if [ "$w" = base ]; then
+				w="base mta"
+			fi
+			printf ' %10s' "$w"
+		done
+		echo
+		printf '%s' "$table" | while read -r s cnt rest; do
+			printf '  %-22s' "$s x $cnt"
+			for v in $rest; do
+				printf ' %10s' "$v"
+			done
+			echo
+		done
+		if [ -n "${BENCH_BASE:-}" ]; then
+			echo "  (mta: $MTA; base mta: $BENCH_BASE)"
+		fi
+	} >>"$work/report"
+}
+
+# ---- part 5: the ceilings of this machine ----
+
+# sinkrate SESSIONS COUNT SIZE: smtp-source straight into smtp-sink (no
+# MTA, no disk): messages per second.
+sinkrate()
+{
+	sink_start
+	t0=$(now)
+	if /usr/sbin/smtp-source -s "$1" -m "$2" -l "$3" -M client.example \
+	    -f sender@client.example -t rcpt@remote.example \
+	    "127.0.0.2:$sinkport" >"$work/source.out" 2>&1; then
+		t1=$(now)
+		rate "$2" "$t0" "$t1"
+	else
+		echo -
+	fi
+	sink_stop
+}
+
+# serialrate DIR: a 4 KiB rewrite of one file and its fdatasync, one
+# after the other for 2 s, per second: the disk's own flush, with no
+# journal commit (the file's size and blocks never change).
+serialrate()
+{
+	python3 - "$1" <<'PYEOF'
+import os, sys, time
+d = sys.argv[1]
+os.makedirs(d, exist_ok=True)
+buf = b"x" * 4096
+fd = os.open(os.path.join(d, "f"), os.O_WRONLY | os.O_CREAT, 0o600)
+os.pwrite(fd, buf, 0)
+os.fsync(fd)
+n, t0 = 0, time.monotonic()
+while time.monotonic() - t0 < 2:
+    os.pwrite(fd, buf, 0)
+    os.fdatasync(fd)
+    n += 1
+print("%.1f" % (n / (time.monotonic() - t0)))
+PYEOF
+	rm -rf "$1"
+}
+
+# share RATE CEILING: RATE as a percentage of CEILING, or "-".
+share()
+{
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (a == "-" || a == "" || b == "-" || b == "" || b == 0) print "-"
+		else printf "%.0f%%\n", 100 * a / b }'
+}
+
+sink1=
+sink20=
+sink20b=
+part5()
+{
+	if [ ! -x /usr/sbin/smtp-source ] || [ ! -x /usr/sbin/smtp-sink ]; then
+		echo "bench: no smtp-source or smtp-sink: no sink ceiling" >&2
+	else
+		sinkport=$(freeport)
+		c1=$(awk -v f="$SCALE" 'BEGIN { n = int(2000 * f); print n < 20 ? 20 : n }')
+		c20=$(awk -v f="$SCALE" 'BEGIN { n = int(5000 * f); print n < 20 ? 20 : n }')
+		c20b=$(awk -v f="$SCALE" 'BEGIN { n = int(1000 * f); print n < 20 ? 20 : n }')
+		a=
+		b=
+		c=
+		r=1
+		while [ "$r" -le "$SRUNS" ]; do
+			a="$a $(sinkrate 1 "$c1" 4096)"
+			b="$b $(sinkrate 20 "$c20" 4096)"
+			c="$c $(sinkrate 20 "$c20b" 102400)"
+			r=$((r + 1))
+		done
+		# shellcheck disable=SC2086
+		sink1=$(median $a)
+		# shellcheck disable=SC2086
+		sink20=$(median $b)
+		# shellcheck disable=SC2086
+		sink20b=$(median $c)
+		echo "bench: smtp-sink ceiling: 1 session $sink1/s, 20 sessions $sink20/s, 20 x 100 KiB $sink20b/s" >&2
+	fi
+	sdata=$(serialrate "$mnt/ceil")
+	cc -O2 -pthread -o "$work/fsync_limit" "$SHARED/bench/fsync_limit.c"
+	scommit=$(limit fsync 4096 1000 1 1)
+	echo "bench: serial ceilings: fdatasync $sdata/s, one commit at a time $scommit/s" >&2
+	{
+		echo
+		echo "== part 5: the ceilings of this machine (sink: median of $SRUNS)"
+		echo
+		printf '  %-52s %9s\n' "smtp-source -> smtp-sink, 1 session x 4 KiB (msg/s)" "${sink1:--}"
+		printf '  %-52s %9s\n' "smtp-source -> smtp-sink, 20 sessions x 4 KiB" "${sink20:--}"
+		printf '  %-52s %9s\n' "smtp-source -> smtp-sink, 20 sessions x 100 KiB" "${sink20b:--}"
+		printf '  %-52s %9s\n' "serial: 4 KiB rewrite + fdatasync of one file (/s)" "$sdata"
+		printf '  %-52s %9s\n' "serial: write, fsync, rename, fsync dir (fsync_limit)" "$scommit"
+		echo "  (parts 2 and 3 give each rate's share of the sink's rate for its load)"
+	} >>"$work/report"
+}
+
+# ---- part 6: the flush's scope: 20 sessions while dd writes ----
+
+part6()
+{
+	if [ ! -x /usr/sbin/smtp-source ]; then
+		echo "bench: no smtp-source: part 6 skipped" >&2
+		return 0
+	fi
+	cnt=$(awk -v f="$SCALE" 'BEGIN { n = int(2000 * f); print n < 20 ? 20 : n }')
+	bins=$MTA
+	if [ -n "${BENCH_BASE:-}" ]; then
+		bins="$MTA $BENCH_BASE"
+	fi
+	table=
+	for b in $bins; do
+		row=
+		for dd in no yes; do
+			if [ "$dd" = yes ]; then
+				# a backup that never ends: 300 MiB files one
+				# after the other, through the page cache
+				# shellcheck disable=SC2016
+				setsid sh -c 'while :; do
+				    dd if=/dev/zero of="$1" bs=1M count=300 2>/dev/null
+				    rm -f "$1"; done' sh "$mnt/dd.big" &
+				ddpid=$!
+				sleep 1
+			fi
+			dead=$(freeport)
+			MTABIN=$b mta_start "$mnt/mspool" -O SmartHost="[127.0.0.1]:$dead" \
+			    -O SmartHostTLS=none -O NameServer="127.0.0.1:$dead"
+			x=$(load mta 20 "$cnt" 4096 "$mport")
+			got=$(settle mtacount "$cnt")
+			mta_stop
+			if [ -n "$ddpid" ]; then
+				kill -TERM "-$ddpid" 2>/dev/null || true
+				wait "$ddpid" 2>/dev/null || true
+				ddpid=
+				rm -f "$mnt/dd.big"
+			fi
+			rm -rf "$mnt/mspool"
+			sync
+			if [ "$got" -ne "$cnt" ]; then
+				echo "bench: part 6: $got of $cnt queued" >&2
+			fi
+			echo "bench: 20 x $cnt x 4 KiB, dd $dd, $b: $x/s" >&2
+			row="$row $x"
+		done
+		table="$table$b$row
+"
+	done
+	{
+		echo
+		echo "== part 6: the flush's scope: 20 sessions x $cnt x 4 KiB held in the"
+		echo "queue, alone and while dd writes 300 MiB files one after the other"
+		echo "to the same file system (msg/s, one run each)"
+		echo
+		printf '  %-40s %10s %10s\n' "binary" "alone" "beside dd"
+		printf '%s' "$table" | while read -r b x y; do
+			printf '  %-40s %10s %10s\n' "$b" "$x" "$y"
+		done
+	} >>"$work/report"
+}
+
 : >"$work/report"
 if part 1; then
 	part1 "$@"
+fi
+if part 5; then
+	part5
 fi
 if part 2; then
 	part2
 fi
 if part 3; then
 	part3
+fi
+if part 4; then
+	part4
+fi
+if part 6; then
+	part6
 fi
 echo
 echo "mta bench: $MTA ($(wc -c <"$MTA") bytes)"

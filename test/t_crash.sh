@@ -525,7 +525,7 @@ inject write EIO "75"
 inject fsync EIO "75"
 inject fsync ENOSPC "75"
 inject fdatasync EIO "75"
-inject syncfs EIO "75"
+inject sync_file_range EIO "75"
 inject rename EIO "75"
 inject rename ENOSPC "75"
 inject renameat EIO "75"
@@ -638,7 +638,7 @@ killed=0
 staled=0
 stopped=""
 # fsync first: those are the points the brief names
-for sc in fsync fdatasync syncfs rename renameat renameat2 unlink unlinkat \
+for sc in fsync fdatasync sync_file_range rename renameat renameat2 unlink unlinkat \
     $(awk '{ print $1 }' counts.run); do
 	k=$(awk -v s="$sc" '$1 == s { print $2 }' counts.run)
 	if [ -z "$k" ] || grep -qx "$sc" done3 2>/dev/null; then

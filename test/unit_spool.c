@@ -1,10 +1,12 @@
 /*
  * unit_spool.c: the qf reader and writer (spool_parse, spool_format),
  * which it reaches by including spool.c. A qf that round-trips must come
- * back equal; every damaged one must be refused, never half read.
+ * back equal; every damaged one must be refused, never half read. Also
+ * what tells a deferral from a change of state (statekey), and the group
+ * flush over a real folder (present, gone and more files than one batch).
  * Prints "ok - name" or "FAIL - name: ..." and exits 1 on any failure.
  */
-#define _GNU_SOURCE	/* spool.c uses syncfs() */
+#define _GNU_SOURCE	/* spool.c uses sync_file_range() */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -179,6 +181,108 @@ ids(void)
 	result("ids fit", strlen(b) < QIDLEN - 1, b);
 }
 
+/* A deferral (attempts, next try, reply, its host) keeps the key; any
+ * change of state does not. */
+static void
+statekeys(void)
+{
+	struct msg m;
+	struct rcpt *r;
+	char *k0, *k;
+
+	msg_init(&m);
+	m.sender = xstrdup("a@b.org");
+	m.arrival = 1700000000;
+	m.size = 42;
+	r = msg_addrcpt(&m, "x@remote.org");
+	k0 = statekey(&m);
+	result("statekey drops the deferral's lines", strstr(k0, "\na") ==
+	    NULL && strstr(k0, "\nn") == NULL && strstr(k0, "\nRx@remote.org"
+	    "\nsP\n") != NULL, k0);
+	r->attempts = 4;
+	r->next = 1700009999;
+	r->reply = xstrdup("4.4.1 connection refused");
+	r->rhost = xstrdup("mx.remote.org");
+	k = statekey(&m);
+	result("a deferral keeps the key", strcmp(k0, k) == 0, k);
+	free(k);
+	r->state = R_SENT;
+	k = statekey(&m);
+	result("a delivered recipient changes the key", strcmp(k0, k) != 0, k);
+	free(k);
+	m.rcpt[0].state = R_PENDING;
+	m.warned = 1;
+	k = statekey(&m);
+	result("a delay warning changes the key", strcmp(k0, k) != 0, k);
+	free(k);
+	m.warned = 0;
+	msg_addrcpt(&m, "y@remote.org");
+	k = statekey(&m);
+	result("an added recipient changes the key", strcmp(k0, k) != 0, k);
+	free(k);
+	free(k0);
+	msg_free(&m);
+}
+
+/* touch DIR/NAME with a few bytes */
+static void
+put1(const char *dir, char kind, const char *id)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%cf%s", dir, kind, id);
+	if ((f = fopen(path, "w")) == NULL) {
+		abort();
+	}
+	fputs("x\n", f);
+	fclose(f);
+}
+
+static void
+flushes(void)
+{
+	char dir[] = "/tmp/unit_spool.XXXXXX", id[QIDLEN], *ids;
+	size_t len = 0;
+	int i, n = 300;
+
+	if (mkdtemp(dir) == NULL) {
+		result("flush: a temporary folder", 0, strerror(errno));
+		return;
+	}
+	set.queuedir = dir;
+	if (spool_open() == -1) {
+		result("flush: spool_open", 0, strerror(errno));
+		return;
+	}
+	ids = xrealloc(NULL, (size_t)n * (QIDLEN + 1) + 64);
+	for (i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "U%04d", i);
+		if (i % 50 != 7) {	/* some are gone (aborted) */
+			put1(dir, 'd', id);
+			put1(dir, 'q', id);
+		}
+		len += (size_t)sprintf(ids + len, "%s ", id);
+	}
+	len += (size_t)sprintf(ids + len, "../etc ");	/* never a path */
+	errno = 0;
+	result("flush: 300 messages (more files than a batch), some gone",
+	    flush(ids, len) == 0, strerror(errno));
+	result("flush: the request is left as it was", strncmp(ids,
+	    "U0000 U0001 ", 12) == 0 && ids[len - 1] == ' ', ids);
+	result("flush: an empty request", flush(ids, 0) == 0, strerror(errno));
+	for (i = 0; i < n; i++) {
+		char path[512];
+
+		snprintf(path, sizeof(path), "%s/df%s%04d", dir, "U", i);
+		unlink(path);
+		path[strlen(dir) + 1] = 'q';
+		unlink(path);
+	}
+	rmdir(dir);
+	free(ids);
+}
+
 int
 main(void)
 {
@@ -186,5 +290,7 @@ main(void)
 	nulbyte();
 	roundtrip();
 	ids();
+	statekeys();
+	flushes();
 	return failed;
 }
