@@ -1,12 +1,14 @@
 /*
- * mta.c: main, the command line, settings, logging, and local submission.
+ * mta.c: main, the command line, settings, logging, the helpers every
+ * file uses (allocation, addresses, dates), and the daemon.
  *
  * Start at main(): it picks a mode from argv[0] and the flags (submit a
  * message, list the queue, run the queue, verify addresses, check the
  * aliases) and hands over to the file that owns the work: spool.c for the
- * queue files, deliver.c for queue runs, local.c for aliases and mailboxes,
- * submit.c for a message on stdin, smtp.c for the server; the daemon's
- * select() loop, its signals and its privileges are here.
+ * queue files, deliver.c for queue runs, aliases.c for aliases, local.c
+ * for mailboxes, submit.c for a message on stdin (local submission),
+ * smtp.c for the server; the daemon's select() loop, its signals and its
+ * privileges are here.
  */
 #define _GNU_SOURCE	/* pipe2(), accept4() on glibc (the test build) */
 #include <sys/socket.h>

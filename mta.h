@@ -106,8 +106,7 @@ void daemon_queued(const char *id);
 void detach(void);
 int tempfailcode(int e);
 
-/* submit.c */
-int submit_run(char **argv, int argc);
+/* mta.c: the helpers every file uses */
 void *xmalloc(size_t n);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
@@ -115,6 +114,9 @@ int islocaldomain(const char *domain);
 int splitaddr(const char *addr, char *local, size_t llen, const char **domain);
 void rfc5322date(time_t t, char *buf, size_t len);
 void sanitize(char *s);
+
+/* submit.c */
+int submit_run(char **argv, int argc);
 
 /* addr.c: RFC 5322 address lists and header fields */
 typedef void addrfn(const char *addrspec, void *arg);
@@ -181,9 +183,6 @@ int tls_loadserver(const char *certfile, const char *keyfile, char *err,
 int tls_haveserver(void);
 #endif
 
-/* crypt.c: SHA-512 crypt ("$6$"), as made by mkpasswd -m sha-512 (only
- * WITH_SERVER and WITH_TLS: the AUTH server's) */
-char *sha512crypt(const char *key, const char *setting);
 #ifdef BR_BEARSSL_SSL_H__	/* only for the files that use BearSSL */
 void tls_serverinit(br_ssl_server_context *sc, unsigned char *buf,
     size_t len);
@@ -193,6 +192,10 @@ br_ssl_engine_context *tls_clientengine(struct tlsclient *t);
 int tls_loadcas(char *err, size_t errlen);
 struct tlsclient *tls_client(const char *servername, int verify);
 int tls_certaddr(const struct tlsclient *t, const char *addr);
+
+/* crypt.c: SHA-512 crypt ("$6$"), as made by mkpasswd -m sha-512 (only
+ * WITH_SERVER and WITH_TLS: the AUTH server's) */
+char *sha512crypt(const char *key, const char *setting);
 
 /* client.c: the SMTP client (delivery children only) */
 enum { TLS_NONE, TLS_OPPORTUNISTIC, TLS_REQUIRE, TLS_IMPLICIT };

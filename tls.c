@@ -2,7 +2,8 @@
  * tls.c: the BearSSL glue that is not about moving bytes: reading PEM
  * certificates and keys once at start-up, setting up a server context
  * for a session, and naming what was negotiated. smtp.c drives the
- * engine itself, without ever blocking (see conn_tls* there).
+ * server's engine itself, without ever blocking (see tlsio there);
+ * client.c drives the client's.
  *
  * BearSSL never allocates: the decoded chain and key live in static
  * storage here for the life of the process, and each session brings its
