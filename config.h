@@ -5,6 +5,8 @@
  * SPEC.md names; each can be overridden at run time with -O Name=Value.
  * An empty string means "not set". Durations are in seconds, sizes in bytes.
  */
+#ifndef CONFIG_H
+#define CONFIG_H
 
 /*
  * Profiles: what is compiled in. 0 leaves the code out of the binary, not
@@ -30,69 +32,81 @@
 #define WITH_TLS	1
 #endif
 
-/* QueueDirectory: the spool, one flat directory. */
-#define DEF_QUEUEDIR		"/var/spool/mqueue"
-/* DaemonPortOptions: the listener(s); repeat -O to add more. */
-#define DEF_LISTEN		"Addr=127.0.0.1,Port=25"
-/* HostName ($j): empty = the system's host name (uname). */
-#define DEF_HOSTNAME		""
-/* LocalDomains: comma list; empty = HostName and localhost. */
-#define DEF_LOCALDOMAINS	""
-/* RelayFrom: client networks allowed to relay without AUTH. */
-#define DEF_RELAYFROM		"127.0.0.0/8,::1"
-/* SmartHost: host, host:port or [host]:port; empty = MX delivery. */
-#define DEF_SMARTHOST		""
-/* SmartHostTLS: require, implicit, opportunistic or none. */
 #if WITH_TLS
 #define DEF_SMARTHOSTTLS	"require"
 #else
-#define DEF_SMARTHOSTTLS	"none"
+#define DEF_SMARTHOSTTLS	"none"	/* nothing else can work */
 #endif
-/* AuthInfoFile: "host user password" lines for the smarthost. */
-#define DEF_AUTHINFOFILE	"/etc/mta/authinfo"
-/* CACertFile: trust anchors for verified TLS. */
-#define DEF_CACERTFILE		"/etc/ssl/certs/ca-certificates.crt"
-/* ServerCertFile, ServerKeyFile: STARTTLS is offered when both are set. */
-#define DEF_SERVERCERT		""
-#define DEF_SERVERKEY		""
-/* AuthUsersFile: "user:crypt-hash" lines for SMTP AUTH. */
-#define DEF_AUTHUSERS		""
-/* AliasFile: sendmail-format aliases. */
-#define DEF_ALIASFILE		"/etc/aliases"
-/* MailSpool: mailbox directory (MailSpool/user). */
-#define DEF_MAILSPOOL		"/var/mail"
-/* MailboxFormat: mbox or maildir. */
-#define DEF_MAILBOXFORMAT	"mbox"
-/* MinFreeSpace: refuse new mail below this much free space. */
-#define DEF_MINFREE		(10LL * 1024 * 1024)
-/* MasqueradeAs: user@domain or @domain for relayed mail; empty = off. */
-#define DEF_MASQUERADE		""
-/* DeadLetterFile: last resort for undeliverable bounces. */
-#define DEF_DEADLETTER		"/var/tmp/dead.letter"
-/* PostmasterCopy: gets the headers of every bounce; empty = nobody. */
-#define DEF_POSTMASTERCOPY	""
-/* NameServer: ip or ip:port; empty = the first of /etc/resolv.conf. */
-#define DEF_NAMESERVER		""
-/* SMTPPort: port for MX delivery. */
-#define DEF_SMTPPORT		25
-/* MaxMessageSize: advertised in EHLO SIZE. */
-#define DEF_MAXSIZE		26214400LL
-#define DEF_MAXRCPT		100
-#define DEF_MAXCONN		64
-#define DEF_MAXPERIP		8
-/* QueueReturn, QueueWarn: bounce after / warn after (0 = never warn). */
-#define DEF_QUEUERETURN		(5L * 86400)
-#define DEF_QUEUEWARN		(4L * 3600)
-/* Timeout.command, Timeout.datablock (RFC 5321 4.5.3.2). */
-#define DEF_TCOMMAND		(5L * 60)
-#define DEF_TDATABLOCK		(3L * 60)
-/* HostStatusTimeout: how long a host that failed is skipped. */
-#define DEF_HOSTSTATUS		(30L * 60)
-/* RunAsUser: the daemon's user after binding, when started as root. */
-#define DEF_RUNASUSER		"mail"
-/* LogFile: empty = syslog (facility mail), "-" = stderr. */
-#define DEF_LOGFILE		""
-#define DEF_PIDFILE		"/run/mta.pid"
+
+/*
+ * The settings, one line each: X(Name, field, kind, default, limit).
+ * Name is the -O name SPEC.md fixes, field the member of struct settings
+ * (mta.h), kind one of STR (a string; limit: the longest that fits),
+ * CHOICE (limit: the allowed words), LISTEN (repeatable; limit: the
+ * longest entry), NUM, SIZE (bytes, K/M/G suffixes) or DUR (seconds,
+ * s/m/h/d suffixes). An empty string means "not set". Adding a setting
+ * is adding a line here; `mta -bO` prints them all as they are in force.
+ */
+#define SETTINGS(X) \
+	/* the spool, one flat directory */ \
+	X("QueueDirectory", queuedir, STR, "/var/spool/mqueue", MAXPATH) \
+	/* the listener(s); repeat -O to add more */ \
+	X("DaemonPortOptions", listen, LISTEN, "Addr=127.0.0.1,Port=25", 255) \
+	/* $j; empty: the system's host name (uname) */ \
+	X("HostName", hostname, STR, "", 255) \
+	/* comma list; empty: HostName and localhost */ \
+	X("LocalDomains", localdomains, STR, "", 4095) \
+	/* client networks allowed to relay without AUTH */ \
+	X("RelayFrom", relayfrom, STR, "127.0.0.0/8,::1", 1023) \
+	/* host, host:port or [host]:port; empty: MX delivery */ \
+	X("SmartHost", smarthost, STR, "", MAXADDR) \
+	X("SmartHostTLS", smarthosttls, CHOICE, DEF_SMARTHOSTTLS, \
+	    "require implicit opportunistic none") \
+	/* "host user password" lines for the smarthost */ \
+	X("AuthInfoFile", authinfofile, STR, "/etc/mta/authinfo", MAXPATH) \
+	/* trust anchors for verified TLS */ \
+	X("CACertFile", cacertfile, STR, \
+	    "/etc/ssl/certs/ca-certificates.crt", MAXPATH) \
+	/* STARTTLS is offered when both are set */ \
+	X("ServerCertFile", servercert, STR, "", MAXPATH) \
+	X("ServerKeyFile", serverkey, STR, "", MAXPATH) \
+	/* "user:crypt-hash" lines for SMTP AUTH */ \
+	X("AuthUsersFile", authusers, STR, "", MAXPATH) \
+	/* sendmail-format aliases */ \
+	X("AliasFile", aliasfile, STR, "/etc/aliases", MAXPATH) \
+	/* mailbox directory (MailSpool/user) */ \
+	X("MailSpool", mailspool, STR, "/var/mail", MAXPATH - 256) \
+	X("MailboxFormat", mailboxformat, CHOICE, "mbox", "mbox maildir") \
+	/* refuse new mail below this much free space */ \
+	X("MinFreeSpace", minfree, SIZE, 10LL * 1024 * 1024, 0) \
+	/* user@domain or @domain for relayed mail; empty: off */ \
+	X("MasqueradeAs", masquerade, STR, "", MAXADDR) \
+	/* last resort for undeliverable bounces */ \
+	X("DeadLetterFile", deadletter, STR, "/var/tmp/dead.letter", MAXPATH) \
+	/* gets the headers of every bounce; empty: nobody */ \
+	X("PostmasterCopy", postmastercopy, STR, "", MAXADDR) \
+	/* ip or ip:port; empty: the first of /etc/resolv.conf */ \
+	X("NameServer", nameserver, STR, "", 63) \
+	/* port for MX delivery */ \
+	X("SMTPPort", smtpport, NUM, 25, 0) \
+	/* advertised in EHLO SIZE */ \
+	X("MaxMessageSize", maxsize, SIZE, 26214400LL, 0) \
+	X("MaxRecipientsPerMessage", maxrcpt, NUM, 100, 0) \
+	X("MaxConnections", maxconn, NUM, 64, 0) \
+	X("MaxConnectionsPerIP", maxperip, NUM, 8, 0) \
+	/* bounce after / warn after (0: never warn) */ \
+	X("QueueReturn", queuereturn, DUR, 5L * 86400, 0) \
+	X("QueueWarn", queuewarn, DUR, 4L * 3600, 0) \
+	/* RFC 5321 4.5.3.2 */ \
+	X("Timeout.command", tcommand, DUR, 5L * 60, 0) \
+	X("Timeout.datablock", tdatablock, DUR, 3L * 60, 0) \
+	/* how long a host that failed is skipped */ \
+	X("HostStatusTimeout", hoststatus, DUR, 30L * 60, 0) \
+	/* the daemon's user after binding, when started as root */ \
+	X("RunAsUser", runasuser, STR, "mail", 31) \
+	/* empty: syslog (facility mail); "-": stderr */ \
+	X("LogFile", logfile, STR, "", MAXPATH) \
+	X("PidFile", pidfile, STR, "/run/mta.pid", MAXPATH)
 
 /* Limits that size arrays or bound work; not overridable. */
 #define MAXLISTEN	8		/* DaemonPortOptions entries */
@@ -125,3 +139,5 @@
 
 /* A tf or orphan df older than this is debris of a crash. */
 #define STALE_AGE	3600
+
+#endif /* CONFIG_H */

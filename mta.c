@@ -37,25 +37,14 @@
 #include "config.h"
 #include "mta.h"
 
-struct settings set = {
-	.queuedir = DEF_QUEUEDIR, .hostname = DEF_HOSTNAME,
-	.localdomains = DEF_LOCALDOMAINS, .relayfrom = DEF_RELAYFROM,
-	.smarthost = DEF_SMARTHOST, .smarthosttls = DEF_SMARTHOSTTLS,
-	.authinfofile = DEF_AUTHINFOFILE, .cacertfile = DEF_CACERTFILE,
-	.servercert = DEF_SERVERCERT, .serverkey = DEF_SERVERKEY,
-	.authusers = DEF_AUTHUSERS, .aliasfile = DEF_ALIASFILE,
-	.mailspool = DEF_MAILSPOOL, .mailboxformat = DEF_MAILBOXFORMAT,
-	.masquerade = DEF_MASQUERADE, .deadletter = DEF_DEADLETTER,
-	.postmastercopy = DEF_POSTMASTERCOPY, .nameserver = DEF_NAMESERVER,
-	.runasuser = DEF_RUNASUSER, .logfile = DEF_LOGFILE,
-	.pidfile = DEF_PIDFILE, .listen = { DEF_LISTEN }, .nlisten = 0,
-	.minfree = DEF_MINFREE, .maxsize = DEF_MAXSIZE,
-	.maxrcpt = DEF_MAXRCPT, .maxconn = DEF_MAXCONN,
-	.maxperip = DEF_MAXPERIP, .smtpport = DEF_SMTPPORT,
-	.queuereturn = DEF_QUEUERETURN, .queuewarn = DEF_QUEUEWARN,
-	.tcommand = DEF_TCOMMAND, .tdatablock = DEF_TDATABLOCK,
-	.hoststatus = DEF_HOSTSTATUS,
-};
+#define S_DEF_LISTEN(d)		{ d }
+#define S_DEF_STR(d)		d
+#define S_DEF_CHOICE(d)		d
+#define S_DEF_NUM(d)		d
+#define S_DEF_DUR(d)		d
+#define S_DEF_SIZE(d)		d
+#define S_DEFAULT(name, f, kind, def, limit)	.f = S_DEF_##kind(def),
+struct settings set = { SETTINGS(S_DEFAULT) };
 int verbose;
 const char *progname = "mta";
 static char **savedargv;	/* for the daemon's SIGHUP: our arguments */
@@ -64,48 +53,22 @@ static char **savedargv;	/* for the daemon's SIGHUP: our arguments */
 
 enum { O_STR, O_NUM, O_SIZE, O_DUR, O_LISTEN, O_CHOICE };
 
+/* choices for O_CHOICE, max (the longest value that fits) for the rest */
+#define S_LIM_STR(l)		NULL, l
+#define S_LIM_LISTEN(l)		NULL, l
+#define S_LIM_CHOICE(l)		l, 0
+#define S_LIM_NUM(l)		NULL, 0
+#define S_LIM_DUR(l)		NULL, 0
+#define S_LIM_SIZE(l)		NULL, 0
+#define S_OPTION(name, f, kind, def, limit) \
+	{ name, O_##kind, &set.f, S_LIM_##kind(limit) },
 static const struct option {
 	const char *name;
 	int type;
 	void *var;
 	const char *choices;	/* O_CHOICE: the allowed values */
-	size_t max;		/* O_STR: the longest value that fits */
-} options[] = {
-	{ "QueueDirectory", O_STR, &set.queuedir, NULL, MAXPATH },
-	{ "DaemonPortOptions", O_LISTEN, &set.listen, NULL, 255 },
-	{ "HostName", O_STR, &set.hostname, NULL, 255 },
-	{ "LocalDomains", O_STR, &set.localdomains, NULL, 4095 },
-	{ "RelayFrom", O_STR, &set.relayfrom, NULL, 1023 },
-	{ "SmartHost", O_STR, &set.smarthost, NULL, MAXADDR },
-	{ "SmartHostTLS", O_CHOICE, &set.smarthosttls,
-	    "require implicit opportunistic none", 0 },
-	{ "AuthInfoFile", O_STR, &set.authinfofile, NULL, MAXPATH },
-	{ "CACertFile", O_STR, &set.cacertfile, NULL, MAXPATH },
-	{ "ServerCertFile", O_STR, &set.servercert, NULL, MAXPATH },
-	{ "ServerKeyFile", O_STR, &set.serverkey, NULL, MAXPATH },
-	{ "AuthUsersFile", O_STR, &set.authusers, NULL, MAXPATH },
-	{ "AliasFile", O_STR, &set.aliasfile, NULL, MAXPATH },
-	{ "MailSpool", O_STR, &set.mailspool, NULL, MAXPATH - 256 },
-	{ "MailboxFormat", O_CHOICE, &set.mailboxformat, "mbox maildir", 0 },
-	{ "MinFreeSpace", O_SIZE, &set.minfree, NULL, 0 },
-	{ "MasqueradeAs", O_STR, &set.masquerade, NULL, MAXADDR },
-	{ "DeadLetterFile", O_STR, &set.deadletter, NULL, MAXPATH },
-	{ "PostmasterCopy", O_STR, &set.postmastercopy, NULL, MAXADDR },
-	{ "NameServer", O_STR, &set.nameserver, NULL, 63 },
-	{ "SMTPPort", O_NUM, &set.smtpport, NULL, 0 },
-	{ "MaxMessageSize", O_SIZE, &set.maxsize, NULL, 0 },
-	{ "MaxRecipientsPerMessage", O_NUM, &set.maxrcpt, NULL, 0 },
-	{ "MaxConnections", O_NUM, &set.maxconn, NULL, 0 },
-	{ "MaxConnectionsPerIP", O_NUM, &set.maxperip, NULL, 0 },
-	{ "QueueReturn", O_DUR, &set.queuereturn, NULL, 0 },
-	{ "QueueWarn", O_DUR, &set.queuewarn, NULL, 0 },
-	{ "Timeout.command", O_DUR, &set.tcommand, NULL, 0 },
-	{ "Timeout.datablock", O_DUR, &set.tdatablock, NULL, 0 },
-	{ "HostStatusTimeout", O_DUR, &set.hoststatus, NULL, 0 },
-	{ "RunAsUser", O_STR, &set.runasuser, NULL, 31 },
-	{ "LogFile", O_STR, &set.logfile, NULL, MAXPATH },
-	{ "PidFile", O_STR, &set.pidfile, NULL, MAXPATH },
-};
+	size_t max;		/* O_STR, O_LISTEN: the longest value */
+} options[] = { SETTINGS(S_OPTION) };
 
 /* A number with an optional unit suffix; units is "smhd" or "KMG". */
 static int
@@ -307,6 +270,43 @@ setoption(const char *arg)
 		set.listen[set.nlisten++] = val;
 		break;
 	}
+}
+
+/*
+ * -bO: the settings in force, after -O and the system's defaults, one
+ * Name=Value line each in the form -O takes back (sizes in bytes,
+ * durations in seconds), like Postfix's postconf. sendmail's -bP, which
+ * Exim uses for this, means queue counts there, so mta uses a letter no
+ * sendmail mode has.
+ */
+static int
+printsettings(void)
+{
+	const struct option *o;
+	int i;
+
+	for (o = options; o < options + sizeof(options) / sizeof(*o); o++) {
+		switch (o->type) {
+		case O_NUM:
+		case O_DUR:
+			printf("%s=%ld\n", o->name, *(long *)o->var);
+			break;
+		case O_SIZE:
+			printf("%s=%lld\n", o->name, *(long long *)o->var);
+			break;
+		case O_LISTEN:
+			for (i = 0; i < set.nlisten; i++) {
+				printf("%s=%s\n", o->name, set.listen[i]);
+			}
+			break;
+		default:
+			printf("%s=%s\n", o->name, *(const char **)o->var);
+		}
+	}
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		die(EX_IOERR, "-bO: cannot write the settings:");
+	}
+	return 0;
 }
 
 /* Fill in the defaults that depend on the system. */
@@ -1384,7 +1384,8 @@ usage(const char *why)
 {
 	die(EX_USAGE, "%s\nusage: %s [-t] [-i] [-f sender] [-F name] "
 	    "[-odb|-odi|-odq] [-O Name=Value] [recipient ...]\n"
-	    "       %s -bp | -bv addr... | -bi | -q[I|R|S sub] | -qINTERVAL\n"
+	    "       %s -bp | -bv addr... | -bi | -bO | -q[I|R|S sub] | "
+	    "-qINTERVAL\n"
 	    "       %s %s| -d0.1", why, progname, progname, progname,
 	    WITH_SERVER ? "-bd | -bD [-qINTERVAL] | -bs " : "");
 }
@@ -1458,7 +1459,7 @@ flag(char **argv, int *i)
 		v = optval(argv, i, p + 1);
 		switch (*p) {
 		case 'b':
-			if (v[1] != '\0' || strchr("mdDspvi", *v) == NULL) {
+			if (v[1] != '\0' || strchr("mdDspviO", *v) == NULL) {
 				usage("unknown -b mode");
 			}
 			opt.mode = *v;
@@ -1505,6 +1506,9 @@ main(int argc, char **argv)
 		flag(argv, &i);
 	}
 	finishsettings();
+	if (opt.mode == 'O') {
+		return printsettings();
+	}
 #if WITH_SERVER
 	if ((opt.mode == 'd' || opt.mode == 'D') && getenv("MTA_FDS") == NULL) {
 		closeinherited();	/* before the log (or syslog) opens */

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "config.h"
+
 #define VERSION		"0.1"
 
 /* Outcome of one delivery attempt to one recipient. */
@@ -74,18 +76,16 @@ struct msg {
 };
 
 /* mta.c */
+/* The settings in force: one member per line of SETTINGS (config.h). */
+#define S_STR(f)	const char *f;
+#define S_CHOICE(f)	const char *f;
+#define S_LISTEN(f)	const char *f[MAXLISTEN]; int n##f;
+#define S_NUM(f)	long f;
+#define S_DUR(f)	long f;
+#define S_SIZE(f)	long long f;
+#define S_FIELD(name, f, kind, def, limit)	S_##kind(f)
 struct settings {
-	const char *queuedir, *hostname, *localdomains, *relayfrom;
-	const char *smarthost, *smarthosttls, *authinfofile, *cacertfile;
-	const char *servercert, *serverkey, *authusers, *aliasfile;
-	const char *mailspool, *mailboxformat, *masquerade, *deadletter;
-	const char *postmastercopy, *nameserver, *runasuser, *logfile;
-	const char *pidfile;
-	const char *listen[8];
-	int nlisten;
-	long long minfree, maxsize;
-	long maxrcpt, maxconn, maxperip, smtpport;
-	long queuereturn, queuewarn, tcommand, tdatablock, hoststatus;
+	SETTINGS(S_FIELD)
 };
 extern struct settings set;
 
