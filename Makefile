@@ -72,9 +72,10 @@ STRIP ?= strip
 # text segment instead of a page-aligned segment of its own
 # (-z noseparate-code), and no RELRO segment, which musl's static start
 # never makes read-only anyway (-z norelro). See README for what each
-# saves.
-CFLAGS ?= -Os -fno-pie -fno-jump-tables
-LDFLAGS ?= -no-pie -s -Wl,-z,noseparate-code -Wl,-z,norelro
+# saves. -flto: the linker sees the whole program (our files, not
+# BearSSL's), so helpers called across files can be inlined or dropped.
+CFLAGS ?= -Os -fno-pie -fno-jump-tables -flto=auto
+LDFLAGS ?= -Os -flto=auto -no-pie -s -Wl,-z,noseparate-code -Wl,-z,norelro
 CPPFLAGS ?=
 
 # Always added, after the SDK's flags so that these win: the language,
@@ -214,7 +215,7 @@ endif
 # ---------------------------------------------------------------------
 HDR = mta.h config.h
 SRC = mta.c submit.c spool.c deliver.c aliases.c local.c addr.c smtp.c \
-    tls.c crypt.c client.c remote.c bounce.c dns.c
+    tls.c crypt.c client.c remote.c bounce.c dns.c util.c
 
 # needtools KEY: a clear message when KEY's compiler is not installed
 needtools = @command -v $(firstword $(CC_$(1))) >/dev/null 2>&1 || { \
@@ -233,12 +234,14 @@ $(call out,$(1),$(2)): $$(OBJ_$(1)_$(2)) $(call bearlib,$(1))
 	    $$(MTA_LDFLAGS) -o $$@ $$(OBJ_$(1)_$(2)) $(call bearlib,$(1))
 endef
 
-# BearSSL from source for KEY, with KEY's compiler and flags.
+# BearSSL from source for KEY, with KEY's compiler and flags, but no
+# -flto: its objects go into an archive, which a plain ar cannot index
+# when they hold the compiler's intermediate code.
 define bearssl
 build/$(1)/bearssl/libbearssl.a: $$(BEARSSLH)
 	$$(call needtools,$(1))
 	CC='$$(CC_$(1))' AR='$$(AR_$(1))' RANLIB='$$(RANLIB_$(1))' \
-	    CFLAGS='$$(CFLAGS_$(1)) $$(MTA_SIZEFLAGS)' \
+	    CFLAGS='$$(filter-out -flto%,$$(CFLAGS_$(1))) $$(MTA_SIZEFLAGS)' \
 	    sh tools/bearssl $$(BEARSSLSRC) build/$(1)/bearssl
 endef
 

@@ -29,6 +29,11 @@ enum { A_FAILED, A_DELAYED, A_DELIVERED };
 
 static const char *actions[] = { "failed", "delayed", "delivered" };
 
+/* The DSNs committed and not yet handed on to deliver.c (bounce_made):
+ * one that does not fit is delivered by the next queue run. */
+static char made[16][QIDLEN];
+static int nmade;
+
 /* "550 5.1.1 ..." or "5.1.1 ...": the enhanced code, or a default. */
 static void
 status(const char *reply, int action, char *code, size_t len)
@@ -316,9 +321,26 @@ dsn(const struct msg *m, int dffd, const int *idx, int n, int action,
 	    actions[action], to);
 	logmsg(LOG_INFO, "%s: from=<>, size=%lld, nrcpts=1, relay=local "
 	    "(DSN of %s)", b.id, (long long)b.size, m->id);
-	deliver_one(b.id);
+	if (nmade < (int)(sizeof(made) / sizeof(*made))) {
+		memcpy(made[nmade++], b.id, QIDLEN);
+	}
 	msg_free(&b);
 	return 0;
+}
+
+/*
+ * The next DSN made and not yet handed on (0: none left), for deliver.c
+ * to deliver once the message it reports on is unlocked: never a nested
+ * delivery while that message's qf is still locked.
+ */
+int
+bounce_made(char *id)
+{
+	if (nmade == 0) {
+		return 0;
+	}
+	memcpy(id, made[--nmade], QIDLEN);
+	return 1;
 }
 
 /*

@@ -80,7 +80,7 @@ dsncode(const char *reply, char *code, size_t len)
 }
 
 /* Record one outcome in memory and in the log. */
-void
+static void
 deliver_record(const struct msg *m, struct rcpt *r, int res,
     const char *reply, const char *mailer, const char *relay)
 {
@@ -375,6 +375,9 @@ static int
 remotes(struct msg *m, int dffd, int *idx, int n)
 {
 	int *grp = xmalloc((size_t)n * sizeof(*grp)), i, j, k, r = 0;
+	int *res = xmalloc((size_t)n * sizeof(*res));
+	char (*replies)[REPLYLEN] = xmalloc((size_t)n * REPLYLEN);
+	char relay[RELAYLEN];
 	const char *d, *e;
 
 	for (i = 0; i < n && r == 0 && !stopping; i++) {
@@ -391,14 +394,34 @@ remotes(struct msg *m, int dffd, int *idx, int n)
 				idx[j] = -1;
 			}
 		}
-		remote_deliver(m, dffd, grp, k);
+		remote_deliver(m, dffd, grp, k, res, replies, relay);
+		for (j = 0; j < k; j++) {
+			deliver_record(m, &m->rcpt[grp[j]], res[j], replies[j],
+			    "esmtp", relay[0] != '\0' ? relay : NULL);
+		}
 		r = commit(m, dffd);
 		if (m->lockfd == -1) {
 			r = -1;		/* removed: all done */
 		}
 	}
 	free(grp);
+	free(res);
+	free(replies);
 	return r;
+}
+
+static int runone(const char *id);
+
+/* The DSNs bounce_run made, delivered now that the message they report
+ * on is unlocked (each is committed: one left over waits for a run). */
+static void
+handon(void)
+{
+	char id[QIDLEN];
+
+	while (!stopping && bounce_made(id)) {
+		runone(id);
+	}
 }
 
 /* One message: lock, deliver what is due, record, unlock. */
@@ -450,7 +473,8 @@ out:
 	running--;
 	free(ridx);
 	close(dffd);
-	msg_free(&m);
+	msg_free(&m);	/* unlocked */
+	handon();
 }
 
 /* One queue run over the whole spool (or the messages f selects). */

@@ -87,6 +87,14 @@ struct msg {
 struct settings {
 	SETTINGS(S_FIELD)
 };
+/* ... and its initializer: { SETTINGS(S_DEFAULT) } */
+#define S_DEF_LISTEN(d)		{ d }
+#define S_DEF_STR(d)		d
+#define S_DEF_CHOICE(d)		d
+#define S_DEF_NUM(d)		d
+#define S_DEF_DUR(d)		d
+#define S_DEF_SIZE(d)		d
+#define S_DEFAULT(name, f, kind, def, limit)	.f = S_DEF_##kind(def),
 extern struct settings set;
 
 /* What the command line asked for. */
@@ -99,14 +107,15 @@ extern struct cmdline opt;
 extern int verbose;
 extern const char *progname;
 
+/* util.c: the ground floor (logging, allocation, small helpers) */
+extern int logfd;
+void openlogfile(void);
+int ownfile(const char *path, int flags, mode_t mode);
 void logmsg(int pri, const char *fmt, ...);
 void warn(const char *fmt, ...);
 void die(int code, const char *fmt, ...);
-void daemon_queued(const char *id);
 void detach(void);
 int tempfailcode(int e);
-
-/* mta.c: the helpers every file uses */
 void *xmalloc(size_t n);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
@@ -159,6 +168,7 @@ void msg_free(struct msg *m);
 struct rcpt *msg_addrcpt(struct msg *m, const char *addr);
 
 /* smtp.c: the server (WITH_SERVER) */
+extern void (*smtp_onqueued)(const char *id);
 #include <sys/select.h>
 int smtp_init(void);
 int smtp_setrelay(const char *list, char *err, size_t errlen);
@@ -224,11 +234,14 @@ int dns_addrs(const char *host, struct sockaddr_storage *ss, int max,
 int dns_parseserver(const char *spec, struct sockaddr_storage *ss);
 
 /* remote.c: routes, MX, host status, AuthInfoFile */
-void remote_deliver(struct msg *m, int dffd, const int *idx, int n);
+#define RELAYLEN	320
+void remote_deliver(struct msg *m, int dffd, const int *idx, int n, int *res,
+    char (*replies)[REPLYLEN], char *relay);
 void remote_dumpstat(void (*fn)(const char *line));
 
 /* bounce.c: RFC 3464 delivery status notifications */
 int bounce_run(struct msg *m, int dffd);
+int bounce_made(char *id);
 
 /* deliver.c */
 struct qfilter {
@@ -236,8 +249,6 @@ struct qfilter {
 	const char *sub;
 };
 int deliver_run(const struct qfilter *f);
-void deliver_record(const struct msg *m, struct rcpt *r, int res,
-    const char *reply, const char *mailer, const char *relay);
 int deliver_one(const char *id);
 int deliver_daemon(long every);
 int deliver_runner(int cmdfd, long every);

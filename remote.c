@@ -6,7 +6,8 @@
  * the hosts (SmartHost, else MX records by preference, else the domain's
  * own addresses), skips hosts that failed recently (.hoststat in the
  * spool, shared by every runner), and hands the first host that answers
- * to client.c. Each recipient's outcome is recorded by deliver_record.
+ * to client.c. Each recipient's outcome goes back to deliver.c, which
+ * records it.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -389,13 +390,12 @@ masq(const struct msg *m)
 	    set.masquerade : NULL;
 }
 
-/* One transaction on an open connection; the outcomes recorded. */
+/* One transaction on an open connection; the outcomes in res, replies. */
 static void
-transact(struct msg *m, int dffd, const int *idx, int n, const char *relay,
-    const char *key)
+transact(struct msg *m, int dffd, const int *idx, int n, const char *key,
+    int *res, char (*replies)[REPLYLEN])
 {
-	char (*replies)[REPLYLEN] = xmalloc((size_t)n * REPLYLEN);
-	int *res = xmalloc((size_t)n * sizeof(*res)), i, dsn;
+	int i, dsn;
 
 	if (client_send(m, dffd, idx, n, res, replies, masq(m)) == 0) {
 		client_keep(key);	/* for the next message this way */
@@ -408,20 +408,17 @@ transact(struct msg *m, int dffd, const int *idx, int n, const char *relay,
 			/* RFC 3461 5.2.2: the next hop reports success now */
 			m->rcpt[idx[i]].notify &= ~N_SUCCESS;
 		}
-		deliver_record(m, &m->rcpt[idx[i]], res[i], replies[i], "esmtp",
-		    relay);
 	}
-	free(replies);
-	free(res);
 }
 
 /* Try every address of every host until one takes the transaction. */
 static int
 tryhosts(struct msg *m, int dffd, const int *idx, int n, struct route *rt,
-    const char *user, const char *pass, char *err, size_t errlen)
+    const char *user, const char *pass, char *err, size_t errlen,
+    int *res, char (*replies)[REPLYLEN], char *relay)
 {
 	struct sockaddr_storage ss[MAXADDRS];
-	char key[INET6_ADDRSTRLEN + 16], relay[320], ckey[600];
+	char key[INET6_ADDRSTRLEN + 16], ckey[600];
 	int i, j, nss, derr;
 
 	for (i = 0; i < rt->nmx; i++) {
@@ -439,12 +436,11 @@ tryhosts(struct msg *m, int dffd, const int *idx, int n, struct route *rt,
 		for (j = 0; j < nss; j++) {
 			setport(&ss[j], rt->port);
 			addrkey(&ss[j], key, sizeof(key), rt->port);
-			snprintf(relay, sizeof(relay), "%s%s", rt->mx[i].host,
-			    key);
+			snprintf(relay, RELAYLEN, "%s%s", rt->mx[i].host, key);
 			snprintf(ckey, sizeof(ckey), "%s %d %s", relay, rt->tls,
 			    user != NULL ? user : "-");
 			if (client_reuse(ckey) == 0) {
-				transact(m, dffd, idx, n, relay, ckey);
+				transact(m, dffd, idx, n, ckey, res, replies);
 				return 0;
 			}
 			if (hostdown(key, err, errlen)) {
@@ -474,7 +470,7 @@ tryhosts(struct msg *m, int dffd, const int *idx, int n, struct route *rt,
 				logmsg(LOG_INFO, "%s: TLS to %s: %s", m->id,
 				    relay, client_tlsinfo());
 			}
-			transact(m, dffd, idx, n, relay, ckey);
+			transact(m, dffd, idx, n, ckey, res, replies);
 			return 0;
 		}
 	}
@@ -483,15 +479,17 @@ tryhosts(struct msg *m, int dffd, const int *idx, int n, struct route *rt,
 
 /*
  * Deliver recipients idx[0..n-1] of m, which share a destination. Every
- * one of them gets an outcome recorded.
+ * one of them gets an outcome: res[i] and replies[i], and relay names the
+ * host that gave them ("" for none); deliver.c records them.
  */
 void
-remote_deliver(struct msg *m, int dffd, const int *idx, int n)
+remote_deliver(struct msg *m, int dffd, const int *idx, int n, int *res,
+    char (*replies)[REPLYLEN], char *relay)
 {
 	struct route rt = { .nmx = 0 };
 	char err[REPLYLEN] = "4.4.0 no host to try", user[256], pass[512];
 	const char *dom = strrchr(m->rcpt[idx[0]].addr, '@');
-	int i, r, cred = 1, res = D_TEMP;
+	int i, r, cred = 1, fail = D_TEMP;
 
 	if (set.smarthost[0] != '\0') {
 		r = smartroute(&rt, err, sizeof(err));
@@ -501,19 +499,22 @@ remote_deliver(struct msg *m, int dffd, const int *idx, int n)
 		}
 	} else {
 		r = mxroute(&rt, dom != NULL ? dom + 1 : "", err, sizeof(err));
-		res = r == -2 ? D_PERM : D_TEMP;
+		fail = r == -2 ? D_PERM : D_TEMP;
 	}
 	if (r == 0 && (r = tryhosts(m, dffd, idx, n, &rt, cred == 0 ? user :
-	    NULL, cred == 0 ? pass : NULL, err, sizeof(err))) == 0) {
+	    NULL, cred == 0 ? pass : NULL, err, sizeof(err), res, replies,
+	    relay)) == 0) {
 		explicit_bzero(pass, sizeof(pass));
 		return;
 	}
 	if (r == -2) {
-		res = D_PERM;
+		fail = D_PERM;
 	}
 	explicit_bzero(pass, sizeof(pass));
+	snprintf(relay, RELAYLEN, "%s", rt.nmx > 0 ? rt.mx[0].host :
+	    dom != NULL ? dom + 1 : "");
 	for (i = 0; i < n; i++) {
-		deliver_record(m, &m->rcpt[idx[i]], res, err, "esmtp",
-		    rt.nmx > 0 ? rt.mx[0].host : dom != NULL ? dom + 1 : NULL);
+		res[i] = fail;
+		snprintf(replies[i], REPLYLEN, "%s", err);
 	}
 }

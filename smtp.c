@@ -128,6 +128,11 @@ static unsigned char busy[MAXCONN_CAP];	/* slot in use: kept apart so
 					 * that a vacant slot is never written */
 static unsigned opengen;	/* generation of messages staged now */
 static int inflight;		/* a flush was asked for generation... */
+
+/* Called with each message acknowledged, unlocked, for its delivery: set
+ * by mta.c (the daemon's runner, or a child), so that this file calls
+ * nothing above it. */
+void (*smtp_onqueued)(const char *id);
 static unsigned flushgen;	/* ...this one */
 static int nslots;
 static struct {
@@ -1891,7 +1896,9 @@ flushed(unsigned g, int err)
 			stats.msgs++;
 			memcpy(id, c->m.id, sizeof(id));
 			msg_free(&c->m);	/* unlocks it for the runner */
-			daemon_queued(id);
+			if (smtp_onqueued != NULL) {
+				smtp_onqueued(id);
+			}
 		}
 		msg_free(&c->m);
 	}

@@ -643,8 +643,9 @@ struct tlsclient *
 tls_client(const char *servername, int verify)
 {
 	static struct tlsclient t;
-	static const br_hash_class *hashes[] = { &br_sha224_vtable,
-	    &br_sha256_vtable, &br_sha384_vtable, &br_sha512_vtable };
+	/* no SHA-1 (RFC 9155) and no SHA-224 (no public CA signs with it) */
+	static const br_hash_class *hashes[] = { &br_sha256_vtable,
+	    &br_sha384_vtable, &br_sha512_vtable };
 	time_t now = time(NULL);
 	size_t i;
 
@@ -657,7 +658,7 @@ tls_client(const char *servername, int verify)
 	if (verify) {
 		br_x509_minimal_init(&t.ee.xc, &br_sha256_vtable, tas, ntas);
 		for (i = 0; i < sizeof(hashes) / sizeof(*hashes); i++) {
-			br_x509_minimal_set_hash(&t.ee.xc, br_sha224_ID + (int)i,
+			br_x509_minimal_set_hash(&t.ee.xc, br_sha256_ID + (int)i,
 			    hashes[i]);
 		}
 		br_x509_minimal_set_rsa(&t.ee.xc, br_rsa_i31_pkcs1_vrfy);

@@ -37,13 +37,13 @@
  * Build and run: make fuzz (every target), or by hand
  *	clang -std=c99 -D_DEFAULT_SOURCE -D_XOPEN_SOURCE=700 -g -O1 \
  *	    -fsanitize=fuzzer,address,undefined -I. -o fuzz_smtp \
- *	    test/fuzz_smtp.c spool.c addr.c local.c tls.c crypt.c deliver.c \
+ *	    test/fuzz_smtp.c util.c spool.c addr.c local.c tls.c crypt.c deliver.c \
  *	    client.c remote.c bounce.c dns.c -lbearssl
  *	./fuzz_smtp -max_total_time=60 corpus/ test/fuzz_smtp.seeds/
  * To read a reproducer: FUZZ_SMTP_TRACE=1 ./fuzz_smtp crash-file prints
  * the server's replies on stderr.
  */
-/* link: spool.c addr.c aliases.c local.c tls.c crypt.c */
+/* link: util.c spool.c addr.c aliases.c local.c tls.c crypt.c */
 /* link: deliver.c client.c remote.c bounce.c dns.c submit.c */
 #include <sys/stat.h>
 #include <dirent.h>
@@ -245,6 +245,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	finishsettings();
 	openlogfile();
 	/* daemon_queued() tells the runner through this pipe: a sink */
+	smtp_onqueued = daemon_queued;
 	if ((runnerfd = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1 ||
 	    spool_open() == -1) {
 		perror("fuzz_smtp: init");
@@ -467,11 +468,14 @@ checkspool(void)
 	closedir(d);
 }
 
+/* config.h's values of the two limits MODE_SMALL lowers */
+static const struct settings defaults = { SETTINGS(S_DEFAULT) };
+
 static void
 setmode(int mode)
 {
-	set.maxsize = (mode & MODE_SMALL) ? 600 : DEF_MAXSIZE;
-	set.maxrcpt = (mode & MODE_SMALL) ? 3 : DEF_MAXRCPT;
+	set.maxsize = (mode & MODE_SMALL) ? 600 : defaults.maxsize;
+	set.maxrcpt = (mode & MODE_SMALL) ? 3 : defaults.maxrcpt;
 	set.minfree = (mode & MODE_FULL) ? (1LL << 62) : 0;
 	set.authusers = (mode & MODE_NOAUTH) ? "" : authfile;
 }

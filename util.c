@@ -1,0 +1,321 @@
+/*
+ * util.c: the ground floor, which every other file stands on and which
+ * stands on none of them: the settings in force (their defaults come from
+ * config.h's SETTINGS; mta.c parses -O into them), the command line's
+ * wishes, logging (logmsg, warn, die), allocation that cannot fail, and
+ * the small helpers for addresses, dates and exit codes.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "mta.h"
+
+struct settings set = { SETTINGS(S_DEFAULT) };
+int verbose;
+const char *progname = "mta";
+
+/* ---- logging and errors ---- */
+
+int logfd = -1;		/* LogFile, or 2 (stderr), or -1 (syslog) */
+
+/*
+ * A file that root opens by a name from the settings (LogFile, PidFile)
+ * in a folder that someone else may write: never through a symlink, never
+ * a FIFO or device, never a hard link to another file, and owned by root,
+ * by us or by RunAsUser (the log is given to it), or ELOOP. No O_TRUNC:
+ * the caller truncates once the file is known to be the right one.
+ */
+int
+ownfile(const char *path, int flags, mode_t mode)
+{
+	struct passwd *pw = getpwnam(set.runasuser);
+	struct stat st;
+	int fd;
+
+	fd = open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
+	    O_NOCTTY, mode);
+	if (fd == -1) {
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_nlink != 1 || (st.st_uid != 0 && st.st_uid != geteuid() &&
+	    (pw == NULL || st.st_uid != pw->pw_uid))) {
+		close(fd);
+		errno = ELOOP;
+		return -1;
+	}
+	return fd;
+}
+
+void
+openlogfile(void)
+{
+	if (set.logfile[0] == '\0') {
+		openlog("mta", LOG_PID | LOG_NDELAY, LOG_MAIL);
+	} else if (strcmp(set.logfile, "-") == 0) {
+		logfd = 2;
+	} else {
+		logfd = ownfile(set.logfile, O_WRONLY | O_APPEND | O_CREAT,
+		    0640);
+		if (logfd == -1) {
+			fprintf(stderr, "%s: LogFile %s: %s\n", progname,
+			    set.logfile, strerror(errno));
+			logfd = 2;
+		}
+	}
+}
+
+static void
+vlog(int pri, const char *fmt, va_list ap)
+{
+	char line[2048], when[32];
+	struct tm tm;
+	time_t now;
+	int n, m;
+
+	if (logfd == -1) {
+		vsyslog(pri, fmt, ap);
+		return;
+	}
+	now = time(NULL);
+	localtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%b %e %H:%M:%S", &tm);
+	n = snprintf(line, sizeof(line), "%s %.255s mta[%ld]: ", when,
+	    set.hostname, (long)getpid());
+	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	if (m < 0) {
+		return;
+	}
+	n += m;
+	if ((size_t)n > sizeof(line) - 2) {
+		n = (int)sizeof(line) - 2;
+	}
+	line[n++] = '\n';
+	/* one write per line, so lines of concurrent processes never mix */
+	if (write(logfd, line, (size_t)n) == -1) {
+		return;
+	}
+}
+
+void
+logmsg(int pri, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(pri, fmt, ap);
+	va_end(ap);
+}
+
+/* A format ending in ':' gets the errno text appended (suckless style). */
+static void
+vwarn(const char *fmt, va_list ap)
+{
+	char msg[1024];
+	size_t n;
+	int e = errno;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	if (n > 0 && msg[n - 1] == ':') {
+		snprintf(msg + n, sizeof(msg) - n, " %s", strerror(e));
+	}
+	fprintf(stderr, "%s: %s\n", progname, msg);
+	if (logfd != 2) {
+		logmsg(LOG_ERR, "%s", msg);
+	}
+	errno = e;
+}
+
+void
+warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+}
+
+void
+die(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+	exit(code);
+}
+
+void *
+xrealloc(void *p, size_t n)
+{
+	if ((p = realloc(p, n)) == NULL) {
+		die(EX_OSERR, "out of memory");
+	}
+	return p;
+}
+
+void *
+xmalloc(size_t n)
+{
+	return xrealloc(NULL, n);
+}
+
+char *
+xstrdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+
+	return memcpy(xmalloc(n), s, n);
+}
+
+/* ---- small helpers shared by the other files ---- */
+
+/* Is domain one of ours: HostName, localhost, or in LocalDomains? */
+int
+islocaldomain(const char *domain)
+{
+	const char *p = set.localdomains, *end;
+	size_t n;
+
+	if (strcasecmp(domain, set.hostname) == 0 ||
+	    strcasecmp(domain, "localhost") == 0) {
+		return 1;
+	}
+	while (*p != '\0') {
+		while (*p == ',' || *p == ' ') {
+			p++;
+		}
+		end = p + strcspn(p, ", ");
+		n = (size_t)(end - p);
+		if (n > 0 && strlen(domain) == n &&
+		    strncasecmp(domain, p, n) == 0) {
+			return 1;
+		}
+		p = end;
+	}
+	return 0;
+}
+
+/*
+ * Split an envelope address at its last '@' (a quoted local part may hold
+ * one): the local part is copied to local, *domain points into addr, or
+ * is NULL when there is no domain.
+ */
+int
+splitaddr(const char *addr, char *local, size_t llen, const char **domain)
+{
+	const char *at = strrchr(addr, '@');
+	size_t n = at != NULL ? (size_t)(at - addr) : strlen(addr);
+
+	if (n >= llen) {
+		return -1;
+	}
+	memcpy(local, addr, n);
+	local[n] = '\0';
+	*domain = at != NULL ? at + 1 : NULL;
+	return 0;
+}
+
+void
+rfc5322date(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	if (strftime(buf, len, "%a, %d %b %Y %H:%M:%S %z", &tm) == 0) {
+		buf[0] = '\0';
+	}
+}
+
+/*
+ * Make untrusted text safe for one log or qf line: C0 controls and DEL
+ * become spaces; the C1 controls U+0080..U+009F (which a terminal may
+ * obey as escapes) and every byte that is not part of well-formed UTF-8
+ * (overlong forms and surrogates included) become '?'. Other UTF-8 is
+ * kept.
+ */
+void
+sanitize(char *s)
+{
+	static const unsigned long least[] = { 0, 0x80, 0x800, 0x10000 };
+	unsigned char *p = (unsigned char *)s;
+	unsigned long c;
+	int i, n;
+
+	while (*p != '\0') {
+		if (*p < 0x80) {
+			*p = *p < 0x20 || *p == 0x7f ? ' ' : *p;
+			p++;
+			continue;
+		}
+		n = *p >= 0xc2 && *p <= 0xdf ? 1 : *p >= 0xe0 && *p <= 0xef ?
+		    2 : *p >= 0xf0 && *p <= 0xf4 ? 3 : 0;
+		c = *p & (0x3f >> n);
+		for (i = 1; i <= n && (p[i] & 0xc0) == 0x80; i++) {
+			c = c << 6 | (p[i] & 0x3f);
+		}
+		if (n == 0 || i <= n || c < least[n] || c > 0x10ffff ||
+		    (c >= 0xd800 && c <= 0xdfff) || c <= 0x9f) {
+			*p++ = '?';	/* its continuation bytes follow suit */
+			continue;
+		}
+		p += n + 1;
+	}
+}
+
+/*
+ * A background process: its own session, stdio on /dev/null, so that a
+ * caller reading our output through a pipe is not kept waiting for it.
+ */
+void
+detach(void)
+{
+	int fd;
+
+	setsid();
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		if (logfd != 2) {
+			dup2(fd, 2);
+		}
+		if (fd > 2) {
+			close(fd);
+		}
+	}
+}
+
+/* What the command line asked for. */
+struct cmdline opt = { .mode = 'm', .dmode = 'b' };
+
+/* The exit code for a spool that cannot be used: 73, or 75 if it may pass. */
+int
+tempfailcode(int e)
+{
+	switch (e) {
+	case EACCES:
+	case EPERM:
+	case EROFS:
+	case ENOENT:
+	case ENOTDIR:
+		return EX_CANTCREAT;
+	}
+	return EX_TEMPFAIL;
+}
+
