@@ -317,7 +317,8 @@ FUZZENV = FUZZCC='$(FUZZCC) $(ASANCPPFLAGS) $(FUZZCFLAGS) -I.' \
     FUZZLIBS='$(ASANLIBS)'
 
 # The whole suite. Without ARCH: the unit programs (test/unit_*.c, each
-# built alone with the sanitizers), the fuzz targets briefly, then test/run
+# built alone with the sanitizers), the fuzz targets briefly, the check
+# that the modules depend one way (tools/depgraph), then test/run
 # against every native profile, the sanitizer build and the mipsel binary
 # under qemu (MTA_EMU tells the tests, which skip what an emulator cannot
 # do). With ARCH (and PROFILE): test/run against that binary under qemu
@@ -326,7 +327,7 @@ FUZZENV = FUZZCC='$(FUZZCC) $(ASANCPPFLAGS) $(FUZZCFLAGS) -I.' \
 ifeq ($(ARCH),)
 test: $(foreach p,$(PROFILES),$(call out,native,$(p))) mta-asan \
     build/mipsel/qemu/mta
-	@$(UNITENV) $(FUZZENV) FUZZTEST=10 sh tools/runtests \
+	@$(UNITENV) $(FUZZENV) FUZZTEST=10 DEPOBJS='$(ASANOBJ)' sh tools/runtests \
 	    ./mta ./mta-asan ./mta-sendonly ./mta-notls \
 	    MTA_EMU=$(QEMU_mipsel) build/mipsel/qemu/mta
 else

@@ -1,6 +1,7 @@
 /*
- * mta.c: main, the command line, settings, logging, the helpers every
- * file uses (allocation, addresses, dates), and the daemon.
+ * mta.c: the top floor: main, the command line and -O, the modes, and
+ * the daemon. Nothing calls into this file; it calls every other one
+ * (util.c holds what they all share).
  *
  * Start at main(): it picks a mode from argv[0] and the flags (submit a
  * message, list the queue, run the queue, verify addresses, check the

@@ -1,11 +1,11 @@
 /*
  * unit_local.c: named cases for local.c (alias parser, expansion, -bi
  * checks, and the mbox, Maildir, file and pipe mailers). It #includes
- * ../local.c to reach the static functions, and defines its own stubs of
- * the mta.c helpers (define UNIT_LOCAL_NO_STUBS to link the real ones).
+ * ../local.c to reach the static functions, and links the program's own
+ * ground floor, util.c (logging, allocation, the helpers).
  *
  *	cc -std=c99 -D_DEFAULT_SOURCE -D_XOPEN_SOURCE=700 -g \
- *	    -fsanitize=address,undefined -o unit_local test/unit_local.c
+ *	    -fsanitize=address,undefined -o unit_local test/unit_local.c util.c
  *
  * Prints "ok - name" or "FAIL - name: why" per case; exits 1 on a failure.
  * Some delivery cases need root (ownership, privilege drop) and are
@@ -13,112 +13,13 @@
  */
 #define PIPE_TIMEOUT	2	/* the timeout case waits this long */
 #define LOCK_TRIES	2	/* the locked-mailbox cases wait ~1 s */
+/* link: util.c */
 #include "../aliases.c"
 #include "../local.c"
 
 #include <sys/resource.h>
 #include <dirent.h>
 
-#ifndef UNIT_LOCAL_NO_STUBS
-struct settings set;
-int verbose;
-const char *progname = "unit_local";
-
-void
-logmsg(int pri, const char *fmt, ...)
-{
-	va_list ap;
-
-	(void)pri;
-	if (getenv("UNIT_VERBOSE") != NULL) {
-		va_start(ap, fmt);
-		fprintf(stderr, "# log: ");
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
-		va_end(ap);
-	}
-}
-
-void
-warn(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
-
-void
-die(int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(code);
-}
-
-void *
-xmalloc(size_t n)
-{
-	void *p = malloc(n > 0 ? n : 1);
-
-	if (p == NULL) {
-		abort();
-	}
-	return p;
-}
-
-void *
-xrealloc(void *p, size_t n)
-{
-	if ((p = realloc(p, n > 0 ? n : 1)) == NULL) {
-		abort();
-	}
-	return p;
-}
-
-char *
-xstrdup(const char *s)
-{
-	return memcpy(xmalloc(strlen(s) + 1), s, strlen(s) + 1);
-}
-
-int
-islocaldomain(const char *d)
-{
-	const char *s = set.localdomains;
-	size_t n;
-
-	while (s != NULL && *s != '\0') {
-		n = strcspn(s, ",");
-		if (strlen(d) == n && strncasecmp(s, d, n) == 0) {
-			return 1;
-		}
-		s += n + (s[n] == ',');
-	}
-	return 0;
-}
-
-int
-splitaddr(const char *addr, char *local, size_t llen, const char **domain)
-{
-	const char *at = strrchr(addr, '@');
-	size_t n = at != NULL ? (size_t)(at - addr) : strlen(addr);
-
-	if (n >= llen) {
-		return -1;
-	}
-	memcpy(local, addr, n);
-	local[n] = '\0';
-	*domain = at != NULL ? at + 1 : NULL;
-	return 0;
-}
-#endif
 
 static char dir[64];
 static int isroot;
@@ -1073,6 +974,9 @@ main(void)
 	int fds;
 
 	signal(SIGPIPE, SIG_IGN);	/* as mta.c does */
+	/* the log: stderr with UNIT_VERBOSE, else nowhere (never syslog) */
+	logfd = getenv("UNIT_VERBOSE") != NULL ? 2 :
+	    open("/dev/null", O_WRONLY | O_CLOEXEC);
 	setenv("TZ", "UTC", 1);
 	tzset();
 	isroot = geteuid() == 0;

@@ -10,41 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* link: util.c addr.c */
 #include "../spool.c"
-
-struct settings set;
-int verbose;
-
-/* addr.c has its own tests; a qf only needs this much of it here */
-int
-addr_valid(const char *a)
-{
-	return *a != '\0' && strpbrk(a, " \t") == NULL;
-}
-
-void
-logmsg(int pri, const char *fmt, ...)
-{
-	(void)pri;
-	(void)fmt;
-}
-
-void *
-xrealloc(void *p, size_t n)
-{
-	if ((p = realloc(p, n)) == NULL) {
-		abort();
-	}
-	return p;
-}
-
-char *
-xstrdup(const char *s)
-{
-	size_t n = strlen(s) + 1;
-
-	return memcpy(xrealloc(NULL, n), s, n);
-}
 
 static int failed;
 
@@ -286,6 +253,7 @@ flushes(void)
 int
 main(void)
 {
+	logfd = open("/dev/null", O_WRONLY | O_CLOEXEC);	/* never syslog */
 	badcases();
 	nulbyte();
 	roundtrip();
