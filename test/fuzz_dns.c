@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+/* link: util.c */
 #define main unit_main
 #include "unit_dns.c"
 #undef main

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+/* link: util.c addr.c */
 #define main unit_main
 #include "unit_spool.c"
 #undef main
