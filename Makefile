@@ -348,6 +348,24 @@ fuzz:
 bench: mta
 	sh test/bench.sh ./mta
 
+# Where the CPU goes (tools/profile, perf): the full profile built as
+# ./mta is, but with symbols and frame pointers and without -flto, so
+# that every function keeps its name.
+PROFOBJ = $(SRC:%.c=build/prof/%.o)
+PROFCFLAGS = -Os -g -fno-pie -fno-omit-frame-pointer -fno-jump-tables
+
+mta-prof: $(PROFOBJ) $(call bearlib,native)
+	$(CC_native) $(PROFCFLAGS) $(MTA_CFLAGS) -no-pie $(MTA_LDFLAGS) \
+	    -o $@ $(PROFOBJ) $(call bearlib,native)
+
+build/prof/%.o: %.c $(HDR) $(BEARSSLH)
+	@mkdir -p $(@D)
+	$(CC_native) $(MTA_CPPFLAGS) $(PROFCFLAGS) $(MTA_CFLAGS) -c -o $@ $<
+
+profile: mta-prof
+	sh tools/profile ./mta-prof accept
+	sh tools/profile ./mta-prof relay
+
 demo: mta
 	sh tools/demo ./mta
 
@@ -392,7 +410,7 @@ dist:
 # build/ holds every object, BearSSL library and cross binary.
 clean:
 	rm -rf build build-asan build-fuzz
-	rm -f mta mta-asan mta-sendonly mta-notls mta-byfile *.o \
+	rm -f mta mta-asan mta-sendonly mta-notls mta-prof mta-byfile *.o \
 	    mta-*.tar.gz
 	for f in test/unit_*.c; do rm -f "$${f%.c}"; done
 
@@ -400,6 +418,6 @@ clean:
 distclean: clean
 	rm -rf bearssl-src spool mail mta.log
 
-.PHONY: all sizes test unit fuzz bench demo install uninstall deb dist \
+.PHONY: all sizes test unit fuzz bench profile demo install uninstall deb dist \
     clean distclean
 .DELETE_ON_ERROR:
