@@ -1038,7 +1038,7 @@ smtpdaemon(int background, long every)
 	    sizeof(selfpath) - 1)) > 0) {
 		selfpath[n] = '\0';
 	}
-	if (spool_syncstart() == -1) {
+	if (syncer_start() == -1) {
 		logmsg(LOG_NOTICE, "no syncer (%s): flushing in the loop",
 		    strerror(errno));
 	}
@@ -1227,7 +1227,7 @@ main(int argc, char **argv)
 			die(EX_CANTCREAT, "cannot open the queue directory "
 			    "%s:", set.queuedir);
 		}
-		if (spool_listq() == -1) {
+		if (mailq_print() == -1) {
 			return EX_IOERR;
 		}
 		if (verbose) {

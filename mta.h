@@ -133,7 +133,7 @@ int addr_parselist(const char *s, addrfn *fn, void *arg);
 int addr_parseone(const char *s, char *out, size_t outlen);
 int addr_valid(const char *addr);
 
-/* spool.c */
+/* spool.c: the queue files (their format and life at its top) */
 int spool_open(void);
 int spool_fd(void);
 void spool_adopt(int fd);
@@ -145,15 +145,11 @@ int spool_commit(struct msg *m, int dffd);
 void spool_abort(struct msg *m, int dffd);
 void spool_abortdone(void);
 int spool_stage(struct msg *m, int dffd);
-int spool_sync(void);
-int spool_syncstart(void);
-int spool_syncask(void);
-int spool_syncdone(void);
-int spool_syncfd(void);
-void spool_syncdrop(void);
+int spool_flush(char *ids, size_t len);
 int spool_update(struct msg *m);
 int spool_remove(struct msg *m);
 int spool_lock(const char *id, struct msg *m);
+int spool_read(const char *id, struct msg *m);
 void spool_unlock(struct msg *m);
 int spool_opendf(struct msg *m);
 void spool_quarantine(const char *id, const char *why);
@@ -162,10 +158,21 @@ char *spool_format(const struct msg *m, size_t *len);
 void spool_recover(void);
 int spool_freespace(long long need);
 int spool_list(char ***ids);
-int spool_listq(void);
 void msg_init(struct msg *m);
 void msg_free(struct msg *m);
 struct rcpt *msg_addrcpt(struct msg *m, const char *addr);
+
+/* syncer.c: the group commit's flush, by a child or in the loop */
+int syncer_stage(struct msg *m, int dffd);
+int syncer_flush(void);
+int syncer_start(void);
+int syncer_ask(void);
+int syncer_done(void);
+int syncer_fd(void);
+void syncer_drop(void);
+
+/* mailq.c: the queue listing (-bp) */
+int mailq_print(void);
 
 /* smtp.c: the server (WITH_SERVER) */
 extern void (*smtp_onqueued)(const char *id);

@@ -1749,9 +1749,9 @@ smtp_prepare(fd_set *rfds, fd_set *wfds, int *maxfd, time_t *next)
 	unsigned st;
 	int i;
 
-	if (inflight && spool_syncfd() != -1) {
-		FD_SET(spool_syncfd(), rfds);
-		*maxfd = spool_syncfd() > *maxfd ? spool_syncfd() : *maxfd;
+	if (inflight && syncer_fd() != -1) {
+		FD_SET(syncer_fd(), rfds);
+		*maxfd = syncer_fd() > *maxfd ? syncer_fd() : *maxfd;
 	}
 	if (acceptpause != 0 && acceptpause < *next) {
 		*next = acceptpause;	/* then the listeners are back */
@@ -1915,12 +1915,12 @@ askflush(void)
 		return;		/* the next flush starts when this one ends */
 	}
 	flushgen = opengen++;
-	if (spool_syncask() == 0) {
+	if (syncer_ask() == 0) {
 		inflight = 1;
 		return;
 	}
 	errno = 0;
-	flushed(flushgen, flusherr(spool_sync()));
+	flushed(flushgen, flusherr(syncer_flush()));
 }
 
 /*
@@ -1941,7 +1941,7 @@ commitall(void)
 		if (!busy[i] || c->phase != P_COMMIT) {
 			continue;
 		}
-		if (spool_stage(&c->m, c->dffd) == -1) {
+		if (syncer_stage(&c->m, c->dffd) == -1) {
 			c->dffd = -1;
 			c->phase = P_HELO;
 			logmsg(LOG_ERR, "%s: smtp: cannot stage: %s", c->m.id,
@@ -1967,7 +1967,7 @@ syncanswer(void)
 	int err, i, more = 0;
 
 	errno = 0;
-	err = flusherr(spool_syncdone());
+	err = flusherr(syncer_done());
 	inflight = 0;
 	flushed(flushgen, err);
 	for (i = 0; i < nslots && !more; i++) {
@@ -1981,7 +1981,7 @@ syncanswer(void)
 /*
  * SIGHUP, in the child that keeps the old sessions: no syncer there.
  * A flush in flight is answered by the syncer, waited for: never done a
- * second time (see spool_syncdone).
+ * second time (see syncer_done).
  */
 void
 smtp_handover(void)
@@ -1989,13 +1989,13 @@ smtp_handover(void)
 	if (inflight) {
 		inflight = 0;
 		errno = 0;
-		flushed(flushgen, flusherr(spool_syncdone()));
+		flushed(flushgen, flusherr(syncer_done()));
 	}
-	spool_syncdrop();
+	syncer_drop();
 	if (opengen != flushgen) {
 		flushgen = opengen++;
 		errno = 0;
-		flushed(flushgen, flusherr(spool_sync()));
+		flushed(flushgen, flusherr(syncer_flush()));
 	}
 }
 
@@ -2007,7 +2007,7 @@ smtp_run(fd_set *rfds, fd_set *wfds)
 	int i, again;
 
 	(void)wfds;
-	if (spool_syncfd() != -1 && FD_ISSET(spool_syncfd(), rfds)) {
+	if (syncer_fd() != -1 && FD_ISSET(syncer_fd(), rfds)) {
 		syncanswer();
 	}
 	for (i = 0; i < nslots; i++) {
@@ -2041,16 +2041,16 @@ smtp_shutdown(void)
 	/* what is staged is flushed and acknowledged before we go: the
 	 * client was told nothing yet, and the message must not stay
 	 * behind unacknowledged. A flush in flight: the syncer's answer,
-	 * waited for, never a second flush (see spool_syncdone). */
+	 * waited for, never a second flush (see syncer_done). */
 	if (inflight) {
 		inflight = 0;
 		errno = 0;
-		flushed(flushgen, flusherr(spool_syncdone()));
+		flushed(flushgen, flusherr(syncer_done()));
 	}
 	for (i = 0; i < nslots; i++) {
 		if (busy[i] && slots[i].c.phase == P_SYNC) {
 			errno = 0;
-			flushed(opengen++, flusherr(spool_sync()));
+			flushed(opengen++, flusherr(syncer_flush()));
 			break;
 		}
 	}

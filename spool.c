@@ -1,5 +1,6 @@
 /*
- * spool.c: the queue files, and nothing else.
+ * spool.c: the queue files, and nothing else (the syncer process that
+ * runs a group's flush is in syncer.c, mailq's listing in mailq.c).
  *
  * One flat directory (QueueDirectory). A message with queue ID <ID> is
  *
@@ -28,7 +29,7 @@
  * tail (a file system that did not honour the order) is caught at the
  * next delivery and quarantined instead of being sent torn.
  *
- * Group commit (the daemon: spool_stage, then spool_sync or the syncer):
+ * Group commit (the daemon: spool_stage, then spool_flush by syncer.c):
  * each message of a pass of the loop has its df and tf written and the
  * tf renamed to qf, nothing flushed, the qf kept locked; then one flush
  * for the group: the writeback of every df and qf started, then waited
@@ -81,10 +82,8 @@
  */
 #define _GNU_SOURCE	/* sync_file_range() */
 #include <sys/file.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/uio.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -102,11 +101,6 @@
 
 static int spoolfd = -1;	/* the open QueueDirectory */
 static uid_t spooluid;		/* its owner: RunAsUser, or root */
-
-/* IDs staged for the group flush and not yet flushed, each followed by a
- * space; handed to the syncer, which flushes exactly their files. */
-static char *staged;
-static size_t nstaged, capstaged, nasked;
 
 /* Note who owns the spool: files of that user and ours are the spool's. */
 static int
@@ -555,48 +549,22 @@ spool_commit(struct msg *m, int dffd)
 }
 
 /*
- * Group commit, step one (SPEC "The spool"): the df closed and the tf
- * renamed to qf, with no flush yet. The message must not be acknowledged
- * before spool_sync() has returned 0. Until then a crash may leave the
- * qf with a short df, or a torn qf: the size in the qf and the end line
- * of the qf tell, and the next runner quarantines instead of delivering.
+ * Group commit, step one (SPEC "The spool", second form): the df closed
+ * and the tf renamed to qf, with no flush yet, the qf locked. The message
+ * must not be acknowledged before spool_flush of its group returned 0.
+ * Until then a crash may leave the qf with a short df, or a torn qf: the
+ * size in the qf and the end line of the qf tell, and the next runner
+ * quarantines instead of delivering.
  */
 int
 spool_stage(struct msg *m, int dffd)
 {
-	size_t n = strlen(m->id);
-
-	if (place(m, dffd, 0) == -1) {
-		return -1;
-	}
-	if (nstaged + n + 2 > capstaged) {
-		capstaged = (nstaged + n + 2) * 2;
-		staged = xrealloc(staged, capstaged);
-	}
-	memcpy(staged + nstaged, m->id, n);
-	nstaged += n;
-	staged[nstaged++] = ' ';
-	return 0;
+	return place(m, dffd, 0);
 }
 
 #define FLUSHMAX	256	/* files flushed together (open descriptors) */
 
-/* Open one staged file to flush it: -1 when it cannot be, -2 when it is
- * gone (an aborted message needs no flush). */
-static int
-openstaged(char kind, const char *id)
-{
-	char name[QIDLEN + 2];
-	int fd;
-
-	fname(name, kind, id);
-	if ((fd = sopen(name, O_RDONLY)) == -1) {
-		return errno == ENOENT ? -2 : -1;
-	}
-	return fd;
-}
-
-/* Flush a batch of open files (see flush), and close them. */
+/* Flush a batch of open files (see spool_flush), and close them. */
 static void
 flushbatch(int *fd, int *n, int *e)
 {
@@ -612,19 +580,21 @@ flushbatch(int *fd, int *n, int *e)
 }
 
 /*
- * Flush the messages named in ids ("ID ID ... ", len bytes): their own
- * files, never the whole file system (a NAS may be writing a backup on
- * it). Each df and qf has its writeback started, then waited for; one
- * fsync of the directory makes every new name durable (on a journaled
- * file system, one commit carries the names and the files' sizes); then
- * an fdatasync of each file makes its data and size durable wherever
- * the directory's fsync did not (and costs little where it did). -1
- * with errno (ENOSPC, EIO...) when anything failed.
+ * Group commit, step two: flush the staged messages named in ids ("ID
+ * ID ... ", len bytes, as syncer.c keeps them): their own files, never
+ * the whole file system (a NAS may be writing a backup on it). Each df
+ * and qf has its writeback started, then waited for; one fsync of the
+ * directory makes every new name durable (on a journaled file system,
+ * one commit carries the names and the files' sizes); then an fdatasync
+ * of each file makes its data and size durable wherever the directory's
+ * fsync did not (and costs little where it did). A message that is gone
+ * was aborted and needs no flush. -1 with errno (ENOSPC, EIO...) when
+ * anything failed.
  */
-static int
-flush(char *ids, size_t len)
+int
+spool_flush(char *ids, size_t len)
 {
-	char *id, *end = ids + len, *sp;
+	char *id, *end = ids + len, *sp, name[QIDLEN + 2];
 	int fd[FLUSHMAX], n = 0, e = 0;
 	const char *k;
 
@@ -638,9 +608,10 @@ flush(char *ids, size_t len)
 				/* a huge group: one directory fsync a batch */
 				flushbatch(fd, &n, &e);
 			}
-			if ((fd[n] = openstaged(*k, id)) >= 0) {
+			fname(name, *k, id);
+			if ((fd[n] = sopen(name, O_RDONLY)) != -1) {
 				n++;
-			} else if (fd[n] == -1 && e == 0) {
+			} else if (errno != ENOENT && e == 0) {
 				e = errno;
 			}
 		}
@@ -649,179 +620,6 @@ flush(char *ids, size_t len)
 	flushbatch(fd, &n, &e);
 	errno = e;
 	return e == 0 ? 0 : -1;
-}
-
-/*
- * Group commit, step two, in the caller: every staged df, qf and name
- * made durable at once. Returns -1 with errno when the flush failed.
- */
-int
-spool_sync(void)
-{
-	int r = flush(staged, nstaged);
-
-	nstaged = nasked = 0;
-	return r;
-}
-
-/*
- * The syncer: a child that flushes when asked, so that the daemon's loop
- * goes on reading other sessions while the disk flushes. A request is
- * the staged IDs, each followed by a space, then a newline; the answer
- * is one byte, 0 or the errno of the failed flush. Messages staged after
- * a request wait for the next one (smtp.c counts generations). Without
- * a syncer (it died, or -bs) the caller flushes synchronously.
- */
-static int syncer = -1;
-
-/* In the syncer: serve requests until the daemon goes away. */
-static void
-syncserve(int fd)
-{
-	char *buf = NULL, *nl;
-	size_t cap = 0, len = 0, used;
-	unsigned char c;
-	ssize_t r;
-
-	for (;;) {
-		if (len == cap) {
-			cap = cap == 0 ? 4096 : cap * 2;
-			buf = xrealloc(buf, cap);
-		}
-		if ((r = read(fd, buf + len, cap - len)) <= 0) {
-			if (r == -1 && errno == EINTR) {
-				continue;
-			}
-			return;
-		}
-		len += (size_t)r;
-		while ((nl = memchr(buf, '\n', len)) != NULL) {
-			c = flush(buf, (size_t)(nl - buf)) == 0 ? 0 :
-			    errno > 0 && errno < 256 ? (unsigned char)errno :
-			    EIO;
-			if (write(fd, &c, 1) != 1) {
-				return;
-			}
-			used = (size_t)(nl - buf) + 1;
-			memmove(buf, nl + 1, len - used);
-			len -= used;
-		}
-	}
-}
-
-int
-spool_syncstart(void)
-{
-	struct dirent *e;
-	DIR *d;
-	int sv[2], fd;
-
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
-		return -1;
-	}
-	switch (fork()) {
-	case -1:
-		close(sv[0]);
-		close(sv[1]);
-		return -1;
-	case 0:
-		/* keep only the spool and our end: no listener stays open
-		 * in here if the daemon goes away */
-		if ((d = opendir("/proc/self/fd")) != NULL) {
-			while ((e = readdir(d)) != NULL) {
-				fd = atoi(e->d_name);
-				if (fd > 2 && fd != sv[1] && fd != spoolfd &&
-				    fd != dirfd(d)) {
-					close(fd);
-				}
-			}
-			closedir(d);
-		}
-		syncserve(sv[1]);
-		_exit(0);
-	}
-	close(sv[1]);
-	syncer = sv[0];
-	return syncer;
-}
-
-/*
- * Ask for a flush of what is staged; -1 when there is no syncer (flush
- * yourself). At most one request is in flight, so the socket's buffer
- * is empty and the write does not block the loop. The IDs stay in
- * staged until the answer, in case the syncer dies meanwhile.
- */
-int
-spool_syncask(void)
-{
-	struct iovec iov[2];
-	ssize_t r;
-
-	if (syncer == -1) {
-		return -1;
-	}
-	iov[0].iov_base = staged;
-	iov[0].iov_len = nstaged;
-	iov[1].iov_base = "\n";
-	iov[1].iov_len = 1;
-	while ((r = writev(syncer, iov, 2)) == -1 && errno == EINTR) {
-		continue;
-	}
-	if (r != (ssize_t)nstaged + 1) {
-		return -1;	/* a torn request: the syncer will not answer */
-	}
-	nasked = nstaged;
-	return 0;
-}
-
-/*
- * The answer, waited for: 0 flushed, -1 the flush failed (errno says
- * why: ENOSPC is a full disk). A syncer that died before answering
- * counts as a failed flush (EIO), never as one to do again: it may have
- * seen a write error, and the kernel reports that error once, so a
- * second flush of the same files could return 0 over data that never
- * reached the disk. What was staged after the request stays for
- * spool_sync() in the caller's loop.
- */
-int
-spool_syncdone(void)
-{
-	unsigned char c;
-	ssize_t r;
-
-	while ((r = read(syncer, &c, 1)) == -1 && errno == EINTR) {
-		continue;
-	}
-	if (r != 1) {
-		if (syncer != -1) {
-			close(syncer);
-		}
-		syncer = -1;
-		logmsg(LOG_ERR, "spool: the syncer is gone: its flush "
-		    "counts as failed; flushing in the loop from now on");
-		c = EIO;
-	}
-	memmove(staged, staged + nasked, nstaged - nasked);
-	nstaged -= nasked;
-	nasked = 0;
-	errno = c;
-	return c == 0 ? 0 : -1;
-}
-
-int
-spool_syncfd(void)
-{
-	return syncer;
-}
-
-/* SIGHUP's child keeps old sessions without the syncer. */
-void
-spool_syncdrop(void)
-{
-	if (syncer != -1) {
-		close(syncer);
-		syncer = -1;
-	}
 }
 
 /* Forget a message that was never acknowledged: every file goes. */
@@ -1022,7 +820,7 @@ slurp(int fd, size_t *len)
 	return buf;
 }
 
-/* Read and parse the qf of id without locking (for mailq). */
+/* Read and parse the qf of id from fd. */
 static int
 readqf(const char *id, struct msg *m, int fd)
 {
@@ -1036,6 +834,24 @@ readqf(const char *id, struct msg *m, int fd)
 	snprintf(m->id, sizeof(m->id), "%s", id);
 	r = spool_parse(buf, len, m);
 	free(buf);
+	return r;
+}
+
+/* The envelope of id, read without its lock (mailq): 0, -1 when it does
+ * not parse, 1 when it is gone (delivered meanwhile) or refused. */
+int
+spool_read(const char *id, struct msg *m)
+{
+	char qf[QIDLEN + 2];
+	int fd, r;
+
+	msg_init(m);
+	fname(qf, 'q', id);
+	if ((fd = sopen(qf, O_RDONLY)) == -1) {
+		return 1;
+	}
+	r = readqf(id, m, fd);
+	close(fd);
 	return r;
 }
 
@@ -1312,71 +1128,6 @@ spool_recover(void)
 	}
 	closedir(d);
 	syncdir();
-}
-
-/* mailq: one entry */
-static void
-listone(const char *id)
-{
-	char qf[QIDLEN + 2], when[32];
-	struct msg m;
-	struct tm tm;
-	int fd, i;
-
-	fname(qf, 'q', id);
-	if ((fd = sopen(qf, O_RDONLY)) == -1) {
-		return;		/* delivered meanwhile, or not a qf */
-	}
-	msg_init(&m);
-	if (readqf(id, &m, fd) == -1) {
-		printf("%-16s (unreadable queue file)\n", id);
-		goto out;
-	}
-	localtime_r(&m.arrival, &tm);
-	strftime(when, sizeof(when), "%a %b %d %H:%M", &tm);
-	printf("%-16s %8lld %s <%s>\n", id, (long long)m.size, when,
-	    m.sender);
-	for (i = 0; i < m.nrcpt; i++) {
-		struct rcpt *r = &m.rcpt[i];
-
-		if (r->state != R_PENDING && r->state != R_FAILED) {
-			continue;
-		}
-		if (r->reply != NULL) {
-			printf("%17s(%s%s)\n", "",
-			    r->state == R_FAILED ? "Failed: " : "", r->reply);
-		}
-		printf("%25s<%s>\n", "", r->addr);
-	}
-out:
-	close(fd);
-	msg_free(&m);
-}
-
-/* -bp, mailq */
-int
-spool_listq(void)
-{
-	char **ids;
-	int n, i;
-
-	if ((n = spool_list(&ids)) == -1) {
-		return -1;
-	}
-	if (n == 0) {
-		printf("Mail queue is empty\n");
-		return 0;
-	}
-	printf("\t\t%s (%d request%s)\n", set.queuedir, n, n == 1 ? "" : "s");
-	printf("----Q-ID-------- --Size-- ---Q-Time----- "
-	    "------------Sender/Recipient-----------\n");
-	for (i = 0; i < n; i++) {
-		listone(ids[i]);
-		free(ids[i]);
-	}
-	free(ids);
-	printf("\t\tTotal requests: %d\n", n);
-	return 0;
 }
 
 /* ---- the qf text format ---- */

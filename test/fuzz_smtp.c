@@ -45,6 +45,7 @@
  */
 /* link: util.c spool.c addr.c aliases.c local.c tls.c crypt.c */
 /* link: deliver.c client.c remote.c bounce.c dns.c submit.c */
+/* link: syncer.c mailq.c */
 #include <sys/stat.h>
 #include <dirent.h>
 #include <stdint.h>

@@ -234,10 +234,11 @@ flushes(void)
 	len += (size_t)sprintf(ids + len, "../etc ");	/* never a path */
 	errno = 0;
 	result("flush: 300 messages (more files than a batch), some gone",
-	    flush(ids, len) == 0, strerror(errno));
+	    spool_flush(ids, len) == 0, strerror(errno));
 	result("flush: the request is left as it was", strncmp(ids,
 	    "U0000 U0001 ", 12) == 0 && ids[len - 1] == ' ', ids);
-	result("flush: an empty request", flush(ids, 0) == 0, strerror(errno));
+	result("flush: an empty request", spool_flush(ids, 0) == 0,
+	    strerror(errno));
 	for (i = 0; i < n; i++) {
 		char path[512];
 
