@@ -188,6 +188,28 @@ spool_adopt(int fd)
 }
 
 /*
+ * The spool folder to read, from its start: a copy of its descriptor,
+ * rewound, since the copies share one offset with spoolfd (a walk that
+ * did not rewind read nothing once an earlier one had reached the end).
+ * NULL with errno on failure.
+ */
+static DIR *
+spooldir(void)
+{
+	DIR *d = NULL;
+	int fd;
+
+	if ((fd = fcntl(spoolfd, F_DUPFD_CLOEXEC, 0)) != -1 &&
+	    (d = fdopendir(fd)) == NULL) {
+		close(fd);
+	}
+	if (d != NULL) {
+		rewinddir(d);
+	}
+	return d;
+}
+
+/*
  * Give the spool to RunAsUser (root only, at the daemon's start): the
  * folder, and the files a previous RunAsUser left, so that a change of
  * that setting does not make queued mail look foreign to sopen(). A
@@ -207,18 +229,11 @@ spool_chown(uid_t uid, gid_t gid)
 		return -1;
 	}
 	spooluid = uid;
-	if ((fd = fcntl(spoolfd, F_DUPFD_CLOEXEC, 0)) == -1 ||
-	    (d = fdopendir(fd)) == NULL) {
-		if (fd != -1) {
-			close(fd);
-		}
+	if ((d = spooldir()) == NULL) {
 		return -1;
 	}
 	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.' && (e->d_name[1] == '\0' ||
-		    (e->d_name[1] == '.' && e->d_name[2] == '\0'))) {
-			continue;
-		}
+		/* "." and ".." are folders: S_ISREG below leaves them out */
 		fd = openat(spoolfd, e->d_name, O_RDONLY | O_NOFOLLOW |
 		    O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 		if (fd == -1) {
@@ -1002,16 +1017,11 @@ spool_list(char ***ids)
 	DIR *d;
 	struct dirent *e;
 	char **v = NULL;
-	int n = 0, cap = 0, fd;
+	int n = 0, cap = 0;
 
-	if ((fd = fcntl(spoolfd, F_DUPFD_CLOEXEC, 0)) == -1 ||
-	    (d = fdopendir(fd)) == NULL) {
-		if (fd != -1) {
-			close(fd);
-		}
+	if ((d = spooldir()) == NULL) {
 		return -1;
 	}
-	rewinddir(d);
 	while ((e = readdir(d)) != NULL) {
 		if (e->d_name[0] != 'q' || e->d_name[1] != 'f' ||
 		    !isid(e->d_name + 2)) {
@@ -1111,18 +1121,12 @@ spool_recover(void)
 	DIR *d;
 	struct dirent *e;
 	time_t now = time(NULL);
-	int fd;
 
-	if ((fd = fcntl(spoolfd, F_DUPFD_CLOEXEC, 0)) == -1 ||
-	    (d = fdopendir(fd)) == NULL) {
-		if (fd != -1) {
-			close(fd);
-		}
+	if ((d = spooldir()) == NULL) {
 		logmsg(LOG_ERR, "spool: recover: cannot read %s: %s",
 		    set.queuedir, strerror(errno));
 		return;
 	}
-	rewinddir(d);
 	while ((e = readdir(d)) != NULL) {
 		recover1(e->d_name, now);
 	}

@@ -305,6 +305,7 @@ if built SERVER; then
 	printf 'ORIGINAL\n' >victim
 	chown daemon victim
 	ln victim spool/dfPLANTED
+	: >spool/tfOLDUSER	# a fresh tf: recovery leaves it be
 	chown -R daemon spool
 	PORT=$(freeport)
 	"$MTA" "${O[@]}" -O RunAsUser=nobody -O "PidFile=$PWD/pid" \
@@ -316,6 +317,9 @@ if built SERVER; then
 	    eval 'grep -q "queued under the old user" mail/root && [ ! -e "spool/Qf$id" ]'
 	checkc "sec-spool: ... and a hard-linked file in the spool is not given to the new one" \
 	    eval '[ "$(stat -c %U victim)" = daemon ]'
+	# given after the start's recovery had read the folder to its end
+	checkc "sec-spool: ... and the old user's other files are the new one's" \
+	    eval '[ "$(stat -c %U spool/tfOLDUSER)" = nobody ]'
 	kill -TERM "$DPID" 2>/dev/null
 	waitfor 10 eval '! kill -0 $DPID'
 else
