@@ -293,6 +293,16 @@ fname(char *buf, char kind, const char *id)
 	memcpy(buf + 2, id, strlen(id) + 1);
 }
 
+/* Does a file kind+id exist? */
+static int
+exists(char kind, const char *id)
+{
+	char name[QIDLEN + 2];
+
+	fname(name, kind, id);
+	return faccessat(spoolfd, name, F_OK, 0) == 0;
+}
+
 /*
  * A queue ID: arrival second, microsecond and pid in base 62, so that IDs
  * sort by arrival. A clock set back or a reused pid could repeat one;
@@ -336,8 +346,7 @@ spool_create(struct msg *m)
 
 	for (seq = 0; seq < 1000; seq++) {
 		newid(m->id, seq);
-		fname(name, 'q', m->id);
-		if (faccessat(spoolfd, name, F_OK, 0) == 0) {
+		if (exists('q', m->id)) {
 			continue;
 		}
 		fname(name, 'd', m->id);
@@ -531,9 +540,7 @@ place(struct msg *m, int dffd, int sync)
 	}
 	return 0;
 fail:
-	e = errno;
 	spool_abort(m, dffd);
-	errno = e;
 	return -1;
 }
 
@@ -545,8 +552,6 @@ fail:
 int
 spool_commit(struct msg *m, int dffd)
 {
-	int e;
-
 	if (place(m, dffd, 1) == -1) {
 		return -1;
 	}
@@ -555,9 +560,7 @@ spool_commit(struct msg *m, int dffd)
 		 * The name may or may not reach the disk: we cannot promise
 		 * the message, so it must not exist. Take it back.
 		 */
-		e = errno;
 		spool_abort(m, -1);
-		errno = e;
 		return -1;
 	}
 	return 0;
@@ -637,19 +640,19 @@ spool_flush(char *ids, size_t len)
 	return e == 0 ? 0 : -1;
 }
 
-/* Forget a message that was never acknowledged: every file goes. */
+/* Forget a message that was never acknowledged: every file goes (qf
+ * first: the message is gone at once). errno is kept. */
 void
 spool_abort(struct msg *m, int dffd)
 {
 	char name[QIDLEN + 2];
+	const char *k;
 	int e = errno;
 
-	fname(name, 'q', m->id);
-	unlinkat(spoolfd, name, 0);
-	fname(name, 't', m->id);
-	unlinkat(spoolfd, name, 0);
-	fname(name, 'd', m->id);
-	unlinkat(spoolfd, name, 0);
+	for (k = "qtd"; *k != '\0'; k++) {
+		fname(name, *k, m->id);
+		unlinkat(spoolfd, name, 0);
+	}
 	if (dffd != -1) {
 		close(dffd);	/* its lock last: the names are gone */
 	}
@@ -731,11 +734,7 @@ spool_update(struct msg *m)
 	}
 	m->lockfd = fd;
 	m->ino = st.st_ino;
-	if (deferral) {
-		remember(m, key);
-		return 0;
-	}
-	if (syncdir() == -1) {
+	if (!deferral && syncdir() == -1) {
 		free(key);
 		return -1;
 	}
@@ -924,17 +923,12 @@ spool_lock(const char *id, struct msg *m)
 		return 1;
 	}
 	msg_init(m);
-	if (readqf(id, m, fd) == -1) {
+	why = readqf(id, m, fd) == -1 ? "malformed qf" : !trusted(m, &st) ?
+	    "alias targets in a qf not written by root" : NULL;
+	if (why != NULL) {
 		close(fd);
 		msg_free(m);
-		spool_quarantine(id, "malformed qf");
-		return -1;
-	}
-	if (!trusted(m, &st)) {
-		close(fd);
-		msg_free(m);
-		spool_quarantine(id, "alias targets in a qf not written by "
-		    "root");
+		spool_quarantine(id, why);
 		return -1;
 	}
 	m->lockfd = fd;
@@ -1041,16 +1035,6 @@ spool_list(char ***ids)
 	return n;
 }
 
-/* Does a file kind+id exist? */
-static int
-exists(char kind, const char *id)
-{
-	char name[QIDLEN + 2];
-
-	fname(name, kind, id);
-	return faccessat(spoolfd, name, F_OK, 0) == 0;
-}
-
 /* Is there a tf/df of id that changed within STALE_AGE? */
 static int
 fresh(char kind, const char *id, time_t now)
@@ -1146,6 +1130,15 @@ parsenum(const char *s, long long *v)
 	return (errno != 0 || end == s || *end != '\0' || *v < 0) ? -1 : 0;
 }
 
+/* A text value; a repeated line replaces the one before. */
+static int
+setstr(char **p, const char *val)
+{
+	free(*p);
+	*p = xstrdup(val);
+	return 0;
+}
+
 /* One line of a recipient block; r is the current recipient. */
 static int
 parsercpt(struct rcpt *r, char tag, char *val)
@@ -1179,24 +1172,16 @@ parsercpt(struct rcpt *r, char tag, char *val)
 		r->notify = (int)v;
 		return 0;
 	case 'o':
-		free(r->orcpt);
-		r->orcpt = xstrdup(val);
-		return 0;
+		return setstr(&r->orcpt, val);
 	case 'p':
-		free(r->parent);
-		r->parent = xstrdup(val);
-		return 0;
+		return setstr(&r->parent, val);
 	case 'x':
 		r->expanded = 1;
 		return *val == '\0' ? 0 : -1;
 	case 'e':
-		free(r->reply);
-		r->reply = xstrdup(val);
-		return 0;
+		return setstr(&r->reply, val);
 	case 'h':
-		free(r->rhost);
-		r->rhost = xstrdup(val);
-		return 0;
+		return setstr(&r->rhost, val);
 	}
 	return -1;
 }
@@ -1223,14 +1208,10 @@ parsemsg(struct msg *m, char tag, char *val, unsigned *seen)
 		*seen |= 2;
 		return 0;
 	case 'S':
-		free(m->sender);
-		m->sender = xstrdup(val);
 		*seen |= 4;
-		return 0;
+		return setstr(&m->sender, val);
 	case 'E':
-		free(m->envid);
-		m->envid = xstrdup(val);
-		return 0;
+		return setstr(&m->envid, val);
 	case 'N':
 		if ((*val != RET_FULL && *val != RET_HDRS) || val[1] != '\0') {
 			return -1;
