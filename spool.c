@@ -2,55 +2,87 @@
  * spool.c: the queue files, and nothing else (the syncer process that
  * runs a group's flush is in syncer.c, mailq's listing in mailq.c).
  *
- * One flat directory (QueueDirectory). A message with queue ID <ID> is
+ * One flat folder, QueueDirectory. A message with queue ID <ID> is
  *
  *	df<ID>	the message: headers and body, LF line ends
  *	qf<ID>	the envelope: sender, recipients with their states, the size
  *		of the df; text, one tagged line per item (format below)
  *	tf<ID>	a qf being written; never read by anyone
- *	Qf<ID>	a qf put aside because it cannot be trusted (no df, wrong
- *		df size, unparsable); kept for the operator, never delivered
+ *	Qf<ID>	a qf put aside because it cannot be trusted; kept for the
+ *		operator, never delivered
  *
  * A message exists exactly when its qf exists. Its life:
  *
- *	(nothing) --create--> df --commit--> df+qf --update--> df+qf ...
- *	    ^                 |     (or stage  |
- *	    +----abort--------+      + flush)  +--remove--> (nothing)
+ *		  create
+ *	(nothing) ------> df ------------- abort -------------> (nothing)
+ *			  |  \					  ^
+ *		   commit |   \ stage				  |
+ *			  |    v				  |
+ *			  |   staged --- flush failed: abort, ----+
+ *			  |    |	  then one directory fsync
+ *			  |    | flush
+ *			  v    v
+ *		+---> queued (df+qf) ------- remove ------------> (nothing)
+ *	 update |	  |    |
+ *		+---------+    +------- quarantine -------------> Qf
  *
- * Commit (spool_commit), before anyone is told "250" or sees exit 0:
- *	1. write df and tf; start the writeback of both, then fsync
- *	   each: the message and envelope bytes, and their sizes, are on
- *	   disk (on ext4 both ride one journal commit)
- *	2. rename tf -> qf		THE COMMIT POINT: the message exists
- *	3. fsync the directory		the names survive a power cut
- * A crash before 2 leaves a tf and/or df without qf: debris, removed by
- * spool_recover once older than STALE_AGE. A crash after 2 leaves a
- * complete message. The qf records the df's size, so a df that lost its
- * tail (a file system that did not honour the order) is caught at the
- * next delivery and quarantined instead of being sent torn.
+ *	create	spool_create: df<ID> made (O_EXCL) and locked; the caller
+ *		writes the message into it
+ *	commit	spool_commit, one message (sendmail, a DSN): tf written; the
+ *		writeback of df and tf started, then each fsynced; tf
+ *		renamed to qf (THE COMMIT POINT); the directory fsynced.
+ *		Then exit 0. A failed step aborts it: nothing is left
+ *	stage	spool_stage, the SMTP daemon's group commit (SPEC's second
+ *		form), for each message whose final dot came in one pass of
+ *		the loop: tf written and renamed to qf, nothing flushed; the
+ *		qf stays locked, so that no runner delivers what may yet be
+ *		taken back
+ *	flush	spool_flush, once for the whole group (in the syncer
+ *		process, or in the loop; in batches of 256 files): the
+ *		writeback of every df and qf started, then waited for; one
+ *		fsync of the directory; an fdatasync of each file. Then each
+ *		message gets its 250 and is unlocked. If the flush failed,
+ *		each is aborted and gets 451 (452: disk full), and one
+ *		directory fsync (spool_abortdone) makes the removals
+ *		durable: no refused message comes back
+ *	update	spool_update: a new tf, fsynced, renamed over the qf, never
+ *		patched in place: a crash leaves the old or the new envelope
+ *	remove	spool_remove, every recipient done: unlink qf (the message
+ *		is gone), then df
+ *	quarantine  spool_lock or spool_recover cannot trust the qf (no df,
+ *		a df of another size, unparsable, not a plain file of the
+ *		spool, alias targets in a qf root did not write): renamed
+ *		to Qf and logged
  *
- * Group commit (the daemon: spool_stage, then spool_flush by syncer.c):
- * each message of a pass of the loop has its df and tf written and the
- * tf renamed to qf, nothing flushed, the qf kept locked; then one flush
- * for the group: the writeback of every df and qf started, then waited
- * for, one fsync of the directory (the names; on a journaled file system
- * one commit that carries the files' sizes too), then an fdatasync of
- * each file (its data and size, wherever the directory's fsync did not
- * already make them durable). Only the group's own files: a backup
- * written beside the spool is not flushed with them. The 250s go out
- * after the flush returns 0. A crash before that may leave a qf with a
- * short df or a torn qf: the size and the end line catch both, and the
- * client, which saw no 250, sends the message again.
+ * A crash in "df" leaves a df (and maybe a tf) without qf: debris,
+ * removed by spool_recover once older than STALE_AGE. A crash in
+ * "staged" leaves a queued message whose client never saw 250 and sends
+ * it again (a duplicate at worst); if the df lost its tail or the qf its
+ * end line, the size in the qf or the missing end line tells, and the
+ * message is quarantined, never sent torn.
  *
- * Update (spool_update): a new tf, fsync, rename over the qf; never
- * patched in place, so a crash leaves the old or the new envelope, never
- * a mix. The directory is fsynced after a change of state (a recipient
- * delivered, failed or added, a warning sent); not after a deferral
- * (only attempts, next try, last reply changed): a power cut may bring
- * the old qf back, which means an early retry. Removal (spool_remove)
- * walks the states backwards: unlink qf (the message is gone), unlink
- * df; no fsync: a power cut may bring the message back, and it is
- * delivered again (a duplicate, the price of at least once).
+ * What each fsync (or fdatasync) protects:
+ *	df, tf		commit, flush: the message's and the envelope's
+ *			bytes and sizes, before anyone is told 250
+ *	directory	commit, flush: the qf names; a power cut after the
+ *			250 does not undo the rename. In the flush, on a
+ *			journaled file system, the same journal commit
+ *			carries the files' sizes: the fdatasyncs after it
+ *			cost little
+ *	new tf		update, before its rename: a qf name never points at
+ *			bytes that did not reach the disk
+ *	directory	update that changes a state (a recipient delivered,
+ *			failed or added, a warning sent): a recorded
+ *			delivery is not undone and repeated
+ *	directory	after a failed group's aborts, a quarantine, a
+ *			recovery: they stay done
+ * Not fsynced, on purpose: the directory after an update that is only a
+ * deferral (attempts, next try, last reply: undone by a power cut, it
+ * means an early retry), and after a removal (undone, the message is
+ * delivered again: a duplicate, the price of at least once).
+ * sync_file_range, where Linux has it, only starts or waits for the
+ * writeback: the disk writes a commit's files side by side and ext4
+ * puts them in one journal commit; it makes nothing durable on its own.
  *
  * Locking: a queue runner holds flock(LOCK_EX) on the qf it delivers.
  * An update renames a new file over the qf, so the runner locks the new
@@ -79,6 +111,11 @@
  *	  h<host>	the remote host that gave that reply (optional)
  *	.		end of file; a qf without it is torn
  * Values never hold a newline: spool_format replaces control characters.
+ *
+ * Reading order: sopen (every spool file is opened through it), then the
+ * life above: spool_create, place (commit and stage), spool_flush,
+ * spool_update, spool_remove, spool_lock, spool_recover; the qf text
+ * format last.
  */
 #define _GNU_SOURCE	/* sync_file_range() */
 #include <sys/file.h>
