@@ -531,17 +531,17 @@ syncfiles(const int *fd, int n, int group)
 }
 
 /*
- * Steps 1 to 3 of the commit: the df and the tf written, both flushed
- * (with sync), the tf renamed to qf, then the df closed. dffd is closed
- * here whatever happens; on failure nothing of the message is left and
- * -1 is returned with errno set.
+ * Commit or stage, up to the rename (see the top): the tf written, df
+ * and tf flushed (with sync, for a commit), the tf renamed to qf, then
+ * the df closed. dffd is closed here whatever happens; on failure
+ * nothing of the message is left and -1 is returned with errno set.
  */
 static int
 place(struct msg *m, int dffd, int sync)
 {
 	char tf[QIDLEN + 2], qf[QIDLEN + 2];
 	struct stat st;
-	int e, fd[2];
+	int fd[2];
 
 	if (fstat(dffd, &st) == -1) {
 		goto fail;
@@ -552,23 +552,20 @@ place(struct msg *m, int dffd, int sync)
 	if ((fd[1] = writetf(m, !sync)) == -1) {
 		goto fail;
 	}
+	m->lockfd = fd[1];	/* spool_abort closes it, keeping errno */
+	m->ino = 0;
 	fd[0] = dffd;
 	fname(tf, 't', m->id);
 	fname(qf, 'q', m->id);
 	if ((sync && syncfiles(fd, 2, 0) == -1) ||
 	    renameat(spoolfd, tf, spoolfd, qf) == -1) {
-		e = errno;
-		close(fd[1]);
-		errno = e;
 		goto fail;
 	}
 	if (sync) {
+		m->lockfd = -1;
 		if (close(fd[1]) == -1) {
 			goto fail;
 		}
-	} else {
-		m->lockfd = fd[1];
-		m->ino = 0;
 	}
 	/* the df's lock goes only now that its qf exists */
 	if (close(dffd) == -1) {
@@ -1338,12 +1335,17 @@ struct sbuf {
 	size_t len, cap;
 };
 
-/* Append "<tag><value>\n", with control characters made harmless. */
+/* Append "<tag><value>\n", with control characters made harmless; no
+ * line for a NULL value (an optional item that is not there). */
 static void
 put(struct sbuf *b, char tag, const char *val)
 {
-	size_t n = strlen(val), i;
+	size_t n, i;
 
+	if (val == NULL) {
+		return;
+	}
+	n = strlen(val);
 	if (b->len + n + 3 > b->cap) {
 		b->cap = (b->len + n + 3) * 2;
 		b->p = xrealloc(b->p, b->cap);
@@ -1379,16 +1381,10 @@ spool_format(const struct msg *m, size_t *len)
 	putnum(&b, 'T', (long long)m->arrival);
 	putnum(&b, 'Z', (long long)m->size);
 	put(&b, 'S', m->sender != NULL ? m->sender : "");
-	if (m->envid != NULL) {
-		put(&b, 'E', m->envid);
-	}
-	if (m->ret != RET_DEFAULT) {
-		st[0] = (char)m->ret;
-		put(&b, 'N', st);
-	}
-	if (m->warned) {
-		put(&b, 'W', "");
-	}
+	put(&b, 'E', m->envid);
+	st[0] = (char)m->ret;
+	put(&b, 'N', m->ret != RET_DEFAULT ? st : NULL);
+	put(&b, 'W', m->warned ? "" : NULL);
 	if (m->bounce != 0) {
 		putnum(&b, 'B', m->bounce);
 	}
@@ -1398,24 +1394,14 @@ spool_format(const struct msg *m, size_t *len)
 		put(&b, 's', st);
 		putnum(&b, 'a', r->attempts);
 		putnum(&b, 'n', (long long)r->next);
-		if (r->orcpt != NULL) {
-			put(&b, 'o', r->orcpt);
-		}
+		put(&b, 'o', r->orcpt);
 		if (r->notify != 0) {
 			putnum(&b, 'd', r->notify);
 		}
-		if (r->parent != NULL) {
-			put(&b, 'p', r->parent);
-		}
-		if (r->expanded) {
-			put(&b, 'x', "");
-		}
-		if (r->reply != NULL) {
-			put(&b, 'e', r->reply);
-		}
-		if (r->rhost != NULL) {
-			put(&b, 'h', r->rhost);
-		}
+		put(&b, 'p', r->parent);
+		put(&b, 'x', r->expanded ? "" : NULL);
+		put(&b, 'e', r->reply);
+		put(&b, 'h', r->rhost);
 	}
 	put(&b, '.', "");	/* the end line: "." alone */
 	*len = b.len;
