@@ -115,9 +115,7 @@ strv_free(struct strv *sv)
 static char *
 readfile(const char *path, int flags, struct stat *st)
 {
-	size_t len = 0, cap = 4096;
 	char *buf;
-	ssize_t r;
 	int fd, e;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | flags)) < 0) {
@@ -134,29 +132,10 @@ readfile(const char *path, int flags, struct stat *st)
 		errno = EINVAL;
 		return NULL;
 	}
-	buf = xmalloc(cap);
-	for (r = 1; r > 0; ) {
-		if (len + 1 == cap) {
-			buf = xrealloc(buf, cap *= 2);
-		}
-		if ((r = read(fd, buf + len, cap - len - 1)) > 0) {
-			len += (size_t)r;
-		} else if (r < 0 && errno == EINTR) {
-			r = 1;
-		}
-		if (len > MAXFILE) {
-			errno = EFBIG;
-			r = -1;
-		}
-	}
+	buf = readall(fd, MAXFILE, NULL);
 	e = errno;
 	(void)close(fd);	/* read-only: a close error loses nothing */
-	if (r < 0) {
-		free(buf);
-		errno = e;
-		return NULL;
-	}
-	buf[len] = '\0';
+	errno = e;
 	return buf;
 }
 

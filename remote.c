@@ -32,24 +32,20 @@
 
 /* ---- host status: hosts that failed, skipped for HostStatusTimeout ---- */
 
-/* The whole .hoststat file (small), or NULL. */
+/* The whole .hoststat file (small: one line a host down), or NULL. */
 static char *
 readstat(void)
 {
-	char *buf = NULL;
-	size_t n = 0;
-	ssize_t r;
+	char *buf;
 	int fd;
 
 	if ((fd = spool_openfile(HOSTSTAT, O_RDONLY)) == -1) {
 		return NULL;
 	}
-	buf = xmalloc(65536);
-	while (n < 65535 && (r = read(fd, buf + n, 65535 - n)) > 0) {
-		n += (size_t)r;
+	if ((buf = readall(fd, 65535, NULL)) == NULL) {
+		logmsg(LOG_ERR, "remote: %s: %s", HOSTSTAT, strerror(errno));
 	}
 	close(fd);
-	buf[n] = '\0';
 	return buf;
 }
 

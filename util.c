@@ -186,6 +186,42 @@ xstrdup(const char *s)
 
 /* ---- small helpers shared by the other files ---- */
 
+/*
+ * The rest of an open file as a C string (*len bytes before the NUL, if
+ * len is not NULL), or NULL with errno: EFBIG past max bytes, since a
+ * cut file would be taken for the whole one.
+ */
+char *
+readall(int fd, size_t max, size_t *len)
+{
+	size_t n = 0, cap = 4096;
+	char *buf = xmalloc(cap);
+	ssize_t r;
+
+	for (;;) {
+		if (n + 1 == cap) {
+			buf = xrealloc(buf, cap *= 2);
+		}
+		if ((r = read(fd, buf + n, cap - n - 1)) > 0 &&
+		    (n += (size_t)r) > max) {
+			errno = EFBIG;
+			r = -1;
+		}
+		if (r == 0 || (r == -1 && errno != EINTR)) {
+			break;
+		}
+	}
+	if (r == -1) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	if (len != NULL) {
+		*len = n;
+	}
+	return buf;
+}
+
 /* Is domain one of ours: HostName, localhost, or in LocalDomains? */
 int
 islocaldomain(const char *domain)
