@@ -42,11 +42,6 @@
 #define MAXLINKS	8		/* symbolic links followed by safepath */
 
 
-struct strv {
-	char **v;
-	int n, cap;
-};
-
 struct alias {
 	char *name;
 	struct strv item;
@@ -84,28 +79,6 @@ static struct {
 	int trusted;	/* its files and programs count */
 	int warned;	/* its distrust is logged once per load */
 } at;
-
-/* Room for one more element in a growing array. */
-static void *
-grow(void *v, int n, int *cap, size_t size)
-{
-	if (n == *cap) {
-		*cap = *cap > 0 ? *cap * 2 : 8;
-		v = xrealloc(v, (size_t)*cap * size);
-	}
-	return v;
-}
-
-static void
-strv_free(struct strv *sv)
-{
-	while (sv->n > 0) {
-		free(sv->v[--sv->n]);
-	}
-	free(sv->v);
-	sv->v = NULL;
-	sv->cap = 0;
-}
 
 /*
  * A whole (small) file as a C string, or NULL with errno. flags adds to
@@ -329,8 +302,7 @@ additem(char *raw, struct strv *sv)
 			memcpy(u, s, strlen(s) + 1);
 		}
 	}
-	sv->v = grow(sv->v, sv->n, &sv->cap, sizeof *sv->v);
-	sv->v[sv->n++] = u;
+	strv_add(sv, u);
 }
 
 /* Split at commas outside double quotes; -1 for an unterminated quote. */

@@ -120,6 +120,13 @@ void *xmalloc(size_t n);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *readall(int fd, size_t max, size_t *len);
+void *grow(void *v, int n, int *cap, size_t size);
+struct strv {		/* a growing vector of strings */
+	char **v;
+	int n, cap;
+};
+void strv_add(struct strv *sv, char *s);
+void strv_free(struct strv *sv);
 int islocaldomain(const char *domain);
 int splitaddr(const char *addr, char *local, size_t llen, const char **domain);
 void rfc5322date(time_t t, char *buf, size_t len);

@@ -24,13 +24,9 @@
 #include "config.h"
 #include "mta.h"
 
-struct strv {
-	char **v;
-	int n, cap;
-};
-
+/* Collects the recipients: each once. */
 static void
-strv_add(const char *s, void *arg)
+addone(const char *s, void *arg)
 {
 	struct strv *sv = arg;
 	int i;
@@ -40,13 +36,8 @@ strv_add(const char *s, void *arg)
 			return;		/* a recipient is delivered once */
 		}
 	}
-	if (sv->n == sv->cap) {
-		sv->cap = sv->cap == 0 ? 16 : sv->cap * 2;
-		sv->v = xrealloc(sv->v, (size_t)sv->cap * sizeof(*sv->v));
-	}
-	sv->v[sv->n++] = xstrdup(s);
+	strv_add(sv, xstrdup(s));
 }
-
 
 /* Buffered writer for the df; remembers the first error. */
 struct wbuf {
@@ -256,7 +247,7 @@ headerrcpts(const struct hdrs *h, struct strv *rcpts)
 			val = xmalloc(n - k + 1);
 			memcpy(val, p + k, n - k);
 			val[n - k] = '\0';
-			if (addr_parselist(val, strv_add, rcpts) == -1) {
+			if (addr_parselist(val, addone, rcpts) == -1) {
 				sanitize(val);
 				warn("%s: cannot parse the address list:%s",
 				    names[i], val);
@@ -566,7 +557,7 @@ submit_run(char **argv, int argc)
 
 	msg_init(&m);
 	for (i = 0; i < argc; i++) {
-		if (addr_parselist(argv[i], strv_add, &rcpts) <= 0) {
+		if (addr_parselist(argv[i], addone, &rcpts) <= 0) {
 			die(EX_NOUSER, "%s... Bad address syntax", argv[i]);
 		}
 	}

@@ -184,6 +184,36 @@ xstrdup(const char *s)
 	return memcpy(xmalloc(n), s, n);
 }
 
+/* Room for one more element in a growing array. */
+void *
+grow(void *v, int n, int *cap, size_t size)
+{
+	if (n == *cap) {
+		*cap = *cap > 0 ? *cap * 2 : 8;
+		v = xrealloc(v, (size_t)*cap * size);
+	}
+	return v;
+}
+
+/* Append s, which the vector owns from now on. */
+void
+strv_add(struct strv *sv, char *s)
+{
+	sv->v = grow(sv->v, sv->n, &sv->cap, sizeof(*sv->v));
+	sv->v[sv->n++] = s;
+}
+
+void
+strv_free(struct strv *sv)
+{
+	while (sv->n > 0) {
+		free(sv->v[--sv->n]);
+	}
+	free(sv->v);
+	sv->v = NULL;
+	sv->cap = 0;
+}
+
 /* ---- small helpers shared by the other files ---- */
 
 /*
