@@ -54,28 +54,6 @@ status(const char *reply, int action, char *code, size_t len)
 	    action == A_DELAYED ? "4.0.0" : "2.0.0");
 }
 
-/* ORCPT is xtext (RFC 3461 4): "+XX" stands for a byte. */
-static void
-unxtext(const char *s, char *out, size_t len)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	const char *h1, *h2;
-	size_t o = 0;
-
-	for (; *s != '\0' && o + 1 < len; s++) {
-		if (*s == '+' && s[1] != '\0' && s[2] != '\0' &&
-		    (h1 = strchr(hex, s[1])) != NULL &&
-		    (h2 = strchr(hex, s[2])) != NULL) {
-			out[o++] = (char)((h1 - hex) * 16 + (h2 - hex));
-			s += 2;
-		} else {
-			out[o++] = *s;
-		}
-	}
-	out[o] = '\0';
-	sanitize(out);
-}
-
 /* The per-recipient block of the message/delivery-status part. */
 static void
 rcptblock(FILE *f, const struct rcpt *r, int action, const char *date,
@@ -95,7 +73,7 @@ rcptblock(FILE *f, const struct rcpt *r, int action, const char *date,
 	    strchr(a, '@') == NULL ? "@" : "",
 	    strchr(a, '@') == NULL ? set.hostname : "");
 	if (r->orcpt != NULL) {
-		unxtext(r->orcpt, orcpt, sizeof(orcpt));
+		dsn_unxtext(r->orcpt, orcpt, sizeof(orcpt));
 		fprintf(f, "Original-Recipient: %s\n", orcpt);
 	}
 	/* success at a next hop that knows no DSN: we only relayed it */

@@ -135,11 +135,15 @@ void sanitize(char *s);
 /* submit.c */
 int submit_run(char **argv, int argc);
 
-/* addr.c: RFC 5322 address lists and header fields */
+/* addr.c: RFC 5322 address lists and header fields, RFC 3461 parameters */
 typedef void addrfn(const char *addrspec, void *arg);
 int addr_parselist(const char *s, addrfn *fn, void *arg);
 int addr_parseone(const char *s, char *out, size_t outlen);
 int addr_valid(const char *addr);
+int dsn_xtext(const char *s, size_t max);
+void dsn_unxtext(const char *s, char *out, size_t len);
+int dsn_notify(const char *s);
+int dsn_ret(const char *s);
 
 /* spool.c */
 int spool_open(void);

@@ -355,21 +355,6 @@ path(char *arg, const char *prefix, char *buf, size_t len)
 	return end + strspn(end, " ");
 }
 
-/* xtext (RFC 3461 4): printable, no '+' or '=' unencoded, no spaces */
-static int
-isxtext(const char *s)
-{
-	for (; *s != '\0'; s++) {
-		if (*s < '!' || *s > '~' || *s == '=') {
-			return 0;
-		}
-		if (*s == '+' && (strspn(s + 1, "0123456789ABCDEF") < 2)) {
-			return 0;
-		}
-	}
-	return 1;
-}
-
 static int
 mailparam(struct conn *c, char *p)
 {
@@ -385,12 +370,12 @@ mailparam(struct conn *c, char *p)
 	    strcasecmp(p, "SMTPUTF8") == 0 || strncasecmp(p, "AUTH=", 5) == 0) {
 		return 0;
 	}
-	if (strcasecmp(p, "RET=FULL") == 0 || strcasecmp(p, "RET=HDRS") == 0) {
-		c->m.ret = (p[4] == 'F' || p[4] == 'f') ? RET_FULL : RET_HDRS;
+	if (strncasecmp(p, "RET=", 4) == 0 && dsn_ret(p + 4) != -1) {
+		c->m.ret = dsn_ret(p + 4);
 		return 0;
 	}
-	if (strncasecmp(p, "ENVID=", 6) == 0 && strlen(p + 6) <= 100 &&
-	    isxtext(p + 6) && c->m.envid == NULL) {
+	if (strncasecmp(p, "ENVID=", 6) == 0 && dsn_xtext(p + 6, 100) &&
+	    c->m.envid == NULL) {
 		c->m.envid = xstrdup(p + 6);
 		return 0;
 	}
@@ -437,30 +422,6 @@ c_mail(struct conn *c, char *arg)
 	reply(c, "250 2.1.0 Ok");
 }
 
-static int
-notifybits(const char *s)
-{
-	char buf[64], *p, *tok, *save;
-	int bits = 0;
-
-	snprintf(buf, sizeof(buf), "%s", s);
-	for (p = buf; (tok = strtok_r(p, ",", &save)) != NULL; p = NULL) {
-		if (strcasecmp(tok, "NEVER") == 0) {
-			bits |= N_NEVER;
-		} else if (strcasecmp(tok, "SUCCESS") == 0) {
-			bits |= N_SUCCESS;
-		} else if (strcasecmp(tok, "FAILURE") == 0) {
-			bits |= N_FAILURE;
-		} else if (strcasecmp(tok, "DELAY") == 0) {
-			bits |= N_DELAY;
-		} else {
-			return -1;
-		}
-	}
-	return (bits == 0 || ((bits & N_NEVER) && bits != N_NEVER)) ? -1 :
-	    bits;
-}
-
 /* Is this local address someone we deliver to? 1 yes, 0 no, -1 later */
 static int
 knownlocal(const char *addr)
@@ -498,12 +459,11 @@ rcptparams(char *params, int *notify, char **orcpt)
 	for (p = strtok_r(params, " ", &save); p != NULL;
 	    p = strtok_r(NULL, " ", &save)) {
 		if (strncasecmp(p, "NOTIFY=", 7) == 0 && *notify == 0) {
-			if ((*notify = notifybits(p + 7)) == -1) {
+			if ((*notify = dsn_notify(p + 7)) == -1) {
 				return -1;
 			}
 		} else if (strncasecmp(p, "ORCPT=", 6) == 0 && *orcpt == NULL &&
-		    strlen(p + 6) <= 500 && strchr(p + 6, ';') != NULL &&
-		    isxtext(p + 6)) {
+		    strchr(p + 6, ';') != NULL && dsn_xtext(p + 6, 500)) {
 			*orcpt = p + 6;
 		} else {
 			return -1;

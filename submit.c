@@ -431,45 +431,20 @@ writebody(struct wbuf *w, struct hdrs *h, char **line, size_t *cap)
 	}
 }
 
-/* DSN parameters from -N, -R, -V. */
+/* DSN parameters from -N, -R, -V: RFC 3461's rules, as for SMTP. */
 static void
 dsnparams(struct msg *m, int *notify)
 {
-	char buf[128], *p, *tok;
-
 	*notify = 0;
-	if (opt.notify != NULL) {
-		snprintf(buf, sizeof(buf), "%s", opt.notify);
-		for (p = buf; (tok = strtok(p, ", ")) != NULL; p = NULL) {
-			if (strcasecmp(tok, "never") == 0) {
-				*notify |= N_NEVER;
-			} else if (strcasecmp(tok, "success") == 0) {
-				*notify |= N_SUCCESS;
-			} else if (strcasecmp(tok, "failure") == 0) {
-				*notify |= N_FAILURE;
-			} else if (strcasecmp(tok, "delay") == 0) {
-				*notify |= N_DELAY;
-			} else {
-				die(EX_USAGE, "-N %s: expected never, or "
-				    "success,failure,delay", opt.notify);
-			}
-		}
-		if ((*notify & N_NEVER) && *notify != N_NEVER) {
-			die(EX_USAGE, "-N: never cannot be combined");
-		}
+	if (opt.notify != NULL && (*notify = dsn_notify(opt.notify)) == -1) {
+		die(EX_USAGE, "-N %s: expected never, or "
+		    "success,failure,delay", opt.notify);
 	}
-	if (opt.ret != NULL) {
-		if (strcasecmp(opt.ret, "full") == 0) {
-			m->ret = RET_FULL;
-		} else if (strcasecmp(opt.ret, "hdrs") == 0) {
-			m->ret = RET_HDRS;
-		} else {
-			die(EX_USAGE, "-R %s: expected full or hdrs", opt.ret);
-		}
+	if (opt.ret != NULL && (m->ret = dsn_ret(opt.ret)) == -1) {
+		die(EX_USAGE, "-R %s: expected full or hdrs", opt.ret);
 	}
 	if (opt.envid != NULL) {
-		if (strlen(opt.envid) > 100 ||
-		    strpbrk(opt.envid, " \t\r\n+=") != NULL) {
+		if (!dsn_xtext(opt.envid, 100)) {
 			die(EX_USAGE, "-V %s: not a valid ENVID", opt.envid);
 		}
 		m->envid = xstrdup(opt.envid);

@@ -2,7 +2,7 @@
  * unit_addr.c: table-driven tests for addr.c, which it includes whole.
  *
  * Build: cc -std=c99 -D_DEFAULT_SOURCE -D_XOPEN_SOURCE=700 \
- *     -o unit_addr test/unit_addr.c && ./unit_addr
+ *     -o unit_addr test/unit_addr.c util.c && ./unit_addr
  * Prints "ok - name" or "FAIL - name: ..." per case and exits 1 on any
  * failure.
  */
@@ -10,6 +10,8 @@
 #include <stdlib.h>
 
 #include "../addr.c"
+
+/* link: util.c */
 
 enum { LIST, ONE, VALID };
 
