@@ -131,6 +131,7 @@ int islocaldomain(const char *domain);
 int splitaddr(const char *addr, char *local, size_t llen, const char **domain);
 void rfc5322date(time_t t, char *buf, size_t len);
 void sanitize(char *s);
+int enhcode(const char *reply, char *code, size_t len);
 
 /* submit.c */
 int submit_run(char **argv, int argc);

@@ -346,6 +346,28 @@ sanitize(char *s)
 }
 
 /*
+ * The enhanced status code (RFC 3463) of a reply, "550 5.1.1 ..." or
+ * "5.1.1 ...", into code; 0 when it has none.
+ */
+int
+enhcode(const char *reply, char *code, size_t len)
+{
+	const char *p = reply;
+	size_t n;
+
+	if (strlen(p) > 4 && p[3] == ' ' && p[0] >= '2' && p[0] <= '5') {
+		p += 4;
+	}
+	n = strspn(p, "0123456789.");
+	if (n < 5 || n >= len || p[0] < '2' || p[0] > '5' || p[1] != '.') {
+		return 0;
+	}
+	memcpy(code, p, n);
+	code[n] = '\0';
+	return 1;
+}
+
+/*
  * A background process: its own session, stdio on /dev/null, so that a
  * caller reading our output through a pipe is not kept waiting for it.
  */
