@@ -435,33 +435,10 @@ queuerun(void)
 	return deliver_run(&f) == -1 ? EX_TEMPFAIL : 0;
 }
 
-/* One .hoststat line: "[addr]:port<TAB>since<TAB>why". */
-static void
-fmtstat(const char *line, char *buf, size_t len)
-{
-	const char *t1 = strchr(line, '\t'), *t2;
-	char when[32];
-	time_t since;
-	struct tm tm;
-
-	if (t1 == NULL || (t2 = strchr(t1 + 1, '\t')) == NULL) {
-		snprintf(buf, len, "%s", line);
-		return;
-	}
-	since = (time_t)atol(t1 + 1);
-	localtime_r(&since, &tm);
-	strftime(when, sizeof(when), "%b %e %H:%M:%S", &tm);
-	snprintf(buf, len, "%.*s down since %s: %s", (int)(t1 - line), line,
-	    when, t2 + 1);
-}
-
 static void
 printstat(const char *line)
 {
-	char buf[700];
-
-	fmtstat(line, buf, sizeof(buf));
-	printf("    %s\n", buf);
+	printf("    %s\n", line);
 }
 
 /* ---- the daemon: listeners, privileges, signals, the select() loop ---- */
@@ -812,10 +789,7 @@ reexec(void)
 static void
 logstat(const char *line)
 {
-	char buf[700];
-
-	fmtstat(line, buf, sizeof(buf));
-	logmsg(LOG_INFO, "state: host %s", buf);
+	logmsg(LOG_INFO, "state: host %s", line);
 }
 
 static void
