@@ -132,6 +132,16 @@ int splitaddr(const char *addr, char *local, size_t llen, const char **domain);
 void rfc5322date(time_t t, char *buf, size_t len);
 void sanitize(char *s);
 int enhcode(const char *reply, char *code, size_t len);
+int writeall(int fd, const void *p, size_t n);
+struct wbuf {		/* buffered output; the first write error sticks */
+	int fd, err;
+	size_t n;
+	long long total;	/* bytes put */
+	char buf[IOBUF];
+};
+void wflush(struct wbuf *w);
+void wput(struct wbuf *w, const char *p, size_t len);
+void wputs(struct wbuf *w, const char *s);
 
 /* submit.c */
 int submit_run(char **argv, int argc);

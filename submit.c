@@ -39,57 +39,6 @@ addone(const char *s, void *arg)
 	strv_add(sv, xstrdup(s));
 }
 
-/* Buffered writer for the df; remembers the first error. */
-struct wbuf {
-	int fd, err;
-	size_t n;
-	long long total;
-	char buf[IOBUF];
-};
-
-static void
-wflush(struct wbuf *w)
-{
-	size_t off = 0;
-	ssize_t r;
-
-	while (off < w->n && w->err == 0) {
-		if ((r = write(w->fd, w->buf + off, w->n - off)) == -1) {
-			if (errno != EINTR) {
-				w->err = errno;
-			}
-			continue;
-		}
-		off += (size_t)r;
-	}
-	w->n = 0;
-}
-
-static void
-wput(struct wbuf *w, const char *p, size_t len)
-{
-	size_t k;
-
-	w->total += (long long)len;
-	while (len > 0) {
-		if (w->n == sizeof(w->buf)) {
-			wflush(w);
-		}
-		k = sizeof(w->buf) - w->n;
-		k = k < len ? k : len;
-		memcpy(w->buf + w->n, p, k);
-		w->n += k;
-		p += k;
-		len -= k;
-	}
-}
-
-static void
-wputs(struct wbuf *w, const char *s)
-{
-	wput(w, s, strlen(s));
-}
-
 /*
  * Read one input line into *line (LF-terminated unless at EOF). CRLF
  * becomes LF. Returns its length, 0 at the end of the message (EOF, or a

@@ -216,6 +216,58 @@ strv_free(struct strv *sv)
 
 /* ---- small helpers shared by the other files ---- */
 
+/* All of p to fd, or -1 with errno (EIO if the file takes nothing). */
+int
+writeall(int fd, const void *p, size_t n)
+{
+	const char *b = p;
+	ssize_t w;
+
+	while (n > 0) {
+		if ((w = write(fd, b, n)) < 0 && errno == EINTR) {
+			continue;
+		}
+		if (w <= 0) {
+			errno = w == 0 ? EIO : errno;
+			return -1;
+		}
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+void
+wflush(struct wbuf *w)
+{
+	if (w->err == 0 && writeall(w->fd, w->buf, w->n) == -1) {
+		w->err = errno;
+	}
+	w->n = 0;
+}
+
+void
+wput(struct wbuf *w, const char *p, size_t len)
+{
+	size_t k;
+
+	w->total += (long long)len;
+	for (; len > 0; p += k, len -= k) {
+		if (w->n == sizeof(w->buf)) {
+			wflush(w);
+		}
+		k = sizeof(w->buf) - w->n < len ? sizeof(w->buf) - w->n : len;
+		memcpy(w->buf + w->n, p, k);
+		w->n += k;
+	}
+}
+
+void
+wputs(struct wbuf *w, const char *s)
+{
+	wput(w, s, strlen(s));
+}
+
 /*
  * The rest of an open file as a C string (*len bytes before the NUL, if
  * len is not NULL), or NULL with errno: EFBIG past max bytes, since a
