@@ -18,7 +18,6 @@
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -128,42 +127,13 @@ choice(const char *list, const char *val)
 	return 0;
 }
 
-/* A numeric address and port; no resolver is linked for this. */
-static int
-sockaddr(const char *addr, const char *port, struct sockaddr_storage *ss,
-    socklen_t *len)
-{
-	struct sockaddr_in *in = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-	unsigned long p;
-	char *end;
-
-	p = strtoul(port, &end, 10);
-	if (*port < '0' || *port > '9' || *end != '\0' || p == 0 ||
-	    p > 65535) {
-		return -1;
-	}
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, addr, &in->sin_addr) == 1) {
-		in->sin_family = AF_INET;
-		in->sin_port = htons((uint16_t)p);
-		*len = sizeof(*in);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, addr, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)p);
-		*len = sizeof(*in6);
-		return 0;
-	}
-	return -1;
-}
-
 /* "Addr=A,Port=P" (either order); the address must be numeric. */
 static void
 parselisten(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
 {
 	char buf[256], addr[128] = "127.0.0.1", port[16] = "25", *p, *tok;
+	unsigned char a[16];
+	int pn, n;
 
 	snprintf(buf, sizeof(buf), "%s", spec);	/* setoption checked */
 	for (p = buf; (tok = strtok(p, ",")) != NULL; p = NULL) {
@@ -178,10 +148,12 @@ parselisten(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
 			    spec, tok);
 		}
 	}
-	if (sockaddr(addr, port, ss, len) == -1) {
+	/* numeric: no resolver is linked for this */
+	if ((pn = parseport(port)) == -1 || (n = ipaddr(addr, 0, a)) == 0) {
 		die(EX_USAGE, "DaemonPortOptions %s: not a numeric address "
 		    "and port", spec);
 	}
+	*len = ipsockaddr(a, n, pn, ss);
 }
 
 /* -O Name=Value; every error is fatal with EX_USAGE. */
@@ -370,11 +342,11 @@ verify1(const char *addr, void *arg)
 			break;
 		case T_REMOTE:
 			if (set.smarthost[0] != '\0') {
-				char host[256];
+				char host[256] = "";
+				int port;
 
-				snprintf(host, sizeof(host), "%s",
-				    set.smarthost + (set.smarthost[0] == '['));
-				host[strcspn(host, "]:")] = '\0';
+				splithostport(set.smarthost, host,
+				    sizeof(host), &port);
 				printf("%s... deliverable: mailer esmtp, host "
 				    "[%s]\n", a, host);
 			} else {

@@ -131,6 +131,11 @@ int islocaldomain(const char *domain);
 int splitaddr(const char *addr, char *local, size_t llen, const char **domain);
 void rfc5322date(time_t t, char *buf, size_t len);
 void sanitize(char *s);
+int ipaddr(const char *s, int lit, unsigned char *a);
+socklen_t ipsockaddr(const unsigned char *a, int alen, int port,
+    struct sockaddr_storage *ss);
+int parseport(const char *s);
+int splithostport(const char *spec, char *host, size_t hlen, int *port);
 int enhcode(const char *reply, char *code, size_t len);
 int writeall(int fd, const void *p, size_t n);
 struct wbuf {		/* buffered output; the first write error sticks */

@@ -287,22 +287,19 @@ tlsmode(const char *s)
 static int
 smartroute(struct route *rt, char *err, size_t errlen)
 {
-	const char *s = set.smarthost, *end;
-	int derr, mx = *s != '[';
+	const char *s = set.smarthost;
+	int derr, mx;
 
 	rt->smart = 1;
 	rt->implicit = 0;
 	rt->tls = tlsmode(set.smarthosttls);
-	end = mx ? s + strcspn(s, ":") : strchr(s, ']');
-	if (end == NULL || (size_t)(end - s) >= sizeof(rt->name)) {
+	rt->port = rt->tls == TLS_IMPLICIT ? 465 : 25;
+	if ((mx = splithostport(s, rt->name, sizeof(rt->name),
+	    &rt->port)) == -1) {
 		snprintf(err, errlen, "4.3.5 SmartHost %s: bad syntax", s);
 		return -1;
 	}
-	snprintf(rt->name, sizeof(rt->name), "%.*s", (int)(end - s - !mx),
-	    s + !mx);
-	end += !mx;
-	rt->port = *end == ':' ? atoi(end + 1) :
-	    rt->tls == TLS_IMPLICIT ? 465 : 25;
+	mx = !mx;	/* brackets: no MX lookup */
 	if (mx && (rt->nmx = dns_mx(rt->name, rt->mx, MAXMX, &derr)) == -1) {
 		snprintf(err, errlen, "4.4.3 DNS lookup of SmartHost %s "
 		    "failed", rt->name);

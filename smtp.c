@@ -587,18 +587,11 @@ c_data(struct conn *c, char *arg)
 static int
 addrliteral(const char *s, size_t n)
 {
-	char buf[64];
 	unsigned char a[16];
 
-	if (n < 3 || s[n - 1] != ']' || n - 2 >= sizeof(buf)) {
-		return 0;
-	}
-	memcpy(buf, s + 1, n - 2);
-	buf[n - 2] = '\0';
-	if (strncasecmp(buf, "IPv6:", 5) == 0) {
-		return inet_pton(AF_INET6, buf + 5, a) == 1;
-	}
-	return inet_pton(AF_INET, buf, a) == 1;
+	/* RFC 5321 4.1.3: an IPv6 address carries its tag */
+	return n >= 3 && ipaddr(s, 1, a) ==
+	    (strncasecmp(s + 1, "IPv6:", 5) == 0 ? 16 : 4);
 }
 
 /*

@@ -9,7 +9,6 @@
  * storage here for the life of the process, and each session brings its
  * own context and record buffer.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -670,19 +669,12 @@ int
 tls_certaddr(const struct tlsclient *t, const char *addr)
 {
 	unsigned char a[16];
-	size_t alen;
+	int alen = ipaddr(addr, 0, a);
 
-	if (inet_pton(AF_INET, addr, a) == 1) {
-		alen = 4;
-	} else if (inet_pton(AF_INET6, addr, a) == 1) {
-		alen = 16;
-	} else {
+	if (alen == 0 || t->ee.n == 0 || t->ee.big) {
 		return 0;
 	}
-	if (t->ee.n == 0 || t->ee.big) {
-		return 0;
-	}
-	return certaddr(t->ee.der, t->ee.len, a, alen);
+	return certaddr(t->ee.der, t->ee.len, a, (size_t)alen);
 }
 
 /* ---- the server side: its certificate and key, a server engine ---- */

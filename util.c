@@ -5,8 +5,11 @@
  * wishes, logging (logmsg, warn, die), allocation that cannot fail, and
  * the small helpers for addresses, dates and exit codes.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -395,6 +398,100 @@ sanitize(char *s)
 		}
 		p += n + 1;
 	}
+}
+
+/* ---- numeric addresses and ports ---- */
+
+/*
+ * A numeric address, "192.0.2.1" or "2001:db8::1", or with lit also an
+ * address literal of RFC 5321 4.1.3, "[192.0.2.1]" or "[IPv6:2001:db8::1]"
+ * (the tag is not required here). Its bytes into a (room for 16):
+ * returns 4, 16, or 0 when s is none of these.
+ */
+int
+ipaddr(const char *s, int lit, unsigned char *a)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+	size_t n = strlen(s);
+
+	if (lit && s[0] == '[') {
+		if (n < 2 || s[n - 1] != ']' || n - 2 >= sizeof(buf)) {
+			return 0;
+		}
+		memcpy(buf, s + 1, n - 2);
+		buf[n - 2] = '\0';
+		s = strncasecmp(buf, "IPv6:", 5) == 0 ? buf + 5 : buf;
+	}
+	if (inet_pton(AF_INET, s, a) == 1) {
+		return 4;
+	}
+	return inet_pton(AF_INET6, s, a) == 1 ? 16 : 0;
+}
+
+/* The socket address of an address of alen bytes and port; its length. */
+socklen_t
+ipsockaddr(const unsigned char *a, int alen, int port,
+    struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (alen == 4) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		memcpy(&in->sin_addr, a, 4);
+		return sizeof(*in);
+	}
+	in6->sin6_family = AF_INET6;
+	in6->sin6_port = htons((uint16_t)port);
+	memcpy(&in6->sin6_addr, a, 16);
+	return sizeof(*in6);
+}
+
+/* A port: 1 to 65535, decimal digits only; else -1. */
+int
+parseport(const char *s)
+{
+	unsigned long p;
+	char *end;
+
+	p = strtoul(s, &end, 10);
+	return *s < '0' || *s > '9' || *end != '\0' || p == 0 || p > 65535 ?
+	    -1 : (int)p;
+}
+
+/*
+ * "host", "host:port", "[host]:port", "[host]" or a bare IPv6 address
+ * (two colons or more): the host into host, the port into *port when
+ * one is given. Returns 1 when the host was in brackets, 0 when not, -1
+ * for bad syntax.
+ */
+int
+splithostport(const char *spec, char *host, size_t hlen, int *port)
+{
+	const char *end, *p = NULL;
+	int br = *spec == '[';
+
+	if (br) {
+		if ((end = strchr(++spec, ']')) == NULL ||
+		    (end[1] != '\0' && end[1] != ':')) {
+			return -1;
+		}
+		p = end[1] == ':' ? end + 2 : NULL;
+	} else if ((end = strchr(spec, ':')) != NULL &&
+	    strchr(end + 1, ':') == NULL) {
+		p = end + 1;
+	} else {
+		end = spec + strlen(spec);
+	}
+	if ((size_t)(end - spec) >= hlen ||
+	    (p != NULL && (*port = parseport(p)) == -1)) {
+		return -1;
+	}
+	memcpy(host, spec, (size_t)(end - spec));
+	host[end - spec] = '\0';
+	return br;
 }
 
 /*
