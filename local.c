@@ -15,7 +15,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -717,33 +716,6 @@ struct cmd {
 };
 
 /*
- * Close every descriptor above 2, whatever a caller left open without
- * O_CLOEXEC: a |command (as RunAsUser) must not inherit root's files.
- */
-static void
-closefrom3(void)
-{
-	struct dirent *de;
-	long fd, max;
-	DIR *d;
-
-	if ((d = opendir("/proc/self/fd")) != NULL) {
-		while ((de = readdir(d)) != NULL) {
-			fd = strtol(de->d_name, NULL, 10);
-			if (fd > 2 && fd != dirfd(d)) {
-				(void)close((int)fd);
-			}
-		}
-		(void)closedir(d);
-		return;
-	}
-	max = sysconf(_SC_OPEN_MAX);
-	for (fd = 3; fd < (max > 0 && max < 65536 ? max : 65536); fd++) {
-		(void)close((int)fd);
-	}
-}
-
-/*
  * In the child: the message on stdin, output to the pipe, a small clean
  * environment, and RunAsUser's identity when we are root. Errors before
  * exec go to the pipe, so they end up in the reply.
@@ -782,7 +754,7 @@ runchild(const char *cmd, const struct msg *m, const char *rcpt, int in,
 	cleansender(m, sender + 7, sizeof sender - 7, 0);
 	memcpy(sender, "SENDER=", 7);
 	(void)snprintf(recipient, sizeof recipient, "RECIPIENT=%s", rcpt);
-	closefrom3();
+	closefds(-1, -1);	/* RunAsUser gets none of root's files */
 	execve("/bin/sh", argv, env);
 	dprintf(1, "mta: cannot run /bin/sh: %s\n", strerror(errno));
 	_exit(EX_TEMPFAIL);

@@ -18,7 +18,6 @@
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -428,28 +427,6 @@ static char selfpath[4096];	/* for SIGHUP: our own image */
 static sigset_t daemonsigs;	/* the signals the loop handles */
 static sigset_t oldmask;	/* the mask to run with */
 
-/* A detached daemon keeps no descriptor of its caller but the log. */
-static void
-closeinherited(void)
-{
-	struct dirent *e;
-	DIR *d;
-	int fd, self;
-
-	/* the open ones only: a loop to RLIMIT_NOFILE costs milliseconds */
-	if ((d = opendir("/proc/self/fd")) == NULL) {
-		return;
-	}
-	self = dirfd(d);
-	while ((e = readdir(d)) != NULL) {
-		fd = atoi(e->d_name);
-		if (fd > 2 && fd != self && fd != logfd) {
-			close(fd);
-		}
-	}
-	closedir(d);
-}
-
 static void
 onsignal(int sig)
 {
@@ -765,33 +742,29 @@ logstat(const char *line)
 }
 
 static void
-dumpstate(void)
+logfdname(int fd, void *arg)
 {
-	char path[300], target[256];
-	struct dirent *e;
-	DIR *d;
+	char path[64], target[256];
 	ssize_t n;
 
+	(void)arg;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if ((n = readlink(path, target, sizeof(target) - 1)) > 0) {
+		target[n] = '\0';
+		logmsg(LOG_INFO, "state: fd %d: %s", fd, target);
+	}
+}
+
+static void
+dumpstate(void)
+{
 	logmsg(LOG_INFO, "state: dumping on SIGUSR1, HostName %s, pid %ld%s",
 	    set.hostname, (long)getpid(), handover ? " (finishing old "
 	    "sessions after SIGHUP)" : "");
 	logmsg(LOG_INFO, "state: queue runner pid %ld", (long)runner);
 	smtp_dump();
 	remote_dumpstat(logstat);
-	if ((d = opendir("/proc/self/fd")) == NULL) {
-		return;
-	}
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.') {
-			continue;
-		}
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
-		if ((n = readlink(path, target, sizeof(target) - 1)) > 0) {
-			target[n] = '\0';
-			logmsg(LOG_INFO, "state: fd %s: %s", e->d_name, target);
-		}
-	}
-	closedir(d);
+	eachfd(logfdname, NULL);
 	logmsg(LOG_INFO, "state: end of dump");
 }
 
@@ -1158,7 +1131,8 @@ main(int argc, char **argv)
 #if WITH_SERVER
 	smtp_onqueued = daemon_queued;
 	if ((opt.mode == 'd' || opt.mode == 'D') && getenv("MTA_FDS") == NULL) {
-		closeinherited();	/* before the log (or syslog) opens */
+		/* nothing of our caller but the log; before the log opens */
+		closefds(logfd, -1);
 	}
 #endif
 	openlogfile();

@@ -115,6 +115,8 @@ void logmsg(int pri, const char *fmt, ...);
 void warn(const char *fmt, ...);
 void die(int code, const char *fmt, ...);
 void detach(void);
+int eachfd(void (*fn)(int fd, void *arg), void *arg);
+void closefds(int keep1, int keep2);
 int tempfailcode(int e);
 void *xmalloc(size_t n);
 void *xrealloc(void *p, size_t n);

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -514,6 +515,57 @@ enhcode(const char *reply, char *code, size_t len)
 	memcpy(code, p, n);
 	code[n] = '\0';
 	return 1;
+}
+
+/*
+ * fn for each open descriptor but the walk's own, read from /proc/self/fd
+ * (a loop to RLIMIT_NOFILE would cost milliseconds); -1 without /proc.
+ */
+int
+eachfd(void (*fn)(int fd, void *arg), void *arg)
+{
+	struct dirent *e;
+	DIR *d;
+
+	if ((d = opendir("/proc/self/fd")) == NULL) {
+		return -1;
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] != '.' && atoi(e->d_name) != dirfd(d)) {
+			fn(atoi(e->d_name), arg);
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
+static void
+closeone(int fd, void *arg)
+{
+	const int *keep = arg;
+
+	if (fd > 2 && fd != keep[0] && fd != keep[1]) {
+		(void)close(fd);
+	}
+}
+
+/*
+ * Close every descriptor above 2 but keep1 and keep2 (-1 for none),
+ * whatever a caller left open without O_CLOEXEC.
+ */
+void
+closefds(int keep1, int keep2)
+{
+	int keep[2] = { keep1, keep2 }, fd;
+	long max;
+
+	if (eachfd(closeone, keep) == -1) {
+		max = sysconf(_SC_OPEN_MAX);
+		for (fd = 3; fd < (max > 0 && max < 65536 ? max : 65536);
+		    fd++) {
+			closeone(fd, keep);
+		}
+	}
 }
 
 /*
