@@ -838,25 +838,22 @@ local_freetargets(struct target *t, int n)
 	free(t);
 }
 
+/* Is addr someone we deliver to? 1 yes, 0 no, -1 cannot tell now. */
 int
-local_classify(const char *addr)
+local_known(const char *addr)
 {
-	char local[256];
-	const char *dom;
-	struct passwd *pw;
+	struct target *t;
+	char err[256];
+	int n, i, known = 0;
 
-	if (splitaddr(addr, local, sizeof local, &dom) != 0 ||
-	    local[0] == '\0') {
-		return T_UNKNOWN;
+	if (local_expand(addr, &t, &n, err, sizeof(err)) == -1) {
+		return -1;
 	}
-	if (dom != NULL && !islocaldomain(dom)) {
-		return T_REMOTE;
+	for (i = 0; i < n; i++) {
+		known |= t[i].type != T_UNKNOWN;
 	}
-	if (strcasecmp(local, "root") == 0 ||
-	    strcasecmp(local, "postmaster") == 0 || local_getuser(local, &pw) != 0) {
-		return T_MAILBOX;	/* a lookup error: let delivery say */
-	}
-	return pw != NULL ? T_MAILBOX : T_UNKNOWN;
+	local_freetargets(t, n);
+	return known;
 }
 
 int

@@ -298,7 +298,7 @@ struct target {
 int local_expand(const char *rcpt, struct target **t, int *n,
     char *err, size_t errlen);
 void local_freetargets(struct target *t, int n);
-int local_classify(const char *addr);
+int local_known(const char *addr);
 int local_deliver(const struct target *t, const struct msg *m, int dffd,
     char *reply, size_t rlen);
 int local_checkaliases(const char *path);

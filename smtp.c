@@ -422,24 +422,6 @@ c_mail(struct conn *c, char *arg)
 	reply(c, "250 2.1.0 Ok");
 }
 
-/* Is this local address someone we deliver to? 1 yes, 0 no, -1 later */
-static int
-knownlocal(const char *addr)
-{
-	struct target *t;
-	char err[256];
-	int n, i, known = 0;
-
-	if (local_expand(addr, &t, &n, err, sizeof(err)) == -1) {
-		return -1;
-	}
-	for (i = 0; i < n; i++) {
-		known |= t[i].type != T_UNKNOWN;
-	}
-	local_freetargets(t, n);
-	return known;
-}
-
 static int
 ispostmaster(const char *addr)
 {
@@ -501,7 +483,7 @@ c_rcpt(struct conn *c, char *arg)
 			return;
 		}
 	} else if (!ispostmaster(addr)) {
-		if ((k = knownlocal(addr)) == -1) {
+		if ((k = local_known(addr)) == -1) {
 			reject(c, "RCPT", "451 4.3.0 <%s>: Temporary lookup "
 			    "failure", addr);
 			return;

@@ -408,9 +408,7 @@ dsnparams(struct msg *m, int *notify)
 static int
 addrcpts(struct msg *m, const struct strv *rcpts, int notify)
 {
-	struct target *t;
-	char err[256];
-	int i, j, n, bad = 0, known;
+	int i, bad = 0, known;
 
 	for (i = 0; i < rcpts->n; i++) {
 		const char *a = rcpts->v[i];
@@ -420,16 +418,8 @@ addrcpts(struct msg *m, const struct strv *rcpts, int notify)
 			bad++;
 			continue;
 		}
-		if (local_expand(a, &t, &n, err, sizeof(err)) == -1) {
-			/* aliases unreadable now: queue it, decide later */
-			msg_addrcpt(m, a)->notify = notify;
-			continue;
-		}
-		for (known = 0, j = 0; j < n; j++) {
-			known |= t[j].type != T_UNKNOWN;
-		}
-		local_freetargets(t, n);
-		if (!known) {
+		/* -1, aliases unreadable now: queue it, decide later */
+		if ((known = local_known(a)) == 0) {
 			fprintf(stderr, "%s... User unknown\n", a);
 			bad++;
 			continue;
