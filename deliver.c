@@ -514,6 +514,28 @@ deliver_one(const char *id)
 	return r;
 }
 
+/*
+ * Deliver one message now in a child of our own, detached from stdio
+ * (the caller's pipes close; the child outlives it). A failed fork
+ * leaves it to the queue runs.
+ */
+void
+deliver_spawn(const char *id)
+{
+	pid_t pid;
+
+	if ((pid = fork()) == -1) {
+		logmsg(LOG_NOTICE, "%s: cannot fork to deliver, left queued: "
+		    "%s", id, strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		detach();
+		deliver_one(id);
+		_exit(0);
+	}
+}
+
 static void
 onterm(int sig)
 {

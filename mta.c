@@ -593,25 +593,6 @@ startrunner(long every)
 	nonblock(runnerfd);
 }
 
-/* Deliver a message now: in a child of our own, detached from stdio. */
-static void
-spawn(const char *id)
-{
-	pid_t pid;
-
-	if ((pid = fork()) == -1) {
-		logmsg(LOG_NOTICE, "%s: cannot fork to deliver, left queued: "
-		    "%s", id, strerror(errno));
-		return;
-	}
-	if (pid > 0) {
-		return;
-	}
-	detach();
-	deliver_one(id);
-	_exit(0);
-}
-
 /* smtp.c's smtp_onqueued: a message was committed; have it delivered
  * at once. */
 static void
@@ -624,7 +605,7 @@ daemon_queued(const char *id)
 		return;		/* -odq: the queue runs deliver it */
 	}
 	if (runnerfd == -1) {
-		spawn(id);
+		deliver_spawn(id);
 		return;
 	}
 	n = snprintf(line, sizeof(line), "D%s\n", id);

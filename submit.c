@@ -429,33 +429,6 @@ addrcpts(struct msg *m, const struct strv *rcpts, int notify)
 	return bad;
 }
 
-
-/* After the commit: deliver now, in the background, or not at all. */
-static int
-afterqueue(const char *id)
-{
-	pid_t pid;
-
-	if (opt.dmode == 'q') {
-		return 0;
-	}
-	if (opt.dmode == 'i') {
-		deliver_one(id);
-		return 0;
-	}
-	if ((pid = fork()) == -1) {
-		logmsg(LOG_NOTICE, "%s: cannot fork to deliver, left queued: "
-		    "%s", id, strerror(errno));
-		return 0;
-	}
-	if (pid > 0) {
-		return 0;
-	}
-	detach();	/* the caller's pipes close; we outlive it */
-	deliver_one(id);
-	_exit(0);
-}
-
 /* sendmail [flags] [recipients]: read, spool, commit, exit 0. */
 int
 submit_run(char **argv, int argc)
@@ -535,11 +508,13 @@ submit_run(char **argv, int argc)
 		printf("%s: queued\n", m.id);
 		fflush(stdout);
 	}
-	afterqueue(m.id);
-	for (i = 0; i < rcpts.n; i++) {
-		free(rcpts.v[i]);
+	/* after the commit: deliver now, in the background, or not at all */
+	if (opt.dmode == 'i') {
+		deliver_one(m.id);
+	} else if (opt.dmode != 'q') {
+		deliver_spawn(m.id);
 	}
-	free(rcpts.v);
+	strv_free(&rcpts);
 	free(h.p);
 	free(line);
 	msg_free(&m);
