@@ -596,13 +596,8 @@ reapkids(void)
 	pid_t pid;
 	int i, st;
 
-	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-		if (WIFSIGNALED(st) || (WIFEXITED(st) && WEXITSTATUS(st) != 0)) {
-			logmsg(LOG_NOTICE, "runner: child %ld %s %d", (long)pid,
-			    WIFSIGNALED(st) ? "killed by signal" :
-			    "exited with status", WIFSIGNALED(st) ?
-			    WTERMSIG(st) : WEXITSTATUS(st));
-		}
+	while ((pid = reap(-1, &st, WNOHANG)) > 0) {
+		logchild("runner: ", pid, st, 1);
 		if (pid == rs.sweep) {
 			rs.sweep = 0;
 		}

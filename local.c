@@ -813,17 +813,6 @@ drain(struct cmd *c)
 	}
 }
 
-static pid_t
-reap(pid_t pid, int *status, int flags)
-{
-	pid_t w;
-
-	while ((w = waitpid(pid, status, flags)) < 0 && errno == EINTR) {
-		continue;
-	}
-	return w;
-}
-
 /*
  * Feed the command and read its output at the same time (either side may
  * fill a pipe while we wait on the other) until it exits. After

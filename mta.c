@@ -618,12 +618,12 @@ daemon_queued(const char *id)
 }
 
 static void
-reap(void)
+reapkids(void)
 {
 	pid_t pid;
 	int st;
 
-	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+	while ((pid = reap(-1, &st, WNOHANG)) > 0) {
 		if (pid == runner) {
 			logmsg(LOG_ALERT, "queue runner %ld exited (status "
 			    "%d); deliveries now start from the daemon",
@@ -631,9 +631,8 @@ reap(void)
 			runner = -1;
 			close(runnerfd);
 			runnerfd = -1;
-		} else if (WIFSIGNALED(st)) {
-			logmsg(LOG_NOTICE, "child %ld killed by signal %d",
-			    (long)pid, WTERMSIG(st));
+		} else {
+			logchild("", pid, st, 0);
 		}
 	}
 }
@@ -774,7 +773,7 @@ signals(void)
 				dumpstate();
 				break;
 			case SIGCHLD:
-				reap();
+				reapkids();
 				break;
 			}
 		}

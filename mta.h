@@ -117,6 +117,8 @@ void die(int code, const char *fmt, ...);
 void detach(void);
 int eachfd(void (*fn)(int fd, void *arg), void *arg);
 void closefds(int keep1, int keep2);
+pid_t reap(pid_t pid, int *st, int flags);
+void logchild(const char *who, pid_t pid, int st, int exits);
 int tempfailcode(int e);
 void *xmalloc(size_t n);
 void *xrealloc(void *p, size_t n);

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <dirent.h>
@@ -565,6 +566,32 @@ closefds(int keep1, int keep2)
 		    fd++) {
 			closeone(fd, keep);
 		}
+	}
+}
+
+/* waitpid, again after a signal. */
+pid_t
+reap(pid_t pid, int *st, int flags)
+{
+	pid_t w;
+
+	while ((w = waitpid(pid, st, flags)) == -1 && errno == EINTR) {
+		continue;
+	}
+	return w;
+}
+
+/* A child that ended badly, in the log: by a signal, or with exits also
+ * by a status other than 0. who prefixes the line. */
+void
+logchild(const char *who, pid_t pid, int st, int exits)
+{
+	if (WIFSIGNALED(st) || (exits && WIFEXITED(st) &&
+	    WEXITSTATUS(st) != 0)) {
+		logmsg(LOG_NOTICE, "%schild %ld %s %d", who, (long)pid,
+		    WIFSIGNALED(st) ? "killed by signal" :
+		    "exited with status", WIFSIGNALED(st) ? WTERMSIG(st) :
+		    WEXITSTATUS(st));
 	}
 }
 
