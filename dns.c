@@ -656,14 +656,14 @@ dns_parseserver(const char *spec, struct sockaddr_storage *ss)
 /*
  * NameServer, else the first usable "nameserver" line of resolv.conf
  * (read each time: DHCP may rewrite it under a running daemon), else
- * 127.0.0.1. Read with read(2): no stdio in the delivery path.
+ * 127.0.0.1. Read with read(2), no stdio in the delivery path; one past
+ * 64 KiB is an error, not cut.
  */
 static int
 getserver(struct sockaddr_storage *ns)
 {
-	char buf[4096], ip[INET6_ADDRSTRLEN], *p;
+	char ip[INET6_ADDRSTRLEN], *buf = NULL, *p;
 	unsigned char a[16];
-	ssize_t n = -1;
 	size_t len;
 	int fd, k;
 
@@ -676,10 +676,12 @@ getserver(struct sockaddr_storage *ns)
 		return -1;
 	}
 	if ((fd = open(resolvconf, O_RDONLY | O_CLOEXEC)) != -1) {
-		n = read(fd, buf, sizeof(buf) - 1);
+		if ((buf = readall(fd, 65536, NULL)) == NULL) {
+			logmsg(LOG_ERR, "dns: %s: %s", resolvconf,
+			    strerror(errno));
+		}
 		close(fd);
 	}
-	buf[n > 0 ? n : 0] = '\0';
 	for (p = buf; p != NULL; p = strchr(p, '\n')) {
 		p += strspn(p, "\n \t");
 		if (strncmp(p, "nameserver", 10) != 0 ||
@@ -693,10 +695,12 @@ getserver(struct sockaddr_storage *ns)
 			ip[len] = '\0';
 			if ((k = ipaddr(ip, 0, a)) != 0) {
 				ipsockaddr(a, k, 53, ns);
+				free(buf);
 				return 0;
 			}
 		}
 	}
+	free(buf);
 	return dns_parseserver("127.0.0.1", ns);
 }
 
