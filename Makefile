@@ -90,19 +90,15 @@ MTA_CFLAGS = -std=c99 -pedantic -Wall -Wextra $(MTA_SIZEFLAGS)
 MTA_LDFLAGS = -static -Wl,--gc-sections
 
 # Debian's cross compilers (gcc-TRIPLE) with musl-dev:ARCH's specs file,
-# and the qemu-user-static emulator of each architecture.
-TRIPLE_mipsel = mipsel-linux-gnu
-TRIPLE_armhf = arm-linux-gnueabihf
-TRIPLE_arm64 = aarch64-linux-gnu
-TRIPLE_s390x = s390x-linux-gnu
-MUSL_mipsel = mipsel-linux-musl
-MUSL_armhf = arm-linux-musleabihf
-MUSL_arm64 = aarch64-linux-musl
-MUSL_s390x = s390x-linux-musl
-QEMU_mipsel = qemu-mipsel-static
-QEMU_armhf = qemu-arm-static
-QEMU_arm64 = qemu-aarch64-static
-QEMU_s390x = qemu-s390x-static
+# and the qemu-user-static emulator of each architecture: per ARCH, its
+# TRIPLE, its MUSL triple and its QEMU.
+CROSS_mipsel = mipsel-linux-gnu mipsel-linux-musl qemu-mipsel-static
+CROSS_armhf = arm-linux-gnueabihf arm-linux-musleabihf qemu-arm-static
+CROSS_arm64 = aarch64-linux-gnu aarch64-linux-musl qemu-aarch64-static
+CROSS_s390x = s390x-linux-gnu s390x-linux-musl qemu-s390x-static
+$(foreach a,$(ARCHS),$(eval TRIPLE_$(a) = $(word 1,$(CROSS_$(a)))) \
+    $(eval MUSL_$(a) = $(word 2,$(CROSS_$(a)))) \
+    $(eval QEMU_$(a) = $(word 3,$(CROSS_$(a)))))
 # -mplt: non-PIC calls without the GOT on MIPS (with -fno-pie, 8% smaller)
 SIZE_mipsel = -mplt
 
@@ -117,27 +113,16 @@ STRIP_native = $(STRIP)
 CFLAGS_native = $(CFLAGS)
 LDFLAGS_native = $(LDFLAGS)
 
+# $(call crosstool,ARCH,VAR,tool): the command line's VAR when it builds
+# that ARCH, else TRIPLE-tool.
+crosstool = $(if $(and $(filter command line,$(origin $(2))), \
+    $(filter $(1),$(ARCH))),$($(2)),$(TRIPLE_$(1))-$(3))
 define crosstools
-ifeq ($(origin CC)$(ARCH),command line$(1))
-CC_$(1) = $$(CC)
-else
-CC_$(1) = $$(TRIPLE_$(1))-gcc -specs=/usr/lib/$$(MUSL_$(1))/musl-gcc.specs
-endif
-ifeq ($(origin AR)$(ARCH),command line$(1))
-AR_$(1) = $$(AR)
-else
-AR_$(1) = $$(TRIPLE_$(1))-ar
-endif
-ifeq ($(origin RANLIB)$(ARCH),command line$(1))
-RANLIB_$(1) = $$(RANLIB)
-else
-RANLIB_$(1) = $$(TRIPLE_$(1))-ranlib
-endif
-ifeq ($(origin STRIP)$(ARCH),command line$(1))
-STRIP_$(1) = $$(STRIP)
-else
-STRIP_$(1) = $$(TRIPLE_$(1))-strip
-endif
+CC_$(1) = $$(call crosstool,$(1),CC,gcc \
+    -specs=/usr/lib/$$(MUSL_$(1))/musl-gcc.specs)
+AR_$(1) = $$(call crosstool,$(1),AR,ar)
+RANLIB_$(1) = $$(call crosstool,$(1),RANLIB,ranlib)
+STRIP_$(1) = $$(call crosstool,$(1),STRIP,strip)
 CFLAGS_$(1) = $$(CFLAGS) $$(if $$(call user,CFLAGS),,$$(SIZE_$(1)))
 LDFLAGS_$(1) = $$(LDFLAGS)
 endef

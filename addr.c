@@ -14,10 +14,15 @@
  * Every address handed out is canonical and passes addr_valid: no
  * comments, no white space outside quotes, and a local part quoted only
  * when it must be (see putlocal).
+ *
+ * At the end: the DSN parameters of RFC 3461 (NOTIFY, RET, and the
+ * xtext of ENVID and ORCPT), one set of rules for the SMTP server, the
+ * command line and the DSNs.
  */
 #include <limits.h>
 #include <stddef.h>
 #include <string.h>
+#include <strings.h>
 
 #include "mta.h"
 
@@ -547,4 +552,88 @@ addr_valid(const char *addr)
 		return 0;
 	}
 	return dom[d] == '\0' && utf8ok((const unsigned char *)addr);
+}
+
+/* ---- DSN parameters (RFC 3461) ---- */
+
+/*
+ * xtext (RFC 3461 4) of at most max bytes: printable ASCII but '=', and
+ * '+' only as "+XX" (upper-case hex).
+ */
+int
+dsn_xtext(const char *s, size_t max)
+{
+	if (strlen(s) > max) {
+		return 0;
+	}
+	for (; *s != '\0'; s++) {
+		if (*s < '!' || *s > '~' || *s == '=') {
+			return 0;
+		}
+		if (*s == '+' && (strspn(s + 1, "0123456789ABCDEF") < 2)) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* xtext decoded, for the eyes of a DSN's reader: "+XX" stands for a byte. */
+void
+dsn_unxtext(const char *s, char *out, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const char *h1, *h2;
+	size_t o = 0;
+
+	for (; *s != '\0' && o + 1 < len; s++) {
+		if (*s == '+' && s[1] != '\0' && s[2] != '\0' &&
+		    (h1 = strchr(hex, s[1])) != NULL &&
+		    (h2 = strchr(hex, s[2])) != NULL) {
+			out[o++] = (char)((h1 - hex) * 16 + (h2 - hex));
+			s += 2;
+		} else {
+			out[o++] = *s;
+		}
+	}
+	out[o] = '\0';
+	sanitize(out);
+}
+
+/*
+ * NOTIFY (RFC 3461 4.1): NEVER alone, or a comma list of SUCCESS,
+ * FAILURE and DELAY, in any case. The N_* bits, or -1.
+ */
+int
+dsn_notify(const char *s)
+{
+	static const char *word[] = { "NEVER", "SUCCESS", "FAILURE",
+	    "DELAY" };
+	size_t n;
+	int bits = 0, i;
+
+	for (;; s += n + 1) {
+		n = strcspn(s, ",");
+		for (i = 0; i < 4 && (strlen(word[i]) != n ||
+		    strncasecmp(s, word[i], n) != 0); i++) {
+			continue;
+		}
+		if (i == 4) {
+			return -1;
+		}
+		bits |= 1 << i;		/* N_NEVER, N_SUCCESS, ... */
+		if (s[n] == '\0') {
+			break;
+		}
+	}
+	return (bits & N_NEVER) && bits != N_NEVER ? -1 : bits;
+}
+
+/* RET (RFC 3461 4.3): RET_FULL or RET_HDRS, or -1. */
+int
+dsn_ret(const char *s)
+{
+	if (strcasecmp(s, "FULL") == 0) {
+		return RET_FULL;
+	}
+	return strcasecmp(s, "HDRS") == 0 ? RET_HDRS : -1;
 }

@@ -42,11 +42,6 @@
 #define MAXLINKS	8		/* symbolic links followed by safepath */
 
 
-struct strv {
-	char **v;
-	int n, cap;
-};
-
 struct alias {
 	char *name;
 	struct strv item;
@@ -85,28 +80,6 @@ static struct {
 	int warned;	/* its distrust is logged once per load */
 } at;
 
-/* Room for one more element in a growing array. */
-static void *
-grow(void *v, int n, int *cap, size_t size)
-{
-	if (n == *cap) {
-		*cap = *cap > 0 ? *cap * 2 : 8;
-		v = xrealloc(v, (size_t)*cap * size);
-	}
-	return v;
-}
-
-static void
-strv_free(struct strv *sv)
-{
-	while (sv->n > 0) {
-		free(sv->v[--sv->n]);
-	}
-	free(sv->v);
-	sv->v = NULL;
-	sv->cap = 0;
-}
-
 /*
  * A whole (small) file as a C string, or NULL with errno. flags adds to
  * the open: O_NOFOLLOW for an :include:, which must then also be a regular
@@ -115,9 +88,7 @@ strv_free(struct strv *sv)
 static char *
 readfile(const char *path, int flags, struct stat *st)
 {
-	size_t len = 0, cap = 4096;
 	char *buf;
-	ssize_t r;
 	int fd, e;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | flags)) < 0) {
@@ -134,29 +105,10 @@ readfile(const char *path, int flags, struct stat *st)
 		errno = EINVAL;
 		return NULL;
 	}
-	buf = xmalloc(cap);
-	for (r = 1; r > 0; ) {
-		if (len + 1 == cap) {
-			buf = xrealloc(buf, cap *= 2);
-		}
-		if ((r = read(fd, buf + len, cap - len - 1)) > 0) {
-			len += (size_t)r;
-		} else if (r < 0 && errno == EINTR) {
-			r = 1;
-		}
-		if (len > MAXFILE) {
-			errno = EFBIG;
-			r = -1;
-		}
-	}
+	buf = readall(fd, MAXFILE, NULL);
 	e = errno;
 	(void)close(fd);	/* read-only: a close error loses nothing */
-	if (r < 0) {
-		free(buf);
-		errno = e;
-		return NULL;
-	}
-	buf[len] = '\0';
+	errno = e;
 	return buf;
 }
 
@@ -350,8 +302,7 @@ additem(char *raw, struct strv *sv)
 			memcpy(u, s, strlen(s) + 1);
 		}
 	}
-	sv->v = grow(sv->v, sv->n, &sv->cap, sizeof *sv->v);
-	sv->v[sv->n++] = u;
+	strv_add(sv, u);
 }
 
 /* Split at commas outside double quotes; -1 for an unterminated quote. */
@@ -887,25 +838,22 @@ local_freetargets(struct target *t, int n)
 	free(t);
 }
 
+/* Is addr someone we deliver to? 1 yes, 0 no, -1 cannot tell now. */
 int
-local_classify(const char *addr)
+local_known(const char *addr)
 {
-	char local[256];
-	const char *dom;
-	struct passwd *pw;
+	struct target *t;
+	char err[256];
+	int n, i, known = 0;
 
-	if (splitaddr(addr, local, sizeof local, &dom) != 0 ||
-	    local[0] == '\0') {
-		return T_UNKNOWN;
+	if (local_expand(addr, &t, &n, err, sizeof(err)) == -1) {
+		return -1;
 	}
-	if (dom != NULL && !islocaldomain(dom)) {
-		return T_REMOTE;
+	for (i = 0; i < n; i++) {
+		known |= t[i].type != T_UNKNOWN;
 	}
-	if (strcasecmp(local, "root") == 0 ||
-	    strcasecmp(local, "postmaster") == 0 || local_getuser(local, &pw) != 0) {
-		return T_MAILBOX;	/* a lookup error: let delivery say */
-	}
-	return pw != NULL ? T_MAILBOX : T_UNKNOWN;
+	local_freetargets(t, n);
+	return known;
 }
 
 int

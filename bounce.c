@@ -34,48 +34,6 @@ static const char *actions[] = { "failed", "delayed", "delivered" };
 static char made[16][QIDLEN];
 static int nmade;
 
-/* "550 5.1.1 ..." or "5.1.1 ...": the enhanced code, or a default. */
-static void
-status(const char *reply, int action, char *code, size_t len)
-{
-	const char *p = reply != NULL ? reply : "";
-	size_t n;
-
-	if (strlen(p) > 4 && p[3] == ' ' && p[0] >= '2' && p[0] <= '5') {
-		p += 4;
-	}
-	n = strspn(p, "0123456789.");
-	if (n >= 5 && n < len && p[0] >= '2' && p[0] <= '5' && p[1] == '.') {
-		memcpy(code, p, n);
-		code[n] = '\0';
-		return;
-	}
-	snprintf(code, len, "%s", action == A_FAILED ? "5.0.0" :
-	    action == A_DELAYED ? "4.0.0" : "2.0.0");
-}
-
-/* ORCPT is xtext (RFC 3461 4): "+XX" stands for a byte. */
-static void
-unxtext(const char *s, char *out, size_t len)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	const char *h1, *h2;
-	size_t o = 0;
-
-	for (; *s != '\0' && o + 1 < len; s++) {
-		if (*s == '+' && s[1] != '\0' && s[2] != '\0' &&
-		    (h1 = strchr(hex, s[1])) != NULL &&
-		    (h2 = strchr(hex, s[2])) != NULL) {
-			out[o++] = (char)((h1 - hex) * 16 + (h2 - hex));
-			s += 2;
-		} else {
-			out[o++] = *s;
-		}
-	}
-	out[o] = '\0';
-	sanitize(out);
-}
-
 /* The per-recipient block of the message/delivery-status part. */
 static void
 rcptblock(FILE *f, const struct rcpt *r, int action, const char *date,
@@ -85,7 +43,10 @@ rcptblock(FILE *f, const struct rcpt *r, int action, const char *date,
 
 	const char *a = r->parent != NULL ? r->parent : r->addr;
 
-	status(r->reply, action, code, sizeof(code));
+	if (!enhcode(r->reply != NULL ? r->reply : "", code, sizeof(code))) {
+		snprintf(code, sizeof(code), "%s", action == A_FAILED ?
+		    "5.0.0" : action == A_DELAYED ? "4.0.0" : "2.0.0");
+	}
 	/* class 5 is permanent (RFC 3463): never beside "delayed" */
 	if (action == A_DELAYED && code[0] == '5') {
 		code[0] = '4';
@@ -95,7 +56,7 @@ rcptblock(FILE *f, const struct rcpt *r, int action, const char *date,
 	    strchr(a, '@') == NULL ? "@" : "",
 	    strchr(a, '@') == NULL ? set.hostname : "");
 	if (r->orcpt != NULL) {
-		unxtext(r->orcpt, orcpt, sizeof(orcpt));
+		dsn_unxtext(r->orcpt, orcpt, sizeof(orcpt));
 		fprintf(f, "Original-Recipient: %s\n", orcpt);
 	}
 	/* success at a next hop that knows no DSN: we only relayed it */

@@ -58,27 +58,6 @@ elapsed(time_t since, char *buf, size_t len)
 	}
 }
 
-/* The enhanced status code of a reply ("550 5.1.1 ..." or "5.1.1 ..."). */
-static void
-dsncode(const char *reply, char *code, size_t len)
-{
-	const char *p = reply;
-	size_t n;
-
-	if (strlen(p) >= 4 && p[3] == ' ' && p[0] >= '2' && p[0] <= '5') {
-		p += 4;
-	}
-	n = strspn(p, "0123456789.");
-	if (n >= 5 && n < len && p[0] >= '2' && p[0] <= '5' && p[1] == '.') {
-		memcpy(code, p, n);
-		code[n] = '\0';
-	} else {
-		/* no enhanced code: the class of the basic one */
-		snprintf(code, len, "%c.0.0", reply[0] >= '2' &&
-		    reply[0] <= '5' ? reply[0] : '4');
-	}
-}
-
 /* Record one outcome in memory and in the log. */
 static void
 deliver_record(const struct msg *m, struct rcpt *r, int res,
@@ -93,7 +72,11 @@ deliver_record(const struct msg *m, struct rcpt *r, int res,
 	free(r->rhost);
 	r->rhost = relay != NULL ? xstrdup(relay) : NULL;
 	r->attempts++;
-	dsncode(reply, code, sizeof(code));
+	if (!enhcode(reply, code, sizeof(code))) {
+		/* no enhanced code: the class of the basic one */
+		snprintf(code, sizeof(code), "%c.0.0", reply[0] >= '2' &&
+		    reply[0] <= '5' ? reply[0] : '4');
+	}
 	if (res == D_TEMP && code[0] == '5') {
 		/*
 		 * A permanent reply taken as temporary (a refused AUTH, a
@@ -531,6 +514,28 @@ deliver_one(const char *id)
 	return r;
 }
 
+/*
+ * Deliver one message now in a child of our own, detached from stdio
+ * (the caller's pipes close; the child outlives it). A failed fork
+ * leaves it to the queue runs.
+ */
+void
+deliver_spawn(const char *id)
+{
+	pid_t pid;
+
+	if ((pid = fork()) == -1) {
+		logmsg(LOG_NOTICE, "%s: cannot fork to deliver, left queued: "
+		    "%s", id, strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		detach();
+		deliver_one(id);
+		_exit(0);
+	}
+}
+
 static void
 onterm(int sig)
 {
@@ -591,13 +596,8 @@ reapkids(void)
 	pid_t pid;
 	int i, st;
 
-	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-		if (WIFSIGNALED(st) || (WIFEXITED(st) && WEXITSTATUS(st) != 0)) {
-			logmsg(LOG_NOTICE, "runner: child %ld %s %d", (long)pid,
-			    WIFSIGNALED(st) ? "killed by signal" :
-			    "exited with status", WIFSIGNALED(st) ?
-			    WTERMSIG(st) : WEXITSTATUS(st));
-		}
+	while ((pid = reap(-1, &st, WNOHANG)) > 0) {
+		logchild("runner: ", pid, st, 1);
 		if (pid == rs.sweep) {
 			rs.sweep = 0;
 		}

@@ -634,35 +634,6 @@ lookup(const struct sockaddr_storage *ns, unsigned char *name, int qtype,
 	}
 }
 
-/* An address without port: "192.0.2.1" or "2001:db8::1". */
-static int
-numeric(const char *s, struct sockaddr_storage *ss)
-{
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, s, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, s, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		return 0;
-	}
-	return -1;
-}
-
-static void
-setport(struct sockaddr_storage *ss, unsigned int port)
-{
-	if (ss->ss_family == AF_INET6) {
-		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
-	} else {
-		((struct sockaddr_in *)ss)->sin_port = htons(port);
-	}
-}
-
 /*
  * NameServer syntax: "ip", "ip:port", "[ipv6]:port" or a bare IPv6
  * address. Also for mta.c, to refuse a bad -O NameServer at start-up.
@@ -671,53 +642,30 @@ int
 dns_parseserver(const char *spec, struct sockaddr_storage *ss)
 {
 	char ip[INET6_ADDRSTRLEN];
-	const char *end, *port = NULL;
-	unsigned long p = 53;
-	char *e;
+	unsigned char a[16];
+	int port = 53, n;
 
-	if (*spec == '[') {
-		if ((end = strchr(++spec, ']')) == NULL ||
-		    (end[1] != '\0' && end[1] != ':')) {
-			return -1;
-		}
-		port = end[1] == ':' ? end + 2 : NULL;
-	} else if ((end = strchr(spec, ':')) != NULL &&
-	    strchr(end + 1, ':') == NULL) {
-		port = end + 1;
-	} else {
-		end = spec + strlen(spec);
-	}
-	if ((size_t)(end - spec) >= sizeof(ip)) {
+	if (splithostport(spec, ip, sizeof(ip), &port) == -1 ||
+	    (n = ipaddr(ip, 0, a)) == 0) {
 		return -1;
 	}
-	memcpy(ip, spec, (size_t)(end - spec));
-	ip[end - spec] = '\0';
-	if (port != NULL) {
-		p = strtoul(port, &e, 10);
-		if (*port < '0' || *port > '9' || *e != '\0' || p == 0 ||
-		    p > 65535) {
-			return -1;
-		}
-	}
-	if (numeric(ip, ss) == -1) {
-		return -1;
-	}
-	setport(ss, (unsigned int)p);
+	ipsockaddr(a, n, port, ss);
 	return 0;
 }
 
 /*
  * NameServer, else the first usable "nameserver" line of resolv.conf
  * (read each time: DHCP may rewrite it under a running daemon), else
- * 127.0.0.1. Read with read(2): no stdio in the delivery path.
+ * 127.0.0.1. Read with read(2), no stdio in the delivery path; one past
+ * 64 KiB is an error, not cut.
  */
 static int
 getserver(struct sockaddr_storage *ns)
 {
-	char buf[4096], ip[INET6_ADDRSTRLEN], *p;
-	ssize_t n = -1;
+	char ip[INET6_ADDRSTRLEN], *buf = NULL, *p;
+	unsigned char a[16];
 	size_t len;
-	int fd;
+	int fd, k;
 
 	if (set.nameserver != NULL && *set.nameserver != '\0') {
 		if (dns_parseserver(set.nameserver, ns) == 0) {
@@ -728,10 +676,12 @@ getserver(struct sockaddr_storage *ns)
 		return -1;
 	}
 	if ((fd = open(resolvconf, O_RDONLY | O_CLOEXEC)) != -1) {
-		n = read(fd, buf, sizeof(buf) - 1);
+		if ((buf = readall(fd, 65536, NULL)) == NULL) {
+			logmsg(LOG_ERR, "dns: %s: %s", resolvconf,
+			    strerror(errno));
+		}
 		close(fd);
 	}
-	buf[n > 0 ? n : 0] = '\0';
 	for (p = buf; p != NULL; p = strchr(p, '\n')) {
 		p += strspn(p, "\n \t");
 		if (strncmp(p, "nameserver", 10) != 0 ||
@@ -743,12 +693,14 @@ getserver(struct sockaddr_storage *ns)
 		if (len < sizeof(ip)) {
 			memcpy(ip, p, len);
 			ip[len] = '\0';
-			if (numeric(ip, ns) == 0) {
-				setport(ns, 53);
+			if ((k = ipaddr(ip, 0, a)) != 0) {
+				ipsockaddr(a, k, 53, ns);
+				free(buf);
 				return 0;
 			}
 		}
 	}
+	free(buf);
 	return dns_parseserver("127.0.0.1", ns);
 }
 
@@ -825,28 +777,6 @@ dns_mx(const char *domain, struct mxhost *mx, int max, int *err)
 	return mxlist(&a, name, mx, max, err);
 }
 
-/* "[192.0.2.1]", "[IPv6:2001:db8::1]" (RFC 5321 4.1.3), or bare. */
-static int
-literal(const char *host, struct sockaddr_storage *ss)
-{
-	char buf[INET6_ADDRSTRLEN + 8];
-	size_t n = strlen(host);
-	const char *p = buf;
-
-	if (host[0] != '[') {
-		return numeric(host, ss);
-	}
-	if (n < 2 || host[n - 1] != ']' || n - 2 >= sizeof(buf)) {
-		return -1;
-	}
-	memcpy(buf, host + 1, n - 2);
-	buf[n - 2] = '\0';
-	if (strncasecmp(buf, "IPv6:", 5) == 0) {
-		p += 5;
-	}
-	return numeric(p, ss);
-}
-
 /* The addresses of qtype owned by name, at most DNS_MAXADDR. */
 static int
 addrlist(const struct dnsans *a, const unsigned char *name, int qtype,
@@ -859,17 +789,8 @@ addrlist(const struct dnsans *a, const unsigned char *name, int qtype,
 		    namecmp(a->rr[i].owner, name) != 0) {
 			continue;
 		}
-		memset(&out[n], 0, sizeof(out[n]));
-		if (qtype == QT_A) {
-			out[n].ss_family = AF_INET;
-			memcpy(&((struct sockaddr_in *)&out[n])->sin_addr,
-			    a->rr[i].addr, 4);
-		} else {
-			out[n].ss_family = AF_INET6;
-			memcpy(&((struct sockaddr_in6 *)&out[n])->sin6_addr,
-			    a->rr[i].addr, 16);
-		}
-		n++;
+		ipsockaddr(a->rr[i].addr, qtype == QT_A ? 4 : 16, 0,
+		    &out[n++]);
 	}
 	return n;
 }
@@ -889,7 +810,9 @@ dns_addrs(const char *host, struct sockaddr_storage *ss, int max, int *err)
 	int n6 = 0, n4 = 0, s6, s4, i, n = 0;
 
 	*err = 0;
-	if (max > 0 && literal(host, ss) == 0) {
+	/* "[192.0.2.1]", "[IPv6:2001:db8::1]" (RFC 5321 4.1.3), or bare */
+	if (max > 0 && (n = ipaddr(host, 1, name)) != 0) {
+		ipsockaddr(name, n, 0, ss);
 		return 1;
 	}
 	if (host[0] == '[' || mkname(host, orig) == -1) {

@@ -15,7 +15,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -42,16 +41,10 @@
 #define LOCK_STALE	300		/* a dot-lock older than this is dead */
 #define BUFSZ		65536
 
-static char ibuf[BUFSZ], obuf[BUFSZ];
+static char ibuf[BUFSZ];
+static struct wbuf obuf;	/* IOBUF: as large as ibuf */
 
 /* --- the mailers --- */
-
-/* Buffered output to one descriptor; the first write error sticks. */
-struct out {
-	int fd;
-	int err;
-	size_t len;
-};
 
 /* For descriptors whose close cannot lose data (read-only, pipes). */
 static void
@@ -85,56 +78,24 @@ tempfail(char *reply, size_t rlen, const char *what, const char *path)
 	    strerror(e));
 }
 
-static int
-writeall(int fd, const char *p, size_t n)
+/* The output buffer, emptied, for fd. */
+static struct wbuf *
+oopen(int fd)
 {
-	ssize_t w;
-
-	while (n > 0) {
-		if ((w = write(fd, p, n)) < 0 && errno == EINTR) {
-			continue;
-		}
-		if (w <= 0) {
-			errno = w == 0 ? EIO : errno;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static void
-oflush(struct out *o)
-{
-	if (o->err == 0 && writeall(o->fd, obuf, o->len) != 0) {
-		o->err = errno;
-	}
-	o->len = 0;
-}
-
-static void
-oput(struct out *o, const char *p, size_t n)
-{
-	size_t k;
-
-	for (; n > 0; p += k, n -= k) {
-		k = BUFSZ - o->len < n ? BUFSZ - o->len : n;
-		memcpy(obuf + o->len, p, k);
-		if ((o->len += k) == BUFSZ) {
-			oflush(o);
-		}
-	}
+	obuf.fd = fd;
+	obuf.err = 0;
+	obuf.n = 0;
+	return &obuf;
 }
 
 /* The '>'s and the part of "From " held back at the start of a line. */
 static void
-pending(struct out *o, size_t *nq, size_t *nf)
+pending(struct wbuf *o, size_t *nq, size_t *nf)
 {
 	for (; *nq > 0; (*nq)--) {
-		oput(o, ">", 1);
+		wput(o, ">", 1);
 	}
-	oput(o, "From ", *nf);
+	wput(o, "From ", *nf);
 	*nf = 0;
 }
 
@@ -145,7 +106,7 @@ pending(struct out *o, size_t *nq, size_t *nf)
  * an empty df), or -1 if the df cannot be read or has the wrong size.
  */
 static int
-copydf(struct out *o, const struct msg *m, int dffd, int quote)
+copydf(struct wbuf *o, const struct msg *m, int dffd, int quote)
 {
 	size_t nq = 0, nf = 0, i, j;
 	const char *nl;
@@ -161,7 +122,7 @@ copydf(struct out *o, const struct msg *m, int dffd, int quote)
 				nl = memchr(ibuf + i, '\n', (size_t)r - i);
 				j = nl != NULL ? (size_t)(nl - ibuf) + 1 :
 				    (size_t)r;
-				oput(o, ibuf + i, j - i);
+				wput(o, ibuf + i, j - i);
 				i = j;
 				bol = nl != NULL;
 			} else if (nf == 0 && ibuf[i] == '>') {
@@ -169,7 +130,7 @@ copydf(struct out *o, const struct msg *m, int dffd, int quote)
 			} else if (ibuf[i] == "From "[nf]) {
 				i++;
 				if (++nf == 5) {
-					oput(o, ">", 1);
+					wput(o, ">", 1);
 					pending(o, &nq, &nf);
 					bol = 0;
 				}
@@ -179,7 +140,7 @@ copydf(struct out *o, const struct msg *m, int dffd, int quote)
 			}
 		}
 		if (!quote) {
-			oput(o, ibuf, (size_t)r);
+			wput(o, ibuf, (size_t)r);
 		}
 	}
 	pending(o, &nq, &nf);
@@ -208,14 +169,14 @@ cleansender(const struct msg *m, char *buf, size_t len, int forfrom)
 }
 
 static void
-putreturnpath(struct out *o, const struct msg *m)
+putreturnpath(struct wbuf *o, const struct msg *m)
 {
 	char s[1024];
 
 	cleansender(m, s, sizeof s, 0);
-	oput(o, "Return-Path: <", 14);
-	oput(o, s, strlen(s));
-	oput(o, ">\n", 2);
+	wput(o, "Return-Path: <", 14);
+	wput(o, s, strlen(s));
+	wput(o, ">\n", 2);
 }
 
 /* An mbox being appended to: a user's, or a /file from the aliases. */
@@ -511,7 +472,7 @@ lockmbox(struct mbox *b, char *reply, size_t rlen)
 static int
 writembox(struct mbox *b, const struct msg *m, int dffd)
 {
-	struct out o = { b->fd, 0, 0 };
+	struct wbuf *o = oopen(b->fd);
 	char from[1024], date[64];
 	time_t t = m->arrival > 0 ? m->arrival : time(NULL);
 	struct tm tm;
@@ -523,19 +484,19 @@ writembox(struct mbox *b, const struct msg *m, int dffd)
 		errno = EINVAL;
 		return -1;
 	}
-	oput(&o, "From ", 5);
-	oput(&o, from, strlen(from));
-	oput(&o, " ", 1);
-	oput(&o, date, strlen(date));
-	oput(&o, "\n", 1);
-	putreturnpath(&o, m);
-	if ((last = copydf(&o, m, dffd, 1)) < 0) {
+	wput(o, "From ", 5);
+	wput(o, from, strlen(from));
+	wput(o, " ", 1);
+	wput(o, date, strlen(date));
+	wput(o, "\n", 1);
+	putreturnpath(o, m);
+	if ((last = copydf(o, m, dffd, 1)) < 0) {
 		return -1;
 	}
-	oput(&o, "\n\n", last == '\n' ? 1 : 2);
-	oflush(&o);
-	errno = o.err;
-	return o.err != 0 ? -1 : 0;
+	wput(o, "\n\n", last == '\n' ? 1 : 2);
+	wflush(o);
+	errno = o->err;
+	return o->err != 0 ? -1 : 0;
 }
 
 /*
@@ -644,32 +605,34 @@ static int
 maildirfile(int tmp, int new, const char *name, const struct msg *m,
     int dffd, uid_t uid, gid_t gid)
 {
-	struct out o = { -1, 0, 0 };
+	struct wbuf *o;
+	int fd;
 
-	if ((o.fd = openat(tmp, name, O_WRONLY | O_CREAT | O_EXCL |
+	if ((fd = openat(tmp, name, O_WRONLY | O_CREAT | O_EXCL |
 	    O_NOFOLLOW | O_CLOEXEC, 0600)) < 0) {
 		return -1;
 	}
-	if (geteuid() == 0 && fchown(o.fd, uid, gid) != 0) {
-		o.err = errno;
+	o = oopen(fd);
+	if (geteuid() == 0 && fchown(o->fd, uid, gid) != 0) {
+		o->err = errno;
 	}
-	putreturnpath(&o, m);
-	if (copydf(&o, m, dffd, 0) < 0 && o.err == 0) {
-		o.err = errno;
+	putreturnpath(o, m);
+	if (copydf(o, m, dffd, 0) < 0 && o->err == 0) {
+		o->err = errno;
 	}
-	oflush(&o);
-	if (o.err == 0 && fsync(o.fd) != 0) {
-		o.err = errno;
+	wflush(o);
+	if (o->err == 0 && fsync(o->fd) != 0) {
+		o->err = errno;
 	}
-	if (close(o.fd) != 0 && o.err == 0) {
-		o.err = errno;
+	if (close(o->fd) != 0 && o->err == 0) {
+		o->err = errno;
 	}
-	if (o.err == 0 && renameat(tmp, name, new, name) == 0) {
+	if (o->err == 0 && renameat(tmp, name, new, name) == 0) {
 		return fsync(new);
 	}
-	o.err = o.err != 0 ? o.err : errno;
-	(void)unlinkat(tmp, name, 0);	/* clean up; o.err is the cause */
-	errno = o.err;
+	o->err = o->err != 0 ? o->err : errno;
+	(void)unlinkat(tmp, name, 0);	/* clean up; o->err is the cause */
+	errno = o->err;
 	return -1;
 }
 
@@ -753,33 +716,6 @@ struct cmd {
 };
 
 /*
- * Close every descriptor above 2, whatever a caller left open without
- * O_CLOEXEC: a |command (as RunAsUser) must not inherit root's files.
- */
-static void
-closefrom3(void)
-{
-	struct dirent *de;
-	long fd, max;
-	DIR *d;
-
-	if ((d = opendir("/proc/self/fd")) != NULL) {
-		while ((de = readdir(d)) != NULL) {
-			fd = strtol(de->d_name, NULL, 10);
-			if (fd > 2 && fd != dirfd(d)) {
-				(void)close((int)fd);
-			}
-		}
-		(void)closedir(d);
-		return;
-	}
-	max = sysconf(_SC_OPEN_MAX);
-	for (fd = 3; fd < (max > 0 && max < 65536 ? max : 65536); fd++) {
-		(void)close((int)fd);
-	}
-}
-
-/*
  * In the child: the message on stdin, output to the pipe, a small clean
  * environment, and RunAsUser's identity when we are root. Errors before
  * exec go to the pipe, so they end up in the reply.
@@ -818,7 +754,7 @@ runchild(const char *cmd, const struct msg *m, const char *rcpt, int in,
 	cleansender(m, sender + 7, sizeof sender - 7, 0);
 	memcpy(sender, "SENDER=", 7);
 	(void)snprintf(recipient, sizeof recipient, "RECIPIENT=%s", rcpt);
-	closefrom3();
+	closefds(-1, -1);	/* RunAsUser gets none of root's files */
 	execve("/bin/sh", argv, env);
 	dprintf(1, "mta: cannot run /bin/sh: %s\n", strerror(errno));
 	_exit(EX_TEMPFAIL);
@@ -875,17 +811,6 @@ drain(struct cmd *c)
 			return;
 		}
 	}
-}
-
-static pid_t
-reap(pid_t pid, int *status, int flags)
-{
-	pid_t w;
-
-	while ((w = waitpid(pid, status, flags)) < 0 && errno == EINTR) {
-		continue;
-	}
-	return w;
 }
 
 /*
@@ -999,8 +924,9 @@ pipedeliver(const struct target *t, const struct msg *m, int dffd,
 	c.out = out[0];
 	(void)fcntl(c.in, F_SETFL, O_NONBLOCK);	/* valid fds: cannot fail */
 	(void)fcntl(c.out, F_SETFL, O_NONBLOCK);
-	cleansender(m, obuf, 1024, 0);	/* obuf is unused while piping */
-	c.len = (size_t)snprintf(ibuf, BUFSZ, "Return-Path: <%s>\n", obuf);
+	cleansender(m, obuf.buf, 1024, 0);	/* unused while piping */
+	c.len = (size_t)snprintf(ibuf, BUFSZ, "Return-Path: <%s>\n",
+	    obuf.buf);
 	r = waitcmd(pid, &c, dffd, &status);
 	xclose(c.in);
 	xclose(c.out);

@@ -18,8 +18,6 @@
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
-#include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -128,42 +126,13 @@ choice(const char *list, const char *val)
 	return 0;
 }
 
-/* A numeric address and port; no resolver is linked for this. */
-static int
-sockaddr(const char *addr, const char *port, struct sockaddr_storage *ss,
-    socklen_t *len)
-{
-	struct sockaddr_in *in = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-	unsigned long p;
-	char *end;
-
-	p = strtoul(port, &end, 10);
-	if (*port < '0' || *port > '9' || *end != '\0' || p == 0 ||
-	    p > 65535) {
-		return -1;
-	}
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, addr, &in->sin_addr) == 1) {
-		in->sin_family = AF_INET;
-		in->sin_port = htons((uint16_t)p);
-		*len = sizeof(*in);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, addr, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)p);
-		*len = sizeof(*in6);
-		return 0;
-	}
-	return -1;
-}
-
 /* "Addr=A,Port=P" (either order); the address must be numeric. */
 static void
 parselisten(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
 {
 	char buf[256], addr[128] = "127.0.0.1", port[16] = "25", *p, *tok;
+	unsigned char a[16];
+	int pn, n;
 
 	snprintf(buf, sizeof(buf), "%s", spec);	/* setoption checked */
 	for (p = buf; (tok = strtok(p, ",")) != NULL; p = NULL) {
@@ -178,10 +147,12 @@ parselisten(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
 			    spec, tok);
 		}
 	}
-	if (sockaddr(addr, port, ss, len) == -1) {
+	/* numeric: no resolver is linked for this */
+	if ((pn = parseport(port)) == -1 || (n = ipaddr(addr, 0, a)) == 0) {
 		die(EX_USAGE, "DaemonPortOptions %s: not a numeric address "
 		    "and port", spec);
 	}
+	*len = ipsockaddr(a, n, pn, ss);
 }
 
 /* -O Name=Value; every error is fatal with EX_USAGE. */
@@ -370,11 +341,11 @@ verify1(const char *addr, void *arg)
 			break;
 		case T_REMOTE:
 			if (set.smarthost[0] != '\0') {
-				char host[256];
+				char host[256] = "";
+				int port;
 
-				snprintf(host, sizeof(host), "%s",
-				    set.smarthost + (set.smarthost[0] == '['));
-				host[strcspn(host, "]:")] = '\0';
+				splithostport(set.smarthost, host,
+				    sizeof(host), &port);
 				printf("%s... deliverable: mailer esmtp, host "
 				    "[%s]\n", a, host);
 			} else {
@@ -435,33 +406,10 @@ queuerun(void)
 	return deliver_run(&f) == -1 ? EX_TEMPFAIL : 0;
 }
 
-/* One .hoststat line: "[addr]:port<TAB>since<TAB>why". */
-static void
-fmtstat(const char *line, char *buf, size_t len)
-{
-	const char *t1 = strchr(line, '\t'), *t2;
-	char when[32];
-	time_t since;
-	struct tm tm;
-
-	if (t1 == NULL || (t2 = strchr(t1 + 1, '\t')) == NULL) {
-		snprintf(buf, len, "%s", line);
-		return;
-	}
-	since = (time_t)atol(t1 + 1);
-	localtime_r(&since, &tm);
-	strftime(when, sizeof(when), "%b %e %H:%M:%S", &tm);
-	snprintf(buf, len, "%.*s down since %s: %s", (int)(t1 - line), line,
-	    when, t2 + 1);
-}
-
 static void
 printstat(const char *line)
 {
-	char buf[700];
-
-	fmtstat(line, buf, sizeof(buf));
-	printf("    %s\n", buf);
+	printf("    %s\n", line);
 }
 
 /* ---- the daemon: listeners, privileges, signals, the select() loop ---- */
@@ -478,28 +426,6 @@ static char selfpath[4096];	/* for SIGHUP: our own image */
 
 static sigset_t daemonsigs;	/* the signals the loop handles */
 static sigset_t oldmask;	/* the mask to run with */
-
-/* A detached daemon keeps no descriptor of its caller but the log. */
-static void
-closeinherited(void)
-{
-	struct dirent *e;
-	DIR *d;
-	int fd, self;
-
-	/* the open ones only: a loop to RLIMIT_NOFILE costs milliseconds */
-	if ((d = opendir("/proc/self/fd")) == NULL) {
-		return;
-	}
-	self = dirfd(d);
-	while ((e = readdir(d)) != NULL) {
-		fd = atoi(e->d_name);
-		if (fd > 2 && fd != self && fd != logfd) {
-			close(fd);
-		}
-	}
-	closedir(d);
-}
 
 static void
 onsignal(int sig)
@@ -667,25 +593,6 @@ startrunner(long every)
 	nonblock(runnerfd);
 }
 
-/* Deliver a message now: in a child of our own, detached from stdio. */
-static void
-spawn(const char *id)
-{
-	pid_t pid;
-
-	if ((pid = fork()) == -1) {
-		logmsg(LOG_NOTICE, "%s: cannot fork to deliver, left queued: "
-		    "%s", id, strerror(errno));
-		return;
-	}
-	if (pid > 0) {
-		return;
-	}
-	detach();
-	deliver_one(id);
-	_exit(0);
-}
-
 /* smtp.c's smtp_onqueued: a message was committed; have it delivered
  * at once. */
 static void
@@ -698,7 +605,7 @@ daemon_queued(const char *id)
 		return;		/* -odq: the queue runs deliver it */
 	}
 	if (runnerfd == -1) {
-		spawn(id);
+		deliver_spawn(id);
 		return;
 	}
 	n = snprintf(line, sizeof(line), "D%s\n", id);
@@ -711,12 +618,12 @@ daemon_queued(const char *id)
 }
 
 static void
-reap(void)
+reapkids(void)
 {
 	pid_t pid;
 	int st;
 
-	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+	while ((pid = reap(-1, &st, WNOHANG)) > 0) {
 		if (pid == runner) {
 			logmsg(LOG_ALERT, "queue runner %ld exited (status "
 			    "%d); deliveries now start from the daemon",
@@ -724,9 +631,8 @@ reap(void)
 			runner = -1;
 			close(runnerfd);
 			runnerfd = -1;
-		} else if (WIFSIGNALED(st)) {
-			logmsg(LOG_NOTICE, "child %ld killed by signal %d",
-			    (long)pid, WTERMSIG(st));
+		} else {
+			logchild("", pid, st, 0);
 		}
 	}
 }
@@ -812,40 +718,33 @@ reexec(void)
 static void
 logstat(const char *line)
 {
-	char buf[700];
+	logmsg(LOG_INFO, "state: host %s", line);
+}
 
-	fmtstat(line, buf, sizeof(buf));
-	logmsg(LOG_INFO, "state: host %s", buf);
+static void
+logfdname(int fd, void *arg)
+{
+	char path[64], target[256];
+	ssize_t n;
+
+	(void)arg;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if ((n = readlink(path, target, sizeof(target) - 1)) > 0) {
+		target[n] = '\0';
+		logmsg(LOG_INFO, "state: fd %d: %s", fd, target);
+	}
 }
 
 static void
 dumpstate(void)
 {
-	char path[300], target[256];
-	struct dirent *e;
-	DIR *d;
-	ssize_t n;
-
 	logmsg(LOG_INFO, "state: dumping on SIGUSR1, HostName %s, pid %ld%s",
 	    set.hostname, (long)getpid(), handover ? " (finishing old "
 	    "sessions after SIGHUP)" : "");
 	logmsg(LOG_INFO, "state: queue runner pid %ld", (long)runner);
 	smtp_dump();
 	remote_dumpstat(logstat);
-	if ((d = opendir("/proc/self/fd")) == NULL) {
-		return;
-	}
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.') {
-			continue;
-		}
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
-		if ((n = readlink(path, target, sizeof(target) - 1)) > 0) {
-			target[n] = '\0';
-			logmsg(LOG_INFO, "state: fd %s: %s", e->d_name, target);
-		}
-	}
-	closedir(d);
+	eachfd(logfdname, NULL);
 	logmsg(LOG_INFO, "state: end of dump");
 }
 
@@ -874,7 +773,7 @@ signals(void)
 				dumpstate();
 				break;
 			case SIGCHLD:
-				reap();
+				reapkids();
 				break;
 			}
 		}
@@ -1212,7 +1111,8 @@ main(int argc, char **argv)
 #if WITH_SERVER
 	smtp_onqueued = daemon_queued;
 	if ((opt.mode == 'd' || opt.mode == 'D') && getenv("MTA_FDS") == NULL) {
-		closeinherited();	/* before the log (or syslog) opens */
+		/* nothing of our caller but the log; before the log opens */
+		closefds(logfd, -1);
 	}
 #endif
 	openlogfile();

@@ -115,23 +115,55 @@ void logmsg(int pri, const char *fmt, ...);
 void warn(const char *fmt, ...);
 void die(int code, const char *fmt, ...);
 void detach(void);
+int eachfd(void (*fn)(int fd, void *arg), void *arg);
+void closefds(int keep1, int keep2);
+pid_t reap(pid_t pid, int *st, int flags);
+void logchild(const char *who, pid_t pid, int st, int exits);
 int tempfailcode(int e);
 void *xmalloc(size_t n);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
+char *readall(int fd, size_t max, size_t *len);
+void *grow(void *v, int n, int *cap, size_t size);
+struct strv {		/* a growing vector of strings */
+	char **v;
+	int n, cap;
+};
+void strv_add(struct strv *sv, char *s);
+void strv_free(struct strv *sv);
 int islocaldomain(const char *domain);
 int splitaddr(const char *addr, char *local, size_t llen, const char **domain);
 void rfc5322date(time_t t, char *buf, size_t len);
 void sanitize(char *s);
+int ipaddr(const char *s, int lit, unsigned char *a);
+socklen_t ipsockaddr(const unsigned char *a, int alen, int port,
+    struct sockaddr_storage *ss);
+int parseport(const char *s);
+int splithostport(const char *spec, char *host, size_t hlen, int *port);
+int enhcode(const char *reply, char *code, size_t len);
+int writeall(int fd, const void *p, size_t n);
+struct wbuf {		/* buffered output; the first write error sticks */
+	int fd, err;
+	size_t n;
+	long long total;	/* bytes put */
+	char buf[IOBUF];
+};
+void wflush(struct wbuf *w);
+void wput(struct wbuf *w, const char *p, size_t len);
+void wputs(struct wbuf *w, const char *s);
 
 /* submit.c */
 int submit_run(char **argv, int argc);
 
-/* addr.c: RFC 5322 address lists and header fields */
+/* addr.c: RFC 5322 address lists and header fields, RFC 3461 parameters */
 typedef void addrfn(const char *addrspec, void *arg);
 int addr_parselist(const char *s, addrfn *fn, void *arg);
 int addr_parseone(const char *s, char *out, size_t outlen);
 int addr_valid(const char *addr);
+int dsn_xtext(const char *s, size_t max);
+void dsn_unxtext(const char *s, char *out, size_t len);
+int dsn_notify(const char *s);
+int dsn_ret(const char *s);
 
 /* spool.c: the queue files (their format and life at its top) */
 int spool_open(void);
@@ -257,6 +289,7 @@ struct qfilter {
 };
 int deliver_run(const struct qfilter *f);
 int deliver_one(const char *id);
+void deliver_spawn(const char *id);
 int deliver_daemon(long every);
 int deliver_runner(int cmdfd, long every);
 
@@ -275,7 +308,7 @@ struct target {
 int local_expand(const char *rcpt, struct target **t, int *n,
     char *err, size_t errlen);
 void local_freetargets(struct target *t, int n);
-int local_classify(const char *addr);
+int local_known(const char *addr);
 int local_deliver(const struct target *t, const struct msg *m, int dffd,
     char *reply, size_t rlen);
 int local_checkaliases(const char *path);

@@ -32,46 +32,62 @@
 
 /* ---- host status: hosts that failed, skipped for HostStatusTimeout ---- */
 
-/* The whole .hoststat file (small), or NULL. */
+/* The whole .hoststat file (small: one line a host down), or NULL. */
 static char *
 readstat(void)
 {
-	char *buf = NULL;
-	size_t n = 0;
-	ssize_t r;
+	char *buf;
 	int fd;
 
 	if ((fd = spool_openfile(HOSTSTAT, O_RDONLY)) == -1) {
 		return NULL;
 	}
-	buf = xmalloc(65536);
-	while (n < 65535 && (r = read(fd, buf + n, 65535 - n)) > 0) {
-		n += (size_t)r;
+	if ((buf = readall(fd, 65535, NULL)) == NULL) {
+		logmsg(LOG_ERR, "remote: %s: %s", HOSTSTAT, strerror(errno));
 	}
 	close(fd);
-	buf[n] = '\0';
 	return buf;
+}
+
+/*
+ * The next entry of the .hoststat text at *p that has not expired,
+ * "[addr]:port<TAB>since<TAB>why", split in place: its key, or NULL.
+ */
+static char *
+nextstat(char **p, time_t *since, char **why)
+{
+	char *line, *t1, *t2;
+
+	while (*p != NULL && **p != '\0') {
+		line = *p;
+		*p += strcspn(line, "\n");
+		if (**p == '\n') {
+			*(*p)++ = '\0';
+		}
+		if ((t1 = strchr(line, '\t')) != NULL &&
+		    (t2 = strchr(t1 + 1, '\t')) != NULL &&
+		    time(NULL) - (*since = (time_t)atol(t1 + 1)) <
+		    set.hoststatus) {
+			*t1 = *t2 = '\0';
+			*why = t2 + 1;
+			sanitize(*why);	/* RunAsUser could have written it */
+			return line;
+		}
+	}
+	return NULL;
 }
 
 /* Is key ("[addr]:port") marked down and not yet expired? */
 static int
 hostdown(const char *key, char *why, size_t len)
 {
-	char *buf = readstat(), *line, *save, *t1, *t2;
-	time_t now = time(NULL);
+	char *buf = readstat(), *p = buf, *k, *w;
+	time_t since;
 	int down = 0;
-	size_t klen = strlen(key);
 
-	for (line = buf != NULL ? strtok_r(buf, "\n", &save) : NULL;
-	    line != NULL && !down; line = strtok_r(NULL, "\n", &save)) {
-		if ((t1 = strchr(line, '\t')) == NULL ||
-		    (size_t)(t1 - line) != klen || strncmp(line, key, klen) != 0 ||
-		    (t2 = strchr(t1 + 1, '\t')) == NULL) {
-			continue;
-		}
-		if (now - atol(t1 + 1) < set.hoststatus) {
-			snprintf(why, len, "%s", t2 + 1);
-			sanitize(why);	/* RunAsUser could have written it */
+	while (!down && (k = nextstat(&p, &since, &w)) != NULL) {
+		if (strcmp(k, key) == 0) {
+			snprintf(why, len, "%s", w);
 			down = 1;
 		}
 	}
@@ -87,9 +103,8 @@ hostdown(const char *key, char *why, size_t len)
 static void
 hostmark(const char *key, const char *why)
 {
-	char *buf = readstat(), *line, *save, *t1, tmp[32];
-	time_t now = time(NULL);
-	size_t klen = strlen(key);
+	char *buf = readstat(), *p = buf, *k, *w, tmp[32];
+	time_t since;
 	FILE *f;
 	int fd;
 
@@ -102,22 +117,17 @@ hostmark(const char *key, const char *why)
 		free(buf);
 		return;
 	}
-	for (line = buf != NULL ? strtok_r(buf, "\n", &save) : NULL;
-	    line != NULL; line = strtok_r(NULL, "\n", &save)) {
-		if ((t1 = strchr(line, '\t')) == NULL ||
-		    now - atol(t1 + 1) >= set.hoststatus ||
-		    ((size_t)(t1 - line) == klen &&
-		    strncmp(line, key, klen) == 0)) {
-			continue;	/* expired, or the entry we replace */
+	while ((k = nextstat(&p, &since, &w)) != NULL) {
+		if (strcmp(k, key) != 0) {	/* the entry we replace */
+			fprintf(f, "%s\t%ld\t%s\n", k, (long)since, w);
 		}
-		fprintf(f, "%s\n", line);
 	}
 	if (why != NULL) {
-		char w[REPLYLEN];
+		char s[REPLYLEN];
 
-		snprintf(w, sizeof(w), "%s", why);
-		sanitize(w);
-		fprintf(f, "%s\t%ld\t%s\n", key, (long)now, w);
+		snprintf(s, sizeof(s), "%s", why);
+		sanitize(s);
+		fprintf(f, "%s\t%ld\t%s\n", key, (long)time(NULL), s);
 	}
 	if (fclose(f) == 0) {
 		spool_renamefile(tmp, HOSTSTAT);
@@ -125,19 +135,23 @@ hostmark(const char *key, const char *why)
 	free(buf);
 }
 
-/* SIGUSR1 and mailq -v: the hosts currently skipped. */
+/*
+ * SIGUSR1 and mailq -v: the hosts currently skipped, a line each:
+ * "[addr]:port down since <local time>: why".
+ */
 void
 remote_dumpstat(void (*fn)(const char *line))
 {
-	char *buf = readstat(), *line, *save, *t1;
-	time_t now = time(NULL);
+	char *buf = readstat(), *p = buf, *k, *w, when[32], line[700];
+	time_t since;
+	struct tm tm;
 
-	for (line = buf != NULL ? strtok_r(buf, "\n", &save) : NULL;
-	    line != NULL; line = strtok_r(NULL, "\n", &save)) {
-		if ((t1 = strchr(line, '\t')) != NULL &&
-		    now - atol(t1 + 1) < set.hoststatus) {
-			fn(line);
-		}
+	while ((k = nextstat(&p, &since, &w)) != NULL) {
+		localtime_r(&since, &tm);
+		strftime(when, sizeof(when), "%b %e %H:%M:%S", &tm);
+		snprintf(line, sizeof(line), "%s down since %s: %s", k, when,
+		    w);
+		fn(line);
 	}
 	free(buf);
 }
@@ -273,22 +287,19 @@ tlsmode(const char *s)
 static int
 smartroute(struct route *rt, char *err, size_t errlen)
 {
-	const char *s = set.smarthost, *end;
-	int derr, mx = *s != '[';
+	const char *s = set.smarthost;
+	int derr, mx;
 
 	rt->smart = 1;
 	rt->implicit = 0;
 	rt->tls = tlsmode(set.smarthosttls);
-	end = mx ? s + strcspn(s, ":") : strchr(s, ']');
-	if (end == NULL || (size_t)(end - s) >= sizeof(rt->name)) {
+	rt->port = rt->tls == TLS_IMPLICIT ? 465 : 25;
+	if ((mx = splithostport(s, rt->name, sizeof(rt->name),
+	    &rt->port)) == -1) {
 		snprintf(err, errlen, "4.3.5 SmartHost %s: bad syntax", s);
 		return -1;
 	}
-	snprintf(rt->name, sizeof(rt->name), "%.*s", (int)(end - s - !mx),
-	    s + !mx);
-	end += !mx;
-	rt->port = *end == ':' ? atoi(end + 1) :
-	    rt->tls == TLS_IMPLICIT ? 465 : 25;
+	mx = !mx;	/* brackets: no MX lookup */
 	if (mx && (rt->nmx = dns_mx(rt->name, rt->mx, MAXMX, &derr)) == -1) {
 		snprintf(err, errlen, "4.4.3 DNS lookup of SmartHost %s "
 		    "failed", rt->name);

@@ -355,21 +355,6 @@ path(char *arg, const char *prefix, char *buf, size_t len)
 	return end + strspn(end, " ");
 }
 
-/* xtext (RFC 3461 4): printable, no '+' or '=' unencoded, no spaces */
-static int
-isxtext(const char *s)
-{
-	for (; *s != '\0'; s++) {
-		if (*s < '!' || *s > '~' || *s == '=') {
-			return 0;
-		}
-		if (*s == '+' && (strspn(s + 1, "0123456789ABCDEF") < 2)) {
-			return 0;
-		}
-	}
-	return 1;
-}
-
 static int
 mailparam(struct conn *c, char *p)
 {
@@ -385,12 +370,12 @@ mailparam(struct conn *c, char *p)
 	    strcasecmp(p, "SMTPUTF8") == 0 || strncasecmp(p, "AUTH=", 5) == 0) {
 		return 0;
 	}
-	if (strcasecmp(p, "RET=FULL") == 0 || strcasecmp(p, "RET=HDRS") == 0) {
-		c->m.ret = (p[4] == 'F' || p[4] == 'f') ? RET_FULL : RET_HDRS;
+	if (strncasecmp(p, "RET=", 4) == 0 && dsn_ret(p + 4) != -1) {
+		c->m.ret = dsn_ret(p + 4);
 		return 0;
 	}
-	if (strncasecmp(p, "ENVID=", 6) == 0 && strlen(p + 6) <= 100 &&
-	    isxtext(p + 6) && c->m.envid == NULL) {
+	if (strncasecmp(p, "ENVID=", 6) == 0 && dsn_xtext(p + 6, 100) &&
+	    c->m.envid == NULL) {
 		c->m.envid = xstrdup(p + 6);
 		return 0;
 	}
@@ -438,48 +423,6 @@ c_mail(struct conn *c, char *arg)
 }
 
 static int
-notifybits(const char *s)
-{
-	char buf[64], *p, *tok, *save;
-	int bits = 0;
-
-	snprintf(buf, sizeof(buf), "%s", s);
-	for (p = buf; (tok = strtok_r(p, ",", &save)) != NULL; p = NULL) {
-		if (strcasecmp(tok, "NEVER") == 0) {
-			bits |= N_NEVER;
-		} else if (strcasecmp(tok, "SUCCESS") == 0) {
-			bits |= N_SUCCESS;
-		} else if (strcasecmp(tok, "FAILURE") == 0) {
-			bits |= N_FAILURE;
-		} else if (strcasecmp(tok, "DELAY") == 0) {
-			bits |= N_DELAY;
-		} else {
-			return -1;
-		}
-	}
-	return (bits == 0 || ((bits & N_NEVER) && bits != N_NEVER)) ? -1 :
-	    bits;
-}
-
-/* Is this local address someone we deliver to? 1 yes, 0 no, -1 later */
-static int
-knownlocal(const char *addr)
-{
-	struct target *t;
-	char err[256];
-	int n, i, known = 0;
-
-	if (local_expand(addr, &t, &n, err, sizeof(err)) == -1) {
-		return -1;
-	}
-	for (i = 0; i < n; i++) {
-		known |= t[i].type != T_UNKNOWN;
-	}
-	local_freetargets(t, n);
-	return known;
-}
-
-static int
 ispostmaster(const char *addr)
 {
 	char local[MAXADDR + 1];
@@ -498,12 +441,11 @@ rcptparams(char *params, int *notify, char **orcpt)
 	for (p = strtok_r(params, " ", &save); p != NULL;
 	    p = strtok_r(NULL, " ", &save)) {
 		if (strncasecmp(p, "NOTIFY=", 7) == 0 && *notify == 0) {
-			if ((*notify = notifybits(p + 7)) == -1) {
+			if ((*notify = dsn_notify(p + 7)) == -1) {
 				return -1;
 			}
 		} else if (strncasecmp(p, "ORCPT=", 6) == 0 && *orcpt == NULL &&
-		    strlen(p + 6) <= 500 && strchr(p + 6, ';') != NULL &&
-		    isxtext(p + 6)) {
+		    strchr(p + 6, ';') != NULL && dsn_xtext(p + 6, 500)) {
 			*orcpt = p + 6;
 		} else {
 			return -1;
@@ -541,7 +483,7 @@ c_rcpt(struct conn *c, char *arg)
 			return;
 		}
 	} else if (!ispostmaster(addr)) {
-		if ((k = knownlocal(addr)) == -1) {
+		if ((k = local_known(addr)) == -1) {
 			reject(c, "RCPT", "451 4.3.0 <%s>: Temporary lookup "
 			    "failure", addr);
 			return;
@@ -627,18 +569,11 @@ c_data(struct conn *c, char *arg)
 static int
 addrliteral(const char *s, size_t n)
 {
-	char buf[64];
 	unsigned char a[16];
 
-	if (n < 3 || s[n - 1] != ']' || n - 2 >= sizeof(buf)) {
-		return 0;
-	}
-	memcpy(buf, s + 1, n - 2);
-	buf[n - 2] = '\0';
-	if (strncasecmp(buf, "IPv6:", 5) == 0) {
-		return inet_pton(AF_INET6, buf + 5, a) == 1;
-	}
-	return inet_pton(AF_INET, buf, a) == 1;
+	/* RFC 5321 4.1.3: an IPv6 address carries its tag */
+	return n >= 3 && ipaddr(s, 1, a) ==
+	    (strncasecmp(s + 1, "IPv6:", 5) == 0 ? 16 : 4);
 }
 
 /*

@@ -24,13 +24,9 @@
 #include "config.h"
 #include "mta.h"
 
-struct strv {
-	char **v;
-	int n, cap;
-};
-
+/* Collects the recipients: each once. */
 static void
-strv_add(const char *s, void *arg)
+addone(const char *s, void *arg)
 {
 	struct strv *sv = arg;
 	int i;
@@ -40,63 +36,7 @@ strv_add(const char *s, void *arg)
 			return;		/* a recipient is delivered once */
 		}
 	}
-	if (sv->n == sv->cap) {
-		sv->cap = sv->cap == 0 ? 16 : sv->cap * 2;
-		sv->v = xrealloc(sv->v, (size_t)sv->cap * sizeof(*sv->v));
-	}
-	sv->v[sv->n++] = xstrdup(s);
-}
-
-
-/* Buffered writer for the df; remembers the first error. */
-struct wbuf {
-	int fd, err;
-	size_t n;
-	long long total;
-	char buf[IOBUF];
-};
-
-static void
-wflush(struct wbuf *w)
-{
-	size_t off = 0;
-	ssize_t r;
-
-	while (off < w->n && w->err == 0) {
-		if ((r = write(w->fd, w->buf + off, w->n - off)) == -1) {
-			if (errno != EINTR) {
-				w->err = errno;
-			}
-			continue;
-		}
-		off += (size_t)r;
-	}
-	w->n = 0;
-}
-
-static void
-wput(struct wbuf *w, const char *p, size_t len)
-{
-	size_t k;
-
-	w->total += (long long)len;
-	while (len > 0) {
-		if (w->n == sizeof(w->buf)) {
-			wflush(w);
-		}
-		k = sizeof(w->buf) - w->n;
-		k = k < len ? k : len;
-		memcpy(w->buf + w->n, p, k);
-		w->n += k;
-		p += k;
-		len -= k;
-	}
-}
-
-static void
-wputs(struct wbuf *w, const char *s)
-{
-	wput(w, s, strlen(s));
+	strv_add(sv, xstrdup(s));
 }
 
 /*
@@ -256,7 +196,7 @@ headerrcpts(const struct hdrs *h, struct strv *rcpts)
 			val = xmalloc(n - k + 1);
 			memcpy(val, p + k, n - k);
 			val[n - k] = '\0';
-			if (addr_parselist(val, strv_add, rcpts) == -1) {
+			if (addr_parselist(val, addone, rcpts) == -1) {
 				sanitize(val);
 				warn("%s: cannot parse the address list:%s",
 				    names[i], val);
@@ -440,45 +380,20 @@ writebody(struct wbuf *w, struct hdrs *h, char **line, size_t *cap)
 	}
 }
 
-/* DSN parameters from -N, -R, -V. */
+/* DSN parameters from -N, -R, -V: RFC 3461's rules, as for SMTP. */
 static void
 dsnparams(struct msg *m, int *notify)
 {
-	char buf[128], *p, *tok;
-
 	*notify = 0;
-	if (opt.notify != NULL) {
-		snprintf(buf, sizeof(buf), "%s", opt.notify);
-		for (p = buf; (tok = strtok(p, ", ")) != NULL; p = NULL) {
-			if (strcasecmp(tok, "never") == 0) {
-				*notify |= N_NEVER;
-			} else if (strcasecmp(tok, "success") == 0) {
-				*notify |= N_SUCCESS;
-			} else if (strcasecmp(tok, "failure") == 0) {
-				*notify |= N_FAILURE;
-			} else if (strcasecmp(tok, "delay") == 0) {
-				*notify |= N_DELAY;
-			} else {
-				die(EX_USAGE, "-N %s: expected never, or "
-				    "success,failure,delay", opt.notify);
-			}
-		}
-		if ((*notify & N_NEVER) && *notify != N_NEVER) {
-			die(EX_USAGE, "-N: never cannot be combined");
-		}
+	if (opt.notify != NULL && (*notify = dsn_notify(opt.notify)) == -1) {
+		die(EX_USAGE, "-N %s: expected never, or "
+		    "success,failure,delay", opt.notify);
 	}
-	if (opt.ret != NULL) {
-		if (strcasecmp(opt.ret, "full") == 0) {
-			m->ret = RET_FULL;
-		} else if (strcasecmp(opt.ret, "hdrs") == 0) {
-			m->ret = RET_HDRS;
-		} else {
-			die(EX_USAGE, "-R %s: expected full or hdrs", opt.ret);
-		}
+	if (opt.ret != NULL && (m->ret = dsn_ret(opt.ret)) == -1) {
+		die(EX_USAGE, "-R %s: expected full or hdrs", opt.ret);
 	}
 	if (opt.envid != NULL) {
-		if (strlen(opt.envid) > 100 ||
-		    strpbrk(opt.envid, " \t\r\n+=") != NULL) {
+		if (!dsn_xtext(opt.envid, 100)) {
 			die(EX_USAGE, "-V %s: not a valid ENVID", opt.envid);
 		}
 		m->envid = xstrdup(opt.envid);
@@ -493,9 +408,7 @@ dsnparams(struct msg *m, int *notify)
 static int
 addrcpts(struct msg *m, const struct strv *rcpts, int notify)
 {
-	struct target *t;
-	char err[256];
-	int i, j, n, bad = 0, known;
+	int i, bad = 0, known;
 
 	for (i = 0; i < rcpts->n; i++) {
 		const char *a = rcpts->v[i];
@@ -505,16 +418,8 @@ addrcpts(struct msg *m, const struct strv *rcpts, int notify)
 			bad++;
 			continue;
 		}
-		if (local_expand(a, &t, &n, err, sizeof(err)) == -1) {
-			/* aliases unreadable now: queue it, decide later */
-			msg_addrcpt(m, a)->notify = notify;
-			continue;
-		}
-		for (known = 0, j = 0; j < n; j++) {
-			known |= t[j].type != T_UNKNOWN;
-		}
-		local_freetargets(t, n);
-		if (!known) {
+		/* -1, aliases unreadable now: queue it, decide later */
+		if ((known = local_known(a)) == 0) {
 			fprintf(stderr, "%s... User unknown\n", a);
 			bad++;
 			continue;
@@ -522,33 +427,6 @@ addrcpts(struct msg *m, const struct strv *rcpts, int notify)
 		msg_addrcpt(m, a)->notify = notify;
 	}
 	return bad;
-}
-
-
-/* After the commit: deliver now, in the background, or not at all. */
-static int
-afterqueue(const char *id)
-{
-	pid_t pid;
-
-	if (opt.dmode == 'q') {
-		return 0;
-	}
-	if (opt.dmode == 'i') {
-		deliver_one(id);
-		return 0;
-	}
-	if ((pid = fork()) == -1) {
-		logmsg(LOG_NOTICE, "%s: cannot fork to deliver, left queued: "
-		    "%s", id, strerror(errno));
-		return 0;
-	}
-	if (pid > 0) {
-		return 0;
-	}
-	detach();	/* the caller's pipes close; we outlive it */
-	deliver_one(id);
-	_exit(0);
 }
 
 /* sendmail [flags] [recipients]: read, spool, commit, exit 0. */
@@ -566,7 +444,7 @@ submit_run(char **argv, int argc)
 
 	msg_init(&m);
 	for (i = 0; i < argc; i++) {
-		if (addr_parselist(argv[i], strv_add, &rcpts) <= 0) {
+		if (addr_parselist(argv[i], addone, &rcpts) <= 0) {
 			die(EX_NOUSER, "%s... Bad address syntax", argv[i]);
 		}
 	}
@@ -630,11 +508,13 @@ submit_run(char **argv, int argc)
 		printf("%s: queued\n", m.id);
 		fflush(stdout);
 	}
-	afterqueue(m.id);
-	for (i = 0; i < rcpts.n; i++) {
-		free(rcpts.v[i]);
+	/* after the commit: deliver now, in the background, or not at all */
+	if (opt.dmode == 'i') {
+		deliver_one(m.id);
+	} else if (opt.dmode != 'q') {
+		deliver_spawn(m.id);
 	}
-	free(rcpts.v);
+	strv_free(&rcpts);
 	free(h.p);
 	free(line);
 	msg_free(&m);

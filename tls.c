@@ -9,9 +9,9 @@
  * storage here for the life of the process, and each session brings its
  * own context and record buffer.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,37 +44,6 @@ derappend(void *ctx, const void *data, size_t len)
 	d->len += len;
 }
 
-static char *
-readall(const char *path, size_t *len)
-{
-	char *buf = NULL;
-	size_t cap = 0, n = 0;
-	ssize_t r;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		return NULL;
-	}
-	for (;;) {
-		if (n == cap) {
-			cap = cap == 0 ? 8192 : cap * 2;
-			buf = xrealloc(buf, cap + 1);
-		}
-		if ((r = read(fd, buf + n, cap - n)) <= 0) {
-			break;
-		}
-		n += (size_t)r;
-	}
-	close(fd);
-	if (r < 0) {
-		free(buf);
-		return NULL;
-	}
-	buf[n] = '\0';
-	*len = n;
-	return buf;
-}
-
 /*
  * Decode every PEM object of a file; fn gets each object's name and DER
  * bytes. Returns the number of objects, or -1 (err says why).
@@ -87,12 +56,17 @@ pemeach(const char *path, void (*fn)(const char *, struct der *, void *),
 	struct der d = { NULL, 0, 0 };
 	char *buf, name[128];
 	size_t len, off = 0;
-	int n = 0, inobj = 0;
+	int n = 0, inobj = 0, fd;
 
-	if ((buf = readall(path, &len)) == NULL) {
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    (buf = readall(fd, SIZE_MAX, &len)) == NULL) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		if (fd != -1) {
+			close(fd);
+		}
 		return -1;
 	}
+	close(fd);
 	br_pem_decoder_init(&pc);
 	while (off < len) {
 		off += br_pem_decoder_push(&pc, buf + off, len - off);
@@ -695,19 +669,12 @@ int
 tls_certaddr(const struct tlsclient *t, const char *addr)
 {
 	unsigned char a[16];
-	size_t alen;
+	int alen = ipaddr(addr, 0, a);
 
-	if (inet_pton(AF_INET, addr, a) == 1) {
-		alen = 4;
-	} else if (inet_pton(AF_INET6, addr, a) == 1) {
-		alen = 16;
-	} else {
+	if (alen == 0 || t->ee.n == 0 || t->ee.big) {
 		return 0;
 	}
-	if (t->ee.n == 0 || t->ee.big) {
-		return 0;
-	}
-	return certaddr(t->ee.der, t->ee.len, a, alen);
+	return certaddr(t->ee.der, t->ee.len, a, (size_t)alen);
 }
 
 /* ---- the server side: its certificate and key, a server engine ---- */

@@ -5,8 +5,13 @@
  * wishes, logging (logmsg, warn, die), allocation that cannot fail, and
  * the small helpers for addresses, dates and exit codes.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -184,7 +189,125 @@ xstrdup(const char *s)
 	return memcpy(xmalloc(n), s, n);
 }
 
+/* Room for one more element in a growing array. */
+void *
+grow(void *v, int n, int *cap, size_t size)
+{
+	if (n == *cap) {
+		*cap = *cap > 0 ? *cap * 2 : 8;
+		v = xrealloc(v, (size_t)*cap * size);
+	}
+	return v;
+}
+
+/* Append s, which the vector owns from now on. */
+void
+strv_add(struct strv *sv, char *s)
+{
+	sv->v = grow(sv->v, sv->n, &sv->cap, sizeof(*sv->v));
+	sv->v[sv->n++] = s;
+}
+
+void
+strv_free(struct strv *sv)
+{
+	while (sv->n > 0) {
+		free(sv->v[--sv->n]);
+	}
+	free(sv->v);
+	sv->v = NULL;
+	sv->cap = 0;
+}
+
 /* ---- small helpers shared by the other files ---- */
+
+/* All of p to fd, or -1 with errno (EIO if the file takes nothing). */
+int
+writeall(int fd, const void *p, size_t n)
+{
+	const char *b = p;
+	ssize_t w;
+
+	while (n > 0) {
+		if ((w = write(fd, b, n)) < 0 && errno == EINTR) {
+			continue;
+		}
+		if (w <= 0) {
+			errno = w == 0 ? EIO : errno;
+			return -1;
+		}
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+void
+wflush(struct wbuf *w)
+{
+	if (w->err == 0 && writeall(w->fd, w->buf, w->n) == -1) {
+		w->err = errno;
+	}
+	w->n = 0;
+}
+
+void
+wput(struct wbuf *w, const char *p, size_t len)
+{
+	size_t k;
+
+	w->total += (long long)len;
+	for (; len > 0; p += k, len -= k) {
+		if (w->n == sizeof(w->buf)) {
+			wflush(w);
+		}
+		k = sizeof(w->buf) - w->n < len ? sizeof(w->buf) - w->n : len;
+		memcpy(w->buf + w->n, p, k);
+		w->n += k;
+	}
+}
+
+void
+wputs(struct wbuf *w, const char *s)
+{
+	wput(w, s, strlen(s));
+}
+
+/*
+ * The rest of an open file as a C string (*len bytes before the NUL, if
+ * len is not NULL), or NULL with errno: EFBIG past max bytes, since a
+ * cut file would be taken for the whole one.
+ */
+char *
+readall(int fd, size_t max, size_t *len)
+{
+	size_t n = 0, cap = 4096;
+	char *buf = xmalloc(cap);
+	ssize_t r;
+
+	for (;;) {
+		if (n + 1 == cap) {
+			buf = xrealloc(buf, cap *= 2);
+		}
+		if ((r = read(fd, buf + n, cap - n - 1)) > 0 &&
+		    (n += (size_t)r) > max) {
+			errno = EFBIG;
+			r = -1;
+		}
+		if (r == 0 || (r == -1 && errno != EINTR)) {
+			break;
+		}
+	}
+	if (r == -1) {
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	if (len != NULL) {
+		*len = n;
+	}
+	return buf;
+}
 
 /* Is domain one of ours: HostName, localhost, or in LocalDomains? */
 int
@@ -276,6 +399,199 @@ sanitize(char *s)
 			continue;
 		}
 		p += n + 1;
+	}
+}
+
+/* ---- numeric addresses and ports ---- */
+
+/*
+ * A numeric address, "192.0.2.1" or "2001:db8::1", or with lit also an
+ * address literal of RFC 5321 4.1.3, "[192.0.2.1]" or "[IPv6:2001:db8::1]"
+ * (the tag is not required here). Its bytes into a (room for 16):
+ * returns 4, 16, or 0 when s is none of these.
+ */
+int
+ipaddr(const char *s, int lit, unsigned char *a)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+	size_t n = strlen(s);
+
+	if (lit && s[0] == '[') {
+		if (n < 2 || s[n - 1] != ']' || n - 2 >= sizeof(buf)) {
+			return 0;
+		}
+		memcpy(buf, s + 1, n - 2);
+		buf[n - 2] = '\0';
+		s = strncasecmp(buf, "IPv6:", 5) == 0 ? buf + 5 : buf;
+	}
+	if (inet_pton(AF_INET, s, a) == 1) {
+		return 4;
+	}
+	return inet_pton(AF_INET6, s, a) == 1 ? 16 : 0;
+}
+
+/* The socket address of an address of alen bytes and port; its length. */
+socklen_t
+ipsockaddr(const unsigned char *a, int alen, int port,
+    struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (alen == 4) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		memcpy(&in->sin_addr, a, 4);
+		return sizeof(*in);
+	}
+	in6->sin6_family = AF_INET6;
+	in6->sin6_port = htons((uint16_t)port);
+	memcpy(&in6->sin6_addr, a, 16);
+	return sizeof(*in6);
+}
+
+/* A port: 1 to 65535, decimal digits only; else -1. */
+int
+parseport(const char *s)
+{
+	unsigned long p;
+	char *end;
+
+	p = strtoul(s, &end, 10);
+	return *s < '0' || *s > '9' || *end != '\0' || p == 0 || p > 65535 ?
+	    -1 : (int)p;
+}
+
+/*
+ * "host", "host:port", "[host]:port", "[host]" or a bare IPv6 address
+ * (two colons or more): the host into host, the port into *port when
+ * one is given. Returns 1 when the host was in brackets, 0 when not, -1
+ * for bad syntax.
+ */
+int
+splithostport(const char *spec, char *host, size_t hlen, int *port)
+{
+	const char *end, *p = NULL;
+	int br = *spec == '[';
+
+	if (br) {
+		if ((end = strchr(++spec, ']')) == NULL ||
+		    (end[1] != '\0' && end[1] != ':')) {
+			return -1;
+		}
+		p = end[1] == ':' ? end + 2 : NULL;
+	} else if ((end = strchr(spec, ':')) != NULL &&
+	    strchr(end + 1, ':') == NULL) {
+		p = end + 1;
+	} else {
+		end = spec + strlen(spec);
+	}
+	if ((size_t)(end - spec) >= hlen ||
+	    (p != NULL && (*port = parseport(p)) == -1)) {
+		return -1;
+	}
+	memcpy(host, spec, (size_t)(end - spec));
+	host[end - spec] = '\0';
+	return br;
+}
+
+/*
+ * The enhanced status code (RFC 3463) of a reply, "550 5.1.1 ..." or
+ * "5.1.1 ...", into code; 0 when it has none.
+ */
+int
+enhcode(const char *reply, char *code, size_t len)
+{
+	const char *p = reply;
+	size_t n;
+
+	if (strlen(p) > 4 && p[3] == ' ' && p[0] >= '2' && p[0] <= '5') {
+		p += 4;
+	}
+	n = strspn(p, "0123456789.");
+	if (n < 5 || n >= len || p[0] < '2' || p[0] > '5' || p[1] != '.') {
+		return 0;
+	}
+	memcpy(code, p, n);
+	code[n] = '\0';
+	return 1;
+}
+
+/*
+ * fn for each open descriptor but the walk's own, read from /proc/self/fd
+ * (a loop to RLIMIT_NOFILE would cost milliseconds); -1 without /proc.
+ */
+int
+eachfd(void (*fn)(int fd, void *arg), void *arg)
+{
+	struct dirent *e;
+	DIR *d;
+
+	if ((d = opendir("/proc/self/fd")) == NULL) {
+		return -1;
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] != '.' && atoi(e->d_name) != dirfd(d)) {
+			fn(atoi(e->d_name), arg);
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
+static void
+closeone(int fd, void *arg)
+{
+	const int *keep = arg;
+
+	if (fd > 2 && fd != keep[0] && fd != keep[1]) {
+		(void)close(fd);
+	}
+}
+
+/*
+ * Close every descriptor above 2 but keep1 and keep2 (-1 for none),
+ * whatever a caller left open without O_CLOEXEC.
+ */
+void
+closefds(int keep1, int keep2)
+{
+	int keep[2] = { keep1, keep2 }, fd;
+	long max;
+
+	if (eachfd(closeone, keep) == -1) {
+		max = sysconf(_SC_OPEN_MAX);
+		for (fd = 3; fd < (max > 0 && max < 65536 ? max : 65536);
+		    fd++) {
+			closeone(fd, keep);
+		}
+	}
+}
+
+/* waitpid, again after a signal. */
+pid_t
+reap(pid_t pid, int *st, int flags)
+{
+	pid_t w;
+
+	while ((w = waitpid(pid, st, flags)) == -1 && errno == EINTR) {
+		continue;
+	}
+	return w;
+}
+
+/* A child that ended badly, in the log: by a signal, or with exits also
+ * by a status other than 0. who prefixes the line. */
+void
+logchild(const char *who, pid_t pid, int st, int exits)
+{
+	if (WIFSIGNALED(st) || (exits && WIFEXITED(st) &&
+	    WEXITSTATUS(st) != 0)) {
+		logmsg(LOG_NOTICE, "%schild %ld %s %d", who, (long)pid,
+		    WIFSIGNALED(st) ? "killed by signal" :
+		    "exited with status", WIFSIGNALED(st) ? WTERMSIG(st) :
+		    WEXITSTATUS(st));
 	}
 }
 

@@ -2,7 +2,7 @@
  * fuzz_addr.c: libFuzzer target for addr.c, which it includes whole.
  *
  * Build: clang -std=c99 -D_DEFAULT_SOURCE -D_XOPEN_SOURCE=700 -g \
- *     -fsanitize=fuzzer,address,undefined -o fuzz_addr test/fuzz_addr.c
+ *     -fsanitize=fuzzer,address,undefined -o fuzz_addr test/fuzz_addr.c util.c
  * Run:   ./fuzz_addr -max_total_time=120 corpus/ test/fuzz_addr.seeds/
  *        (or make fuzz, which reads the seeds too)
  *
@@ -15,6 +15,8 @@
 #include <stdlib.h>
 
 #include "../addr.c"
+
+/* link: util.c */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

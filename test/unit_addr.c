@@ -2,7 +2,7 @@
  * unit_addr.c: table-driven tests for addr.c, which it includes whole.
  *
  * Build: cc -std=c99 -D_DEFAULT_SOURCE -D_XOPEN_SOURCE=700 \
- *     -o unit_addr test/unit_addr.c && ./unit_addr
+ *     -o unit_addr test/unit_addr.c util.c && ./unit_addr
  * Prints "ok - name" or "FAIL - name: ..." per case and exits 1 on any
  * failure.
  */
@@ -10,6 +10,8 @@
 #include <stdlib.h>
 
 #include "../addr.c"
+
+/* link: util.c */
 
 enum { LIST, ONE, VALID };
 
@@ -374,6 +376,56 @@ generated(void)
 	    addr_valid(NULL) == 0, "", "");
 }
 
+/* RFC 3461: NOTIFY, RET and xtext, as SMTP and -N/-R/-V take them */
+static void
+dsncases(void)
+{
+	static const struct {
+		const char *in;
+		int want;
+	} notify[] = {
+		{ "NEVER", N_NEVER }, { "never", N_NEVER },
+		{ "SUCCESS,FAILURE,DELAY", N_SUCCESS | N_FAILURE | N_DELAY },
+		{ "failure", N_FAILURE }, { "DELAY,DELAY", N_DELAY },
+		{ "", -1 }, { "NEVER,SUCCESS", -1 }, { "SUCCESS,,FAILURE", -1 },
+		{ ",SUCCESS", -1 }, { "SUCCESS,", -1 }, { "success, failure", -1 },
+		{ "SUCCES", -1 }, { "SUCCESSX", -1 },
+	};
+	static const struct {
+		const char *in;
+		int want;
+	} xtext[] = {
+		{ "abc", 1 }, { "rfc822;a+40b", 1 }, { "a+2B", 1 }, { "", 1 },
+		{ "a b", 0 }, { "a=b", 0 }, { "a+", 0 }, { "a+4", 0 },
+		{ "a+4g", 0 }, { "a+2b", 0 }, { "\xc3\xa9", 0 }, { "a\tb", 0 },
+	};
+	char name[64], out[16];
+	size_t i;
+	int n;
+
+	for (i = 0; i < sizeof(notify) / sizeof(notify[0]); i++) {
+		n = dsn_notify(notify[i].in);
+		snprintf(name, sizeof(name), "notify \"%s\"", notify[i].in);
+		report(name, n == notify[i].want, n == -1 ? NULL : "bits",
+		    notify[i].want == -1 ? NULL : "bits");
+	}
+	for (i = 0; i < sizeof(xtext) / sizeof(xtext[0]); i++) {
+		snprintf(name, sizeof(name), "xtext \"%s\"", xtext[i].in);
+		report(name, dsn_xtext(xtext[i].in, 100) == xtext[i].want,
+		    "", "");
+	}
+	report("xtext past max", !dsn_xtext("abcd", 3) &&
+	    dsn_xtext("abc", 3), "", "");
+	report("ret", dsn_ret("full") == RET_FULL && dsn_ret("HDRS") ==
+	    RET_HDRS && dsn_ret("FULLX") == -1 && dsn_ret("") == -1, "", "");
+	dsn_unxtext("a+40b+0Ac+", out, sizeof(out));
+	report("unxtext, sanitized", strcmp(out, "a@b c+") == 0, out,
+	    "a@b c+");
+	dsn_unxtext("abcdefghijklmnopq", out, sizeof(out));
+	report("unxtext cut to its buffer", strlen(out) == sizeof(out) - 1,
+	    out, "15 bytes");
+}
+
 int
 main(void)
 {
@@ -389,6 +441,7 @@ main(void)
 		}
 	}
 	generated();
+	dsncases();
 	printf("%d failed\n", failed);
 	return failed == 0 ? 0 : 1;
 }
