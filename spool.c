@@ -411,8 +411,7 @@ writetf(struct msg *m, int lock)
 {
 	char name[QIDLEN + 2];
 	char *buf;
-	size_t len, off = 0;
-	ssize_t n;
+	size_t len;
 	int fd, e;
 
 	buf = spool_format(m, &len);
@@ -426,14 +425,8 @@ writetf(struct msg *m, int lock)
 	if (lock && flock(fd, LOCK_EX) == -1) {
 		goto fail;
 	}
-	while (off < len) {
-		if ((n = write(fd, buf + off, len - off)) == -1) {
-			if (errno == EINTR) {
-				continue;
-			}
-			goto fail;
-		}
-		off += (size_t)n;
+	if (writeall(fd, buf, len) == -1) {
+		goto fail;
 	}
 	free(buf);
 	return fd;
@@ -832,42 +825,6 @@ spool_quarantine(const char *id, const char *why)
 	logmsg(LOG_ALERT, "%s: spool: quarantined as Qf%s: %s", id, id, why);
 }
 
-/* Read a whole small file from fd into a NUL-terminated buffer. */
-static char *
-slurp(int fd, size_t *len)
-{
-	char *buf = NULL;
-	size_t cap = 0, n = 0;
-	ssize_t r;
-
-	for (;;) {
-		if (n + 1 >= cap) {
-			if (cap >= MAXQF) {
-				free(buf);
-				errno = EFBIG;
-				return NULL;
-			}
-			cap = cap == 0 ? 4096 : cap * 2;
-			buf = xrealloc(buf, cap);
-		}
-		r = read(fd, buf + n, cap - n - 1);
-		if (r == 0) {
-			break;
-		}
-		if (r == -1) {
-			if (errno == EINTR) {
-				continue;
-			}
-			free(buf);
-			return NULL;
-		}
-		n += (size_t)r;
-	}
-	buf[n] = '\0';
-	*len = n;
-	return buf;
-}
-
 /* Read and parse the qf of id from fd. */
 static int
 readqf(const char *id, struct msg *m, int fd)
@@ -876,7 +833,7 @@ readqf(const char *id, struct msg *m, int fd)
 	size_t len;
 	int r;
 
-	if ((buf = slurp(fd, &len)) == NULL) {
+	if ((buf = readall(fd, MAXQF, &len)) == NULL) {
 		return -1;
 	}
 	snprintf(m->id, sizeof(m->id), "%s", id);
@@ -1055,10 +1012,7 @@ spool_list(char ***ids)
 		    !isid(e->d_name + 2)) {
 			continue;
 		}
-		if (n == cap) {
-			cap = cap == 0 ? 64 : cap * 2;
-			v = xrealloc(v, (size_t)cap * sizeof(*v));
-		}
+		v = grow(v, n, &cap, sizeof(*v));
 		v[n++] = xstrdup(e->d_name + 2);
 	}
 	closedir(d);
@@ -1439,11 +1393,7 @@ msg_addrcpt(struct msg *m, const char *addr)
 {
 	struct rcpt *r;
 
-	if (m->nrcpt == m->rcptcap) {
-		m->rcptcap = m->rcptcap == 0 ? 8 : m->rcptcap * 2;
-		m->rcpt = xrealloc(m->rcpt,
-		    (size_t)m->rcptcap * sizeof(*m->rcpt));
-	}
+	m->rcpt = grow(m->rcpt, m->nrcpt, &m->rcptcap, sizeof(*m->rcpt));
 	r = &m->rcpt[m->nrcpt++];
 	memset(r, 0, sizeof(*r));
 	r->addr = xstrdup(addr);

@@ -18,7 +18,6 @@
  */
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,9 +107,7 @@ serve(int fd)
 int
 syncer_start(void)
 {
-	struct dirent *e;
-	DIR *d;
-	int sv[2], fd;
+	int sv[2];
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
 		return -1;
@@ -123,16 +120,7 @@ syncer_start(void)
 	case 0:
 		/* keep only the spool and our end: no listener stays open
 		 * in here if the daemon goes away */
-		if ((d = opendir("/proc/self/fd")) != NULL) {
-			while ((e = readdir(d)) != NULL) {
-				fd = atoi(e->d_name);
-				if (fd > 2 && fd != sv[1] &&
-				    fd != spool_fd() && fd != dirfd(d)) {
-					close(fd);
-				}
-			}
-			closedir(d);
-		}
+		closefds(sv[1], spool_fd());
 		serve(sv[1]);
 		_exit(0);
 	}
