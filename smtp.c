@@ -1647,7 +1647,7 @@ smtp_accept(int lfd)
 	struct conn *c;
 	char addr[INET6_ADDRSTRLEN], more[64];
 	time_t now = time(NULL);
-	int fd;
+	int fd, full;
 
 	if (!smtp_accepting(now)) {
 		return;
@@ -1673,22 +1673,16 @@ smtp_accept(int lfd)
 			return;
 		}
 		peername(&ss, addr, sizeof(addr));
-		if (fd >= FD_SETSIZE - FD_RESERVE || (c = vacant()) == NULL) {
-			if (ratelog(&fulllog, now, more, sizeof(more))) {
+		full = fd >= FD_SETSIZE - FD_RESERVE || (c = vacant()) == NULL;
+		if (full || sameaddr(addr) >= set.maxperip) {
+			if (ratelog(full ? &fulllog : &iplog, now, more,
+			    sizeof(more))) {
 				logmsg(LOG_NOTICE, "reject: connect from [%s]: "
-				    "too many connections%s", addr, more);
+				    "too many connections%s%s", addr, full ? "" :
+				    " from this address", more);
 			}
-			refuse(fd, "Error: too many connections");
-			continue;
-		}
-		if (sameaddr(addr) >= set.maxperip) {
-			if (ratelog(&iplog, now, more, sizeof(more))) {
-				logmsg(LOG_NOTICE, "reject: connect from [%s]: "
-				    "too many connections from this address%s",
-				    addr, more);
-			}
-			refuse(fd, "Error: too many connections from your "
-			    "address");
+			refuse(fd, full ? "Error: too many connections" :
+			    "Error: too many connections from your address");
 			continue;
 		}
 		memcpy(c->addr, addr, sizeof(addr));
@@ -1907,6 +1901,40 @@ flushed(unsigned g, int err)
 	}
 }
 
+/* A flush in flight: the syncer's answer, waited for if need be (never
+ * a second flush, see spool_syncdone), and its replies. */
+static void
+syncwait(void)
+{
+	if (inflight) {
+		inflight = 0;
+		errno = 0;
+		flushed(flushgen, flusherr(spool_syncdone()));
+	}
+}
+
+/* Flush generation g here and now, and reply. */
+static void
+syncnow(unsigned g)
+{
+	errno = 0;
+	flushed(g, flusherr(spool_sync()));
+}
+
+/* Is a message staged, waiting for a flush? */
+static int
+anysync(void)
+{
+	int i;
+
+	for (i = 0; i < nslots; i++) {
+		if (busy[i] && slots[i].c.phase == P_SYNC) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* Flush what is staged: by the syncer if there is one, else here. */
 static void
 askflush(void)
@@ -1919,8 +1947,7 @@ askflush(void)
 		inflight = 1;
 		return;
 	}
-	errno = 0;
-	flushed(flushgen, flusherr(spool_sync()));
+	syncnow(flushgen);
 }
 
 /*
@@ -1964,16 +1991,8 @@ commitall(void)
 static void
 syncanswer(void)
 {
-	int err, i, more = 0;
-
-	errno = 0;
-	err = flusherr(spool_syncdone());
-	inflight = 0;
-	flushed(flushgen, err);
-	for (i = 0; i < nslots && !more; i++) {
-		more = busy[i] && slots[i].c.phase == P_SYNC;
-	}
-	if (more) {
+	syncwait();
+	if (anysync()) {
 		askflush();
 	}
 }
@@ -1986,16 +2005,11 @@ syncanswer(void)
 void
 smtp_handover(void)
 {
-	if (inflight) {
-		inflight = 0;
-		errno = 0;
-		flushed(flushgen, flusherr(spool_syncdone()));
-	}
+	syncwait();
 	spool_syncdrop();
 	if (opengen != flushgen) {
 		flushgen = opengen++;
-		errno = 0;
-		flushed(flushgen, flusherr(spool_sync()));
+		syncnow(flushgen);
 	}
 }
 
@@ -2042,17 +2056,9 @@ smtp_shutdown(void)
 	 * client was told nothing yet, and the message must not stay
 	 * behind unacknowledged. A flush in flight: the syncer's answer,
 	 * waited for, never a second flush (see spool_syncdone). */
-	if (inflight) {
-		inflight = 0;
-		errno = 0;
-		flushed(flushgen, flusherr(spool_syncdone()));
-	}
-	for (i = 0; i < nslots; i++) {
-		if (busy[i] && slots[i].c.phase == P_SYNC) {
-			errno = 0;
-			flushed(opengen++, flusherr(spool_sync()));
-			break;
-		}
+	syncwait();
+	if (anysync()) {
+		syncnow(opengen++);
 	}
 	for (i = 0; i < nslots; i++) {
 		c = &slots[i].c;
