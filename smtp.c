@@ -11,6 +11,27 @@
  * they wait in P_SYNC for one flush of the file system, done by the
  * syncer process (spool.c) while the loop goes on (SPEC "The spool"),
  * and only then are their 250 replies written.
+ *
+ * A session has two states, and smtp_enter() is the one place that
+ * changes either (-v logs each change). Its phase is where the dialogue
+ * stands:
+ *
+ *	INIT -HELO/EHLO-> HELO -MAIL-> MAIL -RCPT-> RCPT -DATA-> DATA
+ *	DATA -the final dot-> COMMIT -staged-> SYNC -flushed, 250-> HELO
+ *	HELO -AUTH PLAIN-> AUTH_PLAIN -the response-> HELO
+ *	HELO -AUTH LOGIN-> AUTH_USER -the user-> AUTH_PASS -password-> HELO
+ *
+ * RSET, EHLO and a refused message lead back to HELO, STARTTLS to INIT.
+ * Its connection's life is where the socket stands:
+ *
+ *	PLAIN -220 to STARTTLS queued-> STARTTLS -the 220 is out-> TLS
+ *	PLAIN -221 or 421 queued-> CLOSING -out-> closed
+ *	TLS -221 or 421 queued-> TLSCLOSING -out-> NOTIFIED
+ *	NOTIFIED -close_notify is out-> closed
+ *
+ * The client's side closes on its own (c->eof): the lines it sent are
+ * still answered, then ours closes too. A timeout or an I/O error
+ * closes at once, in any state.
  */
 #define _GNU_SOURCE	/* pipe2(), accept4() on glibc (the test build) */
 #include <sys/mman.h>
@@ -45,7 +66,17 @@
 #define MAXCMD		512	/* RFC 5321 4.5.3.1.4, with CRLF */
 #define MAXERRORS	10	/* then 421 */
 
-enum phase {
+/* The two states of the header's diagrams, the connection's life first:
+ * smtp_enter() tells them apart by their values. */
+enum state {
+	/* c->life; from L_TLS on, the bytes go through the engine */
+	L_PLAIN,	/* commands read and answered */
+	L_STARTTLS,	/* the 220 goes out, then the engine starts */
+	L_CLOSING,	/* the last reply goes out, then the close */
+	L_TLS,		/* commands read and answered */
+	L_TLSCLOSING,	/* the last reply goes out, then close_notify */
+	L_NOTIFIED,	/* close_notify goes out, then the close */
+	/* c->phase; the AUTH phases come last */
 	P_INIT,		/* no HELO/EHLO yet */
 	P_HELO,		/* greeted, no transaction */
 	P_MAIL,		/* MAIL accepted */
@@ -53,31 +84,29 @@ enum phase {
 	P_DATA,		/* reading the message */
 	P_COMMIT,	/* message complete, waiting for the group commit */
 	P_SYNC,		/* staged, waiting for the flush of its generation */
-	P_AUTH,		/* inside an AUTH exchange */
-	NUM_PHASES
+	P_AUTH_PLAIN,	/* AUTH PLAIN: waiting for the response */
+	P_AUTH_USER,	/* AUTH LOGIN: waiting for the user name */
+	P_AUTH_PASS,	/* AUTH LOGIN: waiting for the password */
+	NUM_STATES
 };
 
-enum {
+enum {				/* c->flags: what the session is */
 	F_EHLO = 1,		/* EHLO, not HELO */
-	F_TLS = 2,		/* the engine is in use */
-	F_STARTTLS = 4,		/* switch to TLS once the 220 is out */
-	F_CLOSE = 8,		/* close once the output is out */
-	F_SKIP = 16,		/* drop input up to the next LF */
-	F_RELAY = 32,		/* may relay: RelayFrom, -bs, or AUTH */
-	F_AUTHED = 64,
-	F_EOF = 128,		/* the client closed its side */
-	F_NOTIFIED = 256,	/* close_notify sent */
-	F_PIPE = 512,		/* -bs on a pipe, not a socket: a local user */
-	F_SKIPCR = 1024		/* F_SKIP, and the bytes dropped ended in CR */
+	F_RELAY = 2,		/* may relay: RelayFrom, -bs, or AUTH */
+	F_AUTHED = 4,
+	F_PIPE = 8		/* -bs on a pipe, not a socket: a local user */
 };
 
 enum { DE_NONE, DE_LONG, DE_BIG, DE_IO, DE_FULL };	/* data errors */
 
 struct conn {
 	int fd, wfd;		/* wfd differs from fd only for -bs */
-	int phase, flags;
+	int phase, life, flags;
+	int eof, skip;		/* the client closed its side; dropping a
+				 * long line's tail (2: the bytes dropped
+				 * ended in CR) */
 	time_t deadline, pause;
-	int errors, authfails, authstep;
+	int errors, authfails;
 	unsigned nmsg, nrcpt;
 	long long bytes;	/* message bytes received, all messages */
 	char addr[INET6_ADDRSTRLEN];
@@ -117,6 +146,45 @@ committing(const struct conn *c)
 	return c->phase == P_COMMIT || c->phase == P_SYNC;
 }
 
+/* Are commands read (not in STARTTLS's wait or the close's)? */
+static int
+isopen(const struct conn *c)
+{
+	return c->life == L_PLAIN || c->life == L_TLS;
+}
+
+static int
+intls(const struct conn *c)
+{
+	return c->life >= L_TLS;
+}
+
+static const char statename[NUM_STATES][11] = {
+	"PLAIN", "STARTTLS", "CLOSING", "TLS", "TLSCLOSING", "NOTIFIED",
+	"INIT", "HELO", "MAIL", "RCPT", "DATA", "COMMIT", "SYNC",
+	"AUTH_PLAIN", "AUTH_USER", "AUTH_PASS"
+};
+
+/* The one place a phase or the connection's life changes. */
+static void
+smtp_enter(struct conn *c, int state)
+{
+	int *cur = state < P_INIT ? &c->life : &c->phase;
+
+	if (verbose && *cur != state) {
+		logmsg(LOG_DEBUG, "smtp: [%s] %s -> %s", c->addr,
+		    statename[*cur], statename[state]);
+	}
+	*cur = state;
+}
+
+/* The phase as the timeout and SIGUSR1 lines name it: AUTH is one. */
+static const char *
+logphase(const struct conn *c)
+{
+	return c->phase >= P_AUTH_PLAIN ? "AUTH" : statename[c->phase];
+}
+
 /* A slot is whole pages, so that each session starts on its own page. */
 union slot {
 	struct conn c;
@@ -138,10 +206,6 @@ static int nslots;
 static struct {
 	unsigned long conns, msgs, rejects;
 } stats;
-
-static const char *phasename[NUM_PHASES] = {
-	"INIT", "HELO", "MAIL", "RCPT", "DATA", "COMMIT", "SYNC", "AUTH"
-};
 
 /* ---- RelayFrom ---- */
 
@@ -264,7 +328,7 @@ reply(struct conn *c, const char *fmt, ...)
 		/* input() keeps room for any reply; this is a bug */
 		logmsg(LOG_ERR, "smtp: reply buffer overflow for [%s]",
 		    c->addr);
-		c->flags |= F_CLOSE;
+		smtp_enter(c, intls(c) ? L_TLSCLOSING : L_CLOSING);
 		return;
 	}
 	c->outlen += (size_t)n;
@@ -286,9 +350,9 @@ reject(struct conn *c, const char *cmd, const char *fmt, ...)
 	sanitize(text);
 	logmsg(LOG_NOTICE, "reject: %s from [%s]: %s", cmd, c->addr, text);
 	stats.rejects++;
-	if (++c->errors >= MAXERRORS && !(c->flags & F_CLOSE)) {
+	if (++c->errors >= MAXERRORS && isopen(c)) {
 		reply(c, "421 4.7.0 %s Error: too many errors", set.hostname);
-		c->flags |= F_CLOSE;
+		smtp_enter(c, intls(c) ? L_TLSCLOSING : L_CLOSING);
 	}
 }
 
@@ -314,7 +378,7 @@ resettx(struct conn *c)
 {
 	dropmsg(c);
 	if (c->phase != P_INIT) {
-		c->phase = P_HELO;
+		smtp_enter(c, P_HELO);
 	}
 }
 
@@ -418,7 +482,7 @@ c_mail(struct conn *c, char *arg)
 		return;
 	}
 	c->m.sender = xstrdup(addr);
-	c->phase = P_MAIL;
+	smtp_enter(c, P_MAIL);
 	reply(c, "250 2.1.0 Ok");
 }
 
@@ -509,7 +573,7 @@ c_rcpt(struct conn *c, char *arg)
 	r = msg_addrcpt(&c->m, addr);
 	r->notify = notify;
 	r->orcpt = orcpt != NULL ? xstrdup(orcpt) : NULL;
-	c->phase = P_RCPT;
+	smtp_enter(c, P_RCPT);
 	reply(c, "250 2.1.5 Ok");
 }
 
@@ -522,7 +586,7 @@ received(struct conn *c)
 
 	rfc5322date(c->m.arrival, date, sizeof(date));
 #if WITH_TLS
-	if (c->flags & F_TLS) {
+	if (intls(c)) {
 		char d[128];
 
 		tls_describe(&c->sc.eng, d, sizeof(d));
@@ -532,7 +596,7 @@ received(struct conn *c)
 	n = snprintf(c->dbuf, sizeof(c->dbuf), "Received: from %s ([%s])\n"
 	    "\tby %s (mta %s) with %sSMTP%s%s id %s%s%s%s%s;\n\t%s\n",
 	    c->helo, c->addr, set.hostname, VERSION,
-	    (c->flags & F_EHLO) ? "E" : "", (c->flags & F_TLS) ? "S" : "",
+	    (c->flags & F_EHLO) ? "E" : "", intls(c) ? "S" : "",
 	    (c->flags & F_AUTHED) ? "A" : "", c->m.id, tls,
 	    c->m.nrcpt == 1 ? "\n\tfor <" : "",
 	    c->m.nrcpt == 1 ? c->m.rcpt[0].addr : "",
@@ -559,7 +623,7 @@ c_data(struct conn *c, char *arg)
 		return;
 	}
 	received(c);
-	c->phase = P_DATA;
+	smtp_enter(c, P_DATA);
 	c->bol = 1;
 	c->deadline = time(NULL) + set.tdatablock;
 	reply(c, "354 End data with <CR><LF>.<CR><LF>");
@@ -629,7 +693,7 @@ hello(struct conn *c, char *arg, int ehlo)
 	dropmsg(c);
 	memcpy(c->helo, arg, n + 1);
 	c->flags = ehlo ? c->flags | F_EHLO : c->flags & ~F_EHLO;
-	c->phase = P_HELO;
+	smtp_enter(c, P_HELO);
 	return 0;
 }
 
@@ -647,16 +711,13 @@ c_ehlo(struct conn *c, char *arg)
 	if (hello(c, arg, 1) == -1) {
 		return;
 	}
-	reply(c, "250-%s Hello %s [%s]", set.hostname, c->helo, c->addr);
-	reply(c, "250-PIPELINING");
-	reply(c, "250-SIZE %lld", set.maxsize);
-	reply(c, "250-8BITMIME");
-	reply(c, "250-ENHANCEDSTATUSCODES");
-	reply(c, "250-DSN");
-	if (tls_haveserver() && !(c->flags & F_TLS) && c->wfd == c->fd) {
+	reply(c, "250-%s Hello %s [%s]\r\n250-PIPELINING\r\n250-SIZE %lld\r\n"
+	    "250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-DSN",
+	    set.hostname, c->helo, c->addr, set.maxsize);
+	if (tls_haveserver() && !intls(c) && c->wfd == c->fd) {
 		reply(c, "250-STARTTLS");
 	}
-	if ((c->flags & F_TLS) && set.authusers[0] != '\0') {
+	if (intls(c) && set.authusers[0] != '\0') {
 		reply(c, "250-AUTH PLAIN LOGIN");
 	}
 	reply(c, "250 SMTPUTF8");
@@ -682,7 +743,7 @@ c_quit(struct conn *c, char *arg)
 {
 	(void)arg;
 	reply(c, "221 2.0.0 %s closing connection", set.hostname);
-	c->flags |= F_CLOSE;
+	smtp_enter(c, intls(c) ? L_TLSCLOSING : L_CLOSING);
 }
 
 static void
@@ -707,13 +768,13 @@ c_starttls(struct conn *c, char *arg)
 {
 	if (!tls_haveserver() || c->wfd != c->fd) {
 		reject(c, "STARTTLS", "454 4.7.0 TLS not available");
-	} else if (c->flags & F_TLS) {
+	} else if (intls(c)) {
 		reject(c, "STARTTLS", "503 5.5.1 Error: TLS already active");
 	} else if (*arg != '\0') {
 		reject(c, "STARTTLS", "501 5.5.4 Syntax: STARTTLS");
 	} else {
 		reply(c, "220 2.0.0 Ready to start TLS");
-		c->flags |= F_STARTTLS;
+		smtp_enter(c, L_STARTTLS);
 	}
 }
 
@@ -816,46 +877,34 @@ checkpass(const char *user, const char *pass)
 	return ok;
 }
 
-/* 535, and a guesser slowed down: each failure waits longer for the
- * next command */
+/* The end of a checked exchange: 235, or 535 and a guesser slowed down
+ * (each failure waits longer for the next command). */
 static void
-authfailed(struct conn *c, const char *user, const char *why)
+authdone(struct conn *c, const char *user, int ok, const char *why)
 {
-	c->phase = P_HELO;
-	c->authstep = 0;
-	c->authfails++;
-	c->pause = time(NULL) + (c->authfails < 5 ? c->authfails : 5);
+	smtp_enter(c, P_HELO);
 	snprintf(c->authuser, sizeof(c->authuser), "%s", user);
 	sanitize(c->authuser);
+	if (ok) {
+		c->flags |= F_AUTHED | F_RELAY;
+		logmsg(LOG_INFO, "smtp: [%s] authenticated as %s", c->addr,
+		    c->authuser);
+		reply(c, "235 2.7.0 Authentication successful");
+		return;
+	}
+	c->authfails++;
+	c->pause = time(NULL) + (c->authfails < 5 ? c->authfails : 5);
 	reject(c, "AUTH", "535 5.7.8 Authentication credentials invalid");
 	logmsg(LOG_WARNING, "smtp: [%s] authentication failed for user %s%s",
 	    c->addr, c->authuser, why);
 	c->authuser[0] = '\0';
 }
 
-static void
-authdone(struct conn *c, const char *user, const char *pass)
-{
-	c->phase = P_HELO;
-	c->authstep = 0;
-	if (checkpass(user, pass)) {
-		c->flags |= F_AUTHED | F_RELAY;
-		snprintf(c->authuser, sizeof(c->authuser), "%s", user);
-		sanitize(c->authuser);
-		logmsg(LOG_INFO, "smtp: [%s] authenticated as %s", c->addr,
-		    c->authuser);
-		reply(c, "235 2.7.0 Authentication successful");
-		return;
-	}
-	authfailed(c, user, "");
-}
-
 /* A malformed response ends the exchange with 501, nothing checked. */
 static void
 authbad(struct conn *c, const char *why)
 {
-	c->phase = P_HELO;
-	c->authstep = 0;
+	smtp_enter(c, P_HELO);
 	c->authuser[0] = '\0';
 	reject(c, "AUTH", "501 5.5.2 %s", why);
 }
@@ -891,9 +940,9 @@ authplain(struct conn *c, const char *b64)
 		    "password");
 	} else if (*zid != '\0' && strcmp(zid, user) != 0) {
 		/* not worth a crypt: nobody may act for another */
-		authfailed(c, user, " (authorization identity differs)");
+		authdone(c, user, 0, " (authorization identity differs)");
 	} else {
-		authdone(c, user, pass);
+		authdone(c, user, checkpass(user, pass), "");
 	}
 	explicit_bzero(buf, sizeof(buf));
 }
@@ -906,13 +955,12 @@ authline(struct conn *c, char *line)
 	int n;
 
 	if (strcmp(line, "*") == 0) {
-		c->phase = P_HELO;
-		c->authstep = 0;
+		smtp_enter(c, P_HELO);
 		c->authuser[0] = '\0';
 		reject(c, "AUTH", "501 5.0.0 Authentication aborted");
 		return;
 	}
-	if (c->authstep == 'P') {
+	if (c->phase == P_AUTH_PLAIN) {
 		authplain(c, line);
 		return;
 	}
@@ -923,17 +971,17 @@ authline(struct conn *c, char *line)
 	buf[n] = '\0';
 	/* LOGIN as PLAIN: no NUL inside, nothing cut off, nothing empty */
 	if (n == 0 || memchr(buf, '\0', (size_t)n) != NULL ||
-	    (c->authstep == 'U' && (size_t)n >= sizeof(c->authuser))) {
+	    (c->phase == P_AUTH_USER && (size_t)n >= sizeof(c->authuser))) {
 		authbad(c, "Invalid AUTH LOGIN response");
-	} else if (c->authstep == 'U') {
+	} else if (c->phase == P_AUTH_USER) {
 		memcpy(c->authuser, buf, (size_t)n + 1);
-		c->authstep = 'W';
+		smtp_enter(c, P_AUTH_PASS);
 		reply(c, "334 UGFzc3dvcmQ6");
 	} else {
 		char user[sizeof(c->authuser)];
 
 		memcpy(user, c->authuser, sizeof(user));
-		authdone(c, user, (char *)buf);
+		authdone(c, user, checkpass(user, (char *)buf), "");
 		explicit_bzero(user, sizeof(user));
 	}
 	explicit_bzero(buf, sizeof(buf));
@@ -944,7 +992,7 @@ c_auth(struct conn *c, char *arg)
 {
 	char *resp = strchr(arg, ' ');
 
-	if (!(c->flags & F_TLS) || set.authusers[0] == '\0') {
+	if (!intls(c) || set.authusers[0] == '\0') {
 		reject(c, "AUTH", "503 5.5.1 Error: authentication not "
 		    "enabled");
 		return;
@@ -956,23 +1004,21 @@ c_auth(struct conn *c, char *arg)
 	if (resp != NULL) {
 		*resp++ = '\0';
 	}
-	c->phase = P_AUTH;
 	if (strcasecmp(arg, "PLAIN") == 0) {
-		c->authstep = 'P';
+		smtp_enter(c, P_AUTH_PLAIN);
 		if (resp != NULL && strcmp(resp, "=") != 0) {
 			authplain(c, resp);
 		} else {
 			reply(c, "334 ");
 		}
 	} else if (strcasecmp(arg, "LOGIN") == 0) {
-		c->authstep = 'U';
+		smtp_enter(c, P_AUTH_USER);
 		if (resp != NULL) {
 			authline(c, resp);
 		} else {
 			reply(c, "334 VXNlcm5hbWU6");
 		}
 	} else {
-		c->phase = P_HELO;
 		reject(c, "AUTH", "504 5.5.4 Unrecognized authentication type");
 	}
 }
@@ -984,13 +1030,7 @@ c_auth(struct conn *c, char *arg)
 	(void)arg;
 	reject(c, "AUTH", "503 5.5.1 Error: authentication not enabled");
 }
-
-static void
-authline(struct conn *c, char *line)
-{
-	(void)line;
-	c->phase = P_HELO;	/* never reached: only c_auth starts P_AUTH */
-}
+#define authline(c, line)	((void)0)	/* no AUTH phase is entered */
 #endif
 
 /* ---- commands ---- */
@@ -1029,7 +1069,7 @@ command(struct conn *c, char *line, size_t len)
 		reject(c, "command", "500 5.5.2 Error: NUL byte in command");
 		return;
 	}
-	if (c->phase == P_AUTH) {
+	if (c->phase >= P_AUTH_PLAIN) {
 		authline(c, line);
 		return;
 	}
@@ -1115,11 +1155,11 @@ enddata(struct conn *c)
 		reject(c, "DATA", "451 4.3.0 Error: queue file write error");
 		break;
 	default:
-		c->phase = P_COMMIT;
+		smtp_enter(c, P_COMMIT);
 		return;
 	}
 	dropmsg(c);
-	c->phase = P_HELO;
+	smtp_enter(c, P_HELO);
 }
 
 static void
@@ -1169,7 +1209,7 @@ input(struct conn *c)
 	int stuck = 0;
 	char *nl;
 
-	while (off < c->inlen && !(c->flags & (F_CLOSE | F_STARTTLS)) &&
+	while (off < c->inlen && isopen(c) &&
 	    !committing(c) && OUTSIZE - c->outlen > 1024 &&
 	    c->pause <= time(NULL)) {
 		nl = memchr(c->in + off, '\n', c->inlen - off);
@@ -1178,12 +1218,12 @@ input(struct conn *c)
 			break;
 		}
 		len = (size_t)(nl - (c->in + off)) + 1;
-		if (c->flags & F_SKIP) {
+		if (c->skip != 0) {
 			/* the tail of a long line: in DATA, how it ends
 			 * says if the next line starts after a CRLF */
 			c->bol = (len >= 2 && nl[-1] == '\r') ||
-			    (len == 1 && (c->flags & F_SKIPCR));
-			c->flags &= ~(F_SKIP | F_SKIPCR);
+			    (len == 1 && c->skip == 2);
+			c->skip = 0;
 		} else if (c->phase == P_DATA) {
 			dataline(c, c->in + off, len);
 		} else if (len > MAXCMD) {
@@ -1198,12 +1238,10 @@ input(struct conn *c)
 		/* no line end in a full buffer: the line is too long */
 		if (c->phase == P_DATA) {
 			c->derr = DE_LONG;
-		} else if (!(c->flags & F_SKIP)) {
+		} else if (c->skip == 0) {
 			reject(c, "command", "500 5.5.2 Error: line too long");
 		}
-		c->flags |= F_SKIP;
-		c->flags = c->in[INSIZE - 1] == '\r' ? c->flags | F_SKIPCR :
-		    c->flags & ~F_SKIPCR;
+		c->skip = c->in[INSIZE - 1] == '\r' ? 2 : 1;
 		c->bol = 0;	/* inside a line: no line start */
 		off = c->inlen;
 	}
@@ -1229,10 +1267,10 @@ plainio(struct conn *c, int canread)
 		c->outoff += (size_t)n;
 	}
 	c->outoff = c->outlen = 0;
-	if (canread && c->inlen < INSIZE && !(c->flags & F_EOF)) {
+	if (canread && c->inlen < INSIZE && !c->eof) {
 		n = read(c->fd, c->in + c->inlen, INSIZE - c->inlen);
 		if (n == 0) {
-			c->flags |= F_EOF;
+			c->eof = 1;
 		} else if (n > 0) {
 			c->inlen += (size_t)n;
 		} else if (errno != EAGAIN && errno != EINTR) {
@@ -1301,7 +1339,7 @@ tlsio(struct conn *c, int canread)
 				continue;
 			}
 			if (r == 0) {
-				c->flags |= F_EOF;
+				c->eof = 1;
 				return 0;
 			}
 			if (errno != EAGAIN && errno != EINTR) {
@@ -1332,17 +1370,16 @@ tlsclose(struct conn *c)
 static void
 starttls(struct conn *c)
 {
-	c->flags &= ~F_STARTTLS;
-	c->flags |= F_TLS;
+	smtp_enter(c, L_TLS);
 	c->inlen = 0;	/* pipelined plaintext after STARTTLS is discarded */
-	c->flags &= ~(F_SKIP | F_SKIPCR);
-	c->phase = P_INIT;	/* RFC 3207 4.2: forget the HELO */
+	c->skip = 0;
+	smtp_enter(c, P_INIT);	/* RFC 3207 4.2: forget the HELO */
 	c->helo[0] = '\0';
 	dropmsg(c);
 	tls_serverinit(&c->sc, c->iobuf, sizeof(c->iobuf));
 }
 #else
-/* Built without TLS: F_TLS is never set, so none of these is reached. */
+/* Built without TLS: L_TLS is never entered, so none is reached. */
 #define tlsio(c, canread)	plainio(c, canread)
 #define tlswants(c)		0U
 #define tlsclose(c)		((void)0)
@@ -1352,7 +1389,7 @@ starttls(struct conn *c)
 static int
 conn_io(struct conn *c, int canread)
 {
-	return (c->flags & F_TLS) ? tlsio(c, canread) : plainio(c, canread);
+	return intls(c) ? tlsio(c, canread) : plainio(c, canread);
 }
 
 /* Is anything still waiting to go out? */
@@ -1362,7 +1399,7 @@ pending(struct conn *c)
 	if (c->outoff < c->outlen) {
 		return 1;
 	}
-	return (c->flags & F_TLS) && (tlswants(c) & 1);
+	return intls(c) && (tlswants(c) & 1);
 }
 
 /* ---- slots ---- */
@@ -1423,7 +1460,7 @@ conn_reset(struct conn *c, int keepfiles)
 		logmsg(LOG_INFO, "disconnect from [%s] helo=%s msgs=%u "
 		    "rcpts=%u errors=%d%s", c->addr, c->helo[0] != '\0' ?
 		    c->helo : "-", c->nmsg, c->nrcpt, c->errors,
-		    (c->flags & F_TLS) ? " tls=yes" : "");
+		    intls(c) ? " tls=yes" : "");
 		dropmsg(c);
 	} else {
 		if (c->dffd != -1) {
@@ -1524,7 +1561,7 @@ greet(struct conn *c, int fd, int wfd)
 	c->fd = fd;
 	c->wfd = wfd;
 	c->dffd = -1;
-	c->phase = P_INIT;
+	c->phase = P_INIT;	/* a new session starts: no change to log */
 	c->deadline = time(NULL) + set.tcommand;
 	msg_init(&c->m);
 	stats.conns++;
@@ -1582,7 +1619,7 @@ smtp_accept(int lfd)
 	struct conn *c;
 	char addr[INET6_ADDRSTRLEN], more[64];
 	time_t now = time(NULL);
-	int fd;
+	int fd, full;
 
 	if (!smtp_accepting(now)) {
 		return;
@@ -1608,22 +1645,16 @@ smtp_accept(int lfd)
 			return;
 		}
 		peername(&ss, addr, sizeof(addr));
-		if (fd >= FD_SETSIZE - FD_RESERVE || (c = vacant()) == NULL) {
-			if (ratelog(&fulllog, now, more, sizeof(more))) {
+		full = fd >= FD_SETSIZE - FD_RESERVE || (c = vacant()) == NULL;
+		if (full || sameaddr(addr) >= set.maxperip) {
+			if (ratelog(full ? &fulllog : &iplog, now, more,
+			    sizeof(more))) {
 				logmsg(LOG_NOTICE, "reject: connect from [%s]: "
-				    "too many connections%s", addr, more);
+				    "too many connections%s%s", addr, full ? "" :
+				    " from this address", more);
 			}
-			refuse(fd, "Error: too many connections");
-			continue;
-		}
-		if (sameaddr(addr) >= set.maxperip) {
-			if (ratelog(&iplog, now, more, sizeof(more))) {
-				logmsg(LOG_NOTICE, "reject: connect from [%s]: "
-				    "too many connections from this address%s",
-				    addr, more);
-			}
-			refuse(fd, "Error: too many connections from your "
-			    "address");
+			refuse(fd, full ? "Error: too many connections" :
+			    "Error: too many connections from your address");
 			continue;
 		}
 		memcpy(c->addr, addr, sizeof(addr));
@@ -1702,19 +1733,19 @@ smtp_prepare(fd_set *rfds, fd_set *wfds, int *maxfd, time_t *next)
 		if (c->deadline < *next) {
 			*next = c->deadline;
 		}
-		if (c->flags & F_TLS) {
+		if (intls(c)) {
 			st = tlswants(c);
 			if (st & 1) {
 				FD_SET(c->fd, wfds);
 			}
-			if ((st & 2) && !(c->flags & F_EOF)) {
+			if ((st & 2) && !c->eof) {
 				FD_SET(c->fd, rfds);
 			}
 		} else {
 			if (c->outoff < c->outlen) {
 				FD_SET(c->wfd, wfds);
 			}
-			if (c->inlen < INSIZE && !(c->flags & F_EOF)) {
+			if (c->inlen < INSIZE && !c->eof) {
 				FD_SET(c->fd, rfds);
 			}
 		}
@@ -1746,27 +1777,25 @@ step(struct conn *c, int readable, time_t now)
 			break;
 		}
 	}
-	if ((c->flags & F_STARTTLS) && !pending(c)) {
+	if (c->life == L_STARTTLS && !pending(c)) {
 		starttls(c);
 		if (conn_io(c, 0) == -1) {
 			conn_reset(c, 0);
 			return;
 		}
 	}
-	if ((c->flags & (F_CLOSE | F_TLS)) == (F_CLOSE | F_TLS) &&
-	    !pending(c) && !(c->flags & F_NOTIFIED)) {
-		/* a TLS session ends with close_notify (RFC 5246 7.2.1) */
-		c->flags |= F_NOTIFIED;
+	if (c->life == L_TLSCLOSING && !pending(c)) {
+		/* a TLS session ends with close_notify (RFC 5246 7.2.1):
+		 * the close below once it is out, or cannot go */
+		smtp_enter(c, L_NOTIFIED);
 		tlsclose(c);
-		if (conn_io(c, 0) == -1 || pending(c)) {
-			if (!pending(c)) {
-				conn_reset(c, 0);
-			}
+		(void)conn_io(c, 0);
+		if (pending(c)) {
 			return;
 		}
 	}
-	if (((c->flags & F_CLOSE) && !pending(c)) ||
-	    ((c->flags & F_EOF) && !committing(c) && !pending(c) &&
+	if (((c->life == L_CLOSING || c->life == L_NOTIFIED) && !pending(c)) ||
+	    (c->eof && !committing(c) && !pending(c) &&
 	    memchr(c->in, '\n', c->inlen) == NULL)) {
 		/* closed, or the client left: a partial line is no command */
 		conn_reset(c, 0);
@@ -1774,7 +1803,7 @@ step(struct conn *c, int readable, time_t now)
 	}
 	if (now >= c->deadline && !committing(c)) {
 		logmsg(LOG_NOTICE, "smtp: timeout after %s from [%s]",
-		    phasename[c->phase], c->addr);
+		    logphase(c), c->addr);
 		reply(c, "421 4.4.2 %s Error: timeout exceeded",
 		    set.hostname);
 		conn_io(c, 0);
@@ -1813,7 +1842,7 @@ flushed(unsigned g, int err)
 		if (!busy[i] || c->phase != P_SYNC || c->gen > g) {
 			continue;
 		}
-		c->phase = P_HELO;
+		smtp_enter(c, P_HELO);
 		if (err != 0) {
 			logmsg(LOG_ERR, "%s: smtp: the flush failed: %s",
 			    c->m.id, strerror(err));
@@ -1842,6 +1871,40 @@ flushed(unsigned g, int err)
 	}
 }
 
+/* A flush in flight: the syncer's answer, waited for if need be (never
+ * a second flush, see syncer_done), and its replies. */
+static void
+syncwait(void)
+{
+	if (inflight) {
+		inflight = 0;
+		errno = 0;
+		flushed(flushgen, flusherr(syncer_done()));
+	}
+}
+
+/* Flush generation g here and now, and reply. */
+static void
+syncnow(unsigned g)
+{
+	errno = 0;
+	flushed(g, flusherr(syncer_flush()));
+}
+
+/* Is a message staged, waiting for a flush? */
+static int
+anysync(void)
+{
+	int i;
+
+	for (i = 0; i < nslots; i++) {
+		if (busy[i] && slots[i].c.phase == P_SYNC) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* Flush what is staged: by the syncer if there is one, else here. */
 static void
 askflush(void)
@@ -1854,8 +1917,7 @@ askflush(void)
 		inflight = 1;
 		return;
 	}
-	errno = 0;
-	flushed(flushgen, flusherr(syncer_flush()));
+	syncnow(flushgen);
 }
 
 /*
@@ -1878,15 +1940,15 @@ commitall(void)
 		}
 		if (syncer_stage(&c->m, c->dffd) == -1) {
 			c->dffd = -1;
-			c->phase = P_HELO;
 			logmsg(LOG_ERR, "%s: smtp: cannot stage: %s", c->m.id,
 			    strerror(errno));
 			reject(c, "DATA", "%s", storefail(errno));
+			smtp_enter(c, P_HELO);
 			msg_free(&c->m);
 			continue;
 		}
 		c->dffd = -1;
-		c->phase = P_SYNC;
+		smtp_enter(c, P_SYNC);
 		c->gen = opengen;
 		n++;
 	}
@@ -1899,16 +1961,8 @@ commitall(void)
 static void
 syncanswer(void)
 {
-	int err, i, more = 0;
-
-	errno = 0;
-	err = flusherr(syncer_done());
-	inflight = 0;
-	flushed(flushgen, err);
-	for (i = 0; i < nslots && !more; i++) {
-		more = busy[i] && slots[i].c.phase == P_SYNC;
-	}
-	if (more) {
+	syncwait();
+	if (anysync()) {
 		askflush();
 	}
 }
@@ -1921,16 +1975,11 @@ syncanswer(void)
 void
 smtp_handover(void)
 {
-	if (inflight) {
-		inflight = 0;
-		errno = 0;
-		flushed(flushgen, flusherr(syncer_done()));
-	}
+	syncwait();
 	syncer_drop();
 	if (opengen != flushgen) {
 		flushgen = opengen++;
-		errno = 0;
-		flushed(flushgen, flusherr(syncer_flush()));
+		syncnow(flushgen);
 	}
 }
 
@@ -1977,17 +2026,9 @@ smtp_shutdown(void)
 	 * client was told nothing yet, and the message must not stay
 	 * behind unacknowledged. A flush in flight: the syncer's answer,
 	 * waited for, never a second flush (see syncer_done). */
-	if (inflight) {
-		inflight = 0;
-		errno = 0;
-		flushed(flushgen, flusherr(syncer_done()));
-	}
-	for (i = 0; i < nslots; i++) {
-		if (busy[i] && slots[i].c.phase == P_SYNC) {
-			errno = 0;
-			flushed(opengen++, flusherr(syncer_flush()));
-			break;
-		}
+	syncwait();
+	if (anysync()) {
+		syncnow(opengen++);
 	}
 	for (i = 0; i < nslots; i++) {
 		c = &slots[i].c;
@@ -2032,9 +2073,8 @@ smtp_dump(void)
 		}
 		logmsg(LOG_INFO, "state: session fd=%d peer=[%s] helo=%s "
 		    "phase=%s bytes=%lld msgs=%u tls=%s%s", c->fd, c->addr,
-		    c->helo[0] != '\0' ? c->helo : "-", phasename[c->phase],
-		    c->bytes + c->size, c->nmsg,
-		    (c->flags & F_TLS) ? "yes" : "no",
+		    c->helo[0] != '\0' ? c->helo : "-", logphase(c),
+		    c->bytes + c->size, c->nmsg, intls(c) ? "yes" : "no",
 		    (c->flags & F_AUTHED) ? " auth=yes" : "");
 	}
 }

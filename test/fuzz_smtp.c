@@ -535,13 +535,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			checkqueued(c);
 			progress = 1;
 		}
-		if (c->flags & F_STARTTLS) {
+		if (c->life == L_STARTTLS) {
 			/* the engine is set up for real; from here on the
 			 * input stands for what it decrypts */
 			starttls(c);
 			progress = 1;
 		}
-		if (c->flags & F_CLOSE) {
+		if (c->life == L_CLOSING || c->life == L_TLSCLOSING) {
 			break;
 		}
 		c->pause = 0;	/* the AUTH delay: time passes */
@@ -561,7 +561,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* one whole command line, not part of a message or of a
 		 * line too long: it must get exactly one reply */
 		oneline = chunk == 0 && c->phase != P_DATA &&
-		    !(c->flags & F_SKIP) && c->inlen == n && n > 0 &&
+		    c->skip == 0 && c->inlen == n && n > 0 &&
 		    n <= MAXCMD && c->in[n - 1] == '\n';
 		input(c);
 		trace(c);
@@ -569,7 +569,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (c->outlen == 0) {
 			nreplies = 0;
 		}
-		if ((c->flags & F_CLOSE) && code != 221 && code != 421) {
+		if ((c->life == L_CLOSING || c->life == L_TLSCLOSING) &&
+		    code != 221 && code != 421) {
 			fail("closed without 221 or 421", c->out, c->outlen);
 		}
 		/* (a 10th error gets its reply and the 421) */
@@ -579,10 +580,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    c->out, c->outlen);
 		}
 		progress = c->inlen != before || c->outlen > 0 ||
-		    c->phase == P_COMMIT || (c->flags & F_STARTTLS);
+		    c->phase == P_COMMIT || c->life == L_STARTTLS;
 		c->outlen = c->outoff = 0;	/* sent */
-		if (c->inlen == INSIZE && c->phase != P_COMMIT &&
-		    !(c->flags & (F_CLOSE | F_STARTTLS))) {
+		if (c->inlen == INSIZE && c->phase != P_COMMIT && isopen(c)) {
 			fail("input() stalls on a full buffer", c->in, 64);
 		}
 	}
