@@ -59,11 +59,17 @@ static const struct option {
 	size_t max;		/* O_STR, O_LISTEN: the longest value */
 } options[] = { SETTINGS(S_OPTION) };
 
-/* A number with an optional unit suffix; units is "smhd" or "KMG". */
+/*
+ * A number of kind O_NUM, O_DUR (an optional unit s, m, h or d: seconds)
+ * or O_SIZE (K, M or G: bytes); numbers and durations fit in 31 bits.
+ */
 static int
-parseunit(const char *s, long long *v, const char *units,
-    const long long *mult)
+parsenum(const char *s, int kind, long long *v)
 {
+	static const char *units[] = { [O_NUM] = "", [O_DUR] = "smhd",
+	    [O_SIZE] = "KMG" };
+	static const long long mult[][4] = { [O_DUR] = { 1, 60, 3600, 86400 },
+	    [O_SIZE] = { 1024, 1024 * 1024, 1024 * 1024 * 1024 } };
 	char *end;
 	const char *u;
 	long long n;
@@ -77,38 +83,17 @@ parseunit(const char *s, long long *v, const char *units,
 		return -1;
 	}
 	if (*end != '\0') {
-		if (end[1] != '\0' || (u = strchr(units, *end)) == NULL) {
+		if (end[1] != '\0' || (u = strchr(units[kind], *end)) == NULL ||
+		    n > 0x7fffffffffffffffLL / mult[kind][u - units[kind]]) {
 			return -1;
 		}
-		if (n > 0x7fffffffffffffffLL / mult[u - units]) {
-			return -1;
-		}
-		n *= mult[u - units];
+		n *= mult[kind][u - units[kind]];
+	}
+	if (kind != O_SIZE && n > 0x7fffffffL) {
+		return -1;
 	}
 	*v = n;
 	return 0;
-}
-
-static int
-parseduration(const char *s, long *v)
-{
-	static const long long mult[] = { 1, 60, 3600, 86400 };
-	long long n;
-
-	if (parseunit(s, &n, "smhd", mult) == -1 || n > 0x7fffffffL) {
-		return -1;
-	}
-	*v = (long)n;
-	return 0;
-}
-
-static int
-parsesize(const char *s, long long *v)
-{
-	static const long long mult[] = { 1024, 1024 * 1024,
-	    1024 * 1024 * 1024 };
-
-	return parseunit(s, v, "KMG", mult);
 }
 
 static int
@@ -159,13 +144,15 @@ parselisten(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
 static void
 setoption(const char *arg)
 {
+	static const char *notnum[] = { [O_NUM] = "a number",
+	    [O_SIZE] = "a size (bytes, or a number with K, M or G)",
+	    [O_DUR] = "a duration (seconds, or a number with s, m, h or d)" };
 	const struct option *o;
 	const char *eq = strchr(arg, '=');
 	const char *val;
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	long long n;
-	long d;
 	size_t len;
 
 	if (eq == NULL) {
@@ -198,26 +185,17 @@ setoption(const char *arg)
 		*(const char **)o->var = val;
 		break;
 	case O_NUM:
-		if (parseunit(val, &n, "", NULL) == -1 || n > 0x7fffffffL) {
-			die(EX_USAGE, "-O %s: '%s' is not a number", o->name,
-			    val);
-		}
-		*(long *)o->var = (long)n;
-		break;
 	case O_SIZE:
-		if (parsesize(val, &n) == -1) {
-			die(EX_USAGE, "-O %s: '%s' is not a size (bytes, or "
-			    "a number with K, M or G)", o->name, val);
-		}
-		*(long long *)o->var = n;
-		break;
 	case O_DUR:
-		if (parseduration(val, &d) == -1) {
-			die(EX_USAGE, "-O %s: '%s' is not a duration "
-			    "(seconds, or a number with s, m, h or d)",
-			    o->name, val);
+		if (parsenum(val, o->type, &n) == -1) {
+			die(EX_USAGE, "-O %s: '%s' is not %s", o->name, val,
+			    notnum[o->type]);
 		}
-		*(long *)o->var = d;
+		if (o->type == O_SIZE) {
+			*(long long *)o->var = n;
+		} else {
+			*(long *)o->var = (long)n;
+		}
 		break;
 	case O_LISTEN:
 		if (strlen(val) > o->max) {
@@ -309,6 +287,8 @@ finishsettings(void)
 static void
 verify1(const char *addr, void *arg)
 {
+	static const char *mailers[] = { [T_MAILBOX] = "local",
+	    [T_FILE] = "file", [T_PIPE] = "prog" };
 	struct target *t;
 	char err[256];
 	int n, i, *bad = arg;
@@ -328,16 +308,10 @@ verify1(const char *addr, void *arg)
 
 		switch (t[i].type) {
 		case T_MAILBOX:
-			printf("%s... deliverable: mailer local, user %s\n", a,
-			    a);
-			break;
 		case T_FILE:
-			printf("%s... deliverable: mailer file, user %s\n", a,
-			    a);
-			break;
 		case T_PIPE:
-			printf("%s... deliverable: mailer prog, user %s\n", a,
-			    a);
+			printf("%s... deliverable: mailer %s, user %s\n", a,
+			    mailers[t[i].type], a);
 			break;
 		case T_REMOTE:
 			if (set.smarthost[0] != '\0') {
@@ -379,13 +353,25 @@ verify(char **argv, int argc)
 	return bad > 0 ? EX_NOUSER : 0;
 }
 
+/* The -qINTERVAL (alone, or with -bd/-bD) in seconds; 0 for none. */
+static long
+interval(void)
+{
+	long long every = 0;
+
+	if (opt.qarg != NULL && *opt.qarg != '\0' &&
+	    (parsenum(opt.qarg, O_DUR, &every) == -1 || every == 0)) {
+		die(EX_USAGE, "-q%s: not an interval", opt.qarg);
+	}
+	return (long)every;
+}
+
 /* -q, -qI..., -qR..., -qS...; -qINTERVAL alone: a queue-run daemon. */
 static int
 queuerun(void)
 {
 	struct qfilter f = { 0, NULL };
 	const char *q = opt.qarg;
-	long every;
 
 	if (*q == 'I' || *q == 'R' || *q == 'S') {
 		f.kind = *q;
@@ -394,10 +380,7 @@ queuerun(void)
 			die(EX_USAGE, "-q%c needs a substring", *q);
 		}
 	} else if (*q != '\0') {
-		if (parseduration(q, &every) == -1 || every == 0) {
-			die(EX_USAGE, "-q%s: not an interval", q);
-		}
-		return deliver_daemon(every);
+		return deliver_daemon(interval());
 	}
 	if (spool_open() == -1) {
 		die(tempfailcode(errno), "cannot open the queue directory "
@@ -414,7 +397,7 @@ printstat(const char *line)
 
 /* ---- the daemon: listeners, privileges, signals, the select() loop ---- */
 
-#if WITH_SERVER		/* to the end of interval(): see config.h */
+#if WITH_SERVER		/* to the end of stdiosession(): see config.h */
 
 static int lfds[MAXLISTEN];	/* listening sockets */
 static int nlfd;
@@ -478,7 +461,27 @@ logadopt(int fd)
 			close(logfd);
 		}
 		logfd = fd;
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
+	}
+}
+
+/*
+ * The descriptors a SIGHUP hands to the new image (see reexec): flags 0
+ * keeps them open across the exec, FD_CLOEXEC closes them on any other.
+ */
+static void
+handedover(int flags)
+{
+	int i;
+
+	for (i = 0; i < nlfd; i++) {
+		fcntl(lfds[i], F_SETFD, flags);
+	}
+	fcntl(spool_fd(), F_SETFD, flags);
+	if (logfd > 2) {
+		fcntl(logfd, F_SETFD, flags);
+	}
+	if (runnerfd != -1) {
+		fcntl(runnerfd, F_SETFD, flags);
 	}
 }
 
@@ -513,12 +516,9 @@ adopt(void)
 	runnerfd = (int)v[2];
 	runner = (pid_t)v[3];
 	for (i = 4; i < n && nlfd < MAXLISTEN; i++) {
-		lfds[nlfd] = (int)v[i];
-		fcntl(lfds[nlfd++], F_SETFD, FD_CLOEXEC);
+		lfds[nlfd++] = (int)v[i];
 	}
-	if (runnerfd != -1) {
-		fcntl(runnerfd, F_SETFD, FD_CLOEXEC);
-	}
+	handedover(FD_CLOEXEC);
 	return 1;
 }
 
@@ -677,19 +677,13 @@ reexec(void)
 		}
 		smtp_forget();
 	}
+	/* at most 4 + MAXLISTEN numbers: they always fit */
 	n = (size_t)snprintf(env, sizeof(env), "%d,%d,%d,%ld", spool_fd(),
 	    logfd, runnerfd, (long)runner);
-	for (i = 0; i < nlfd && n < sizeof(env); i++) {
+	for (i = 0; i < nlfd; i++) {
 		n += (size_t)snprintf(env + n, sizeof(env) - n, ",%d", lfds[i]);
-		fcntl(lfds[i], F_SETFD, 0);
 	}
-	fcntl(spool_fd(), F_SETFD, 0);
-	if (logfd > 2) {
-		fcntl(logfd, F_SETFD, 0);
-	}
-	if (runnerfd != -1) {
-		fcntl(runnerfd, F_SETFD, 0);
-	}
+	handedover(0);
 	setenv("MTA_FDS", env, 1);
 	logmsg(LOG_INFO, "SIGHUP: re-executing %s", selfpath);
 	/*
@@ -703,16 +697,7 @@ reexec(void)
 	logmsg(LOG_ALERT, "SIGHUP: cannot re-execute %s: %s; the daemon goes "
 	    "on", selfpath, strerror(errno));
 	unsetenv("MTA_FDS");
-	for (i = 0; i < nlfd; i++) {
-		fcntl(lfds[i], F_SETFD, FD_CLOEXEC);
-	}
-	fcntl(spool_fd(), F_SETFD, FD_CLOEXEC);
-	if (logfd > 2) {
-		fcntl(logfd, F_SETFD, FD_CLOEXEC);
-	}
-	if (runnerfd != -1) {
-		fcntl(runnerfd, F_SETFD, FD_CLOEXEC);
-	}
+	handedover(FD_CLOEXEC);
 }
 
 static void
@@ -788,24 +773,19 @@ catchsignals(void)
 	struct sigaction sa;
 	size_t i;
 
-	sigemptyset(&daemonsigs);
-	for (i = 0; i < sizeof(sigs) / sizeof(*sigs); i++) {
-		sigaddset(&daemonsigs, sigs[i]);
-	}
-	/* what the mask should be once ready: unblocked, whatever exec
-	 * handed over */
-	sigprocmask(SIG_BLOCK, NULL, &oldmask);
-	for (i = 0; i < sizeof(sigs) / sizeof(*sigs); i++) {
-		sigdelset(&oldmask, sigs[i]);
-	}
-
 	if (pipe2(sigfd, O_CLOEXEC | O_NONBLOCK) == -1) {
 		die(EX_OSERR, "pipe:");
 	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = onsignal;
 	sa.sa_flags = SA_RESTART;
+	sigemptyset(&daemonsigs);
+	/* what the mask should be once ready: unblocked, whatever exec
+	 * handed over */
+	sigprocmask(SIG_BLOCK, NULL, &oldmask);
 	for (i = 0; i < sizeof(sigs) / sizeof(*sigs); i++) {
+		sigaddset(&daemonsigs, sigs[i]);
+		sigdelset(&oldmask, sigs[i]);
 		sigaction(sigs[i], &sa, NULL);
 	}
 }
@@ -961,19 +941,6 @@ stdiosession(void)
 	smtp_stdio();
 	serve();
 	return 0;
-}
-
-/* The -qINTERVAL given with -bd/-bD, in seconds; 0 for none. */
-static long
-interval(void)
-{
-	long every = 0;
-
-	if (opt.qarg != NULL && *opt.qarg != '\0' &&
-	    (parseduration(opt.qarg, &every) == -1 || every == 0)) {
-		die(EX_USAGE, "-q%s: not an interval", opt.qarg);
-	}
-	return every;
 }
 
 #endif /* WITH_SERVER */
