@@ -95,17 +95,13 @@ readfile(const char *path, int flags, struct stat *st)
 		return NULL;
 	}
 	if (fstat(fd, st) != 0) {
-		e = errno;
-		(void)close(fd);	/* read-only */
-		errno = e;
-		return NULL;
-	}
-	if ((flags & O_NOFOLLOW) && !S_ISREG(st->st_mode)) {
-		(void)close(fd);
+		buf = NULL;
+	} else if ((flags & O_NOFOLLOW) && !S_ISREG(st->st_mode)) {
 		errno = EINVAL;
-		return NULL;
+		buf = NULL;
+	} else {
+		buf = readall(fd, MAXFILE, NULL);
 	}
-	buf = readall(fd, MAXFILE, NULL);
 	e = errno;
 	(void)close(fd);	/* read-only: a close error loses nothing */
 	errno = e;
