@@ -63,12 +63,11 @@ static void
 deliver_record(const struct msg *m, struct rcpt *r, int res,
     const char *reply, const char *mailer, const char *relay)
 {
-	char delay[32], code[16];
+	/* replies are shorter than REPLYLEN: the expired one always fits */
+	char delay[32], code[16], expired[REPLYLEN + 64];
+	const char *stat;
 	time_t now = time(NULL);
 
-	free(r->reply);
-	r->reply = xstrdup(reply);
-	sanitize(r->reply);
 	free(r->rhost);
 	r->rhost = relay != NULL ? xstrdup(relay) : NULL;
 	r->attempts++;
@@ -90,14 +89,14 @@ deliver_record(const struct msg *m, struct rcpt *r, int res,
 	}
 	if (res == D_TEMP && now - m->arrival >= set.queuereturn) {
 		res = D_PERM;	/* too long in the queue: give up */
-		size_t len = strlen(reply) + 64;
-
-		free(r->reply);
-		r->reply = xmalloc(len);
-		snprintf(r->reply, len, "4.4.7 delivery time expired (last: "
-		    "%s)", reply);
-		sanitize(r->reply);
+		snprintf(expired, sizeof(expired), "4.4.7 delivery time "
+		    "expired (last: %s)", reply);
+		reply = expired;
 	}
+	free(r->reply);
+	r->reply = xstrdup(reply);
+	sanitize(r->reply);
+	stat = res == D_OK ? "Sent" : res == D_TEMP ? "Deferred" : "Failed";
 	switch (res) {
 	case D_OK:
 		r->state = R_SENT;
@@ -114,16 +113,10 @@ deliver_record(const struct msg *m, struct rcpt *r, int res,
 	    r->addr, r->parent != NULL ? "orig_to=<" : "",
 	    r->parent != NULL ? r->parent : "",
 	    r->parent != NULL ? ">, " : "", delay, mailer,
-	    relay != NULL ? relay : "local", code,
-	    res == D_OK ? "Sent" : res == D_TEMP ? "Deferred" : "Failed",
-	    r->reply);
+	    relay != NULL ? relay : "local", code, stat, r->reply);
 	if (verbose) {
-		if (res == D_OK) {
-			printf("%s... Sent\n", r->addr);
-		} else {
-			printf("%s... %s: %s\n", r->addr,
-			    res == D_TEMP ? "Deferred" : "Failed", r->reply);
-		}
+		printf("%s... %s%s%s\n", r->addr, stat, res == D_OK ? "" : ": ",
+		    res == D_OK ? "" : r->reply);
 		fflush(stdout);
 	}
 }
@@ -186,13 +179,6 @@ addtargets(struct msg *m, int i, const struct target *t, int n)
 	free(orcpt);
 }
 
-/* Is this recipient to be tried now? */
-static int
-due(const struct rcpt *r, int force, time_t now)
-{
-	return r->state == R_PENDING && (force || r->next <= now);
-}
-
 /*
  * A file or a program recorded in the qf is delivered only if the alias
  * rules, run again now on the address it came from, still yield it: the
@@ -229,7 +215,7 @@ deliver1(struct msg *m, int i, int dffd)
 {
 	struct target one, *t = NULL;
 	const char *mailer;
-	char reply[512];
+	char reply[REPLYLEN];
 	int n = 1, res;
 
 	if (m->rcpt[i].expanded) {
@@ -431,8 +417,9 @@ runmsg(const char *id, const struct qfilter *f)
 	running++;
 	/* local recipients first (aliases may add remote ones) */
 	for (i = 0; i < m.nrcpt && !stopping; i++) {
-		if (!due(&m.rcpt[i], force, now)) {
-			continue;
+		if (m.rcpt[i].state != R_PENDING ||
+		    (!force && m.rcpt[i].next > now)) {
+			continue;	/* not due */
 		}
 		if (isremote(&m.rcpt[i])) {
 			ridx = xrealloc(ridx, (size_t)(nr + 1) * sizeof(*ridx));
