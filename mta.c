@@ -169,21 +169,16 @@ setoption(const char *arg)
 	if (o == options + sizeof(options) / sizeof(*o)) {
 		die(EX_USAGE, "-O %.*s: unknown setting", (int)len, arg);
 	}
+	/* max is 0 and choices NULL where they do not apply */
+	if (o->max > 0 && strlen(val) > o->max) {
+		die(EX_USAGE, "-O %s: longer than %zu characters", o->name,
+		    o->max);
+	}
+	if (o->choices != NULL && !choice(o->choices, val)) {
+		die(EX_USAGE, "-O %s: '%s' is not one of: %s", o->name, val,
+		    o->choices);
+	}
 	switch (o->type) {
-	case O_STR:
-		if (strlen(val) > o->max) {
-			die(EX_USAGE, "-O %s: longer than %zu characters",
-			    o->name, o->max);
-		}
-		*(const char **)o->var = val;
-		break;
-	case O_CHOICE:
-		if (!choice(o->choices, val)) {
-			die(EX_USAGE, "-O %s: '%s' is not one of: %s",
-			    o->name, val, o->choices);
-		}
-		*(const char **)o->var = val;
-		break;
 	case O_NUM:
 	case O_SIZE:
 	case O_DUR:
@@ -198,10 +193,6 @@ setoption(const char *arg)
 		}
 		break;
 	case O_LISTEN:
-		if (strlen(val) > o->max) {
-			die(EX_USAGE, "-O %s: longer than %zu characters",
-			    o->name, o->max);
-		}
 		if (set.nlisten == MAXLISTEN) {
 			die(EX_USAGE, "-O %s: at most %d listeners", o->name,
 			    MAXLISTEN);
@@ -209,6 +200,8 @@ setoption(const char *arg)
 		parselisten(val, &ss, &sl);
 		set.listen[set.nlisten++] = val;
 		break;
+	default:
+		*(const char **)o->var = val;	/* O_STR, O_CHOICE */
 	}
 }
 
@@ -353,6 +346,16 @@ verify(char **argv, int argc)
 	return bad > 0 ? EX_NOUSER : 0;
 }
 
+/* The queue directory, or exit with code (0: as tempfailcode says). */
+static void
+openqueue(int code)
+{
+	if (spool_open() == -1) {
+		die(code != 0 ? code : tempfailcode(errno), "cannot open the "
+		    "queue directory %s:", set.queuedir);
+	}
+}
+
 /* The -qINTERVAL (alone, or with -bd/-bD) in seconds; 0 for none. */
 static long
 interval(void)
@@ -382,10 +385,7 @@ queuerun(void)
 	} else if (*q != '\0') {
 		return deliver_daemon(interval());
 	}
-	if (spool_open() == -1) {
-		die(tempfailcode(errno), "cannot open the queue directory "
-		    "%s:", set.queuedir);
-	}
+	openqueue(0);
 	return deliver_run(&f) == -1 ? EX_TEMPFAIL : 0;
 }
 
@@ -589,7 +589,6 @@ startrunner(long every)
 	}
 	close(p[0]);
 	runnerfd = p[1];
-	fcntl(runnerfd, F_SETFD, FD_CLOEXEC);
 	nonblock(runnerfd);
 }
 
@@ -886,10 +885,7 @@ smtpdaemon(int background, long every)
 		logmsg(LOG_INFO, "restarted after SIGHUP, pid %ld",
 		    (long)getpid());
 	} else {
-		if (spool_open() == -1) {
-			die(EX_CANTCREAT, "cannot open the queue directory "
-			    "%s:", set.queuedir);
-		}
+		openqueue(EX_CANTCREAT);
 		for (i = 0; i < set.nlisten; i++) {
 			lfds[nlfd++] = openlistener(set.listen[i]);
 		}
@@ -932,10 +928,7 @@ static int
 stdiosession(void)
 {
 	serverconfig();
-	if (spool_open() == -1) {
-		die(EX_CANTCREAT, "cannot open the queue directory %s:",
-		    set.queuedir);
-	}
+	openqueue(EX_CANTCREAT);
 	catchsignals();
 	sigprocmask(SIG_SETMASK, &oldmask, NULL);
 	smtp_stdio();
@@ -1090,10 +1083,7 @@ main(int argc, char **argv)
 	case 'm':
 		return submit_run(argv + i, argc - i);
 	case 'p':
-		if (spool_open() == -1) {
-			die(EX_CANTCREAT, "cannot open the queue directory "
-			    "%s:", set.queuedir);
-		}
+		openqueue(EX_CANTCREAT);
 		if (mailq_print() == -1) {
 			return EX_IOERR;
 		}
