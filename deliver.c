@@ -27,7 +27,6 @@
 #include "mta.h"
 
 static volatile sig_atomic_t stopping;	/* SIGTERM: finish the message */
-static int running;	/* runmsg() depth: a DSN is delivered inside one */
 
 /* The wait before the next try: RETRY_FIRST, doubled, capped. */
 static time_t
@@ -379,7 +378,7 @@ remotes(struct msg *m, int dffd, int *idx, int n)
 	return r;
 }
 
-static int runone(const char *id);
+static void runone(const char *id);
 
 /* The DSNs bounce_run made, delivered now that the message they report
  * on is unlocked (each is committed: one left over waits for a run). */
@@ -414,7 +413,6 @@ runmsg(const char *id, const struct qfilter *f)
 		msg_free(&m);
 		return;
 	}
-	running++;
 	/* local recipients first (aliases may add remote ones) */
 	for (i = 0; i < m.nrcpt && !stopping; i++) {
 		if (m.rcpt[i].state != R_PENDING ||
@@ -440,7 +438,6 @@ runmsg(const char *id, const struct qfilter *f)
 		commit(&m, dffd);
 	}
 out:
-	running--;
 	free(ridx);
 	close(dffd);
 	msg_free(&m);	/* unlocked */
@@ -472,33 +469,27 @@ deliver_run(const struct qfilter *f)
 	return 0;
 }
 
-static int
+static void
 runone(const char *id)
 {
 	struct qfilter f = { 'I', id };
 
-	if (spool_open() == -1) {
-		return -1;
+	if (spool_open() == 0) {
+		runmsg(id, &f);
 	}
-	runmsg(id, &f);
-	return 0;
 }
 
 /*
  * Deliver one message just committed (-odi, -odb, the daemon's spawn
  * after -bs): its callers exit next, so the connection it used ends
- * here with QUIT. Inside a run (a DSN delivered from runmsg) the run
- * closes it at its end instead.
+ * here with QUIT. Never inside a run: the DSNs a run makes are handed
+ * on by handon(), and the run closes its connection at its end.
  */
-int
+void
 deliver_one(const char *id)
 {
-	int r = runone(id);
-
-	if (running == 0) {
-		client_close(1);
-	}
-	return r;
+	runone(id);
+	client_close(1);
 }
 
 /*
