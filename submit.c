@@ -111,15 +111,15 @@ readheaders(struct hdrs *h, char **line, size_t *cap)
 			die(EX_DATAERR, "message header longer than %d bytes",
 			    MAXHEADER);
 		}
-		if (h->len + (size_t)n + 1 > h->cap) {
-			h->cap = (h->len + (size_t)n + 1) * 2;
+		/* room for the line, a newline it may lack, and the NUL */
+		if (h->len + (size_t)n + 2 > h->cap) {
+			h->cap = (h->len + (size_t)n + 2) * 2;
 			h->p = xrealloc(h->p, h->cap);
 		}
 		memcpy(h->p + h->len, *line, (size_t)n + 1);
 		h->len += (size_t)n;
 		if ((*line)[n - 1] != '\n') {
 			/* the last header line had no newline: the input ends */
-			h->p = xrealloc(h->p, h->len + 2);
 			h->p[h->len++] = '\n';
 			h->p[h->len] = '\0';
 		}
@@ -408,7 +408,7 @@ dsnparams(struct msg *m, int *notify)
 static int
 addrcpts(struct msg *m, const struct strv *rcpts, int notify)
 {
-	int i, bad = 0, known;
+	int i, bad = 0;
 
 	for (i = 0; i < rcpts->n; i++) {
 		const char *a = rcpts->v[i];
@@ -419,7 +419,7 @@ addrcpts(struct msg *m, const struct strv *rcpts, int notify)
 			continue;
 		}
 		/* -1, aliases unreadable now: queue it, decide later */
-		if ((known = local_known(a)) == 0) {
+		if (local_known(a) == 0) {
 			fprintf(stderr, "%s... User unknown\n", a);
 			bad++;
 			continue;
