@@ -206,10 +206,10 @@ derived(const struct rcpt *r, const struct target *want)
 
 /*
  * Deliver recipient i. Aliases with several targets are expanded into
- * new recipients first (the caller commits that before going on).
- * Returns 1 when the qf must be rewritten.
+ * new recipients first. Either way m changed: the caller commits it
+ * before going on.
  */
-static int
+static void
 deliver1(struct msg *m, int i, int dffd)
 {
 	struct target one, *t = NULL;
@@ -232,12 +232,12 @@ deliver1(struct msg *m, int i, int dffd)
 			    D_TEMP, res == 0 ? "5.7.1 not a target of its "
 			    "alias (any more)" : "4.3.0 cannot read the "
 			    "aliases", "local", NULL);
-			return 1;
+			return;
 		}
 	} else if (local_expand(m->rcpt[i].addr, &t, &n, reply,
 	    sizeof(reply)) == -1) {
 		deliver_record(m, &m->rcpt[i], D_TEMP, reply, "local", NULL);
-		return 1;
+		return;
 	}
 	if (n != 1 || (t[0].type == T_REMOTE &&
 	    strcasecmp(t[0].addr, m->rcpt[i].addr) != 0)) {
@@ -245,7 +245,7 @@ deliver1(struct msg *m, int i, int dffd)
 		 * target gets a state of its own */
 		addtargets(m, i, t, n);
 		local_freetargets(t, n);
-		return 1;
+		return;
 	}
 	mailer = t[0].type == T_PIPE ? "prog" : t[0].type == T_FILE ? "file" :
 	    "local";
@@ -258,7 +258,6 @@ deliver1(struct msg *m, int i, int dffd)
 	if (t != &one) {
 		local_freetargets(t, n);
 	}
-	return 1;
 }
 
 static int
@@ -424,7 +423,8 @@ runmsg(const char *id, const struct qfilter *f)
 			ridx[nr++] = i;
 			continue;
 		}
-		if (deliver1(&m, i, dffd) && commit(&m, dffd) == -1) {
+		deliver1(&m, i, dffd);
+		if (commit(&m, dffd) == -1) {
 			goto out;	/* the qf is stale: stop before repeating */
 		}
 		if (m.lockfd == -1) {
