@@ -286,12 +286,10 @@ verify1(const char *addr, void *arg)
 	char err[256];
 	int n, i, *bad = arg;
 
-	if (!addr_valid(addr)) {
-		printf("%s... Bad address syntax\n", addr);
-		(*bad)++;
-		return;
-	}
-	if (local_expand(addr, &t, &n, err, sizeof(err)) == -1) {
+	/* the words for a bad address; local_expand puts its own */
+	snprintf(err, sizeof(err), "Bad address syntax");
+	if (!addr_valid(addr) ||
+	    local_expand(addr, &t, &n, err, sizeof(err)) == -1) {
 		printf("%s... %s\n", addr, err);
 		(*bad)++;
 		return;
