@@ -128,7 +128,7 @@ trusteduid(uid_t uid)
 		return 0;
 	}
 	if (runas == -1) {
-		pw = set.runasuser != NULL ? getpwnam(set.runasuser) : NULL;
+		pw = getpwnam(set.runasuser);
 		runas = pw != NULL && pw->pw_uid != 0;
 		ruid = pw != NULL ? pw->pw_uid : 0;
 	}
@@ -526,13 +526,12 @@ aliastrust(const char *path, const struct stat *st)
 static int
 loadaliases(char *err, size_t errlen)
 {
-	const char *path = set.aliasfile != NULL ? set.aliasfile : "";
-	struct parse p;
+	const char *path = set.aliasfile;
+	struct parse p = { .path = path };
 	struct stat st;
 	char *buf = NULL;
 
 	memset(&st, 0, sizeof st);
-	memset(&p, 0, sizeof p);
 	if (*path != '\0' && stat(path, &st) != 0 && errno != ENOENT &&
 	    errno != ENOTDIR) {
 		goto fail;
@@ -551,7 +550,6 @@ loadaliases(char *err, size_t errlen)
 		}
 		memset(&st, 0, sizeof st);	/* removed meanwhile: none */
 	}
-	p.path = path;
 	if (buf != NULL) {
 		parsebuf(&p, buf);
 		free(buf);
@@ -803,11 +801,8 @@ int
 local_expand(const char *rcpt, struct target **t, int *n, char *err,
     size_t errlen)
 {
-	struct exp e;
+	struct exp e = { .err = err, .errlen = errlen };
 
-	memset(&e, 0, sizeof e);
-	e.err = err;
-	e.errlen = errlen;
 	*t = NULL;
 	*n = 0;
 	expandaddr(&e, rcpt, 0, 1);
@@ -856,16 +851,13 @@ int
 local_checkaliases(const char *path)
 {
 	char *buf, why[PATH_MAX + 100];
-	struct parse p;
+	struct parse p = { .path = path, .check = 1 };
 	struct stat st;
 
 	if ((buf = readfile(path, 0, &st)) == NULL) {
 		fprintf(stderr, "%s: %s\n", path, strerror(errno));
 		return 1;
 	}
-	memset(&p, 0, sizeof p);
-	p.path = path;
-	p.check = 1;
 	if (!filetrusted(path, &st, why, sizeof why)) {
 		p.distrust = why;
 	}
