@@ -670,7 +670,7 @@ readcmds(int fd, char *buf, size_t *len, size_t cap)
 int
 deliver_runner(int cmdfd, long every)
 {
-	struct sigaction sa;
+	struct sigaction sa = { .sa_handler = onterm };
 	struct timespec ts;
 	sigset_t chld, waitmask;
 	fd_set r;
@@ -678,8 +678,6 @@ deliver_runner(int cmdfd, long every)
 	size_t len = 0;
 	time_t next = time(NULL), now;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = onterm;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sa.sa_handler = onchild;

@@ -767,15 +767,13 @@ catchsignals(void)
 {
 	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1,
 	    SIGCHLD };
-	struct sigaction sa;
+	struct sigaction sa = { .sa_handler = onsignal,
+	    .sa_flags = SA_RESTART };
 	size_t i;
 
 	if (pipe2(sigfd, O_CLOEXEC | O_NONBLOCK) == -1) {
 		die(EX_OSERR, "pipe:");
 	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = onsignal;
-	sa.sa_flags = SA_RESTART;
 	sigemptyset(&daemonsigs);
 	/* what the mask should be once ready: unblocked, whatever exec
 	 * handed over */
