@@ -301,20 +301,12 @@ selected(const struct msg *m, const struct qfilter *f)
 static int
 commit(struct msg *m, int dffd)
 {
-	if (finished(m) && bounce_run(m, dffd) && !finished(m)) {
-		return commit(m, dffd);
-	}
-	if (finished(m)) {
-		if (spool_remove(m) == -1) {
-			logmsg(LOG_ERR, "%s: spool: cannot remove: %s", m->id,
-			    strerror(errno));
-			return -1;
-		}
-		return 0;
-	}
-	if (spool_update(m) == -1) {
-		logmsg(LOG_ERR, "%s: spool: cannot update the qf: %s", m->id,
-		    strerror(errno));
+	/* a failed DSN leaves its recipients to do: then it is a rewrite */
+	int done = finished(m) && (!bounce_run(m, dffd) || finished(m));
+
+	if ((done ? spool_remove(m) : spool_update(m)) == -1) {
+		logmsg(LOG_ERR, "%s: spool: cannot %s: %s", m->id, done ?
+		    "remove" : "update the qf", strerror(errno));
 		return -1;
 	}
 	return 0;
