@@ -225,10 +225,8 @@ putheaders(struct wbuf *w, const struct hdrs *h)
 static char *
 sender(const char **user, const char **gecos)
 {
-	static char buf[MAXADDR + 1];
+	static char buf[MAXADDR + 1], name[64], full[256];
 	struct passwd *pw = getpwuid(getuid());
-
-	static char name[64], full[256];
 
 	/* copies: getpwnam() in the alias lookups reuses getpwuid's buffer */
 	snprintf(name, sizeof(name), "%s", pw != NULL ? pw->pw_name : "nobody");
@@ -236,18 +234,14 @@ sender(const char **user, const char **gecos)
 	    pw->pw_gecos : "");
 	*user = name;
 	*gecos = full;
-	if (opt.from != NULL) {
+	if (opt.from == NULL) {
+		snprintf(buf, sizeof(buf), "%s@%s", *user, set.hostname);
+	} else if (opt.from[0] == '\0') {
 		/* -f '' is the null sender, like -f '<>' (Postfix, busybox) */
-		if (opt.from[0] == '\0') {
-			buf[0] = '\0';
-			return buf;
-		}
-		if (addr_parseone(opt.from, buf, sizeof(buf)) == -1) {
-			die(EX_USAGE, "-f %s: not a valid address", opt.from);
-		}
-		return buf;
+		buf[0] = '\0';
+	} else if (addr_parseone(opt.from, buf, sizeof(buf)) == -1) {
+		die(EX_USAGE, "-f %s: not a valid address", opt.from);
 	}
-	snprintf(buf, sizeof(buf), "%s@%s", *user, set.hostname);
 	return buf;
 }
 
