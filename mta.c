@@ -449,18 +449,6 @@ openlistener(const char *spec)
 	return fd;
 }
 
-/* The log descriptor a SIGHUP predecessor had open (-1: syslog). */
-static void
-logadopt(int fd)
-{
-	if (fd > 2) {
-		if (logfd > 2) {
-			close(logfd);
-		}
-		logfd = fd;
-	}
-}
-
 /*
  * The descriptors a SIGHUP hands to the new image (see reexec): flags 0
  * keeps them open across the exec, FD_CLOEXEC closes them on any other.
@@ -509,7 +497,12 @@ adopt(void)
 		die(EX_SOFTWARE, "MTA_FDS: malformed");
 	}
 	spool_adopt((int)v[0]);
-	logadopt((int)v[1]);
+	if (v[1] > 2) {		/* the predecessor's LogFile (-1: syslog) */
+		if (logfd > 2) {
+			close(logfd);
+		}
+		logfd = (int)v[1];
+	}
 	runnerfd = (int)v[2];
 	runner = (pid_t)v[3];
 	for (i = 4; i < n && nlfd < MAXLISTEN; i++) {
