@@ -252,11 +252,8 @@ finishsettings(void)
 		set.nlisten = 1;
 	}
 	if (set.hostname[0] == '\0') {
-		if (uname(&u) == -1 || u.nodename[0] == '\0') {
-			set.hostname = "localhost";
-		} else {
-			set.hostname = u.nodename;
-		}
+		set.hostname = uname(&u) == -1 || u.nodename[0] == '\0' ?
+		    "localhost" : u.nodename;
 	}
 	if (set.queuedir[0] == '\0') {
 		die(EX_CONFIG, "QueueDirectory is empty");
