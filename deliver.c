@@ -39,21 +39,21 @@ backoff(int attempts)
 	return wait < RETRY_MAX ? wait : RETRY_MAX;
 }
 
+/* The time since, as sendmail logs a delay: [days+]hh:mm:ss. */
 static void
 elapsed(time_t since, char *buf, size_t len)
 {
 	long d = (long)(time(NULL) - since);
+	int n = 0;
 
 	if (d < 0) {
 		d = 0;
 	}
 	if (d >= 86400) {
-		snprintf(buf, len, "%ld+%02ld:%02ld:%02ld", d / 86400,
-		    d / 3600 % 24, d / 60 % 60, d % 60);
-	} else {
-		snprintf(buf, len, "%02ld:%02ld:%02ld", d / 3600, d / 60 % 60,
-		    d % 60);
+		n = snprintf(buf, len, "%ld+", d / 86400);	/* fits: len 32 */
 	}
+	snprintf(buf + n, len - (size_t)n, "%02ld:%02ld:%02ld", d / 3600 % 24,
+	    d / 60 % 60, d % 60);
 }
 
 /* Record one outcome in memory and in the log. */
@@ -662,7 +662,7 @@ int
 deliver_runner(int cmdfd, long every)
 {
 	struct sigaction sa = { .sa_handler = onterm };
-	struct timespec ts;
+	struct timespec ts = { 0, 0 };	/* whole seconds */
 	sigset_t chld, waitmask;
 	fd_set r;
 	char buf[4096];
@@ -697,7 +697,6 @@ deliver_runner(int cmdfd, long every)
 			FD_SET(cmdfd, &r);
 		}
 		ts.tv_sec = every > 0 && next - now < 60 ? next - now : 60;
-		ts.tv_nsec = 0;
 		/* SIGCHLD is let through only while waiting: a child that
 		 * ends at any other moment still wakes this wait at once */
 		if (pselect(cmdfd + 1, &r, NULL, NULL, &ts, &waitmask) > 0 &&
