@@ -17,20 +17,15 @@
  * runs it.
  */
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
-#include <poll.h>
 #include <pwd.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sysexits.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -95,17 +90,13 @@ readfile(const char *path, int flags, struct stat *st)
 		return NULL;
 	}
 	if (fstat(fd, st) != 0) {
-		e = errno;
-		(void)close(fd);	/* read-only */
-		errno = e;
-		return NULL;
-	}
-	if ((flags & O_NOFOLLOW) && !S_ISREG(st->st_mode)) {
-		(void)close(fd);
+		buf = NULL;
+	} else if ((flags & O_NOFOLLOW) && !S_ISREG(st->st_mode)) {
 		errno = EINVAL;
-		return NULL;
+		buf = NULL;
+	} else {
+		buf = readall(fd, MAXFILE, NULL);
 	}
-	buf = readall(fd, MAXFILE, NULL);
 	e = errno;
 	(void)close(fd);	/* read-only: a close error loses nothing */
 	errno = e;
@@ -132,7 +123,7 @@ trusteduid(uid_t uid)
 		return 0;
 	}
 	if (runas == -1) {
-		pw = set.runasuser != NULL ? getpwnam(set.runasuser) : NULL;
+		pw = getpwnam(set.runasuser);
 		runas = pw != NULL && pw->pw_uid != 0;
 		ruid = pw != NULL ? pw->pw_uid : 0;
 	}
@@ -530,13 +521,12 @@ aliastrust(const char *path, const struct stat *st)
 static int
 loadaliases(char *err, size_t errlen)
 {
-	const char *path = set.aliasfile != NULL ? set.aliasfile : "";
-	struct parse p;
+	const char *path = set.aliasfile;
+	struct parse p = { .path = path };
 	struct stat st;
 	char *buf = NULL;
 
 	memset(&st, 0, sizeof st);
-	memset(&p, 0, sizeof p);
 	if (*path != '\0' && stat(path, &st) != 0 && errno != ENOENT &&
 	    errno != ENOTDIR) {
 		goto fail;
@@ -555,7 +545,6 @@ loadaliases(char *err, size_t errlen)
 		}
 		memset(&st, 0, sizeof st);	/* removed meanwhile: none */
 	}
-	p.path = path;
 	if (buf != NULL) {
 		parsebuf(&p, buf);
 		free(buf);
@@ -807,11 +796,8 @@ int
 local_expand(const char *rcpt, struct target **t, int *n, char *err,
     size_t errlen)
 {
-	struct exp e;
+	struct exp e = { .err = err, .errlen = errlen };
 
-	memset(&e, 0, sizeof e);
-	e.err = err;
-	e.errlen = errlen;
 	*t = NULL;
 	*n = 0;
 	expandaddr(&e, rcpt, 0, 1);
@@ -860,16 +846,13 @@ int
 local_checkaliases(const char *path)
 {
 	char *buf, why[PATH_MAX + 100];
-	struct parse p;
+	struct parse p = { .path = path, .check = 1 };
 	struct stat st;
 
 	if ((buf = readfile(path, 0, &st)) == NULL) {
 		fprintf(stderr, "%s: %s\n", path, strerror(errno));
 		return 1;
 	}
-	memset(&p, 0, sizeof p);
-	p.path = path;
-	p.check = 1;
 	if (!filetrusted(path, &st, why, sizeof why)) {
 		p.distrust = why;
 	}

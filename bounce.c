@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,7 +26,29 @@
 
 enum { A_FAILED, A_DELAYED, A_DELIVERED };
 
-static const char *actions[] = { "failed", "delayed", "delivered" };
+/*
+ * What each kind of DSN says: its Action, the Status of a recipient whose
+ * reply has no enhanced code, the Subject, the text's opening (a format
+ * given QueueReturn in hours) and the name of the returned part.
+ */
+static const struct kind {
+	const char *action, *status, *subject, *intro, *part;
+} kinds[] = {
+	[A_FAILED] = { "failed", "5.0.0",
+	    "Undelivered Mail Returned to Sender",
+	    "Your message could not be delivered to one or more "
+	    "recipients.\nIt is attached below.\n\n", "Undelivered" },
+	[A_DELAYED] = { "delayed", "4.0.0",
+	    "Delayed Mail (still being retried)",
+	    "Your message could not be delivered yet to the recipients "
+	    "below.\nThis is a warning only; delivery will be retried until "
+	    "%ld hours\nafter it arrived; you need not send it again.\n\n",
+	    "Delayed" },
+	[A_DELIVERED] = { "delivered", "2.0.0",
+	    "Successful Mail Delivery Report",
+	    "Your message was delivered to the recipients below.\n\n",
+	    "Delivered" },
+};
 
 /* The DSNs committed and not yet handed on to deliver.c (bounce_made):
  * one that does not fit is delivered by the next queue run. */
@@ -44,8 +65,7 @@ rcptblock(FILE *f, const struct rcpt *r, int action, const char *date,
 	const char *a = r->parent != NULL ? r->parent : r->addr;
 
 	if (!enhcode(r->reply != NULL ? r->reply : "", code, sizeof(code))) {
-		snprintf(code, sizeof(code), "%s", action == A_FAILED ?
-		    "5.0.0" : action == A_DELAYED ? "4.0.0" : "2.0.0");
+		snprintf(code, sizeof(code), "%s", kinds[action].status);
 	}
 	/* class 5 is permanent (RFC 3463): never beside "delayed" */
 	if (action == A_DELAYED && code[0] == '5') {
@@ -61,7 +81,7 @@ rcptblock(FILE *f, const struct rcpt *r, int action, const char *date,
 	}
 	/* success at a next hop that knows no DSN: we only relayed it */
 	fprintf(f, "Action: %s\nStatus: %s\n", action == A_DELIVERED &&
-	    r->rhost != NULL ? "relayed" : actions[action], code);
+	    r->rhost != NULL ? "relayed" : kinds[action].action, code);
 	if (r->rhost != NULL) {
 		fprintf(f, "Remote-MTA: dns; %.*s\n",
 		    (int)strcspn(r->rhost, "["), r->rhost);
@@ -83,18 +103,7 @@ notification(FILE *f, const struct msg *m, const int *idx, int n,
 	int i;
 
 	fprintf(f, "This is the mail system at host %s.\n\n", set.hostname);
-	if (action == A_FAILED) {
-		fprintf(f, "Your message could not be delivered to one or more "
-		    "recipients.\nIt is attached below.\n\n");
-	} else if (action == A_DELAYED) {
-		fprintf(f, "Your message could not be delivered yet to the "
-		    "recipients below.\nThis is a warning only; delivery will "
-		    "be retried until %ld hours\nafter it arrived; you need "
-		    "not send it again.\n\n", set.queuereturn / 3600);
-	} else {
-		fprintf(f, "Your message was delivered to the recipients "
-		    "below.\n\n");
-	}
+	fprintf(f, kinds[action].intro, set.queuereturn / 3600);
 	for (i = 0; i < n; i++) {
 		const struct rcpt *r = &m->rcpt[idx[i]];
 
@@ -103,51 +112,34 @@ notification(FILE *f, const struct msg *m, const int *idx, int n,
 	}
 }
 
-/* The original, whole or its header block, copied from the df. */
+/*
+ * The original, whole or its header block, from the df: copied to f, or
+ * with f NULL only read. Returns 1 when that part holds an 8-bit byte.
+ */
 static int
 original(FILE *f, int dffd, int hdrsonly)
-{
-	char buf[IOBUF];
-	ssize_t n, i;
-	off_t off = 0;
-	int prev = '\n';
-
-	while ((n = pread(dffd, buf, sizeof(buf), off)) > 0) {
-		for (i = 0; hdrsonly && i < n; i++) {
-			if (buf[i] == '\n' && prev == '\n') {
-				fwrite(buf, 1, (size_t)i, f);	/* headers end */
-				return 0;
-			}
-			prev = buf[i];
-		}
-		fwrite(buf, 1, (size_t)n, f);
-		off += n;
-	}
-	return n == -1 ? -1 : 0;
-}
-
-/* Does the part of the df that original() returns hold an 8-bit byte? */
-static int
-eightbit(int dffd, int hdrsonly)
 {
 	unsigned char buf[IOBUF];
 	ssize_t n, i;
 	off_t off = 0;
-	int prev = '\n';
+	int prev = '\n', eight = 0;
 
-	while ((n = pread(dffd, buf, sizeof(buf), off)) > 0) {
+	for (; (n = pread(dffd, buf, sizeof(buf), off)) > 0; off += n) {
 		for (i = 0; i < n; i++) {
 			if (hdrsonly && buf[i] == '\n' && prev == '\n') {
-				return 0;
+				break;		/* the headers end */
 			}
-			if (buf[i] >= 0x80) {
-				return 1;
-			}
+			eight |= buf[i] >= 0x80;
 			prev = buf[i];
 		}
-		off += n;
+		if (f != NULL) {
+			fwrite(buf, 1, (size_t)i, f);
+		}
+		if (i < n) {
+			break;
+		}
 	}
-	return 0;
+	return eight;
 }
 
 static int
@@ -187,15 +179,10 @@ static void
 compose(FILE *f, const struct msg *m, int dffd, const int *idx, int n,
     int action, int hdrsonly, const char *id, const char *to)
 {
-	static const char *subjects[] = {
-		"Undelivered Mail Returned to Sender",
-		"Delayed Mail (still being retried)",
-		"Successful Mail Delivery Report"
-	};
 	char date[64], arrived[64], until[64];
 	int i, body8, text8;
 
-	body8 = eightbit(dffd, hdrsonly);
+	body8 = original(NULL, dffd, hdrsonly);
 	text8 = eightbitrcpts(m, idx, n);
 	rfc5322date(time(NULL), date, sizeof(date));
 	rfc5322date(m->arrival, arrived, sizeof(arrived));
@@ -207,7 +194,7 @@ compose(FILE *f, const struct msg *m, int dffd, const int *idx, int n,
 	    "Auto-Submitted: auto-replied\nMIME-Version: 1.0\n%s"
 	    "Content-Type: multipart/report; report-type=delivery-status;\n"
 	    "\tboundary=\"%s/%s\"\n\nThis is a MIME-encapsulated message.\n\n",
-	    date, set.hostname, to, subjects[action], id, set.hostname,
+	    date, set.hostname, to, kinds[action].subject, id, set.hostname,
 	    body8 || text8 ? "Content-Transfer-Encoding: 8bit\n" : "", id,
 	    set.hostname);
 	fprintf(f, "--%s/%s\nContent-Description: Notification\n"
@@ -225,8 +212,7 @@ compose(FILE *f, const struct msg *m, int dffd, const int *idx, int n,
 		rcptblock(f, &m->rcpt[idx[i]], action, date, until);
 	}
 	fprintf(f, "\n--%s/%s\nContent-Description: %s Message%s\n"
-	    "Content-Type: %s\n%s\n", id, set.hostname, action == A_FAILED ?
-	    "Undelivered" : action == A_DELAYED ? "Delayed" : "Delivered",
+	    "Content-Type: %s\n%s\n", id, set.hostname, kinds[action].part,
 	    hdrsonly ? " Headers" : "", hdrsonly ? "text/rfc822-headers" :
 	    "message/rfc822", body8 ? "Content-Transfer-Encoding: 8bit\n" :
 	    "");
@@ -235,16 +221,18 @@ compose(FILE *f, const struct msg *m, int dffd, const int *idx, int n,
 }
 
 /*
- * Commit one DSN about idx[0..n-1] of m to the address to, then deliver
- * it. kind is the new message's bounce level (1 DSN, 2 double bounce).
+ * Commit one DSN about idx[0..n-1] of m to the address to, for deliver.c
+ * to deliver (bounce_made). kind is the new message's bounce level (1
+ * DSN, 2 double bounce).
  */
 static int
 dsn(const struct msg *m, int dffd, const int *idx, int n, int action,
     const char *to, int kind, int hdrsonly)
 {
+	const char *step = "create";
 	struct msg b;
 	FILE *f;
-	int fd, dup2fd, ok;
+	int fd, copy, ok;
 
 	msg_init(&b);
 	b.sender = xstrdup("");
@@ -252,34 +240,25 @@ dsn(const struct msg *m, int dffd, const int *idx, int n, int action,
 	b.bounce = kind;
 	/* default NOTIFY: if the DSN fails, a double bounce follows */
 	msg_addrcpt(&b, to);
-	if ((fd = spool_create(&b)) == -1 || (dup2fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) == -1 ||
-	    (f = fdopen(dup2fd, "w")) == NULL) {
-		logmsg(LOG_ERR, "%s: bounce: cannot create a DSN: %s", m->id,
-		    strerror(errno));
-		if (fd != -1) {
-			spool_abort(&b, fd);
-		}
-		msg_free(&b);
-		return -1;
+	if ((fd = spool_create(&b)) == -1 ||
+	    (copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)) == -1 ||
+	    (f = fdopen(copy, "w")) == NULL) {
+		goto fail;
 	}
 	compose(f, m, dffd, idx, n, action, hdrsonly || m->ret == RET_HDRS ||
 	    (m->ret == RET_DEFAULT && m->size > RETFULLMAX), b.id, to);
+	step = "write";
 	ok = ferror(f) == 0;
 	if (fclose(f) != 0 || !ok) {
-		logmsg(LOG_ERR, "%s: bounce: cannot write a DSN: %s", m->id,
-		    strerror(errno));
-		spool_abort(&b, fd);
-		msg_free(&b);
-		return -1;
+		goto fail;
 	}
-	if (spool_commit(&b, fd) == -1) {	/* it cleans up after itself */
-		logmsg(LOG_ERR, "%s: bounce: cannot commit a DSN: %s", m->id,
-		    strerror(errno));
-		msg_free(&b);
-		return -1;
+	step = "commit";
+	if (spool_commit(&b, fd) == -1) {
+		fd = -1;	/* spool_commit cleans up after itself */
+		goto fail;
 	}
 	logmsg(LOG_INFO, "%s: %s: DSN (%s) to <%s>", m->id, b.id,
-	    actions[action], to);
+	    kinds[action].action, to);
 	logmsg(LOG_INFO, "%s: from=<>, size=%lld, nrcpts=1, relay=local "
 	    "(DSN of %s)", b.id, (long long)b.size, m->id);
 	if (nmade < (int)(sizeof(made) / sizeof(*made))) {
@@ -287,6 +266,14 @@ dsn(const struct msg *m, int dffd, const int *idx, int n, int action,
 	}
 	msg_free(&b);
 	return 0;
+fail:
+	logmsg(LOG_ERR, "%s: bounce: cannot %s a DSN: %s", m->id, step,
+	    strerror(errno));
+	if (fd != -1) {
+		spool_abort(&b, fd);
+	}
+	msg_free(&b);
+	return -1;
 }
 
 /*

@@ -12,7 +12,6 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +26,6 @@
 #include "mta.h"
 
 static volatile sig_atomic_t stopping;	/* SIGTERM: finish the message */
-static int running;	/* runmsg() depth: a DSN is delivered inside one */
 
 /* The wait before the next try: RETRY_FIRST, doubled, capped. */
 static time_t
@@ -41,21 +39,21 @@ backoff(int attempts)
 	return wait < RETRY_MAX ? wait : RETRY_MAX;
 }
 
+/* The time since, as sendmail logs a delay: [days+]hh:mm:ss. */
 static void
 elapsed(time_t since, char *buf, size_t len)
 {
 	long d = (long)(time(NULL) - since);
+	int n = 0;
 
 	if (d < 0) {
 		d = 0;
 	}
 	if (d >= 86400) {
-		snprintf(buf, len, "%ld+%02ld:%02ld:%02ld", d / 86400,
-		    d / 3600 % 24, d / 60 % 60, d % 60);
-	} else {
-		snprintf(buf, len, "%02ld:%02ld:%02ld", d / 3600, d / 60 % 60,
-		    d % 60);
+		n = snprintf(buf, len, "%ld+", d / 86400);	/* fits: len 32 */
 	}
+	snprintf(buf + n, len - (size_t)n, "%02ld:%02ld:%02ld", d / 3600 % 24,
+	    d / 60 % 60, d % 60);
 }
 
 /* Record one outcome in memory and in the log. */
@@ -63,12 +61,11 @@ static void
 deliver_record(const struct msg *m, struct rcpt *r, int res,
     const char *reply, const char *mailer, const char *relay)
 {
-	char delay[32], code[16];
+	/* replies are shorter than REPLYLEN: the expired one always fits */
+	char delay[32], code[16], expired[REPLYLEN + 64];
+	const char *stat;
 	time_t now = time(NULL);
 
-	free(r->reply);
-	r->reply = xstrdup(reply);
-	sanitize(r->reply);
 	free(r->rhost);
 	r->rhost = relay != NULL ? xstrdup(relay) : NULL;
 	r->attempts++;
@@ -90,14 +87,14 @@ deliver_record(const struct msg *m, struct rcpt *r, int res,
 	}
 	if (res == D_TEMP && now - m->arrival >= set.queuereturn) {
 		res = D_PERM;	/* too long in the queue: give up */
-		size_t len = strlen(reply) + 64;
-
-		free(r->reply);
-		r->reply = xmalloc(len);
-		snprintf(r->reply, len, "4.4.7 delivery time expired (last: "
-		    "%s)", reply);
-		sanitize(r->reply);
+		snprintf(expired, sizeof(expired), "4.4.7 delivery time "
+		    "expired (last: %s)", reply);
+		reply = expired;
 	}
+	free(r->reply);
+	r->reply = xstrdup(reply);
+	sanitize(r->reply);
+	stat = res == D_OK ? "Sent" : res == D_TEMP ? "Deferred" : "Failed";
 	switch (res) {
 	case D_OK:
 		r->state = R_SENT;
@@ -114,16 +111,10 @@ deliver_record(const struct msg *m, struct rcpt *r, int res,
 	    r->addr, r->parent != NULL ? "orig_to=<" : "",
 	    r->parent != NULL ? r->parent : "",
 	    r->parent != NULL ? ">, " : "", delay, mailer,
-	    relay != NULL ? relay : "local", code,
-	    res == D_OK ? "Sent" : res == D_TEMP ? "Deferred" : "Failed",
-	    r->reply);
+	    relay != NULL ? relay : "local", code, stat, r->reply);
 	if (verbose) {
-		if (res == D_OK) {
-			printf("%s... Sent\n", r->addr);
-		} else {
-			printf("%s... %s: %s\n", r->addr,
-			    res == D_TEMP ? "Deferred" : "Failed", r->reply);
-		}
+		printf("%s... %s%s%s\n", r->addr, stat, res == D_OK ? "" : ": ",
+		    res == D_OK ? "" : r->reply);
 		fflush(stdout);
 	}
 }
@@ -186,13 +177,6 @@ addtargets(struct msg *m, int i, const struct target *t, int n)
 	free(orcpt);
 }
 
-/* Is this recipient to be tried now? */
-static int
-due(const struct rcpt *r, int force, time_t now)
-{
-	return r->state == R_PENDING && (force || r->next <= now);
-}
-
 /*
  * A file or a program recorded in the qf is delivered only if the alias
  * rules, run again now on the address it came from, still yield it: the
@@ -221,15 +205,15 @@ derived(const struct rcpt *r, const struct target *want)
 
 /*
  * Deliver recipient i. Aliases with several targets are expanded into
- * new recipients first (the caller commits that before going on).
- * Returns 1 when the qf must be rewritten.
+ * new recipients first. Either way m changed: the caller commits it
+ * before going on.
  */
-static int
+static void
 deliver1(struct msg *m, int i, int dffd)
 {
 	struct target one, *t = NULL;
 	const char *mailer;
-	char reply[512];
+	char reply[REPLYLEN];
 	int n = 1, res;
 
 	if (m->rcpt[i].expanded) {
@@ -247,12 +231,12 @@ deliver1(struct msg *m, int i, int dffd)
 			    D_TEMP, res == 0 ? "5.7.1 not a target of its "
 			    "alias (any more)" : "4.3.0 cannot read the "
 			    "aliases", "local", NULL);
-			return 1;
+			return;
 		}
 	} else if (local_expand(m->rcpt[i].addr, &t, &n, reply,
 	    sizeof(reply)) == -1) {
 		deliver_record(m, &m->rcpt[i], D_TEMP, reply, "local", NULL);
-		return 1;
+		return;
 	}
 	if (n != 1 || (t[0].type == T_REMOTE &&
 	    strcasecmp(t[0].addr, m->rcpt[i].addr) != 0)) {
@@ -260,7 +244,7 @@ deliver1(struct msg *m, int i, int dffd)
 		 * target gets a state of its own */
 		addtargets(m, i, t, n);
 		local_freetargets(t, n);
-		return 1;
+		return;
 	}
 	mailer = t[0].type == T_PIPE ? "prog" : t[0].type == T_FILE ? "file" :
 	    "local";
@@ -273,7 +257,6 @@ deliver1(struct msg *m, int i, int dffd)
 	if (t != &one) {
 		local_freetargets(t, n);
 	}
-	return 1;
 }
 
 static int
@@ -318,20 +301,12 @@ selected(const struct msg *m, const struct qfilter *f)
 static int
 commit(struct msg *m, int dffd)
 {
-	if (finished(m) && bounce_run(m, dffd) && !finished(m)) {
-		return commit(m, dffd);
-	}
-	if (finished(m)) {
-		if (spool_remove(m) == -1) {
-			logmsg(LOG_ERR, "%s: spool: cannot remove: %s", m->id,
-			    strerror(errno));
-			return -1;
-		}
-		return 0;
-	}
-	if (spool_update(m) == -1) {
-		logmsg(LOG_ERR, "%s: spool: cannot update the qf: %s", m->id,
-		    strerror(errno));
+	/* a failed DSN leaves its recipients to do: then it is a rewrite */
+	int done = finished(m) && (!bounce_run(m, dffd) || finished(m));
+
+	if ((done ? spool_remove(m) : spool_update(m)) == -1) {
+		logmsg(LOG_ERR, "%s: spool: cannot %s: %s", m->id, done ?
+		    "remove" : "update the qf", strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -393,7 +368,7 @@ remotes(struct msg *m, int dffd, int *idx, int n)
 	return r;
 }
 
-static int runone(const char *id);
+static void runone(const char *id);
 
 /* The DSNs bounce_run made, delivered now that the message they report
  * on is unlocked (each is committed: one left over waits for a run). */
@@ -428,18 +403,19 @@ runmsg(const char *id, const struct qfilter *f)
 		msg_free(&m);
 		return;
 	}
-	running++;
 	/* local recipients first (aliases may add remote ones) */
 	for (i = 0; i < m.nrcpt && !stopping; i++) {
-		if (!due(&m.rcpt[i], force, now)) {
-			continue;
+		if (m.rcpt[i].state != R_PENDING ||
+		    (!force && m.rcpt[i].next > now)) {
+			continue;	/* not due */
 		}
 		if (isremote(&m.rcpt[i])) {
 			ridx = xrealloc(ridx, (size_t)(nr + 1) * sizeof(*ridx));
 			ridx[nr++] = i;
 			continue;
 		}
-		if (deliver1(&m, i, dffd) && commit(&m, dffd) == -1) {
+		deliver1(&m, i, dffd);
+		if (commit(&m, dffd) == -1) {
 			goto out;	/* the qf is stale: stop before repeating */
 		}
 		if (m.lockfd == -1) {
@@ -453,7 +429,6 @@ runmsg(const char *id, const struct qfilter *f)
 		commit(&m, dffd);
 	}
 out:
-	running--;
 	free(ridx);
 	close(dffd);
 	msg_free(&m);	/* unlocked */
@@ -485,33 +460,27 @@ deliver_run(const struct qfilter *f)
 	return 0;
 }
 
-static int
+static void
 runone(const char *id)
 {
 	struct qfilter f = { 'I', id };
 
-	if (spool_open() == -1) {
-		return -1;
+	if (spool_open() == 0) {
+		runmsg(id, &f);
 	}
-	runmsg(id, &f);
-	return 0;
 }
 
 /*
  * Deliver one message just committed (-odi, -odb, the daemon's spawn
  * after -bs): its callers exit next, so the connection it used ends
- * here with QUIT. Inside a run (a DSN delivered from runmsg) the run
- * closes it at its end instead.
+ * here with QUIT. Never inside a run: the DSNs a run makes are handed
+ * on by handon(), and the run closes its connection at its end.
  */
-int
+void
 deliver_one(const char *id)
 {
-	int r = runone(id);
-
-	if (running == 0) {
-		client_close(1);
-	}
-	return r;
+	runone(id);
+	client_close(1);
 }
 
 /*
@@ -692,16 +661,14 @@ readcmds(int fd, char *buf, size_t *len, size_t cap)
 int
 deliver_runner(int cmdfd, long every)
 {
-	struct sigaction sa;
-	struct timespec ts;
+	struct sigaction sa = { .sa_handler = onterm };
+	struct timespec ts = { 0, 0 };	/* whole seconds */
 	sigset_t chld, waitmask;
 	fd_set r;
 	char buf[4096];
 	size_t len = 0;
 	time_t next = time(NULL), now;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = onterm;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sa.sa_handler = onchild;
@@ -730,7 +697,6 @@ deliver_runner(int cmdfd, long every)
 			FD_SET(cmdfd, &r);
 		}
 		ts.tv_sec = every > 0 && next - now < 60 ? next - now : 60;
-		ts.tv_nsec = 0;
 		/* SIGCHLD is let through only while waiting: a child that
 		 * ends at any other moment still wakes this wait at once */
 		if (pselect(cmdfd + 1, &r, NULL, NULL, &ts, &waitmask) > 0 &&

@@ -23,7 +23,6 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,11 +58,17 @@ static const struct option {
 	size_t max;		/* O_STR, O_LISTEN: the longest value */
 } options[] = { SETTINGS(S_OPTION) };
 
-/* A number with an optional unit suffix; units is "smhd" or "KMG". */
+/*
+ * A number of kind O_NUM, O_DUR (an optional unit s, m, h or d: seconds)
+ * or O_SIZE (K, M or G: bytes); numbers and durations fit in 31 bits.
+ */
 static int
-parseunit(const char *s, long long *v, const char *units,
-    const long long *mult)
+parsenum(const char *s, int kind, long long *v)
 {
+	static const char *units[] = { [O_NUM] = "", [O_DUR] = "smhd",
+	    [O_SIZE] = "KMG" };
+	static const long long mult[][4] = { [O_DUR] = { 1, 60, 3600, 86400 },
+	    [O_SIZE] = { 1024, 1024 * 1024, 1024 * 1024 * 1024 } };
 	char *end;
 	const char *u;
 	long long n;
@@ -77,38 +82,17 @@ parseunit(const char *s, long long *v, const char *units,
 		return -1;
 	}
 	if (*end != '\0') {
-		if (end[1] != '\0' || (u = strchr(units, *end)) == NULL) {
+		if (end[1] != '\0' || (u = strchr(units[kind], *end)) == NULL ||
+		    n > 0x7fffffffffffffffLL / mult[kind][u - units[kind]]) {
 			return -1;
 		}
-		if (n > 0x7fffffffffffffffLL / mult[u - units]) {
-			return -1;
-		}
-		n *= mult[u - units];
+		n *= mult[kind][u - units[kind]];
+	}
+	if (kind != O_SIZE && n > 0x7fffffffL) {
+		return -1;
 	}
 	*v = n;
 	return 0;
-}
-
-static int
-parseduration(const char *s, long *v)
-{
-	static const long long mult[] = { 1, 60, 3600, 86400 };
-	long long n;
-
-	if (parseunit(s, &n, "smhd", mult) == -1 || n > 0x7fffffffL) {
-		return -1;
-	}
-	*v = (long)n;
-	return 0;
-}
-
-static int
-parsesize(const char *s, long long *v)
-{
-	static const long long mult[] = { 1024, 1024 * 1024,
-	    1024 * 1024 * 1024 };
-
-	return parseunit(s, v, "KMG", mult);
 }
 
 static int
@@ -159,13 +143,15 @@ parselisten(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
 static void
 setoption(const char *arg)
 {
+	static const char *notnum[] = { [O_NUM] = "a number",
+	    [O_SIZE] = "a size (bytes, or a number with K, M or G)",
+	    [O_DUR] = "a duration (seconds, or a number with s, m, h or d)" };
 	const struct option *o;
 	const char *eq = strchr(arg, '=');
 	const char *val;
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	long long n;
-	long d;
 	size_t len;
 
 	if (eq == NULL) {
@@ -182,48 +168,30 @@ setoption(const char *arg)
 	if (o == options + sizeof(options) / sizeof(*o)) {
 		die(EX_USAGE, "-O %.*s: unknown setting", (int)len, arg);
 	}
+	/* max is 0 and choices NULL where they do not apply */
+	if (o->max > 0 && strlen(val) > o->max) {
+		die(EX_USAGE, "-O %s: longer than %zu characters", o->name,
+		    o->max);
+	}
+	if (o->choices != NULL && !choice(o->choices, val)) {
+		die(EX_USAGE, "-O %s: '%s' is not one of: %s", o->name, val,
+		    o->choices);
+	}
 	switch (o->type) {
-	case O_STR:
-		if (strlen(val) > o->max) {
-			die(EX_USAGE, "-O %s: longer than %zu characters",
-			    o->name, o->max);
-		}
-		*(const char **)o->var = val;
-		break;
-	case O_CHOICE:
-		if (!choice(o->choices, val)) {
-			die(EX_USAGE, "-O %s: '%s' is not one of: %s",
-			    o->name, val, o->choices);
-		}
-		*(const char **)o->var = val;
-		break;
 	case O_NUM:
-		if (parseunit(val, &n, "", NULL) == -1 || n > 0x7fffffffL) {
-			die(EX_USAGE, "-O %s: '%s' is not a number", o->name,
-			    val);
-		}
-		*(long *)o->var = (long)n;
-		break;
 	case O_SIZE:
-		if (parsesize(val, &n) == -1) {
-			die(EX_USAGE, "-O %s: '%s' is not a size (bytes, or "
-			    "a number with K, M or G)", o->name, val);
-		}
-		*(long long *)o->var = n;
-		break;
 	case O_DUR:
-		if (parseduration(val, &d) == -1) {
-			die(EX_USAGE, "-O %s: '%s' is not a duration "
-			    "(seconds, or a number with s, m, h or d)",
-			    o->name, val);
+		if (parsenum(val, o->type, &n) == -1) {
+			die(EX_USAGE, "-O %s: '%s' is not %s", o->name, val,
+			    notnum[o->type]);
 		}
-		*(long *)o->var = d;
+		if (o->type == O_SIZE) {
+			*(long long *)o->var = n;
+		} else {
+			*(long *)o->var = (long)n;
+		}
 		break;
 	case O_LISTEN:
-		if (strlen(val) > o->max) {
-			die(EX_USAGE, "-O %s: longer than %zu characters",
-			    o->name, o->max);
-		}
 		if (set.nlisten == MAXLISTEN) {
 			die(EX_USAGE, "-O %s: at most %d listeners", o->name,
 			    MAXLISTEN);
@@ -231,6 +199,8 @@ setoption(const char *arg)
 		parselisten(val, &ss, &sl);
 		set.listen[set.nlisten++] = val;
 		break;
+	default:
+		*(const char **)o->var = val;	/* O_STR, O_CHOICE */
 	}
 }
 
@@ -282,11 +252,8 @@ finishsettings(void)
 		set.nlisten = 1;
 	}
 	if (set.hostname[0] == '\0') {
-		if (uname(&u) == -1 || u.nodename[0] == '\0') {
-			set.hostname = "localhost";
-		} else {
-			set.hostname = u.nodename;
-		}
+		set.hostname = uname(&u) == -1 || u.nodename[0] == '\0' ?
+		    "localhost" : u.nodename;
 	}
 	if (set.queuedir[0] == '\0') {
 		die(EX_CONFIG, "QueueDirectory is empty");
@@ -309,16 +276,16 @@ finishsettings(void)
 static void
 verify1(const char *addr, void *arg)
 {
+	static const char *mailers[] = { [T_MAILBOX] = "local",
+	    [T_FILE] = "file", [T_PIPE] = "prog" };
 	struct target *t;
 	char err[256];
 	int n, i, *bad = arg;
 
-	if (!addr_valid(addr)) {
-		printf("%s... Bad address syntax\n", addr);
-		(*bad)++;
-		return;
-	}
-	if (local_expand(addr, &t, &n, err, sizeof(err)) == -1) {
+	/* the words for a bad address; local_expand puts its own */
+	snprintf(err, sizeof(err), "Bad address syntax");
+	if (!addr_valid(addr) ||
+	    local_expand(addr, &t, &n, err, sizeof(err)) == -1) {
 		printf("%s... %s\n", addr, err);
 		(*bad)++;
 		return;
@@ -328,16 +295,10 @@ verify1(const char *addr, void *arg)
 
 		switch (t[i].type) {
 		case T_MAILBOX:
-			printf("%s... deliverable: mailer local, user %s\n", a,
-			    a);
-			break;
 		case T_FILE:
-			printf("%s... deliverable: mailer file, user %s\n", a,
-			    a);
-			break;
 		case T_PIPE:
-			printf("%s... deliverable: mailer prog, user %s\n", a,
-			    a);
+			printf("%s... deliverable: mailer %s, user %s\n", a,
+			    mailers[t[i].type], a);
 			break;
 		case T_REMOTE:
 			if (set.smarthost[0] != '\0') {
@@ -379,13 +340,35 @@ verify(char **argv, int argc)
 	return bad > 0 ? EX_NOUSER : 0;
 }
 
+/* The queue directory, or exit with code (0: as tempfailcode says). */
+static void
+openqueue(int code)
+{
+	if (spool_open() == -1) {
+		die(code != 0 ? code : tempfailcode(errno), "cannot open the "
+		    "queue directory %s:", set.queuedir);
+	}
+}
+
+/* The -qINTERVAL (alone, or with -bd/-bD) in seconds; 0 for none. */
+static long
+interval(void)
+{
+	long long every = 0;
+
+	if (opt.qarg != NULL && *opt.qarg != '\0' &&
+	    (parsenum(opt.qarg, O_DUR, &every) == -1 || every == 0)) {
+		die(EX_USAGE, "-q%s: not an interval", opt.qarg);
+	}
+	return (long)every;
+}
+
 /* -q, -qI..., -qR..., -qS...; -qINTERVAL alone: a queue-run daemon. */
 static int
 queuerun(void)
 {
 	struct qfilter f = { 0, NULL };
 	const char *q = opt.qarg;
-	long every;
 
 	if (*q == 'I' || *q == 'R' || *q == 'S') {
 		f.kind = *q;
@@ -394,15 +377,9 @@ queuerun(void)
 			die(EX_USAGE, "-q%c needs a substring", *q);
 		}
 	} else if (*q != '\0') {
-		if (parseduration(q, &every) == -1 || every == 0) {
-			die(EX_USAGE, "-q%s: not an interval", q);
-		}
-		return deliver_daemon(every);
+		return deliver_daemon(interval());
 	}
-	if (spool_open() == -1) {
-		die(tempfailcode(errno), "cannot open the queue directory "
-		    "%s:", set.queuedir);
-	}
+	openqueue(0);
 	return deliver_run(&f) == -1 ? EX_TEMPFAIL : 0;
 }
 
@@ -414,7 +391,7 @@ printstat(const char *line)
 
 /* ---- the daemon: listeners, privileges, signals, the select() loop ---- */
 
-#if WITH_SERVER		/* to the end of interval(): see config.h */
+#if WITH_SERVER		/* to the end of stdiosession(): see config.h */
 
 static int lfds[MAXLISTEN];	/* listening sockets */
 static int nlfd;
@@ -469,16 +446,24 @@ openlistener(const char *spec)
 	return fd;
 }
 
-/* The log descriptor a SIGHUP predecessor had open (-1: syslog). */
+/*
+ * The descriptors a SIGHUP hands to the new image (see reexec): flags 0
+ * keeps them open across the exec, FD_CLOEXEC closes them on any other.
+ */
 static void
-logadopt(int fd)
+handedover(int flags)
 {
-	if (fd > 2) {
-		if (logfd > 2) {
-			close(logfd);
-		}
-		logfd = fd;
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
+	int i;
+
+	for (i = 0; i < nlfd; i++) {
+		fcntl(lfds[i], F_SETFD, flags);
+	}
+	fcntl(spool_fd(), F_SETFD, flags);
+	if (logfd > 2) {
+		fcntl(logfd, F_SETFD, flags);
+	}
+	if (runnerfd != -1) {
+		fcntl(runnerfd, F_SETFD, flags);
 	}
 }
 
@@ -509,16 +494,18 @@ adopt(void)
 		die(EX_SOFTWARE, "MTA_FDS: malformed");
 	}
 	spool_adopt((int)v[0]);
-	logadopt((int)v[1]);
+	if (v[1] > 2) {		/* the predecessor's LogFile (-1: syslog) */
+		if (logfd > 2) {
+			close(logfd);
+		}
+		logfd = (int)v[1];
+	}
 	runnerfd = (int)v[2];
 	runner = (pid_t)v[3];
 	for (i = 4; i < n && nlfd < MAXLISTEN; i++) {
-		lfds[nlfd] = (int)v[i];
-		fcntl(lfds[nlfd++], F_SETFD, FD_CLOEXEC);
+		lfds[nlfd++] = (int)v[i];
 	}
-	if (runnerfd != -1) {
-		fcntl(runnerfd, F_SETFD, FD_CLOEXEC);
-	}
+	handedover(FD_CLOEXEC);
 	return 1;
 }
 
@@ -589,7 +576,6 @@ startrunner(long every)
 	}
 	close(p[0]);
 	runnerfd = p[1];
-	fcntl(runnerfd, F_SETFD, FD_CLOEXEC);
 	nonblock(runnerfd);
 }
 
@@ -677,19 +663,13 @@ reexec(void)
 		}
 		smtp_forget();
 	}
+	/* at most 4 + MAXLISTEN numbers: they always fit */
 	n = (size_t)snprintf(env, sizeof(env), "%d,%d,%d,%ld", spool_fd(),
 	    logfd, runnerfd, (long)runner);
-	for (i = 0; i < nlfd && n < sizeof(env); i++) {
+	for (i = 0; i < nlfd; i++) {
 		n += (size_t)snprintf(env + n, sizeof(env) - n, ",%d", lfds[i]);
-		fcntl(lfds[i], F_SETFD, 0);
 	}
-	fcntl(spool_fd(), F_SETFD, 0);
-	if (logfd > 2) {
-		fcntl(logfd, F_SETFD, 0);
-	}
-	if (runnerfd != -1) {
-		fcntl(runnerfd, F_SETFD, 0);
-	}
+	handedover(0);
 	setenv("MTA_FDS", env, 1);
 	logmsg(LOG_INFO, "SIGHUP: re-executing %s", selfpath);
 	/*
@@ -703,16 +683,7 @@ reexec(void)
 	logmsg(LOG_ALERT, "SIGHUP: cannot re-execute %s: %s; the daemon goes "
 	    "on", selfpath, strerror(errno));
 	unsetenv("MTA_FDS");
-	for (i = 0; i < nlfd; i++) {
-		fcntl(lfds[i], F_SETFD, FD_CLOEXEC);
-	}
-	fcntl(spool_fd(), F_SETFD, FD_CLOEXEC);
-	if (logfd > 2) {
-		fcntl(logfd, F_SETFD, FD_CLOEXEC);
-	}
-	if (runnerfd != -1) {
-		fcntl(runnerfd, F_SETFD, FD_CLOEXEC);
-	}
+	handedover(FD_CLOEXEC);
 }
 
 static void
@@ -785,27 +756,20 @@ catchsignals(void)
 {
 	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1,
 	    SIGCHLD };
-	struct sigaction sa;
+	struct sigaction sa = { .sa_handler = onsignal,
+	    .sa_flags = SA_RESTART };
 	size_t i;
-
-	sigemptyset(&daemonsigs);
-	for (i = 0; i < sizeof(sigs) / sizeof(*sigs); i++) {
-		sigaddset(&daemonsigs, sigs[i]);
-	}
-	/* what the mask should be once ready: unblocked, whatever exec
-	 * handed over */
-	sigprocmask(SIG_BLOCK, NULL, &oldmask);
-	for (i = 0; i < sizeof(sigs) / sizeof(*sigs); i++) {
-		sigdelset(&oldmask, sigs[i]);
-	}
 
 	if (pipe2(sigfd, O_CLOEXEC | O_NONBLOCK) == -1) {
 		die(EX_OSERR, "pipe:");
 	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = onsignal;
-	sa.sa_flags = SA_RESTART;
+	sigemptyset(&daemonsigs);
+	/* what the mask should be once ready: unblocked, whatever exec
+	 * handed over */
+	sigprocmask(SIG_BLOCK, NULL, &oldmask);
 	for (i = 0; i < sizeof(sigs) / sizeof(*sigs); i++) {
+		sigaddset(&daemonsigs, sigs[i]);
+		sigdelset(&oldmask, sigs[i]);
 		sigaction(sigs[i], &sa, NULL);
 	}
 }
@@ -906,10 +870,7 @@ smtpdaemon(int background, long every)
 		logmsg(LOG_INFO, "restarted after SIGHUP, pid %ld",
 		    (long)getpid());
 	} else {
-		if (spool_open() == -1) {
-			die(EX_CANTCREAT, "cannot open the queue directory "
-			    "%s:", set.queuedir);
-		}
+		openqueue(EX_CANTCREAT);
 		for (i = 0; i < set.nlisten; i++) {
 			lfds[nlfd++] = openlistener(set.listen[i]);
 		}
@@ -952,28 +913,12 @@ static int
 stdiosession(void)
 {
 	serverconfig();
-	if (spool_open() == -1) {
-		die(EX_CANTCREAT, "cannot open the queue directory %s:",
-		    set.queuedir);
-	}
+	openqueue(EX_CANTCREAT);
 	catchsignals();
 	sigprocmask(SIG_SETMASK, &oldmask, NULL);
 	smtp_stdio();
 	serve();
 	return 0;
-}
-
-/* The -qINTERVAL given with -bd/-bD, in seconds; 0 for none. */
-static long
-interval(void)
-{
-	long every = 0;
-
-	if (opt.qarg != NULL && *opt.qarg != '\0' &&
-	    (parseduration(opt.qarg, &every) == -1 || every == 0)) {
-		die(EX_USAGE, "-q%s: not an interval", opt.qarg);
-	}
-	return every;
 }
 
 #endif /* WITH_SERVER */
@@ -1123,10 +1068,7 @@ main(int argc, char **argv)
 	case 'm':
 		return submit_run(argv + i, argc - i);
 	case 'p':
-		if (spool_open() == -1) {
-			die(EX_CANTCREAT, "cannot open the queue directory "
-			    "%s:", set.queuedir);
-		}
+		openqueue(EX_CANTCREAT);
 		if (mailq_print() == -1) {
 			return EX_IOERR;
 		}

@@ -288,7 +288,7 @@ struct qfilter {
 	const char *sub;
 };
 int deliver_run(const struct qfilter *f);
-int deliver_one(const char *id);
+void deliver_one(const char *id);
 void deliver_spawn(const char *id);
 int deliver_daemon(long every);
 int deliver_runner(int cmdfd, long every);

@@ -10,7 +10,6 @@
 #include <sys/types.h>
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,15 +110,15 @@ readheaders(struct hdrs *h, char **line, size_t *cap)
 			die(EX_DATAERR, "message header longer than %d bytes",
 			    MAXHEADER);
 		}
-		if (h->len + (size_t)n + 1 > h->cap) {
-			h->cap = (h->len + (size_t)n + 1) * 2;
+		/* room for the line, a newline it may lack, and the NUL */
+		if (h->len + (size_t)n + 2 > h->cap) {
+			h->cap = (h->len + (size_t)n + 2) * 2;
 			h->p = xrealloc(h->p, h->cap);
 		}
 		memcpy(h->p + h->len, *line, (size_t)n + 1);
 		h->len += (size_t)n;
 		if ((*line)[n - 1] != '\n') {
 			/* the last header line had no newline: the input ends */
-			h->p = xrealloc(h->p, h->len + 2);
 			h->p[h->len++] = '\n';
 			h->p[h->len] = '\0';
 		}
@@ -226,10 +225,8 @@ putheaders(struct wbuf *w, const struct hdrs *h)
 static char *
 sender(const char **user, const char **gecos)
 {
-	static char buf[MAXADDR + 1];
+	static char buf[MAXADDR + 1], name[64], full[256];
 	struct passwd *pw = getpwuid(getuid());
-
-	static char name[64], full[256];
 
 	/* copies: getpwnam() in the alias lookups reuses getpwuid's buffer */
 	snprintf(name, sizeof(name), "%s", pw != NULL ? pw->pw_name : "nobody");
@@ -237,18 +234,14 @@ sender(const char **user, const char **gecos)
 	    pw->pw_gecos : "");
 	*user = name;
 	*gecos = full;
-	if (opt.from != NULL) {
+	if (opt.from == NULL) {
+		snprintf(buf, sizeof(buf), "%s@%s", *user, set.hostname);
+	} else if (opt.from[0] == '\0') {
 		/* -f '' is the null sender, like -f '<>' (Postfix, busybox) */
-		if (opt.from[0] == '\0') {
-			buf[0] = '\0';
-			return buf;
-		}
-		if (addr_parseone(opt.from, buf, sizeof(buf)) == -1) {
-			die(EX_USAGE, "-f %s: not a valid address", opt.from);
-		}
-		return buf;
+		buf[0] = '\0';
+	} else if (addr_parseone(opt.from, buf, sizeof(buf)) == -1) {
+		die(EX_USAGE, "-f %s: not a valid address", opt.from);
 	}
-	snprintf(buf, sizeof(buf), "%s@%s", *user, set.hostname);
 	return buf;
 }
 
@@ -408,7 +401,7 @@ dsnparams(struct msg *m, int *notify)
 static int
 addrcpts(struct msg *m, const struct strv *rcpts, int notify)
 {
-	int i, bad = 0, known;
+	int i, bad = 0;
 
 	for (i = 0; i < rcpts->n; i++) {
 		const char *a = rcpts->v[i];
@@ -419,7 +412,7 @@ addrcpts(struct msg *m, const struct strv *rcpts, int notify)
 			continue;
 		}
 		/* -1, aliases unreadable now: queue it, decide later */
-		if ((known = local_known(a)) == 0) {
+		if (local_known(a) == 0) {
 			fprintf(stderr, "%s... User unknown\n", a);
 			bad++;
 			continue;
