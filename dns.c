@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -543,7 +544,7 @@ query(const struct sockaddr_storage *ns, const unsigned char *name,
     int qtype, struct dnsans *a)
 {
 	unsigned char q[2 + DNS_QMAX];
-	char host[256], addr[INET6_ADDRSTRLEN];
+	char host[256], addr[INET6_ADDRSTRLEN], why[32];
 	const void *ip;
 	size_t qlen;
 	int r;
@@ -565,13 +566,9 @@ query(const struct sockaddr_storage *ns, const unsigned char *name,
 	    (const void *)&((const struct sockaddr_in6 *)ns)->sin6_addr :
 	    (const void *)&((const struct sockaddr_in *)ns)->sin_addr;
 	inet_ntop(ns->ss_family, ip, addr, sizeof(addr));
-	if (r == PR_FAIL) {
-		logmsg(LOG_NOTICE, "dns: %s type %d: rcode %d from %s", host,
-		    qtype, a->rcode, addr);
-	} else {
-		logmsg(LOG_NOTICE, "dns: %s type %d: %s from %s", host, qtype,
-		    prtext[r], addr);
-	}
+	snprintf(why, sizeof(why), "rcode %d", a->rcode);
+	logmsg(LOG_NOTICE, "dns: %s type %d: %s from %s", host, qtype,
+	    r == PR_FAIL ? why : prtext[r], addr);
 	return DNS_TEMP;
 }
 
