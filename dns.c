@@ -17,6 +17,7 @@
 #include <sys/types.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -90,12 +91,6 @@ get16(const unsigned char *p)
 	return (unsigned int)p[0] << 8 | p[1];
 }
 
-static int
-lower(int c)
-{
-	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
-}
-
 /*
  * Random bits for query IDs and the MX shuffle. The pool is refilled in
  * a new process, so delivery children forked from one parent never send
@@ -156,7 +151,8 @@ namelen(const unsigned char *w)
 	return n + 1;
 }
 
-/* Names compare without regard to ASCII case (RFC 4343). */
+/* Names compare without regard to ASCII case (RFC 4343); mta never
+ * calls setlocale, so tolower() is the C locale's, ASCII only. */
 static int
 namecmp(const unsigned char *a, const unsigned char *b)
 {
@@ -166,7 +162,7 @@ namecmp(const unsigned char *a, const unsigned char *b)
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
-		if (lower(a[i]) != lower(b[i])) {
+		if (tolower(a[i]) != tolower(b[i])) {
 			return -1;
 		}
 	}
