@@ -666,11 +666,10 @@ static int
 mailbox(const char *user, const struct msg *m, int dffd, char *reply,
     size_t rlen)
 {
-	struct mbox b;
+	struct mbox b = { 0 };
 	struct passwd *pw;
 	char path[PATH_MAX];
 
-	memset(&b, 0, sizeof b);
 	if (*user == '\0' || *user == '.' || strchr(user, '/') != NULL) {
 		return setreply(reply, rlen, D_PERM, "5.1.3 bad mailbox name");
 	}
@@ -923,7 +922,7 @@ int
 local_deliver(const struct target *t, const struct msg *m, int dffd,
     char *reply, size_t rlen)
 {
-	struct mbox b;
+	struct mbox b = { .isfile = 1 };
 
 	switch (t->type) {
 	case T_MAILBOX:
@@ -933,9 +932,7 @@ local_deliver(const struct target *t, const struct msg *m, int dffd,
 			return setreply(reply, rlen, D_PERM, "5.3.0 %s is not "
 			    "an absolute path", t->addr);
 		}
-		memset(&b, 0, sizeof b);
 		b.path = t->addr;
-		b.isfile = 1;
 		return mboxdeliver(&b, m, dffd, reply, rlen);
 	case T_PIPE:
 		return pipedeliver(t, m, dffd, reply, rlen);
@@ -957,14 +954,11 @@ int
 local_deadletter(const char *path, const struct msg *m, int dffd,
     char *reply, size_t rlen)
 {
-	struct mbox b;
+	struct mbox b = { .path = path, .dead = 1 };
 
 	if (path == NULL || *path != '/') {
 		return setreply(reply, rlen, D_PERM, "5.3.0 DeadLetterFile "
 		    "is not an absolute path");
 	}
-	memset(&b, 0, sizeof b);
-	b.path = path;
-	b.dead = 1;
 	return mboxdeliver(&b, m, dffd, reply, rlen);
 }
