@@ -468,7 +468,7 @@ static int
 writembox(struct mbox *b, const struct msg *m, int dffd)
 {
 	struct wbuf *o = oopen(b->fd);
-	char from[1024], date[64];
+	char from[1024], date[64], line[sizeof from + sizeof date + 8];
 	time_t t = m->arrival > 0 ? m->arrival : time(NULL);
 	struct tm tm;
 	int last;
@@ -479,11 +479,8 @@ writembox(struct mbox *b, const struct msg *m, int dffd)
 		errno = EINVAL;
 		return -1;
 	}
-	wput(o, "From ", 5);
-	wput(o, from, strlen(from));
-	wput(o, " ", 1);
-	wput(o, date, strlen(date));
-	wput(o, "\n", 1);
+	wput(o, line, (size_t)snprintf(line, sizeof line, "From %s %s\n", from,
+	    date));
 	putreturnpath(o, m);
 	if ((last = copydf(o, m, dffd, 1)) < 0) {
 		return -1;
