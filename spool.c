@@ -472,6 +472,15 @@ writeback(int fd, int wait)
 	return 0;
 }
 
+/* Steps that all run, whatever fails: *e keeps the first errno. */
+static void
+firsterr(int *e, int r)
+{
+	if (r == -1 && *e == 0) {
+		*e = errno;
+	}
+}
+
 /*
  * Make n open spool files durable (their data, size and blocks), their
  * writeback started together first. Alone (a single commit), each file
@@ -488,25 +497,16 @@ syncfiles(const int *fd, int n, int group)
 	int i, e = 0;
 
 	for (i = 0; i < n; i++) {
-		if (writeback(fd[i], 0) == -1 && e == 0) {
-			e = errno;
-		}
+		firsterr(&e, writeback(fd[i], 0));
 	}
 	if (group) {
 		for (i = 0; i < n; i++) {
-			if (writeback(fd[i], 1) == -1 && e == 0) {
-				e = errno;
-			}
+			firsterr(&e, writeback(fd[i], 1));
 		}
-		if (syncdir() == -1 && e == 0) {
-			e = errno;
-		}
+		firsterr(&e, syncdir());
 	}
 	for (i = 0; i < n; i++) {
-		if ((group ? fdatasync(fd[i]) : fsync(fd[i])) == -1 &&
-		    e == 0) {
-			e = errno;
-		}
+		firsterr(&e, group ? fdatasync(fd[i]) : fsync(fd[i]));
 	}
 	errno = e;
 	return e == 0 ? 0 : -1;
@@ -604,8 +604,8 @@ flushbatch(int *fd, int *n, int *e)
 {
 	int i;
 
-	if (*n > 0 && syncfiles(fd, *n, 1) == -1 && *e == 0) {
-		*e = errno;
+	if (*n > 0) {
+		firsterr(e, syncfiles(fd, *n, 1));
 	}
 	for (i = 0; i < *n; i++) {
 		close(fd[i]);
@@ -645,8 +645,8 @@ spool_flush(char *ids, size_t len)
 			fname(name, *k, id);
 			if ((fd[n] = sopen(name, O_RDONLY)) != -1) {
 				n++;
-			} else if (errno != ENOENT && e == 0) {
-				e = errno;
+			} else if (errno != ENOENT) {
+				firsterr(&e, -1);
 			}
 		}
 		*sp = ' ';
