@@ -61,22 +61,14 @@ parse(const char *setting, size_t *saltlen, unsigned long *rounds,
 		}
 		/* Saturate instead of overflowing: a huge N means the max. */
 		for (n = 0; *p >= '0' && *p <= '9'; p++) {
-			if (n > ROUNDS_MAX / 10) {
-				n = ROUNDS_MAX + 1;
-			} else {
-				n = n * 10 + (unsigned long)(*p - '0');
-			}
+			n = n > ROUNDS_MAX / 10 ? ROUNDS_MAX + 1 :
+			    n * 10 + (unsigned long)(*p - '0');
 		}
-		if (*p != '$') {
+		if (*p++ != '$') {
 			return NULL;
 		}
-		p++;
-		if (n < ROUNDS_MIN) {
-			n = ROUNDS_MIN;
-		} else if (n > ROUNDS_MAX) {
-			n = ROUNDS_MAX;
-		}
-		*rounds = n;
+		*rounds = n < ROUNDS_MIN ? ROUNDS_MIN : n > ROUNDS_MAX ?
+		    ROUNDS_MAX : n;
 		*custom = 1;
 	}
 	*saltlen = strcspn(p, "$");
@@ -102,25 +94,18 @@ enc24(char *o, unsigned int b2, unsigned int b1, unsigned int b0, int n)
 
 /*
  * The spec's byte order: group j takes bytes j, j + 21 and j + 42, the
- * first of them rotating by one each group; byte 63 comes last.
+ * first of them rotating by one each group (x y z, y z x, z x y, ...);
+ * byte 63 comes last.
  */
 static void
 encode(char *o, const unsigned char *h)
 {
-	const unsigned char *x, *y, *z;
-	int j;
+	int j, k;
 
 	for (j = 0; j < 21; j++) {
-		x = h + j;
-		y = h + j + 21;
-		z = h + j + 42;
-		if (j % 3 == 0) {
-			o = enc24(o, *x, *y, *z, 4);
-		} else if (j % 3 == 1) {
-			o = enc24(o, *y, *z, *x, 4);
-		} else {
-			o = enc24(o, *z, *x, *y, 4);
-		}
+		k = j % 3;
+		o = enc24(o, h[j + 21 * k], h[j + 21 * ((k + 1) % 3)],
+		    h[j + 21 * ((k + 2) % 3)], 4);
 	}
 	o = enc24(o, 0, 0, h[63], 2);
 	*o = '\0';
@@ -170,11 +155,8 @@ sha512crypt(const char *key, const char *setting)
 	}
 	br_sha512_update(&ctx, b, n);
 	for (n = keylen; n > 0; n >>= 1) {
-		if ((n & 1) != 0) {
-			br_sha512_update(&ctx, b, 64);
-		} else {
-			br_sha512_update(&ctx, key, keylen);
-		}
+		br_sha512_update(&ctx, n & 1 ? (const void *)b : key,
+		    n & 1 ? 64 : keylen);
 	}
 	br_sha512_out(&ctx, a);
 
@@ -196,25 +178,18 @@ sha512crypt(const char *key, const char *setting)
 	br_sha512_out(&ctx, ds);
 	memcpy(s, ds, saltlen);
 
-	/* The stretching that makes guessing slow; A is the spec's C. */
+	/* The stretching that makes guessing slow; A is the spec's C. Odd
+	 * rounds: P first and A last; even rounds: A first and P last. */
 	for (r = 0; r < rounds; r++) {
 		br_sha512_init(&ctx);
-		if ((r & 1) != 0) {
-			br_sha512_update(&ctx, p, keylen);
-		} else {
-			br_sha512_update(&ctx, a, 64);
-		}
+		br_sha512_update(&ctx, r & 1 ? p : a, r & 1 ? keylen : 64);
 		if (r % 3 != 0) {
 			br_sha512_update(&ctx, s, saltlen);
 		}
 		if (r % 7 != 0) {
 			br_sha512_update(&ctx, p, keylen);
 		}
-		if ((r & 1) != 0) {
-			br_sha512_update(&ctx, a, 64);
-		} else {
-			br_sha512_update(&ctx, p, keylen);
-		}
+		br_sha512_update(&ctx, r & 1 ? a : p, r & 1 ? 64 : keylen);
 		br_sha512_out(&ctx, a);
 	}
 
@@ -225,11 +200,8 @@ sha512crypt(const char *key, const char *setting)
 		len = snprintf(out, sizeof(out), "$6$%.*s$", (int)saltlen,
 		    salt);
 	}
-	if (len < 0 || (size_t)len + 87 > sizeof(out)) {
-		out[0] = '\0';	/* cannot happen: OUT_MAX fits the longest */
-	} else {
-		encode(out + len, a);
-	}
+	/* len is at most 20 + SALT_MAX + 1: OUT_MAX has room for the 87 */
+	encode(out + len, a);
 
 	/* Everything derived from the key; only the final hash leaves. */
 	explicit_bzero(&ctx, sizeof(ctx));
@@ -239,6 +211,6 @@ sha512crypt(const char *key, const char *setting)
 	explicit_bzero(ds, sizeof(ds));
 	explicit_bzero(p, keylen);
 	explicit_bzero(s, sizeof(s));
-	return out[0] == '\0' ? NULL : out;
+	return out;
 }
 #endif /* WITH_SERVER && WITH_TLS */

@@ -17,10 +17,12 @@
 #include <sys/types.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -89,12 +91,6 @@ get16(const unsigned char *p)
 	return (unsigned int)p[0] << 8 | p[1];
 }
 
-static int
-lower(int c)
-{
-	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
-}
-
 /*
  * Random bits for query IDs and the MX shuffle. The pool is refilled in
  * a new process, so delivery children forked from one parent never send
@@ -155,7 +151,8 @@ namelen(const unsigned char *w)
 	return n + 1;
 }
 
-/* Names compare without regard to ASCII case (RFC 4343). */
+/* Names compare without regard to ASCII case (RFC 4343); mta never
+ * calls setlocale, so tolower() is the C locale's, ASCII only. */
 static int
 namecmp(const unsigned char *a, const unsigned char *b)
 {
@@ -165,7 +162,7 @@ namecmp(const unsigned char *a, const unsigned char *b)
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
-		if (lower(a[i]) != lower(b[i])) {
+		if (tolower(a[i]) != tolower(b[i])) {
 			return -1;
 		}
 	}
@@ -543,7 +540,7 @@ query(const struct sockaddr_storage *ns, const unsigned char *name,
     int qtype, struct dnsans *a)
 {
 	unsigned char q[2 + DNS_QMAX];
-	char host[256], addr[INET6_ADDRSTRLEN];
+	char host[256], addr[INET6_ADDRSTRLEN], why[32];
 	const void *ip;
 	size_t qlen;
 	int r;
@@ -565,13 +562,9 @@ query(const struct sockaddr_storage *ns, const unsigned char *name,
 	    (const void *)&((const struct sockaddr_in6 *)ns)->sin6_addr :
 	    (const void *)&((const struct sockaddr_in *)ns)->sin_addr;
 	inet_ntop(ns->ss_family, ip, addr, sizeof(addr));
-	if (r == PR_FAIL) {
-		logmsg(LOG_NOTICE, "dns: %s type %d: rcode %d from %s", host,
-		    qtype, a->rcode, addr);
-	} else {
-		logmsg(LOG_NOTICE, "dns: %s type %d: %s from %s", host, qtype,
-		    prtext[r], addr);
-	}
+	snprintf(why, sizeof(why), "rcode %d", a->rcode);
+	logmsg(LOG_NOTICE, "dns: %s type %d: %s from %s", host, qtype,
+	    r == PR_FAIL ? why : prtext[r], addr);
 	return DNS_TEMP;
 }
 

@@ -12,6 +12,7 @@
  * through a symbolic link, files are created O_EXCL, and what is opened
  * is checked by fstat (type, links, owner) before a byte is written.
  */
+#define _GNU_SOURCE	/* pipe2() on glibc (the test build) */
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <ctype.h>
@@ -321,26 +322,20 @@ static time_t
 boottime(void)
 {
 	static time_t bt = -1;
-	char line[256];
-	FILE *f;
-	int bol = 1;
+	char *buf = NULL, *p;
+	int fd;
 
 	if (bt != -1) {
 		return bt;
 	}
-	bt = 0;
-	if ((f = fopen("/proc/stat", "re")) == NULL) {
-		return bt;
+	/* the intr line alone can be tens of KiB on a large machine */
+	if ((fd = open("/proc/stat", O_RDONLY | O_CLOEXEC)) != -1) {
+		buf = readall(fd, 1 << 20, NULL);
+		(void)close(fd);	/* read-only */
 	}
-	/* the intr line can be longer than line: find line starts */
-	while (fgets(line, sizeof line, f) != NULL) {
-		if (bol && strncmp(line, "btime ", 6) == 0) {
-			bt = (time_t)strtoll(line + 6, NULL, 10);
-			break;
-		}
-		bol = strchr(line, '\n') != NULL;
-	}
-	(void)fclose(f);	/* read-only */
+	p = buf != NULL ? strstr(buf, "\nbtime ") : NULL;
+	bt = p != NULL ? (time_t)strtoll(p + 7, NULL, 10) : 0;
+	free(buf);
 	return bt;
 }
 
@@ -473,7 +468,7 @@ static int
 writembox(struct mbox *b, const struct msg *m, int dffd)
 {
 	struct wbuf *o = oopen(b->fd);
-	char from[1024], date[64];
+	char from[1024], date[64], line[sizeof from + sizeof date + 8];
 	time_t t = m->arrival > 0 ? m->arrival : time(NULL);
 	struct tm tm;
 	int last;
@@ -484,11 +479,8 @@ writembox(struct mbox *b, const struct msg *m, int dffd)
 		errno = EINVAL;
 		return -1;
 	}
-	wput(o, "From ", 5);
-	wput(o, from, strlen(from));
-	wput(o, " ", 1);
-	wput(o, date, strlen(date));
-	wput(o, "\n", 1);
+	wput(o, line, (size_t)snprintf(line, sizeof line, "From %s %s\n", from,
+	    date));
 	putreturnpath(o, m);
 	if ((last = copydf(o, m, dffd, 1)) < 0) {
 		return -1;
@@ -671,11 +663,10 @@ static int
 mailbox(const char *user, const struct msg *m, int dffd, char *reply,
     size_t rlen)
 {
-	struct mbox b;
+	struct mbox b = { 0 };
 	struct passwd *pw;
 	char path[PATH_MAX];
 
-	memset(&b, 0, sizeof b);
 	if (*user == '\0' || *user == '.' || strchr(user, '/') != NULL) {
 		return setreply(reply, rlen, D_PERM, "5.1.3 bad mailbox name");
 	}
@@ -824,7 +815,7 @@ waitcmd(pid_t pid, struct cmd *c, int dffd, int *status)
 {
 	time_t end = time(NULL) + PIPE_TIMEOUT;
 	struct pollfd pf[2];
-	int np, r = 0, e, nap = 10;
+	int r = 0, e, nap = 10;
 	pid_t w;
 
 	while ((w = reap(pid, status, WNOHANG)) == 0) {
@@ -836,36 +827,19 @@ waitcmd(pid_t pid, struct cmd *c, int dffd, int *status)
 			errno = e;
 			return r < 0 ? -1 : 1;
 		}
-		np = 0;
-		if (c->out >= 0) {
-			pf[np].fd = c->out;
-			pf[np++].events = POLLIN;
-		}
-		if (c->in >= 0) {
-			pf[np].fd = c->in;
-			pf[np++].events = POLLOUT;
-		}
+		/* poll skips a side that is done (-1) */
+		pf[0].fd = c->out;
+		pf[0].events = POLLIN;
+		pf[1].fd = c->in;
+		pf[1].events = POLLOUT;
 		/* output closed: it is probably exiting, so look soon */
-		(void)poll(pf, (nfds_t)np, c->out >= 0 ? 1000 : nap);
+		(void)poll(pf, 2, c->out >= 0 ? 1000 : nap);
 		nap = c->out >= 0 || nap >= 500 ? nap : nap * 2;
 		drain(c);
 		r = feed(c, dffd);
 	}
 	drain(c);
 	return w < 0 ? -1 : 0;
-}
-
-static int
-pipecloexec(int p[2])
-{
-	if (pipe(p) != 0) {
-		p[0] = p[1] = -1;
-		return -1;
-	}
-	/* cannot fail on descriptors just made */
-	(void)fcntl(p[0], F_SETFD, FD_CLOEXEC);
-	(void)fcntl(p[1], F_SETFD, FD_CLOEXEC);
-	return 0;
 }
 
 /* The exit status as an outcome: EX_TEMPFAIL and signals are temporary. */
@@ -899,17 +873,17 @@ static int
 pipedeliver(const struct target *t, const struct msg *m, int dffd,
     char *reply, size_t rlen)
 {
-	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, status = 0, r;
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, status = 0, r, i;
 	struct cmd c;
 	pid_t pid;
 
-	if (pipecloexec(in) != 0 || pipecloexec(out) != 0 ||
+	if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 ||
 	    (pid = fork()) < 0) {
 		r = tempfail(reply, rlen, "cannot start", t->addr);
-		xclose(in[0]);
-		xclose(in[1]);
-		xclose(out[0]);
-		xclose(out[1]);
+		for (i = 0; i < 2; i++) {
+			xclose(in[i]);
+			xclose(out[i]);
+		}
 		return r;
 	}
 	if (pid == 0) {
@@ -945,7 +919,7 @@ int
 local_deliver(const struct target *t, const struct msg *m, int dffd,
     char *reply, size_t rlen)
 {
-	struct mbox b;
+	struct mbox b = { .isfile = 1 };
 
 	switch (t->type) {
 	case T_MAILBOX:
@@ -955,9 +929,7 @@ local_deliver(const struct target *t, const struct msg *m, int dffd,
 			return setreply(reply, rlen, D_PERM, "5.3.0 %s is not "
 			    "an absolute path", t->addr);
 		}
-		memset(&b, 0, sizeof b);
 		b.path = t->addr;
-		b.isfile = 1;
 		return mboxdeliver(&b, m, dffd, reply, rlen);
 	case T_PIPE:
 		return pipedeliver(t, m, dffd, reply, rlen);
@@ -979,14 +951,11 @@ int
 local_deadletter(const char *path, const struct msg *m, int dffd,
     char *reply, size_t rlen)
 {
-	struct mbox b;
+	struct mbox b = { .path = path, .dead = 1 };
 
 	if (path == NULL || *path != '/') {
 		return setreply(reply, rlen, D_PERM, "5.3.0 DeadLetterFile "
 		    "is not an absolute path");
 	}
-	memset(&b, 0, sizeof b);
-	b.path = path;
-	b.dead = 1;
 	return mboxdeliver(&b, m, dffd, reply, rlen);
 }

@@ -124,6 +124,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -303,22 +304,16 @@ spool_renamefile(const char *from, const char *to)
 	return renameat(spoolfd, from, spoolfd, to);
 }
 
+static const char b62[] =
+    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
 /* A queue ID: base-62 characters only, never a path. */
 static int
 isid(const char *s)
 {
-	size_t n = strlen(s);
+	size_t n = strspn(s, b62);
 
-	if (n == 0 || n >= QIDLEN) {
-		return 0;
-	}
-	for (; *s != '\0'; s++) {
-		if (!((*s >= '0' && *s <= '9') || (*s >= 'A' && *s <= 'Z') ||
-		    (*s >= 'a' && *s <= 'z'))) {
-			return 0;
-		}
-	}
-	return 1;
+	return n > 0 && n < QIDLEN && s[n] == '\0';
 }
 
 static void
@@ -349,8 +344,6 @@ exists(char kind, const char *id)
 static void
 newid(char *id, unsigned seq)
 {
-	static const char b62[] =
-	    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 	struct timespec ts;
 	unsigned long long v[3];
 	int w[3] = { 6, 4, 4 }, i, j, k = 0;
@@ -422,21 +415,17 @@ writetf(struct msg *m, int lock)
 		free(buf);
 		return -1;
 	}
-	if (lock && flock(fd, LOCK_EX) == -1) {
-		goto fail;
-	}
-	if (writeall(fd, buf, len) == -1) {
-		goto fail;
+	if ((lock && flock(fd, LOCK_EX) == -1) ||
+	    writeall(fd, buf, len) == -1) {
+		e = errno;
+		free(buf);
+		close(fd);
+		unlinkat(spoolfd, name, 0);
+		errno = e;
+		return -1;
 	}
 	free(buf);
 	return fd;
-fail:
-	e = errno;
-	free(buf);
-	close(fd);
-	unlinkat(spoolfd, name, 0);
-	errno = e;
-	return -1;
 }
 
 /* Make the directory's entries (new, renamed, removed names) durable. */
@@ -483,6 +472,15 @@ writeback(int fd, int wait)
 	return 0;
 }
 
+/* Steps that all run, whatever fails: *e keeps the first errno. */
+static void
+firsterr(int *e, int r)
+{
+	if (r == -1 && *e == 0) {
+		*e = errno;
+	}
+}
+
 /*
  * Make n open spool files durable (their data, size and blocks), their
  * writeback started together first. Alone (a single commit), each file
@@ -499,25 +497,16 @@ syncfiles(const int *fd, int n, int group)
 	int i, e = 0;
 
 	for (i = 0; i < n; i++) {
-		if (writeback(fd[i], 0) == -1 && e == 0) {
-			e = errno;
-		}
+		firsterr(&e, writeback(fd[i], 0));
 	}
 	if (group) {
 		for (i = 0; i < n; i++) {
-			if (writeback(fd[i], 1) == -1 && e == 0) {
-				e = errno;
-			}
+			firsterr(&e, writeback(fd[i], 1));
 		}
-		if (syncdir() == -1 && e == 0) {
-			e = errno;
-		}
+		firsterr(&e, syncdir());
 	}
 	for (i = 0; i < n; i++) {
-		if ((group ? fdatasync(fd[i]) : fsync(fd[i])) == -1 &&
-		    e == 0) {
-			e = errno;
-		}
+		firsterr(&e, group ? fdatasync(fd[i]) : fsync(fd[i]));
 	}
 	errno = e;
 	return e == 0 ? 0 : -1;
@@ -615,8 +604,8 @@ flushbatch(int *fd, int *n, int *e)
 {
 	int i;
 
-	if (*n > 0 && syncfiles(fd, *n, 1) == -1 && *e == 0) {
-		*e = errno;
+	if (*n > 0) {
+		firsterr(e, syncfiles(fd, *n, 1));
 	}
 	for (i = 0; i < *n; i++) {
 		close(fd[i]);
@@ -656,8 +645,8 @@ spool_flush(char *ids, size_t len)
 			fname(name, *k, id);
 			if ((fd[n] = sopen(name, O_RDONLY)) != -1) {
 				n++;
-			} else if (errno != ENOENT && e == 0) {
-				e = errno;
+			} else if (errno != ENOENT) {
+				firsterr(&e, -1);
 			}
 		}
 		*sp = ' ';
@@ -882,6 +871,15 @@ trusted(const struct msg *m, const struct stat *st)
 	return 1;
 }
 
+/* An unusable message: forgotten, unlocked, and its qf put aside. */
+static int
+refuse(struct msg *m, const char *id, const char *why)
+{
+	msg_free(m);
+	spool_quarantine(id, why);
+	return -1;
+}
+
 /*
  * Lock the message id for delivery and read its envelope.
  * Returns 0 when locked (m filled, m->lockfd held), 1 when another runner
@@ -898,13 +896,11 @@ spool_lock(const char *id, struct msg *m)
 	if (!isid(id)) {
 		return 1;	/* not a queue ID (the runner pipe, say) */
 	}
+	msg_init(m);
 	fname(qf, 'q', id);
 	if ((fd = sopen(qf, O_RDONLY)) == -1) {
-		if (errno == EPERM) {
-			spool_quarantine(id, "the qf is not a plain spool file");
-			return -1;
-		}
-		return 1;
+		return errno != EPERM ? 1 :
+		    refuse(m, id, "the qf is not a plain spool file");
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1 || fstat(fd, &st) == -1 ||
 	    fstatat(spoolfd, qf, &now, AT_SYMLINK_NOFOLLOW) == -1 ||
@@ -913,28 +909,23 @@ spool_lock(const char *id, struct msg *m)
 		close(fd);
 		return 1;
 	}
-	msg_init(m);
+	m->lockfd = fd;
+	m->ino = st.st_ino;
 	why = readqf(id, m, fd) == -1 ? "malformed qf" : !trusted(m, &st) ?
 	    "alias targets in a qf not written by root" : NULL;
 	if (why != NULL) {
-		close(fd);
-		msg_free(m);
-		spool_quarantine(id, why);
-		return -1;
+		return refuse(m, id, why);
 	}
-	m->lockfd = fd;
-	m->ino = st.st_ino;
 	remember(m, statekey(m));
 	if ((fd = spool_opendf(m)) == -1) {
 		why = errno == ENOENT ? "df missing" : errno == EPERM ?
 		    "the df is not a plain spool file" : errno == ESTALE ?
 		    "df size differs from the qf" : NULL;
-		msg_free(m);
 		if (why == NULL) {
+			msg_free(m);
 			return 1;	/* cannot tell now: try later */
 		}
-		spool_quarantine(id, why);
-		return -1;
+		return refuse(m, id, why);
 	}
 	close(fd);
 	return 0;
@@ -1108,14 +1099,25 @@ spool_recover(void)
 
 /* ---- the qf text format ---- */
 
-static int
-parsenum(const char *s, long long *v)
+/* A decimal number from 0 to max, or -1. */
+static long long
+num(const char *s, long long max)
 {
+	long long v;
 	char *end;
 
 	errno = 0;
-	*v = strtoll(s, &end, 10);
-	return (errno != 0 || end == s || *end != '\0' || *v < 0) ? -1 : 0;
+	v = strtoll(s, &end, 10);
+	return errno != 0 || end == s || *end != '\0' || v < 0 || v > max ?
+	    -1 : v;
+}
+
+/* One of the letters in set, alone, or -1. */
+static int
+letter(const char *s, const char *set)
+{
+	return *s != '\0' && s[1] == '\0' && strchr(set, *s) != NULL ? *s :
+	    -1;
 }
 
 /* A text value; a repeated line replaces the one before. */
@@ -1131,34 +1133,19 @@ setstr(char **p, const char *val)
 static int
 parsercpt(struct rcpt *r, char tag, char *val)
 {
-	long long v;
-
 	switch (tag) {
 	case 's':
-		if (strchr("PDFB", *val) == NULL || *val == '\0' ||
-		    val[1] != '\0') {
-			return -1;
-		}
-		r->state = *val;
-		return 0;
+		r->state = letter(val, "PDFB");
+		return r->state < 0 ? -1 : 0;
 	case 'a':
-		if (parsenum(val, &v) == -1 || v > 1000000) {
-			return -1;
-		}
-		r->attempts = (int)v;
-		return 0;
+		r->attempts = (int)num(val, 1000000);
+		return r->attempts < 0 ? -1 : 0;
 	case 'n':
-		if (parsenum(val, &v) == -1) {
-			return -1;
-		}
-		r->next = (time_t)v;
-		return 0;
+		r->next = (time_t)num(val, LLONG_MAX);
+		return r->next < 0 ? -1 : 0;
 	case 'd':
-		if (parsenum(val, &v) == -1 || v > 15) {
-			return -1;
-		}
-		r->notify = (int)v;
-		return 0;
+		r->notify = (int)num(val, 15);
+		return r->notify < 0 ? -1 : 0;
 	case 'o':
 		return setstr(&r->orcpt, val);
 	case 'p':
@@ -1174,47 +1161,33 @@ parsercpt(struct rcpt *r, char tag, char *val)
 	return -1;
 }
 
-/* One line of the message part. */
+/* One line of the message part; seen gets T 1, Z 2, S 4. */
 static int
 parsemsg(struct msg *m, char tag, char *val, unsigned *seen)
 {
-	long long v;
-
 	switch (tag) {
 	case 'T':
-		if (parsenum(val, &v) == -1) {
-			return -1;
-		}
-		m->arrival = (time_t)v;
 		*seen |= 1;
-		return 0;
+		m->arrival = (time_t)num(val, LLONG_MAX);
+		return m->arrival < 0 ? -1 : 0;
 	case 'Z':
-		if (parsenum(val, &v) == -1) {
-			return -1;
-		}
-		m->size = (off_t)v;
 		*seen |= 2;
-		return 0;
+		m->size = (off_t)num(val, LLONG_MAX);
+		return m->size < 0 ? -1 : 0;
 	case 'S':
 		*seen |= 4;
 		return setstr(&m->sender, val);
 	case 'E':
 		return setstr(&m->envid, val);
 	case 'N':
-		if ((*val != RET_FULL && *val != RET_HDRS) || val[1] != '\0') {
-			return -1;
-		}
-		m->ret = *val;
-		return 0;
+		m->ret = letter(val, "FH");	/* RET_FULL, RET_HDRS */
+		return m->ret < 0 ? -1 : 0;
 	case 'W':
 		m->warned = 1;
 		return *val == '\0' ? 0 : -1;
 	case 'B':
-		if ((*val != '1' && *val != '2') || val[1] != '\0') {
-			return -1;
-		}
-		m->bounce = *val - '0';
-		return 0;
+		m->bounce = letter(val, "12") - '0';
+		return m->bounce < 0 ? -1 : 0;
 	}
 	return -1;
 }

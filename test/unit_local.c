@@ -13,6 +13,7 @@
  */
 #define PIPE_TIMEOUT	2	/* the timeout case waits this long */
 #define LOCK_TRIES	2	/* the locked-mailbox cases wait ~1 s */
+#define _GNU_SOURCE	/* local.c's pipe2(), before aliases.c's headers */
 /* link: util.c */
 #include "../aliases.c"
 #include "../local.c"
