@@ -38,13 +38,13 @@
  *	clang -std=c99 -D_DEFAULT_SOURCE -D_XOPEN_SOURCE=700 -g -O1 \
  *	    -fsanitize=fuzzer,address,undefined -I. -o fuzz_smtp \
  *	    test/fuzz_smtp.c util.c spool.c addr.c local.c tls.c crypt.c deliver.c \
- *	    client.c remote.c bounce.c dns.c -lbearssl
+ *	    client.c mime.c wire.c remote.c bounce.c dns.c -lbearssl
  *	./fuzz_smtp -max_total_time=60 corpus/ test/fuzz_smtp.seeds/
  * To read a reproducer: FUZZ_SMTP_TRACE=1 ./fuzz_smtp crash-file prints
  * the server's replies on stderr.
  */
 /* link: util.c spool.c addr.c aliases.c local.c tls.c crypt.c */
-/* link: deliver.c client.c remote.c bounce.c dns.c submit.c */
+/* link: deliver.c client.c mime.c wire.c remote.c bounce.c dns.c submit.c */
 /* link: syncer.c mailq.c */
 #include <sys/stat.h>
 #include <dirent.h>
