@@ -110,7 +110,6 @@ static int take(void);
 static int rset(void);
 static int getline_(char *line, size_t len);
 static int outcome(int code, int ok);
-static void answer(const struct pend *p, int code);
 static int settle(void);
 static int exchange(int what, const char *fmt, const char *arg);
 static int flush(void);
@@ -452,33 +451,37 @@ client_close(int polite)
 
 /* ---- the opening's steps ---- */
 
+/* EHLO keywords, one reply line at a time (n counts the NUL of the
+ * ones that must match whole). */
 static void
 keyword(const char *kw)
 {
-	if (strncasecmp(kw, "PIPELINING", 10) == 0) {
-		cl.ext |= X_PIPELINING;
-	} else if (strncasecmp(kw, "SIZE", 4) == 0) {
-		cl.ext |= X_SIZE;
-	} else if (strncasecmp(kw, "8BITMIME", 8) == 0) {
-		cl.ext |= X_8BITMIME;
-	} else if (strcasecmp(kw, "DSN") == 0) {
-		cl.ext |= X_DSN;
-	} else if (strcasecmp(kw, "STARTTLS") == 0) {
-		cl.ext |= X_STARTTLS;
-	} else if (strncasecmp(kw, "SMTPUTF8", 8) == 0) {
-		cl.ext |= X_SMTPUTF8;
-	} else if (strncasecmp(kw, "AUTH", 4) == 0 &&
-	    (kw[4] == ' ' || kw[4] == '=')) {
-		char buf[256], *p, *save;
+	static const struct {
+		char kw[11];
+		unsigned char n, bit;
+	} tab[] = {
+		{ "PIPELINING", 10, X_PIPELINING }, { "SIZE", 4, X_SIZE },
+		{ "8BITMIME", 8, X_8BITMIME }, { "DSN", 4, X_DSN },
+		{ "STARTTLS", 9, X_STARTTLS }, { "SMTPUTF8", 8, X_SMTPUTF8 }
+	};
+	char buf[256], *p, *save;
+	size_t i;
 
-		snprintf(buf, sizeof(buf), "%.255s", kw + 5);
-		for (p = strtok_r(buf, " ", &save); p != NULL;
-		    p = strtok_r(NULL, " ", &save)) {
-			if (strcasecmp(p, "PLAIN") == 0) {
-				cl.ext |= X_PLAIN;
-			} else if (strcasecmp(p, "LOGIN") == 0) {
-				cl.ext |= X_LOGIN;
-			}
+	for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+		if (strncasecmp(kw, tab[i].kw, tab[i].n) == 0) {
+			cl.ext |= tab[i].bit;
+		}
+	}
+	if (strncasecmp(kw, "AUTH", 4) != 0 || (kw[4] != ' ' && kw[4] != '=')) {
+		return;
+	}
+	snprintf(buf, sizeof(buf), "%.255s", kw + 5);
+	for (p = strtok_r(buf, " ", &save); p != NULL;
+	    p = strtok_r(NULL, " ", &save)) {
+		if (strcasecmp(p, "PLAIN") == 0) {
+			cl.ext |= X_PLAIN;
+		} else if (strcasecmp(p, "LOGIN") == 0) {
+			cl.ext |= X_LOGIN;
 		}
 	}
 }
@@ -687,8 +690,7 @@ refuse(const char *why)
 	int i;
 
 	for (i = 0; i < tx.n; i++) {
-		tx.res[i] = why[0] == '5' ? D_PERM : D_TEMP;
-		snprintf(tx.replies[i], REPLYLEN, "%s", why);
+		give(i, why[0] == '5' ? D_PERM : D_TEMP, why);
 	}
 	return 0;
 }
