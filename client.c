@@ -537,7 +537,9 @@ starttls(char *err, size_t errlen)
 	char why[REPLYLEN];
 	int code;
 
-	if ((cl.ext & X_STARTTLS) == 0) {
+	if (!WITH_TLS) {
+		handshake(why, sizeof(why));	/* it says why not */
+	} else if ((cl.ext & X_STARTTLS) == 0) {
 		snprintf(why, sizeof(why), "%s does not offer STARTTLS",
 		    cl.host);
 	} else if ((code = exchange(C_STARTTLS, "STARTTLS", NULL)) == -1) {
