@@ -200,7 +200,8 @@ endif
 # ---------------------------------------------------------------------
 HDR = mta.h config.h
 SRC = mta.c submit.c spool.c syncer.c mailq.c deliver.c aliases.c local.c \
-    addr.c smtp.c tls.c crypt.c client.c remote.c bounce.c dns.c util.c
+    addr.c smtp.c tls.c crypt.c client.c mime.c wire.c remote.c bounce.c \
+    dns.c util.c
 
 # needtools KEY: a clear message when KEY's compiler is not installed
 needtools = @command -v $(firstword $(CC_$(1))) >/dev/null 2>&1 || { \

@@ -206,6 +206,33 @@ void syncer_drop(void);
 /* mailq.c: the queue listing (-bp) */
 int mailq_print(void);
 
+/* wire.c: one connection's bytes, plain or TLS, never blocking */
+enum { WIRE_WRITE = 1, WIRE_READ = 2 };
+struct wire {
+	int fd, wfd;		/* wfd differs from fd only for -bs */
+	int eof;		/* the peer closed its side */
+	int skip;		/* dropping the rest of a cut line */
+	int connecting;		/* a connect() in progress (the client's) */
+	void *eng;		/* the br_ssl_engine_context, NULL in clear */
+	char *in, *out;		/* the owner's buffers */
+	size_t insize, outsize;
+	size_t inlen, outoff, outlen;
+};
+void wire_init(struct wire *w, int fd, int wfd, char *in, size_t insize,
+    char *out, size_t outsize);
+int wire_io(struct wire *w, int canread);
+unsigned wire_wants(const struct wire *w);
+int wire_pending(const struct wire *w);
+int wire_put(struct wire *w, const void *p, size_t n);
+int wire_line(struct wire *w, char *line, size_t len);
+int wire_wait(struct wire *w, time_t deadline);
+#if WITH_TLS
+void wire_tls(struct wire *w, void *eng);
+void wire_close(struct wire *w);
+#else
+#define wire_close(w)	((void)0)	/* built without TLS: never in TLS */
+#endif
+
 /* smtp.c: the server (WITH_SERVER) */
 extern void (*smtp_onqueued)(const char *id);
 #include <sys/select.h>
@@ -246,6 +273,15 @@ int tls_certaddr(const struct tlsclient *t, const char *addr);
  * WITH_SERVER and WITH_TLS: the AUTH server's) */
 char *sha512crypt(const char *key, const char *setting);
 
+/* mime.c: the message on its way out in DATA (client.c's) */
+int mime_send(int dffd, const char *masq, int conv,
+    int (*fn)(const char *p, size_t n));
+int mime_7bitsize(int dffd, const char *masq, const char *host,
+    long long *size, char *why, size_t len);
+void mime_scan(int dffd, int full, long long *lines, int *any8, int *hdr8);
+void mime_masqaddr(const char *old, const char *masq, char *out, size_t len);
+void mime_b64(const unsigned char *p, size_t n, char *out, size_t outlen);
+
 /* client.c: the SMTP client (delivery children only) */
 enum { TLS_NONE, TLS_OPPORTUNISTIC, TLS_REQUIRE, TLS_IMPLICIT };
 #define REPLYLEN	512
@@ -254,7 +290,6 @@ int client_open(const struct sockaddr_storage *ss, const char *host,
     char *err, size_t errlen);
 int client_send(const struct msg *m, int dffd, const int *idx, int n,
     int *res, char (*replies)[REPLYLEN], const char *masq);
-int client_rset(void);
 void client_keep(const char *key);
 int client_reuse(const char *key);
 const char *client_tlsinfo(void);

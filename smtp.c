@@ -4,13 +4,13 @@
  * mta.c's select() loop calls smtp_prepare() to learn which descriptors
  * to watch and smtp_run() to move bytes and run the sessions.
  *
- * Reading order: smtp_run -> step -> conn_io (bytes: plain or TLS, never
- * blocking) -> input (lines) -> command (the verb table) or dataline (the
- * message, streamed into the df). A finished message waits in P_COMMIT
- * until commitall() stages every message that finished in the same pass;
- * they wait in P_SYNC for one flush of the file system, done by the
- * syncer process (spool.c) while the loop goes on (SPEC "The spool"),
- * and only then are their 250 replies written.
+ * Reading order: smtp_run -> step -> conn_io (bytes, plain or TLS, moved
+ * by wire.c without blocking) -> input (lines) -> command (the verb
+ * table) or dataline (the message, streamed into the df). A finished
+ * message waits in P_COMMIT until commitall() stages every message that
+ * finished in the same pass; they wait in P_SYNC for one flush of the
+ * file system, done by the syncer process (spool.c) while the loop goes
+ * on (SPEC "The spool"), and only then are their 250 replies written.
  *
  * A session has two states, and smtp_enter() is the one place that
  * changes either (-v logs each change). Its phase is where the dialogue
@@ -29,7 +29,7 @@
  *	TLS -221 or 421 queued-> TLSCLOSING -out-> NOTIFIED
  *	NOTIFIED -close_notify is out-> closed
  *
- * The client's side closes on its own (c->eof): the lines it sent are
+ * The client's side closes on its own (c->w.eof): the lines it sent are
  * still answered, then ours closes too. A timeout or an I/O error
  * closes at once, in any state.
  */
@@ -100,11 +100,10 @@ enum {				/* c->flags: what the session is */
 enum { DE_NONE, DE_LONG, DE_BIG, DE_IO, DE_FULL };	/* data errors */
 
 struct conn {
-	int fd, wfd;		/* wfd differs from fd only for -bs */
+	struct wire w;		/* socket, engine, fill of in and out */
 	int phase, life, flags;
-	int eof, skip;		/* the client closed its side; dropping a
-				 * long line's tail (2: the bytes dropped
-				 * ended in CR) */
+	int skip;		/* dropping a long line's tail (2: the bytes
+				 * dropped ended in CR) */
 	time_t deadline, pause;
 	int errors, authfails;
 	unsigned nmsg, nrcpt;
@@ -112,7 +111,6 @@ struct conn {
 	char addr[INET6_ADDRSTRLEN];
 	char helo[256];
 	char authuser[128];
-	size_t inlen, outlen, outoff;
 	/* the transaction */
 	struct msg m;
 	long long declared;
@@ -317,12 +315,13 @@ reply(struct conn *c, const char *fmt, ...)
 	size_t room;
 	int n;
 
-	if (c->outoff > 0 && c->outoff == c->outlen) {
-		c->outoff = c->outlen = 0;
+	if (c->w.outoff > 0 && c->w.outoff == c->w.outlen) {
+		c->w.outoff = c->w.outlen = 0;
 	}
-	room = OUTSIZE - c->outlen;
+	room = OUTSIZE - c->w.outlen;
 	va_start(ap, fmt);
-	n = vsnprintf(c->out + c->outlen, room > 2 ? room - 2 : 0, fmt, ap);
+	n = vsnprintf(c->out + c->w.outlen, room > 2 ? room - 2 : 0, fmt,
+	    ap);
 	va_end(ap);
 	if (n < 0 || (size_t)n + 2 >= room) {
 		/* input() keeps room for any reply; this is a bug */
@@ -331,9 +330,9 @@ reply(struct conn *c, const char *fmt, ...)
 		smtp_enter(c, intls(c) ? L_TLSCLOSING : L_CLOSING);
 		return;
 	}
-	c->outlen += (size_t)n;
-	c->out[c->outlen++] = '\r';
-	c->out[c->outlen++] = '\n';
+	c->w.outlen += (size_t)n;
+	c->out[c->w.outlen++] = '\r';
+	c->out[c->w.outlen++] = '\n';
 }
 
 /* A refusal: the reply, a log line, and the error count. */
@@ -714,7 +713,7 @@ c_ehlo(struct conn *c, char *arg)
 	reply(c, "250-%s Hello %s [%s]\r\n250-PIPELINING\r\n250-SIZE %lld\r\n"
 	    "250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-DSN",
 	    set.hostname, c->helo, c->addr, set.maxsize);
-	if (tls_haveserver() && !intls(c) && c->wfd == c->fd) {
+	if (tls_haveserver() && !intls(c) && c->w.wfd == c->w.fd) {
 		reply(c, "250-STARTTLS");
 	}
 	if (intls(c) && set.authusers[0] != '\0') {
@@ -766,7 +765,7 @@ c_help(struct conn *c, char *arg)
 static void
 c_starttls(struct conn *c, char *arg)
 {
-	if (!tls_haveserver() || c->wfd != c->fd) {
+	if (!tls_haveserver() || c->w.wfd != c->w.fd) {
 		reject(c, "STARTTLS", "454 4.7.0 TLS not available");
 	} else if (intls(c)) {
 		reject(c, "STARTTLS", "503 5.5.1 Error: TLS already active");
@@ -1209,10 +1208,10 @@ input(struct conn *c)
 	int stuck = 0;
 	char *nl;
 
-	while (off < c->inlen && isopen(c) &&
-	    !committing(c) && OUTSIZE - c->outlen > 1024 &&
+	while (off < c->w.inlen && isopen(c) &&
+	    !committing(c) && OUTSIZE - c->w.outlen > 1024 &&
 	    c->pause <= time(NULL)) {
-		nl = memchr(c->in + off, '\n', c->inlen - off);
+		nl = memchr(c->in + off, '\n', c->w.inlen - off);
 		if (nl == NULL) {
 			stuck = 1;	/* a partial line: wait for its end */
 			break;
@@ -1234,7 +1233,7 @@ input(struct conn *c)
 		}
 		off += len;
 	}
-	if (stuck && off == 0 && c->inlen == INSIZE) {
+	if (stuck && off == 0 && c->w.inlen == INSIZE) {
 		/* no line end in a full buffer: the line is too long */
 		if (c->phase == P_DATA) {
 			c->derr = DE_LONG;
@@ -1243,164 +1242,48 @@ input(struct conn *c)
 		}
 		c->skip = c->in[INSIZE - 1] == '\r' ? 2 : 1;
 		c->bol = 0;	/* inside a line: no line start */
-		off = c->inlen;
+		off = c->w.inlen;
 	}
-	memmove(c->in, c->in + off, c->inlen - off);
-	c->inlen -= off;
+	memmove(c->in, c->in + off, c->w.inlen - off);
+	c->w.inlen -= off;
 }
 
-/* ---- bytes: plain or through the TLS engine, never blocking ---- */
+/* ---- bytes: wire.c moves them, plain or through the engine ---- */
 
+/* Move what can move now; -1 when the connection failed. */
 static int
-plainio(struct conn *c, int canread)
+conn_io(struct conn *c, int canread)
 {
-	ssize_t n;
-
-	while (c->outoff < c->outlen) {
-		n = write(c->wfd, c->out + c->outoff, c->outlen - c->outoff);
-		if (n == -1) {
-			if (errno == EINTR) {
-				continue;
-			}
-			return errno == EAGAIN ? 0 : -1;
-		}
-		c->outoff += (size_t)n;
-	}
-	c->outoff = c->outlen = 0;
-	if (canread && c->inlen < INSIZE && !c->eof) {
-		n = read(c->fd, c->in + c->inlen, INSIZE - c->inlen);
-		if (n == 0) {
-			c->eof = 1;
-		} else if (n > 0) {
-			c->inlen += (size_t)n;
-		} else if (errno != EAGAIN && errno != EINTR) {
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* ---- the TLS engine (STARTTLS, RFC 3207) ---- */
-
-#if WITH_TLS
-static int
-tlsio(struct conn *c, int canread)
-{
-	br_ssl_engine_context *e = &c->sc.eng;
-	unsigned char *b;
-	unsigned st;
-	size_t n;
-	ssize_t r;
-
-	for (;;) {
-		st = br_ssl_engine_current_state(e);
-		if (st & BR_SSL_CLOSED) {
-			if (br_ssl_engine_last_error(e) != BR_ERR_OK) {
-				logmsg(LOG_NOTICE, "smtp: [%s] TLS error %d",
-				    c->addr, br_ssl_engine_last_error(e));
-			}
-			return -1;
-		}
-		if (st & BR_SSL_SENDREC) {
-			b = br_ssl_engine_sendrec_buf(e, &n);
-			if ((r = write(c->fd, b, n)) > 0) {
-				br_ssl_engine_sendrec_ack(e, (size_t)r);
-				continue;
-			}
-			if (r == -1 && errno != EAGAIN && errno != EINTR) {
-				return -1;
-			}
-		}
-		if ((st & BR_SSL_RECVAPP) && c->inlen < INSIZE) {
-			b = br_ssl_engine_recvapp_buf(e, &n);
-			n = n < INSIZE - c->inlen ? n : INSIZE - c->inlen;
-			memcpy(c->in + c->inlen, b, n);
-			c->inlen += n;
-			br_ssl_engine_recvapp_ack(e, n);
-			continue;
-		}
-		if ((st & BR_SSL_SENDAPP) && c->outoff < c->outlen) {
-			b = br_ssl_engine_sendapp_buf(e, &n);
-			n = n < c->outlen - c->outoff ? n :
-			    c->outlen - c->outoff;
-			memcpy(b, c->out + c->outoff, n);
-			br_ssl_engine_sendapp_ack(e, n);
-			c->outoff += n;
-			if (c->outoff == c->outlen) {
-				c->outoff = c->outlen = 0;
-			}
-			br_ssl_engine_flush(e, 0);
-			continue;
-		}
-		if ((st & BR_SSL_RECVREC) && canread) {
-			b = br_ssl_engine_recvrec_buf(e, &n);
-			if ((r = read(c->fd, b, n)) > 0) {
-				br_ssl_engine_recvrec_ack(e, (size_t)r);
-				continue;
-			}
-			if (r == 0) {
-				c->eof = 1;
-				return 0;
-			}
-			if (errno != EAGAIN && errno != EINTR) {
-				return -1;
-			}
-			canread = 0;
-		}
+	if (wire_io(&c->w, canread) == 0) {
 		return 0;
 	}
+#if WITH_TLS
+	if (intls(c) && br_ssl_engine_last_error(&c->sc.eng) != BR_ERR_OK) {
+		logmsg(LOG_NOTICE, "smtp: [%s] TLS error %d", c->addr,
+		    br_ssl_engine_last_error(&c->sc.eng));
+	}
+#endif
+	return -1;
 }
 
-/* What the engine waits for: 1 to write records, 2 to read them. */
-static unsigned
-tlswants(struct conn *c)
-{
-	unsigned st = br_ssl_engine_current_state(&c->sc.eng);
-
-	return ((st & BR_SSL_SENDREC) ? 1 : 0) | ((st & BR_SSL_RECVREC) ? 2 : 0);
-}
-
-/* Queue close_notify (RFC 5246 7.2.1). */
-static void
-tlsclose(struct conn *c)
-{
-	br_ssl_engine_close(&c->sc.eng);
-}
-
+/* The 220 to STARTTLS is out: the engine takes over (RFC 3207). */
+#if WITH_TLS
 static void
 starttls(struct conn *c)
 {
 	smtp_enter(c, L_TLS);
-	c->inlen = 0;	/* pipelined plaintext after STARTTLS is discarded */
 	c->skip = 0;
 	smtp_enter(c, P_INIT);	/* RFC 3207 4.2: forget the HELO */
 	c->helo[0] = '\0';
 	dropmsg(c);
 	tls_serverinit(&c->sc, c->iobuf, sizeof(c->iobuf));
+	/* pipelined plaintext after STARTTLS is discarded */
+	wire_tls(&c->w, &c->sc.eng);
 }
 #else
-/* Built without TLS: L_TLS is never entered, so none is reached. */
-#define tlsio(c, canread)	plainio(c, canread)
-#define tlswants(c)		0U
-#define tlsclose(c)		((void)0)
-#define starttls(c)		((void)0)
+/* Built without TLS: L_STARTTLS is never entered. */
+#define starttls(c)	((void)0)
 #endif
-
-static int
-conn_io(struct conn *c, int canread)
-{
-	return intls(c) ? tlsio(c, canread) : plainio(c, canread);
-}
-
-/* Is anything still waiting to go out? */
-static int
-pending(struct conn *c)
-{
-	if (c->outoff < c->outlen) {
-		return 1;
-	}
-	return intls(c) && (tlswants(c) & 1);
-}
 
 /* ---- slots ---- */
 
@@ -1468,17 +1351,18 @@ conn_reset(struct conn *c, int keepfiles)
 		}
 		msg_free(&c->m);
 	}
-	if (c->wfd != c->fd) {
+	if (c->w.wfd != c->w.fd) {
 		/* -bs: the descriptors are shared with our caller */
-		fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) & ~O_NONBLOCK);
-		fcntl(c->wfd, F_SETFL, fcntl(c->wfd, F_GETFL) & ~O_NONBLOCK);
-		close(c->wfd);
+		fcntl(c->w.fd, F_SETFL, fcntl(c->w.fd, F_GETFL) & ~O_NONBLOCK);
+		fcntl(c->w.wfd, F_SETFL,
+		    fcntl(c->w.wfd, F_GETFL) & ~O_NONBLOCK);
+		close(c->w.wfd);
 	}
-	close(c->fd);
+	close(c->w.fd);
 	explicit_bzero(c->authuser, sizeof(c->authuser));
 	/* the TLS pages stay untouched: the next STARTTLS resets them */
 	memset(c, 0, PLAINSIZE);
-	c->fd = c->wfd = c->dffd = -1;
+	c->w.fd = c->w.wfd = c->dffd = -1;
 	msg_init(&c->m);
 	busy[SLOT(c)] = 0;
 }
@@ -1558,8 +1442,7 @@ static void
 greet(struct conn *c, int fd, int wfd)
 {
 	busy[SLOT(c)] = 1;
-	c->fd = fd;
-	c->wfd = wfd;
+	wire_init(&c->w, fd, wfd, c->in, INSIZE, c->out, OUTSIZE);
 	c->dffd = -1;
 	c->phase = P_INIT;	/* a new session starts: no change to log */
 	c->deadline = time(NULL) + set.tcommand;
@@ -1733,24 +1616,15 @@ smtp_prepare(fd_set *rfds, fd_set *wfds, int *maxfd, time_t *next)
 		if (c->deadline < *next) {
 			*next = c->deadline;
 		}
-		if (intls(c)) {
-			st = tlswants(c);
-			if (st & 1) {
-				FD_SET(c->fd, wfds);
-			}
-			if ((st & 2) && !c->eof) {
-				FD_SET(c->fd, rfds);
-			}
-		} else {
-			if (c->outoff < c->outlen) {
-				FD_SET(c->wfd, wfds);
-			}
-			if (c->inlen < INSIZE && !c->eof) {
-				FD_SET(c->fd, rfds);
-			}
+		st = wire_wants(&c->w);
+		if (st & WIRE_WRITE) {
+			FD_SET(c->w.wfd, wfds);
 		}
-		*maxfd = c->fd > *maxfd ? c->fd : *maxfd;
-		*maxfd = c->wfd > *maxfd ? c->wfd : *maxfd;
+		if (st & WIRE_READ) {
+			FD_SET(c->w.fd, rfds);
+		}
+		*maxfd = c->w.fd > *maxfd ? c->w.fd : *maxfd;
+		*maxfd = c->w.wfd > *maxfd ? c->w.wfd : *maxfd;
 	}
 }
 
@@ -1763,7 +1637,7 @@ step(struct conn *c, int readable, time_t now)
 		return;
 	}
 	while (c->pause <= now) {
-		size_t before = c->inlen;
+		size_t before = c->w.inlen;
 
 		c->pause = 0;
 		input(c);
@@ -1772,31 +1646,32 @@ step(struct conn *c, int readable, time_t now)
 			return;
 		}
 		/* go on while lines remain and the replies went out */
-		if (c->inlen == before || committing(c) || pending(c) ||
-		    memchr(c->in, '\n', c->inlen) == NULL) {
+		if (c->w.inlen == before || committing(c) ||
+		    wire_pending(&c->w) || memchr(c->in, '\n', c->w.inlen) == NULL) {
 			break;
 		}
 	}
-	if (c->life == L_STARTTLS && !pending(c)) {
+	if (c->life == L_STARTTLS && !wire_pending(&c->w)) {
 		starttls(c);
 		if (conn_io(c, 0) == -1) {
 			conn_reset(c, 0);
 			return;
 		}
 	}
-	if (c->life == L_TLSCLOSING && !pending(c)) {
+	if (c->life == L_TLSCLOSING && !wire_pending(&c->w)) {
 		/* a TLS session ends with close_notify (RFC 5246 7.2.1):
 		 * the close below once it is out, or cannot go */
 		smtp_enter(c, L_NOTIFIED);
-		tlsclose(c);
+		wire_close(&c->w);
 		(void)conn_io(c, 0);
-		if (pending(c)) {
+		if (wire_pending(&c->w)) {
 			return;
 		}
 	}
-	if (((c->life == L_CLOSING || c->life == L_NOTIFIED) && !pending(c)) ||
-	    (c->eof && !committing(c) && !pending(c) &&
-	    memchr(c->in, '\n', c->inlen) == NULL)) {
+	if (((c->life == L_CLOSING || c->life == L_NOTIFIED) &&
+	    !wire_pending(&c->w)) ||
+	    (c->w.eof && !committing(c) && !wire_pending(&c->w) &&
+	    memchr(c->in, '\n', c->w.inlen) == NULL)) {
 		/* closed, or the client left: a partial line is no command */
 		conn_reset(c, 0);
 		return;
@@ -1997,7 +1872,7 @@ smtp_run(fd_set *rfds, fd_set *wfds)
 	for (i = 0; i < nslots; i++) {
 		c = &slots[i].c;
 		if (busy[i]) {
-			step(c, FD_ISSET(c->fd, rfds), now);
+			step(c, FD_ISSET(c->w.fd, rfds), now);
 		}
 	}
 	commitall();
@@ -2072,7 +1947,7 @@ smtp_dump(void)
 			continue;
 		}
 		logmsg(LOG_INFO, "state: session fd=%d peer=[%s] helo=%s "
-		    "phase=%s bytes=%lld msgs=%u tls=%s%s", c->fd, c->addr,
+		    "phase=%s bytes=%lld msgs=%u tls=%s%s", c->w.fd, c->addr,
 		    c->helo[0] != '\0' ? c->helo : "-", logphase(c),
 		    c->bytes + c->size, c->nmsg, intls(c) ? "yes" : "no",
 		    (c->flags & F_AUTHED) ? " auth=yes" : "");

@@ -1,9 +1,9 @@
 /*
  * tls.c: the BearSSL glue that is not about moving bytes: reading PEM
  * certificates and keys once at start-up, setting up a server context
- * for a session, and naming what was negotiated. smtp.c drives the
- * server's engine itself, without ever blocking (see tlsio there);
- * client.c drives the client's.
+ * for a session, and naming what was negotiated. wire.c moves the
+ * bytes of both engines without blocking, the server's (smtp.c) and the
+ * client's (client.c).
  *
  * BearSSL never allocates: the decoded chain and key live in static
  * storage here for the life of the process, and each session brings its

@@ -38,13 +38,13 @@
  *	clang -std=c99 -D_DEFAULT_SOURCE -D_XOPEN_SOURCE=700 -g -O1 \
  *	    -fsanitize=fuzzer,address,undefined -I. -o fuzz_smtp \
  *	    test/fuzz_smtp.c util.c spool.c addr.c local.c tls.c crypt.c deliver.c \
- *	    client.c remote.c bounce.c dns.c -lbearssl
+ *	    client.c mime.c wire.c remote.c bounce.c dns.c -lbearssl
  *	./fuzz_smtp -max_total_time=60 corpus/ test/fuzz_smtp.seeds/
  * To read a reproducer: FUZZ_SMTP_TRACE=1 ./fuzz_smtp crash-file prints
  * the server's replies on stderr.
  */
 /* link: util.c spool.c addr.c aliases.c local.c tls.c crypt.c */
-/* link: deliver.c client.c remote.c bounce.c dns.c submit.c */
+/* link: deliver.c client.c mime.c wire.c remote.c bounce.c dns.c submit.c */
 /* link: syncer.c mailq.c */
 #include <sys/stat.h>
 #include <dirent.h>
@@ -274,8 +274,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 static void
 trace(const struct conn *c)
 {
-	if (tracing && c->outlen > 0) {
-		fprintf(stderr, "%.*s", (int)c->outlen, c->out);
+	if (tracing && c->w.outlen > 0) {
+		fprintf(stderr, "%.*s", (int)c->w.outlen, c->out);
 	}
 }
 
@@ -318,7 +318,7 @@ static int nreplies;	/* final reply lines seen by checkreplies() */
 static int
 checkreplies(const struct conn *c)
 {
-	const char *p = c->out, *end = c->out + c->outlen, *eol, *t;
+	const char *p = c->out, *end = c->out + c->w.outlen, *eol, *t;
 	size_t hl = strlen(set.hostname), len;
 	int code = 0, prev = 0, cont = 0, exempt = 0;
 
@@ -365,7 +365,7 @@ checkreplies(const struct conn *c)
 		p = eol + 1;
 	}
 	if (cont) {
-		fail("multi-line reply not finished", c->out, c->outlen);
+		fail("multi-line reply not finished", c->out, c->w.outlen);
 	}
 	return code;
 }
@@ -402,14 +402,14 @@ checkqueued(const struct conn *c)
 	size_t len, dlen, n;
 	struct msg m;
 
-	if (c->outlen < sizeof(tag) ||
+	if (c->w.outlen < sizeof(tag) ||
 	    strncmp(c->out, tag, sizeof(tag) - 1) != 0) {
 		return;
 	}
 	p = c->out + sizeof(tag) - 1;
 	n = strcspn(p, "\r");
 	if (n == 0 || n >= QIDLEN) {
-		fail("bad queue id", c->out, c->outlen);
+		fail("bad queue id", c->out, c->w.outlen);
 	}
 	snprintf(name, sizeof(name), "qf%.*s", (int)n, p);
 	readfile(name, &buf, &len);
@@ -515,7 +515,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	trace(c);
 	if (checkreplies(c) != 220) {
-		fail("no 220 greeting", c->out, c->outlen);
+		fail("no 220 greeting", c->out, c->w.outlen);
 	}
 
 	while (off < size || progress) {
@@ -525,7 +525,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		progress = 0;
 		/* what step() and smtp_run() do between two input() calls */
 		if (c->phase == P_COMMIT) {
-			c->outlen = c->outoff = 0;
+			c->w.outlen = c->w.outoff = 0;
 			commitall();
 			if (c->phase == P_COMMIT) {
 				fail("commitall left the message", "", 0);
@@ -545,7 +545,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		c->pause = 0;	/* the AUTH delay: time passes */
-		c->outlen = c->outoff = 0;
+		c->w.outlen = c->w.outoff = 0;
 		n = size - off;
 		if (chunk == 0) {
 			nl = memchr(data + off, '\n', n);
@@ -553,42 +553,42 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		} else {
 			n = n < chunk ? n : chunk;
 		}
-		n = n < INSIZE - c->inlen ? n : INSIZE - c->inlen;
-		memcpy(c->in + c->inlen, data + off, n);
-		c->inlen += n;
+		n = n < INSIZE - c->w.inlen ? n : INSIZE - c->w.inlen;
+		memcpy(c->in + c->w.inlen, data + off, n);
+		c->w.inlen += n;
 		off += n;
-		before = c->inlen;
+		before = c->w.inlen;
 		/* one whole command line, not part of a message or of a
 		 * line too long: it must get exactly one reply */
 		oneline = chunk == 0 && c->phase != P_DATA &&
-		    c->skip == 0 && c->inlen == n && n > 0 &&
+		    c->skip == 0 && c->w.inlen == n && n > 0 &&
 		    n <= MAXCMD && c->in[n - 1] == '\n';
 		input(c);
 		trace(c);
-		code = c->outlen > 0 ? checkreplies(c) : 0;
-		if (c->outlen == 0) {
+		code = c->w.outlen > 0 ? checkreplies(c) : 0;
+		if (c->w.outlen == 0) {
 			nreplies = 0;
 		}
 		if ((c->life == L_CLOSING || c->life == L_TLSCLOSING) &&
 		    code != 221 && code != 421) {
-			fail("closed without 221 or 421", c->out, c->outlen);
+			fail("closed without 221 or 421", c->out, c->w.outlen);
 		}
 		/* (a 10th error gets its reply and the 421) */
-		if (oneline && c->inlen == 0 && nreplies != 1 &&
+		if (oneline && c->w.inlen == 0 && nreplies != 1 &&
 		    !(nreplies == 2 && code == 421)) {
 			fail("a command did not get exactly one reply",
-			    c->out, c->outlen);
+			    c->out, c->w.outlen);
 		}
-		progress = c->inlen != before || c->outlen > 0 ||
+		progress = c->w.inlen != before || c->w.outlen > 0 ||
 		    c->phase == P_COMMIT || c->life == L_STARTTLS;
-		c->outlen = c->outoff = 0;	/* sent */
-		if (c->inlen == INSIZE && c->phase != P_COMMIT && isopen(c)) {
+		c->w.outlen = c->w.outoff = 0;	/* sent */
+		if (c->w.inlen == INSIZE && c->phase != P_COMMIT && isopen(c)) {
 			fail("input() stalls on a full buffer", c->in, 64);
 		}
 	}
 	/* the client goes away: what step() does on EOF or after QUIT */
 	conn_reset(c, 0);
-	if (c->fd != -1 || c->dffd != -1) {
+	if (c->w.fd != -1 || c->dffd != -1) {
 		fail("slot not vacant after conn_reset", "", 0);
 	}
 	checkspool();
