@@ -1550,6 +1550,20 @@ else
 $(tail -n 5 "$D/log" 2>&1)"
 fi
 
+# -v on a session: each change of phase and of the connection's life is
+# logged once, old -> new (smtp_enter, issue 9)
+box v
+capture "$MTA" "${BO[@]}" -v -bs < <(printf 'EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<root>\r\nDATA\r\nSubject: t\r\n\r\nhi\r\n.\r\nQUIT\r\n')
+states=$(sed -n 's/.*smtp: \[[^]]*\] \([A-Z_]* -> [A-Z_]*\)$/\1/p' "$D/log" | tr '\n' ',')
+want='INIT -> HELO,HELO -> MAIL,MAIL -> RCPT,RCPT -> DATA,DATA -> COMMIT,COMMIT -> SYNC,SYNC -> HELO,PLAIN -> CLOSING,'
+if [ "$RC" -eq 0 ] && [ "$states" = "$want" ]; then
+	ok "smtp: -v -bs: every state change logged once, old -> new"
+else
+	fail "smtp: -v -bs: every state change logged once, old -> new" "exit $RC
+got:  $states
+want: $want"
+fi
+
 # ---- every reply seen carried an enhanced status code --------------------------
 
 "$PY" - <<'EOF'
