@@ -98,6 +98,14 @@ enum {				/* c->flags: what the session is */
 };
 
 enum { DE_NONE, DE_LONG, DE_BIG, DE_IO, DE_FULL };	/* data errors */
+/* ... and the refusals they lead to; %lld is MaxMessageSize */
+static const char *const derrtext[] = {
+	NULL,
+	"500 5.5.2 Error: line too long",
+	"552 5.3.4 Message size exceeds fixed limit of %lld bytes",
+	"451 4.3.0 Error: queue file write error",
+	"452 4.3.1 Insufficient system storage"
+};
 
 struct conn {
 	struct wire w;		/* socket, engine, fill of in and out */
@@ -355,6 +363,20 @@ reject(struct conn *c, const char *cmd, const char *fmt, ...)
 	}
 }
 
+/* A refusal for a data error (DE_*), of the message or the line. */
+static void
+derrreject(struct conn *c, const char *cmd, int derr)
+{
+	reject(c, cmd, derrtext[derr], set.maxsize);
+}
+
+/* The data error of a failed write to the spool, by errno. */
+static int
+storeerr(int err)
+{
+	return err == ENOSPC || err == EDQUOT ? DE_FULL : DE_IO;
+}
+
 /* ---- the transaction ---- */
 
 static void
@@ -370,15 +392,6 @@ dropmsg(struct conn *c)
 	c->size = 0;
 	c->derr = DE_NONE;
 	c->declared = 0;
-}
-
-static void
-resettx(struct conn *c)
-{
-	dropmsg(c);
-	if (c->phase != P_INIT) {
-		smtp_enter(c, P_HELO);
-	}
 }
 
 /* Extract the path of "FROM:<path> params" into buf; returns params. */
@@ -467,17 +480,10 @@ c_mail(struct conn *c, char *arg)
 			return;
 		}
 	}
-	if (c->declared > set.maxsize) {
-		msg_free(&c->m);
-		c->declared = 0;
-		reject(c, "MAIL", "552 5.3.4 Message size exceeds fixed "
-		    "limit of %lld bytes", set.maxsize);
-		return;
-	}
-	if (spool_freespace(c->declared) == -1) {
-		msg_free(&c->m);
-		c->declared = 0;
-		reject(c, "MAIL", "452 4.3.1 Insufficient system storage");
+	if (c->declared > set.maxsize || spool_freespace(c->declared) == -1) {
+		derrreject(c, "MAIL", c->declared > set.maxsize ? DE_BIG :
+		    DE_FULL);
+		dropmsg(c);
 		return;
 	}
 	c->m.sender = xstrdup(addr);
@@ -618,7 +624,7 @@ c_data(struct conn *c, char *arg)
 	if ((c->dffd = spool_create(&c->m)) == -1) {
 		logmsg(LOG_ERR, "smtp: cannot create a df in %s: %s",
 		    set.queuedir, strerror(errno));
-		reject(c, "DATA", "451 4.3.0 Error: queue file write error");
+		derrreject(c, "DATA", DE_IO);
 		return;
 	}
 	received(c);
@@ -726,31 +732,17 @@ static void
 c_rset(struct conn *c, char *arg)
 {
 	(void)arg;
-	resettx(c);
-	reply(c, "250 2.0.0 Ok");
-}
-
-static void
-c_noop(struct conn *c, char *arg)
-{
-	(void)arg;
-	reply(c, "250 2.0.0 Ok");
+	dropmsg(c);
+	if (c->phase != P_INIT) {
+		smtp_enter(c, P_HELO);
+	}
 }
 
 static void
 c_quit(struct conn *c, char *arg)
 {
 	(void)arg;
-	reply(c, "221 2.0.0 %s closing connection", set.hostname);
 	smtp_enter(c, intls(c) ? L_TLSCLOSING : L_CLOSING);
-}
-
-static void
-c_vrfy(struct conn *c, char *arg)
-{
-	(void)arg;
-	reply(c, "252 2.5.2 Cannot VRFY user, but will accept message and "
-	    "attempt delivery");
 }
 
 static void
@@ -1038,20 +1030,22 @@ c_auth(struct conn *c, char *arg)
 static const struct verb {
 	const char *name;
 	int phases;		/* where it is allowed; elsewhere 503 */
-	void (*fn)(struct conn *, char *);
+	void (*fn)(struct conn *, char *);	/* NULL: nothing to do */
+	const char *done;	/* NULL, or the reply after fn; %s: our name */
 } verbs[] = {
-	{ "EHLO", ~0, c_ehlo },
-	{ "HELO", ~0, c_helo },
-	{ "MAIL", PH(P_HELO), c_mail },
-	{ "RCPT", PH(P_MAIL) | PH(P_RCPT), c_rcpt },
-	{ "DATA", PH(P_MAIL) | PH(P_RCPT), c_data },
-	{ "RSET", ~0, c_rset },
-	{ "NOOP", ~0, c_noop },
-	{ "QUIT", ~0, c_quit },
-	{ "VRFY", ~0, c_vrfy },
-	{ "HELP", ~0, c_help },
-	{ "STARTTLS", PH(P_INIT) | PH(P_HELO), c_starttls },
-	{ "AUTH", PH(P_HELO), c_auth },
+	{ "EHLO", ~0, c_ehlo, NULL },
+	{ "HELO", ~0, c_helo, NULL },
+	{ "MAIL", PH(P_HELO), c_mail, NULL },
+	{ "RCPT", PH(P_MAIL) | PH(P_RCPT), c_rcpt, NULL },
+	{ "DATA", PH(P_MAIL) | PH(P_RCPT), c_data, NULL },
+	{ "RSET", ~0, c_rset, "250 2.0.0 Ok" },
+	{ "NOOP", ~0, NULL, "250 2.0.0 Ok" },
+	{ "QUIT", ~0, c_quit, "221 2.0.0 %s closing connection" },
+	{ "VRFY", ~0, NULL, "252 2.5.2 Cannot VRFY user, but will accept "
+	    "message and attempt delivery" },
+	{ "HELP", ~0, c_help, NULL },
+	{ "STARTTLS", PH(P_INIT) | PH(P_HELO), c_starttls, NULL },
+	{ "AUTH", PH(P_HELO), c_auth, NULL },
 };
 
 static void
@@ -1090,7 +1084,12 @@ command(struct conn *c, char *line, size_t len)
 		reject(c, v->name, "503 5.5.1 Error: bad sequence of commands");
 		return;
 	}
-	v->fn(c, arg);
+	if (v->fn != NULL) {
+		v->fn(c, arg);
+	}
+	if (v->done != NULL) {
+		reply(c, v->done, set.hostname);
+	}
 }
 
 /* ---- DATA ---- */
@@ -1104,8 +1103,7 @@ dflush(struct conn *c)
 	while (off < c->dlen && c->derr == DE_NONE) {
 		if ((n = write(c->dffd, c->dbuf + off, c->dlen - off)) == -1) {
 			if (errno != EINTR) {
-				c->derr = (errno == ENOSPC || errno == EDQUOT) ?
-				    DE_FULL : DE_IO;
+				c->derr = storeerr(errno);
 			}
 			continue;
 		}
@@ -1139,24 +1137,11 @@ enddata(struct conn *c)
 	if (c->derr == DE_NONE && spool_freespace(0) == -1) {
 		c->derr = DE_FULL;
 	}
-	switch (c->derr) {
-	case DE_LONG:
-		reject(c, "DATA", "500 5.5.2 Error: line too long");
-		break;
-	case DE_BIG:
-		reject(c, "DATA", "552 5.3.4 Message size exceeds fixed limit "
-		    "of %lld bytes", set.maxsize);
-		break;
-	case DE_FULL:
-		reject(c, "DATA", "452 4.3.1 Insufficient system storage");
-		break;
-	case DE_IO:
-		reject(c, "DATA", "451 4.3.0 Error: queue file write error");
-		break;
-	default:
+	if (c->derr == DE_NONE) {
 		smtp_enter(c, P_COMMIT);
 		return;
 	}
+	derrreject(c, "DATA", c->derr);
 	dropmsg(c);
 	smtp_enter(c, P_HELO);
 }
@@ -1226,7 +1211,7 @@ input(struct conn *c)
 		} else if (c->phase == P_DATA) {
 			dataline(c, c->in + off, len);
 		} else if (len > MAXCMD) {
-			reject(c, "command", "500 5.5.2 Error: line too long");
+			derrreject(c, "command", DE_LONG);
 		} else {
 			c->deadline = time(NULL) + set.tcommand;
 			command(c, c->in + off, len);
@@ -1238,7 +1223,7 @@ input(struct conn *c)
 		if (c->phase == P_DATA) {
 			c->derr = DE_LONG;
 		} else if (c->skip == 0) {
-			reject(c, "command", "500 5.5.2 Error: line too long");
+			derrreject(c, "command", DE_LONG);
 		}
 		c->skip = c->in[INSIZE - 1] == '\r' ? 2 : 1;
 		c->bol = 0;	/* inside a line: no line start */
@@ -1686,15 +1671,6 @@ step(struct conn *c, int readable, time_t now)
 	}
 }
 
-/* The reply to a message the spool could not take, by errno. */
-static const char *
-storefail(int err)
-{
-	return err == ENOSPC || err == EDQUOT ?
-	    "452 4.3.1 Insufficient system storage" :
-	    "451 4.3.0 Error: queue file write error";
-}
-
 /* What a flush returned, as an errno (0: durable); spool.c leaves the
  * flush's errno behind when it fails. */
 static int
@@ -1723,7 +1699,7 @@ flushed(unsigned g, int err)
 			    c->m.id, strerror(err));
 			spool_abort(&c->m, -1);
 			aborted = 1;
-			reject(c, "DATA", "%s", storefail(err));
+			derrreject(c, "DATA", storeerr(err));
 		} else {
 			logmsg(LOG_INFO, "%s: from=<%s>, size=%lld, nrcpts=%d, "
 			    "proto=%sSMTP, helo=%s, relay=[%s]", c->m.id,
@@ -1817,7 +1793,7 @@ commitall(void)
 			c->dffd = -1;
 			logmsg(LOG_ERR, "%s: smtp: cannot stage: %s", c->m.id,
 			    strerror(errno));
-			reject(c, "DATA", "%s", storefail(errno));
+			derrreject(c, "DATA", storeerr(errno));
 			smtp_enter(c, P_HELO);
 			msg_free(&c->m);
 			continue;
