@@ -121,7 +121,6 @@ struct conn {
 	char authuser[128];
 	/* the transaction */
 	struct msg m;
-	long long declared;
 	int dffd, derr;
 	int bol;		/* the last data line ended in CRLF */
 	unsigned gen;		/* P_SYNC: the flush that makes it durable */
@@ -391,7 +390,6 @@ dropmsg(struct conn *c)
 	c->dlen = 0;
 	c->size = 0;
 	c->derr = DE_NONE;
-	c->declared = 0;
 }
 
 /* Extract the path of "FROM:<path> params" into buf; returns params. */
@@ -431,64 +429,57 @@ path(char *arg, const char *prefix, char *buf, size_t len)
 	return end + strspn(end, " ");
 }
 
+/* The parameters of MAIL into m, and the SIZE declared; -1: refused. */
 static int
-mailparam(struct conn *c, char *p)
+mailparams(struct msg *m, char *params, long long *size)
 {
-	char *end;
+	char *p, *save, *end;
 
-	if (strncasecmp(p, "SIZE=", 5) == 0) {
-		errno = 0;
-		c->declared = strtoll(p + 5, &end, 10);
-		return (*end != '\0' || errno != 0 || c->declared < 0) ? -1 : 0;
+	for (p = strtok_r(params, " ", &save); p != NULL;
+	    p = strtok_r(NULL, " ", &save)) {
+		if (strncasecmp(p, "SIZE=", 5) == 0) {
+			errno = 0;
+			*size = strtoll(p + 5, &end, 10);
+			if (*end != '\0' || errno != 0 || *size < 0) {
+				return -1;
+			}
+		} else if (strncasecmp(p, "RET=", 4) == 0 &&
+		    dsn_ret(p + 4) != -1) {
+			m->ret = dsn_ret(p + 4);
+		} else if (strncasecmp(p, "ENVID=", 6) == 0 &&
+		    dsn_xtext(p + 6, 100) && m->envid == NULL) {
+			m->envid = xstrdup(p + 6);
+		} else if (strcasecmp(p, "BODY=7BIT") != 0 &&
+		    strcasecmp(p, "BODY=8BITMIME") != 0 &&
+		    strcasecmp(p, "SMTPUTF8") != 0 &&
+		    strncasecmp(p, "AUTH=", 5) != 0) {
+			return -1;
+		}
 	}
-	if (strcasecmp(p, "BODY=7BIT") == 0 ||
-	    strcasecmp(p, "BODY=8BITMIME") == 0 ||
-	    strcasecmp(p, "SMTPUTF8") == 0 || strncasecmp(p, "AUTH=", 5) == 0) {
-		return 0;
-	}
-	if (strncasecmp(p, "RET=", 4) == 0 && dsn_ret(p + 4) != -1) {
-		c->m.ret = dsn_ret(p + 4);
-		return 0;
-	}
-	if (strncasecmp(p, "ENVID=", 6) == 0 && dsn_xtext(p + 6, 100) &&
-	    c->m.envid == NULL) {
-		c->m.envid = xstrdup(p + 6);
-		return 0;
-	}
-	return -1;
+	return 0;
 }
 
 static void
 c_mail(struct conn *c, char *arg)
 {
-	char addr[MAXADDR + 1], *params, *p, *save;
+	char addr[MAXADDR + 1], *params;
+	long long size = 0;
 
-	c->declared = 0;	/* a refused MAIL leaves nothing behind */
 	if ((params = path(arg, "FROM:", addr, sizeof(addr))) == NULL ||
 	    (addr[0] != '\0' && !addr_valid(addr))) {
 		reject(c, "MAIL", "501 5.1.7 Bad sender address syntax");
+	} else if (mailparams(&c->m, params, &size) == -1) {
+		/* not echoed: the client's bytes stay out of replies */
+		reject(c, "MAIL", "555 5.5.4 Unsupported parameter");
+	} else if (size > set.maxsize || spool_freespace(size) == -1) {
+		derrreject(c, "MAIL", size > set.maxsize ? DE_BIG : DE_FULL);
+	} else {
+		c->m.sender = xstrdup(addr);
+		smtp_enter(c, P_MAIL);
+		reply(c, "250 2.1.0 Ok");
 		return;
 	}
-	msg_init(&c->m);
-	for (p = strtok_r(params, " ", &save); p != NULL;
-	    p = strtok_r(NULL, " ", &save)) {
-		if (mailparam(c, p) == -1) {
-			msg_free(&c->m);
-			c->declared = 0;
-			/* not echoed: the client's bytes stay out of replies */
-			reject(c, "MAIL", "555 5.5.4 Unsupported parameter");
-			return;
-		}
-	}
-	if (c->declared > set.maxsize || spool_freespace(c->declared) == -1) {
-		derrreject(c, "MAIL", c->declared > set.maxsize ? DE_BIG :
-		    DE_FULL);
-		dropmsg(c);
-		return;
-	}
-	c->m.sender = xstrdup(addr);
-	smtp_enter(c, P_MAIL);
-	reply(c, "250 2.1.0 Ok");
+	msg_free(&c->m);	/* a refused MAIL leaves nothing behind */
 }
 
 static int
@@ -527,41 +518,29 @@ static void
 c_rcpt(struct conn *c, char *arg)
 {
 	char addr[MAXADDR + 1], local[MAXADDR + 1], *params, *orcpt = NULL;
-	const char *dom;
+	const char *dom, *why = NULL;	/* the refusal; %s: the address */
 	struct rcpt *r;
 	int notify = 0, k, i;
 
 	if ((params = path(arg, "TO:", addr, sizeof(addr))) == NULL ||
 	    !addr_valid(addr) || splitaddr(addr, local, sizeof(local),
 	    &dom) == -1) {
-		reject(c, "RCPT", "501 5.1.3 Bad recipient address syntax");
-		return;
-	}
-	if (rcptparams(params, &notify, &orcpt) == -1) {
-		reject(c, "RCPT", "555 5.5.4 Unsupported parameter");
-		return;
-	}
-	if (c->m.nrcpt >= set.maxrcpt) {
-		reject(c, "RCPT", "452 4.5.3 Too many recipients");
-		return;
-	}
-	if (dom != NULL && !islocaldomain(dom)) {
+		why = "501 5.1.3 Bad recipient address syntax";
+	} else if (rcptparams(params, &notify, &orcpt) == -1) {
+		why = "555 5.5.4 Unsupported parameter";
+	} else if (c->m.nrcpt >= set.maxrcpt) {
+		why = "452 4.5.3 Too many recipients";
+	} else if (dom != NULL && !islocaldomain(dom)) {
 		if (!(c->flags & F_RELAY)) {
-			reject(c, "RCPT", "554 5.7.1 <%s>: Relaying denied",
-			    addr);
-			return;
+			why = "554 5.7.1 <%s>: Relaying denied";
 		}
-	} else if (!ispostmaster(addr)) {
-		if ((k = local_known(addr)) == -1) {
-			reject(c, "RCPT", "451 4.3.0 <%s>: Temporary lookup "
-			    "failure", addr);
-			return;
-		}
-		if (k == 0) {
-			reject(c, "RCPT", "550 5.1.1 <%s>: User unknown",
-			    addr);
-			return;
-		}
+	} else if (!ispostmaster(addr) && (k = local_known(addr)) != 1) {
+		why = k == -1 ? "451 4.3.0 <%s>: Temporary lookup failure" :
+		    "550 5.1.1 <%s>: User unknown";
+	}
+	if (why != NULL) {
+		reject(c, "RCPT", why, addr);
+		return;
 	}
 	for (i = 0; i < c->m.nrcpt; i++) {
 		if (strcasecmp(c->m.rcpt[i].addr, addr) == 0) {
