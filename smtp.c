@@ -1650,6 +1650,19 @@ step(struct conn *c, int readable, time_t now)
 	}
 }
 
+/*
+ * A message the spool could not take (err: the errno) gets its 451 or
+ * 452, and goes; a staged one (P_SYNC) with its files.
+ */
+static void
+storefail(struct conn *c, const char *what, int err)
+{
+	logmsg(LOG_ERR, "%s: smtp: %s: %s", c->m.id, what, strerror(err));
+	derrreject(c, "DATA", storeerr(err));
+	dropmsg(c);
+	smtp_enter(c, P_HELO);
+}
+
 /* What a flush returned, as an errno (0: durable); spool.c leaves the
  * flush's errno behind when it fails. */
 static int
@@ -1672,14 +1685,11 @@ flushed(unsigned g, int err)
 		if (!busy[i] || c->phase != P_SYNC || c->gen > g) {
 			continue;
 		}
-		smtp_enter(c, P_HELO);
 		if (err != 0) {
-			logmsg(LOG_ERR, "%s: smtp: the flush failed: %s",
-			    c->m.id, strerror(err));
-			spool_abort(&c->m, -1);
+			storefail(c, "the flush failed", err);
 			aborted = 1;
-			derrreject(c, "DATA", storeerr(err));
 		} else {
+			smtp_enter(c, P_HELO);
 			logmsg(LOG_INFO, "%s: from=<%s>, size=%lld, nrcpts=%d, "
 			    "proto=%sSMTP, helo=%s, relay=[%s]", c->m.id,
 			    c->m.sender, (long long)c->m.size, c->m.nrcpt,
@@ -1689,12 +1699,11 @@ flushed(unsigned g, int err)
 			c->nrcpt += (unsigned)c->m.nrcpt;
 			stats.msgs++;
 			memcpy(id, c->m.id, sizeof(id));
-			msg_free(&c->m);	/* unlocks it for the runner */
+			dropmsg(c);	/* unlocks it for the runner */
 			if (smtp_onqueued != NULL) {
 				smtp_onqueued(id);
 			}
 		}
-		msg_free(&c->m);
 	}
 	if (aborted) {
 		spool_abortdone();
@@ -1770,11 +1779,7 @@ commitall(void)
 		}
 		if (syncer_stage(&c->m, c->dffd) == -1) {
 			c->dffd = -1;
-			logmsg(LOG_ERR, "%s: smtp: cannot stage: %s", c->m.id,
-			    strerror(errno));
-			derrreject(c, "DATA", storeerr(errno));
-			smtp_enter(c, P_HELO);
-			msg_free(&c->m);
+			storefail(c, "cannot stage", errno);
 			continue;
 		}
 		c->dffd = -1;
@@ -1904,7 +1909,7 @@ smtp_dump(void)
 		logmsg(LOG_INFO, "state: session fd=%d peer=[%s] helo=%s "
 		    "phase=%s bytes=%lld msgs=%u tls=%s%s", c->w.fd, c->addr,
 		    c->helo[0] != '\0' ? c->helo : "-", logphase(c),
-		    c->bytes + c->size, c->nmsg, intls(c) ? "yes" : "no",
+		    c->bytes, c->nmsg, intls(c) ? "yes" : "no",
 		    (c->flags & F_AUTHED) ? " auth=yes" : "");
 	}
 }
