@@ -761,8 +761,9 @@ b64val(int ch)
 	return p != NULL ? (int)(p - tab) : -1;
 }
 
-/* Decode base64; returns the length or -1. Padding ends it: nothing
- * may follow, so no bytes hide behind an '='. */
+/* Decode base64 into out, NUL-terminated; returns the length (below
+ * outlen) or -1. Padding ends it: nothing may follow, so no bytes hide
+ * behind an '='. */
 static int
 b64decode(const char *s, unsigned char *out, size_t outlen)
 {
@@ -777,7 +778,7 @@ b64decode(const char *s, unsigned char *out, size_t outlen)
 		v = (v << 6) | (unsigned)d;
 		if ((bits += 6) >= 8) {
 			bits -= 8;
-			if (n == outlen) {
+			if (n + 1 == outlen) {
 				return -1;
 			}
 			out[n++] = (unsigned char)(v >> bits);
@@ -786,6 +787,7 @@ b64decode(const char *s, unsigned char *out, size_t outlen)
 	if (strspn(s, "=") != strlen(s) || strlen(s) > 2) {
 		return -1;
 	}
+	out[n] = '\0';
 	return (int)n;
 }
 
@@ -847,13 +849,12 @@ checkpass(const char *user, const char *pass)
 	return ok;
 }
 
-/* The end of a checked exchange: 235, or 535 and a guesser slowed down
- * (each failure waits longer for the next command). */
+/* The end of a checked exchange for c->authuser: 235, or 535 and a
+ * guesser slowed down (each failure waits longer for the next command). */
 static void
-authdone(struct conn *c, const char *user, int ok, const char *why)
+authdone(struct conn *c, int ok, const char *why)
 {
 	smtp_enter(c, P_HELO);
-	snprintf(c->authuser, sizeof(c->authuser), "%s", user);
 	sanitize(c->authuser);
 	if (ok) {
 		c->flags |= F_AUTHED | F_RELAY;
@@ -870,91 +871,83 @@ authdone(struct conn *c, const char *user, int ok, const char *why)
 	c->authuser[0] = '\0';
 }
 
-/* A malformed response ends the exchange with 501, nothing checked. */
+/* A malformed or aborted response ends the exchange, nothing checked. */
 static void
 authbad(struct conn *c, const char *why)
 {
 	smtp_enter(c, P_HELO);
 	c->authuser[0] = '\0';
-	reject(c, "AUTH", "501 5.5.2 %s", why);
+	reject(c, "AUTH", "%s", why);
 }
 
 /*
- * AUTH PLAIN's single response (RFC 4616): [authzid] NUL authcid NUL
- * passwd, exactly three fields, user and password not empty. We act
- * for nobody else: the authzid is empty or the user's own.
+ * AUTH PLAIN's single response (RFC 4616), decoded (n bytes at zid):
+ * [authzid] NUL authcid NUL passwd, exactly three fields, user and
+ * password not empty. We act for nobody else: the authzid is empty or
+ * the user's own.
  */
 static void
-authplain(struct conn *c, const char *b64)
+authplain(struct conn *c, char *zid, size_t n)
 {
-	unsigned char buf[512];
-	char *zid = (char *)buf, *user, *pass, *end;
-	int n;
+	char *user, *pass, *end = zid + n;
+	int other;
 
-	if ((n = b64decode(b64, buf, sizeof(buf) - 1)) == -1) {
-		authbad(c, "Invalid base64 data");
-		return;
-	}
-	buf[n] = '\0';
-	end = (char *)buf + n;
-	user = memchr(zid, '\0', (size_t)n);
+	user = memchr(zid, '\0', n);
 	pass = user != NULL && user < end ?
 	    memchr(user + 1, '\0', (size_t)(end - user - 1)) : NULL;
 	if (pass == NULL || pass == end) {
-		authbad(c, "Invalid AUTH PLAIN response");
+		authbad(c, "501 5.5.2 Invalid AUTH PLAIN response");
 	} else if (user++, pass++, strlen(pass) != (size_t)(end - pass)) {
-		authbad(c, "Invalid AUTH PLAIN response: data after the "
-		    "password");
+		authbad(c, "501 5.5.2 Invalid AUTH PLAIN response: data after "
+		    "the password");
 	} else if (*user == '\0' || *pass == '\0') {
-		authbad(c, "Invalid AUTH PLAIN response: empty user or "
-		    "password");
-	} else if (*zid != '\0' && strcmp(zid, user) != 0) {
-		/* not worth a crypt: nobody may act for another */
-		authdone(c, user, 0, " (authorization identity differs)");
+		authbad(c, "501 5.5.2 Invalid AUTH PLAIN response: empty user "
+		    "or password");
 	} else {
-		authdone(c, user, checkpass(user, pass), "");
+		/* another's authzid is not worth a crypt: refused */
+		other = *zid != '\0' && strcmp(zid, user) != 0;
+		snprintf(c->authuser, sizeof(c->authuser), "%s", user);
+		authdone(c, !other && checkpass(user, pass), other ?
+		    " (authorization identity differs)" : "");
 	}
-	explicit_bzero(buf, sizeof(buf));
 }
 
-/* One line of an AUTH exchange (after a 334). */
+/* One response of an AUTH exchange: after a 334, or given with AUTH. */
 static void
-authline(struct conn *c, char *line)
+authresp(struct conn *c, const char *b64)
 {
-	unsigned char buf[256];
+	unsigned char buf[512];
 	int n;
 
-	if (strcmp(line, "*") == 0) {
-		smtp_enter(c, P_HELO);
-		c->authuser[0] = '\0';
-		reject(c, "AUTH", "501 5.0.0 Authentication aborted");
-		return;
-	}
-	if (c->phase == P_AUTH_PLAIN) {
-		authplain(c, line);
-		return;
-	}
-	if ((n = b64decode(line, buf, sizeof(buf) - 1)) == -1) {
-		authbad(c, "Invalid base64 data");
-		return;
-	}
-	buf[n] = '\0';
-	/* LOGIN as PLAIN: no NUL inside, nothing cut off, nothing empty */
-	if (n == 0 || memchr(buf, '\0', (size_t)n) != NULL ||
+	n = b64decode(b64, buf, c->phase == P_AUTH_PLAIN ? sizeof(buf) : 256);
+	if (n == -1) {
+		authbad(c, "501 5.5.2 Invalid base64 data");
+	} else if (c->phase == P_AUTH_PLAIN) {
+		authplain(c, (char *)buf, (size_t)n);
+	} else if (n == 0 || memchr(buf, '\0', (size_t)n) != NULL ||
 	    (c->phase == P_AUTH_USER && (size_t)n >= sizeof(c->authuser))) {
-		authbad(c, "Invalid AUTH LOGIN response");
+		/* LOGIN as PLAIN: no NUL inside, nothing cut off, nothing
+		 * empty */
+		authbad(c, "501 5.5.2 Invalid AUTH LOGIN response");
 	} else if (c->phase == P_AUTH_USER) {
 		memcpy(c->authuser, buf, (size_t)n + 1);
 		smtp_enter(c, P_AUTH_PASS);
 		reply(c, "334 UGFzc3dvcmQ6");
 	} else {
-		char user[sizeof(c->authuser)];
-
-		memcpy(user, c->authuser, sizeof(user));
-		authdone(c, user, checkpass(user, (char *)buf), "");
-		explicit_bzero(user, sizeof(user));
+		authdone(c, checkpass(c->authuser, (char *)buf), "");
 	}
 	explicit_bzero(buf, sizeof(buf));
+}
+
+/* A line in an AUTH phase: a response, or "*" to give up. */
+static void
+authline(struct conn *c, char *line)
+{
+	if (strcmp(line, "*") == 0) {
+		authbad(c, "501 5.0.0 Authentication aborted");
+	} else {
+		authresp(c, line);
+	}
 }
 
 static void
@@ -977,7 +970,7 @@ c_auth(struct conn *c, char *arg)
 	if (strcasecmp(arg, "PLAIN") == 0) {
 		smtp_enter(c, P_AUTH_PLAIN);
 		if (resp != NULL && strcmp(resp, "=") != 0) {
-			authplain(c, resp);
+			authresp(c, resp);
 		} else {
 			reply(c, "334 ");
 		}
