@@ -225,9 +225,9 @@ static int nnets;
 static int
 parsenet(const char *s, struct net *n)
 {
-	char buf[INET6_ADDRSTRLEN + 8], *slash;
-	char *end;
+	char buf[INET6_ADDRSTRLEN + 8], *slash, *end;
 	long bits;
+	int len;
 
 	if (strlen(s) >= sizeof(buf)) {
 		return -1;	/* cut, "1.2.3.4/240" could become "/24" */
@@ -236,15 +236,11 @@ parsenet(const char *s, struct net *n)
 	if ((slash = strchr(buf, '/')) != NULL) {
 		*slash++ = '\0';
 	}
-	if (inet_pton(AF_INET, buf, n->a) == 1) {
-		n->family = AF_INET;
-		n->bits = 32;
-	} else if (inet_pton(AF_INET6, buf, n->a) == 1) {
-		n->family = AF_INET6;
-		n->bits = 128;
-	} else {
+	if ((len = ipaddr(buf, 0, n->a)) == 0) {
 		return -1;
 	}
+	n->family = len == 4 ? AF_INET : AF_INET6;
+	n->bits = len * 8;
 	if (slash != NULL) {
 		bits = strtol(slash, &end, 10);
 		if (*slash == '\0' || *end != '\0' || bits < 0 ||
@@ -751,31 +747,24 @@ c_starttls(struct conn *c, char *arg)
 #if WITH_TLS
 /* ---- AUTH (RFC 4954), only inside TLS ---- */
 
-static int
-b64val(int ch)
-{
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	const char *p = ch != '\0' ? strchr(tab, ch) : NULL;
-
-	return p != NULL ? (int)(p - tab) : -1;
-}
-
 /* Decode base64 into out, NUL-terminated; returns the length (below
  * outlen) or -1. Padding ends it: nothing may follow, so no bytes hide
  * behind an '='. */
 static int
 b64decode(const char *s, unsigned char *out, size_t outlen)
 {
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const char *d;
 	size_t n = 0;
 	unsigned v = 0;
-	int bits = 0, d;
+	int bits = 0;
 
 	for (; *s != '\0' && *s != '='; s++) {
-		if ((d = b64val(*s)) == -1) {
+		if ((d = strchr(tab, *s)) == NULL) {	/* *s is no NUL */
 			return -1;
 		}
-		v = (v << 6) | (unsigned)d;
+		v = (v << 6) | (unsigned)(d - tab);
 		if ((bits += 6) >= 8) {
 			bits -= 8;
 			if (n + 1 == outlen) {
@@ -1019,6 +1008,7 @@ static const struct verb {
 	{ "STARTTLS", PH(P_INIT) | PH(P_HELO), c_starttls, NULL },
 	{ "AUTH", PH(P_HELO), c_auth, NULL },
 };
+#define NVERBS	(sizeof(verbs) / sizeof(*verbs))
 
 static void
 command(struct conn *c, char *line, size_t len)
@@ -1040,18 +1030,17 @@ command(struct conn *c, char *line, size_t len)
 	}
 	n = strcspn(line, " ");
 	arg = line + n + strspn(line + n, " ");
-	for (v = verbs; v < verbs + sizeof(verbs) / sizeof(*verbs); v++) {
-		if (strlen(v->name) == n && strncasecmp(line, v->name, n) == 0) {
+	line[n] = '\0';
+	for (v = verbs; v < verbs + NVERBS; v++) {
+		if (strcasecmp(line, v->name) == 0) {
 			break;
 		}
 	}
-	if (v == verbs + sizeof(verbs) / sizeof(*verbs)) {
-		sanitize(line);
+	if (v == verbs + NVERBS) {
 		reject(c, "command", "500 5.5.1 Error: command not "
 		    "recognized");
 		return;
 	}
-	line[n] = '\0';
 	if (!(v->phases & PH(c->phase))) {
 		reject(c, v->name, "503 5.5.1 Error: bad sequence of commands");
 		return;
@@ -1337,6 +1326,16 @@ vacant(void)
 	return NULL;
 }
 
+/* The busy slots in turn: for (i = 0; (c = each(&i)) != NULL; ) */
+static struct conn *
+each(int *i)
+{
+	while (*i < nslots && !busy[*i]) {
+		(*i)++;
+	}
+	return *i < nslots ? &slots[(*i)++].c : NULL;
+}
+
 int
 smtp_count(void)
 {
@@ -1562,11 +1561,7 @@ smtp_prepare(fd_set *rfds, fd_set *wfds, int *maxfd, time_t *next)
 	if (acceptpause != 0 && acceptpause < *next) {
 		*next = acceptpause;	/* then the listeners are back */
 	}
-	for (i = 0; i < nslots; i++) {
-		c = &slots[i].c;
-		if (!busy[i]) {
-			continue;
-		}
+	for (i = 0; (c = each(&i)) != NULL; ) {
 		if (c->pause > 0 && c->pause < *next) {
 			*next = c->pause;
 		}
@@ -1673,9 +1668,8 @@ flushed(unsigned g, int err)
 	struct conn *c;
 	int i, aborted = 0;
 
-	for (i = 0; i < nslots; i++) {
-		c = &slots[i].c;
-		if (!busy[i] || c->phase != P_SYNC || c->gen > g) {
+	for (i = 0; (c = each(&i)) != NULL; ) {
+		if (c->phase != P_SYNC || c->gen > g) {
 			continue;
 		}
 		if (err != 0) {
@@ -1765,9 +1759,8 @@ commitall(void)
 	struct conn *c;
 	int i, n = 0;
 
-	for (i = 0; i < nslots; i++) {
-		c = &slots[i].c;
-		if (!busy[i] || c->phase != P_COMMIT) {
+	for (i = 0; (c = each(&i)) != NULL; ) {
+		if (c->phase != P_COMMIT) {
 			continue;
 		}
 		if (syncer_stage(&c->m, c->dffd) == -1) {
@@ -1822,21 +1815,17 @@ smtp_run(fd_set *rfds, fd_set *wfds)
 	if (syncer_fd() != -1 && FD_ISSET(syncer_fd(), rfds)) {
 		syncanswer();
 	}
-	for (i = 0; i < nslots; i++) {
-		c = &slots[i].c;
-		if (busy[i]) {
-			step(c, FD_ISSET(c->w.fd, rfds), now);
-		}
+	for (i = 0; (c = each(&i)) != NULL; ) {
+		step(c, FD_ISSET(c->w.fd, rfds), now);
 	}
 	commitall();
 	/* sessions that had pipelined commands behind their message */
 	do {
 		again = 0;
-		for (i = 0; i < nslots; i++) {
-			c = &slots[i].c;
-			if (busy[i] && !committing(c)) {
+		for (i = 0; (c = each(&i)) != NULL; ) {
+			if (!committing(c)) {
 				step(c, 0, now);
-				again |= busy[i] && c->phase == P_COMMIT;
+				again |= busy[SLOT(c)] && c->phase == P_COMMIT;
 			}
 		}
 		commitall();
@@ -1858,11 +1847,7 @@ smtp_shutdown(void)
 	if (anysync()) {
 		syncnow(opengen++);
 	}
-	for (i = 0; i < nslots; i++) {
-		c = &slots[i].c;
-		if (!busy[i]) {
-			continue;
-		}
+	for (i = 0; (c = each(&i)) != NULL; ) {
 		if (c->phase != P_DATA) {
 			reply(c, "421 4.3.2 %s Service shutting down",
 			    set.hostname);
@@ -1894,11 +1879,7 @@ smtp_dump(void)
 	logmsg(LOG_INFO, "state: %d session(s), since start: %lu "
 	    "connections, %lu messages, %lu rejects", smtp_count(),
 	    stats.conns, stats.msgs, stats.rejects);
-	for (i = 0; i < nslots; i++) {
-		c = &slots[i].c;
-		if (!busy[i]) {
-			continue;
-		}
+	for (i = 0; (c = each(&i)) != NULL; ) {
 		logmsg(LOG_INFO, "state: session fd=%d peer=[%s] helo=%s "
 		    "phase=%s bytes=%lld msgs=%u tls=%s%s", c->w.fd, c->addr,
 		    c->helo[0] != '\0' ? c->helo : "-", logphase(c),
