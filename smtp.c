@@ -1194,43 +1194,6 @@ input(struct conn *c)
 	c->w.inlen -= off;
 }
 
-/* ---- bytes: wire.c moves them, plain or through the engine ---- */
-
-/* Move what can move now; -1 when the connection failed. */
-static int
-conn_io(struct conn *c, int canread)
-{
-	if (wire_io(&c->w, canread) == 0) {
-		return 0;
-	}
-#if WITH_TLS
-	if (intls(c) && br_ssl_engine_last_error(&c->sc.eng) != BR_ERR_OK) {
-		logmsg(LOG_NOTICE, "smtp: [%s] TLS error %d", c->addr,
-		    br_ssl_engine_last_error(&c->sc.eng));
-	}
-#endif
-	return -1;
-}
-
-/* The 220 to STARTTLS is out: the engine takes over (RFC 3207). */
-#if WITH_TLS
-static void
-starttls(struct conn *c)
-{
-	smtp_enter(c, L_TLS);
-	c->skip = 0;
-	smtp_enter(c, P_INIT);	/* RFC 3207 4.2: forget the HELO */
-	c->helo[0] = '\0';
-	dropmsg(c);
-	tls_serverinit(&c->sc, c->iobuf, sizeof(c->iobuf));
-	/* pipelined plaintext after STARTTLS is discarded */
-	wire_tls(&c->w, &c->sc.eng);
-}
-#else
-/* Built without TLS: L_STARTTLS is never entered. */
-#define starttls(c)	((void)0)
-#endif
-
 /* ---- slots ---- */
 
 /*
@@ -1544,6 +1507,45 @@ smtp_stdio(void)
 	return c;
 }
 
+/* ---- bytes: wire.c moves them, plain or through the engine ---- */
+
+/* The 220 to STARTTLS is out: the engine takes over (RFC 3207). */
+#if WITH_TLS
+static void
+starttls(struct conn *c)
+{
+	smtp_enter(c, L_TLS);
+	c->skip = 0;
+	smtp_enter(c, P_INIT);	/* RFC 3207 4.2: forget the HELO */
+	c->helo[0] = '\0';
+	dropmsg(c);
+	tls_serverinit(&c->sc, c->iobuf, sizeof(c->iobuf));
+	/* pipelined plaintext after STARTTLS is discarded */
+	wire_tls(&c->w, &c->sc.eng);
+}
+#else
+/* Built without TLS: L_STARTTLS is never entered. */
+#define starttls(c)	((void)0)
+#endif
+
+/* Move what can move now; when the connection failed, -1, and the
+ * session is closed (its slot vacant). */
+static int
+conn_io(struct conn *c, int canread)
+{
+	if (wire_io(&c->w, canread) == 0) {
+		return 0;
+	}
+#if WITH_TLS
+	if (intls(c) && br_ssl_engine_last_error(&c->sc.eng) != BR_ERR_OK) {
+		logmsg(LOG_NOTICE, "smtp: [%s] TLS error %d", c->addr,
+		    br_ssl_engine_last_error(&c->sc.eng));
+	}
+#endif
+	conn_reset(c, 0);
+	return -1;
+}
+
 /* ---- the loop's side ---- */
 
 /* Watch what this session is waiting for. */
@@ -1585,7 +1587,6 @@ static void
 step(struct conn *c, int readable, time_t now)
 {
 	if (conn_io(c, readable) == -1) {
-		conn_reset(c, 0);
 		return;
 	}
 	while (c->pause <= now) {
@@ -1594,7 +1595,6 @@ step(struct conn *c, int readable, time_t now)
 		c->pause = 0;
 		input(c);
 		if (!committing(c) && conn_io(c, 0) == -1) {
-			conn_reset(c, 0);
 			return;
 		}
 		/* go on while lines remain and the replies went out */
@@ -1606,7 +1606,6 @@ step(struct conn *c, int readable, time_t now)
 	if (c->life == L_STARTTLS && !wire_pending(&c->w)) {
 		starttls(c);
 		if (conn_io(c, 0) == -1) {
-			conn_reset(c, 0);
 			return;
 		}
 	}
@@ -1615,8 +1614,7 @@ step(struct conn *c, int readable, time_t now)
 		 * the close below once it is out, or cannot go */
 		smtp_enter(c, L_NOTIFIED);
 		wire_close(&c->w);
-		(void)conn_io(c, 0);
-		if (wire_pending(&c->w)) {
+		if (conn_io(c, 0) == -1 || wire_pending(&c->w)) {
 			return;
 		}
 	}
@@ -1633,8 +1631,8 @@ step(struct conn *c, int readable, time_t now)
 		    logphase(c), c->addr);
 		reply(c, "421 4.4.2 %s Error: timeout exceeded",
 		    set.hostname);
-		conn_io(c, 0);
-		conn_reset(c, 0);
+		(void)conn_io(c, 0);
+		conn_reset(c, 0);	/* if conn_io has not */
 	}
 }
 
@@ -1851,9 +1849,9 @@ smtp_shutdown(void)
 		if (c->phase != P_DATA) {
 			reply(c, "421 4.3.2 %s Service shutting down",
 			    set.hostname);
-			conn_io(c, 0);
+			(void)conn_io(c, 0);
 		}
-		conn_reset(c, 0);
+		conn_reset(c, 0);	/* if conn_io has not */
 	}
 }
 
