@@ -1649,22 +1649,14 @@ storefail(struct conn *c, const char *what, int err)
 	smtp_enter(c, P_HELO);
 }
 
-/* What a flush returned, as an errno (0: durable); spool.c leaves the
- * flush's errno behind when it fails. */
-static int
-flusherr(int r)
-{
-	return r == 0 ? 0 : errno != 0 ? errno : EIO;
-}
-
-/* The flush of generation g is over (err == 0: durable): the replies;
- * else err is the flush's errno. */
+/* The flush of generation g is over, r what it returned (0: durable;
+ * else spool.c left the flush's errno behind, if any): the replies. */
 static void
-flushed(unsigned g, int err)
+flushed(unsigned g, int r)
 {
 	char id[QIDLEN];
 	struct conn *c;
-	int i, aborted = 0;
+	int err = r == 0 ? 0 : errno != 0 ? errno : EIO, i, aborted = 0;
 
 	for (i = 0; (c = each(&i)) != NULL; ) {
 		if (c->phase != P_SYNC || c->gen > g) {
@@ -1703,7 +1695,7 @@ syncwait(void)
 	if (inflight) {
 		inflight = 0;
 		errno = 0;
-		flushed(flushgen, flusherr(syncer_done()));
+		flushed(flushgen, syncer_done());
 	}
 }
 
@@ -1712,7 +1704,7 @@ static void
 syncnow(unsigned g)
 {
 	errno = 0;
-	flushed(g, flusherr(syncer_flush()));
+	flushed(g, syncer_flush());
 }
 
 /* Is a message staged, waiting for a flush? */
@@ -1737,11 +1729,10 @@ askflush(void)
 		return;		/* the next flush starts when this one ends */
 	}
 	flushgen = opengen++;
-	if (syncer_ask() == 0) {
-		inflight = 1;
-		return;
+	inflight = syncer_ask() == 0;
+	if (!inflight) {
+		syncnow(flushgen);
 	}
-	syncnow(flushgen);
 }
 
 /*
