@@ -284,22 +284,27 @@ innet(const struct net *n, int family, const unsigned char *a)
 	    ((n->a[full] ^ a[full]) & (0xff << (8 - rest)) & 0xff) == 0;
 }
 
+/* The address bytes of an IPv4 or IPv6 socket address. */
+static const unsigned char *
+inaddr(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET6) {
+		return ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
+	}
+	return (const unsigned char *)
+	    &((const struct sockaddr_in *)ss)->sin_addr;
+}
+
 static int
 relayallowed(const struct sockaddr_storage *ss)
 {
-	const unsigned char *a;
+	const unsigned char *a = inaddr(ss);
 	int family = ss->ss_family, i;
 
-	if (family == AF_INET) {
-		a = (const unsigned char *)
-		    &((const struct sockaddr_in *)ss)->sin_addr;
-	} else {
-		a = ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
-		if (IN6_IS_ADDR_V4MAPPED(
-		    &((const struct sockaddr_in6 *)ss)->sin6_addr)) {
-			family = AF_INET;
-			a += 12;
-		}
+	if (family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(
+	    &((const struct sockaddr_in6 *)ss)->sin6_addr)) {
+		family = AF_INET;
+		a += 12;
 	}
 	for (i = 0; i < nnets; i++) {
 		if (innet(&nets[i], family, a)) {
@@ -1324,14 +1329,7 @@ sameaddr(const char *addr)
 static void
 peername(const struct sockaddr_storage *ss, char *buf, size_t len)
 {
-	const void *a;
-
-	if (ss->ss_family == AF_INET6) {
-		a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
-	} else {
-		a = &((const struct sockaddr_in *)ss)->sin_addr;
-	}
-	if (inet_ntop(ss->ss_family, a, buf, (socklen_t)len) == NULL) {
+	if (inet_ntop(ss->ss_family, inaddr(ss), buf, (socklen_t)len) == NULL) {
 		snprintf(buf, len, "unknown");
 	}
 }
@@ -1461,9 +1459,7 @@ smtp_accept(int lfd)
 		}
 		memcpy(c->addr, addr, sizeof(addr));
 		greet(c, fd, fd);
-		if (relayallowed(&ss)) {
-			c->flags |= F_RELAY;
-		}
+		c->flags |= relayallowed(&ss) ? F_RELAY : 0;
 		logmsg(LOG_INFO, "connect from [%s]", addr);
 	}
 }
@@ -1492,9 +1488,7 @@ smtp_stdio(void)
 		if (getpeername(0, (struct sockaddr *)&ss, &len) == 0 &&
 		    (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)) {
 			peername(&ss, c->addr, sizeof(c->addr));
-			if (relayallowed(&ss)) {
-				c->flags |= F_RELAY;
-			}
+			c->flags |= relayallowed(&ss) ? F_RELAY : 0;
 		} else {
 			snprintf(c->addr, sizeof(c->addr), "%s",
 			    ss.ss_family == AF_UNIX ? "unix" : "socket");
