@@ -949,19 +949,15 @@ c_auth(struct conn *c, char *arg)
 {
 	char *resp = strchr(arg, ' ');
 
-	if (!intls(c) || set.authusers[0] == '\0') {
-		reject(c, "AUTH", "503 5.5.1 Error: authentication not "
-		    "enabled");
-		return;
-	}
-	if (c->flags & F_AUTHED) {
-		reject(c, "AUTH", "503 5.5.1 Error: already authenticated");
-		return;
-	}
 	if (resp != NULL) {
 		*resp++ = '\0';
 	}
-	if (strcasecmp(arg, "PLAIN") == 0) {
+	if (!intls(c) || set.authusers[0] == '\0') {
+		reject(c, "AUTH", "503 5.5.1 Error: authentication not "
+		    "enabled");
+	} else if (c->flags & F_AUTHED) {
+		reject(c, "AUTH", "503 5.5.1 Error: already authenticated");
+	} else if (strcasecmp(arg, "PLAIN") == 0) {
 		smtp_enter(c, P_AUTH_PLAIN);
 		if (resp != NULL && strcmp(resp, "=") != 0) {
 			authresp(c, resp);
@@ -1100,14 +1096,11 @@ static void
 enddata(struct conn *c)
 {
 	dflush(c);
-	if (c->derr == DE_NONE && spool_freespace(0) == -1) {
-		c->derr = DE_FULL;
-	}
-	if (c->derr == DE_NONE) {
+	if (c->derr == DE_NONE && spool_freespace(0) == 0) {
 		smtp_enter(c, P_COMMIT);
 		return;
 	}
-	derrreject(c, "DATA", c->derr);
+	derrreject(c, "DATA", c->derr != DE_NONE ? c->derr : DE_FULL);
 	dropmsg(c);
 	smtp_enter(c, P_HELO);
 }
@@ -1115,9 +1108,7 @@ enddata(struct conn *c)
 static void
 dataline(struct conn *c, char *line, size_t len)
 {
-	int crlf = len >= 2 && line[len - 2] == '\r';
-
-	int bol = c->bol;
+	int crlf = len >= 2 && line[len - 2] == '\r', bol = c->bol;
 
 	c->deadline = time(NULL) + set.tdatablock;
 	c->bol = crlf;
@@ -1304,26 +1295,23 @@ each(int *i)
 	return *i < nslots ? &slots[(*i)++].c : NULL;
 }
 
-int
-smtp_count(void)
+/* How many sessions there are (addr NULL), or from addr. */
+static int
+sessions(const char *addr)
 {
 	int i, n = 0;
 
 	for (i = 0; i < nslots; i++) {
-		n += busy[i];
+		n += busy[i] && (addr == NULL ||
+		    strcmp(slots[i].c.addr, addr) == 0);
 	}
 	return n;
 }
 
-static int
-sameaddr(const char *addr)
+int
+smtp_count(void)
 {
-	int i, n = 0;
-
-	for (i = 0; i < nslots; i++) {
-		n += busy[i] && strcmp(slots[i].c.addr, addr) == 0;
-	}
-	return n;
+	return sessions(NULL);
 }
 
 static void
@@ -1446,7 +1434,7 @@ smtp_accept(int lfd)
 		}
 		peername(&ss, addr, sizeof(addr));
 		full = fd >= FD_SETSIZE - FD_RESERVE || (c = vacant()) == NULL;
-		if (full || sameaddr(addr) >= set.maxperip) {
+		if (full || sessions(addr) >= set.maxperip) {
 			if (ratelog(full ? &fulllog : &iplog, now, more,
 			    sizeof(more))) {
 				logmsg(LOG_NOTICE, "reject: connect from [%s]: "
