@@ -545,20 +545,21 @@ c_rcpt(struct conn *c, char *arg)
 	}
 	for (i = 0; i < c->m.nrcpt; i++) {
 		if (strcasecmp(c->m.rcpt[i].addr, addr) == 0) {
-			reply(c, "250 2.1.5 Ok");	/* once is enough */
-			return;
+			break;	/* once is enough */
 		}
 	}
-	if ((notify & N_SUCCESS) && !(c->flags & F_RELAY)) {
-		/* a client that may not relay could otherwise have the
-		 * message bounced, body and all, to a forged sender: the
-		 * success DSN returns the headers only */
-		c->m.ret = RET_HDRS;
+	if (i == c->m.nrcpt) {
+		if ((notify & N_SUCCESS) && !(c->flags & F_RELAY)) {
+			/* a client that may not relay could otherwise have
+			 * the message bounced, body and all, to a forged
+			 * sender: the success DSN returns the headers only */
+			c->m.ret = RET_HDRS;
+		}
+		r = msg_addrcpt(&c->m, addr);
+		r->notify = notify;
+		r->orcpt = orcpt != NULL ? xstrdup(orcpt) : NULL;
+		smtp_enter(c, P_RCPT);
 	}
-	r = msg_addrcpt(&c->m, addr);
-	r->notify = notify;
-	r->orcpt = orcpt != NULL ? xstrdup(orcpt) : NULL;
-	smtp_enter(c, P_RCPT);
 	reply(c, "250 2.1.5 Ok");
 }
 
@@ -614,17 +615,6 @@ c_data(struct conn *c, char *arg)
 	reply(c, "354 End data with <CR><LF>.<CR><LF>");
 }
 
-/* An address literal: [IPv4] or [IPv6:...] (RFC 5321 4.1.3). */
-static int
-addrliteral(const char *s, size_t n)
-{
-	unsigned char a[16];
-
-	/* RFC 5321 4.1.3: an IPv6 address carries its tag */
-	return n >= 3 && ipaddr(s, 1, a) ==
-	    (strncasecmp(s + 1, "IPv6:", 5) == 0 ? 16 : 4);
-}
-
 /*
  * The HELO/EHLO argument: a domain or an address literal and nothing
  * else (RFC 5321 4.1.1.1). It goes into Received: and the log, where a
@@ -635,12 +625,16 @@ static int
 helovalid(const char *s)
 {
 	size_t n = strlen(s), label = 0;
+	unsigned char a[16];
 
 	if (n == 0 || n > 255) {
 		return 0;
 	}
 	if (s[0] == '[') {
-		return addrliteral(s, n);
+		/* [IPv4] or [IPv6:...]: an IPv6 address carries its tag
+		 * (RFC 5321 4.1.3) */
+		return n >= 3 && ipaddr(s, 1, a) ==
+		    (strncasecmp(s + 1, "IPv6:", 5) == 0 ? 16 : 4);
 	}
 	for (; *s != '\0'; s++) {
 		if (*s == '.') {
@@ -1214,10 +1208,7 @@ fdslots(void)
 int
 smtp_init(void)
 {
-	nslots = (int)set.maxconn;
-	if (nslots > MAXCONN_CAP) {
-		nslots = MAXCONN_CAP;
-	}
+	nslots = set.maxconn < MAXCONN_CAP ? (int)set.maxconn : MAXCONN_CAP;
 	if (nslots > fdslots()) {
 		nslots = fdslots();
 		logmsg(LOG_WARNING, "smtp: %d sessions at most, not %ld: the "
@@ -1749,16 +1740,6 @@ commitall(void)
 	}
 }
 
-/* The syncer answered: reply to its generation, start the next one. */
-static void
-syncanswer(void)
-{
-	syncwait();
-	if (anysync()) {
-		askflush();
-	}
-}
-
 /*
  * SIGHUP, in the child that keeps the old sessions: no syncer there.
  * A flush in flight is answered by the syncer, waited for: never done a
@@ -1784,7 +1765,11 @@ smtp_run(fd_set *rfds, fd_set *wfds)
 
 	(void)wfds;
 	if (syncer_fd() != -1 && FD_ISSET(syncer_fd(), rfds)) {
-		syncanswer();
+		/* reply to the generation flushed, start the next one */
+		syncwait();
+		if (anysync()) {
+			askflush();
+		}
 	}
 	for (i = 0; (c = each(&i)) != NULL; ) {
 		step(c, FD_ISSET(c->w.fd, rfds), now);
