@@ -98,6 +98,14 @@ enum {				/* c->flags: what the session is */
 };
 
 enum { DE_NONE, DE_LONG, DE_BIG, DE_IO, DE_FULL };	/* data errors */
+/* ... and the refusals they lead to; %lld is MaxMessageSize */
+static const char *const derrtext[] = {
+	NULL,
+	"500 5.5.2 Error: line too long",
+	"552 5.3.4 Message size exceeds fixed limit of %lld bytes",
+	"451 4.3.0 Error: queue file write error",
+	"452 4.3.1 Insufficient system storage"
+};
 
 struct conn {
 	struct wire w;		/* socket, engine, fill of in and out */
@@ -113,7 +121,6 @@ struct conn {
 	char authuser[128];
 	/* the transaction */
 	struct msg m;
-	long long declared;
 	int dffd, derr;
 	int bol;		/* the last data line ended in CRLF */
 	unsigned gen;		/* P_SYNC: the flush that makes it durable */
@@ -218,9 +225,9 @@ static int nnets;
 static int
 parsenet(const char *s, struct net *n)
 {
-	char buf[INET6_ADDRSTRLEN + 8], *slash;
-	char *end;
+	char buf[INET6_ADDRSTRLEN + 8], *slash, *end;
 	long bits;
+	int len;
 
 	if (strlen(s) >= sizeof(buf)) {
 		return -1;	/* cut, "1.2.3.4/240" could become "/24" */
@@ -229,15 +236,11 @@ parsenet(const char *s, struct net *n)
 	if ((slash = strchr(buf, '/')) != NULL) {
 		*slash++ = '\0';
 	}
-	if (inet_pton(AF_INET, buf, n->a) == 1) {
-		n->family = AF_INET;
-		n->bits = 32;
-	} else if (inet_pton(AF_INET6, buf, n->a) == 1) {
-		n->family = AF_INET6;
-		n->bits = 128;
-	} else {
+	if ((len = ipaddr(buf, 0, n->a)) == 0) {
 		return -1;
 	}
+	n->family = len == 4 ? AF_INET : AF_INET6;
+	n->bits = len * 8;
 	if (slash != NULL) {
 		bits = strtol(slash, &end, 10);
 		if (*slash == '\0' || *end != '\0' || bits < 0 ||
@@ -281,22 +284,27 @@ innet(const struct net *n, int family, const unsigned char *a)
 	    ((n->a[full] ^ a[full]) & (0xff << (8 - rest)) & 0xff) == 0;
 }
 
+/* The address bytes of an IPv4 or IPv6 socket address. */
+static const unsigned char *
+inaddr(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET6) {
+		return ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
+	}
+	return (const unsigned char *)
+	    &((const struct sockaddr_in *)ss)->sin_addr;
+}
+
 static int
 relayallowed(const struct sockaddr_storage *ss)
 {
-	const unsigned char *a;
+	const unsigned char *a = inaddr(ss);
 	int family = ss->ss_family, i;
 
-	if (family == AF_INET) {
-		a = (const unsigned char *)
-		    &((const struct sockaddr_in *)ss)->sin_addr;
-	} else {
-		a = ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
-		if (IN6_IS_ADDR_V4MAPPED(
-		    &((const struct sockaddr_in6 *)ss)->sin6_addr)) {
-			family = AF_INET;
-			a += 12;
-		}
+	if (family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(
+	    &((const struct sockaddr_in6 *)ss)->sin6_addr)) {
+		family = AF_INET;
+		a += 12;
 	}
 	for (i = 0; i < nnets; i++) {
 		if (innet(&nets[i], family, a)) {
@@ -355,6 +363,20 @@ reject(struct conn *c, const char *cmd, const char *fmt, ...)
 	}
 }
 
+/* A refusal for a data error (DE_*), of the message or the line. */
+static void
+derrreject(struct conn *c, const char *cmd, int derr)
+{
+	reject(c, cmd, derrtext[derr], set.maxsize);
+}
+
+/* The data error of a failed write to the spool, by errno. */
+static int
+storeerr(int err)
+{
+	return err == ENOSPC || err == EDQUOT ? DE_FULL : DE_IO;
+}
+
 /* ---- the transaction ---- */
 
 static void
@@ -369,16 +391,6 @@ dropmsg(struct conn *c)
 	c->dlen = 0;
 	c->size = 0;
 	c->derr = DE_NONE;
-	c->declared = 0;
-}
-
-static void
-resettx(struct conn *c)
-{
-	dropmsg(c);
-	if (c->phase != P_INIT) {
-		smtp_enter(c, P_HELO);
-	}
 }
 
 /* Extract the path of "FROM:<path> params" into buf; returns params. */
@@ -418,71 +430,57 @@ path(char *arg, const char *prefix, char *buf, size_t len)
 	return end + strspn(end, " ");
 }
 
+/* The parameters of MAIL into m, and the SIZE declared; -1: refused. */
 static int
-mailparam(struct conn *c, char *p)
+mailparams(struct msg *m, char *params, long long *size)
 {
-	char *end;
+	char *p, *save, *end;
 
-	if (strncasecmp(p, "SIZE=", 5) == 0) {
-		errno = 0;
-		c->declared = strtoll(p + 5, &end, 10);
-		return (*end != '\0' || errno != 0 || c->declared < 0) ? -1 : 0;
+	for (p = strtok_r(params, " ", &save); p != NULL;
+	    p = strtok_r(NULL, " ", &save)) {
+		if (strncasecmp(p, "SIZE=", 5) == 0) {
+			errno = 0;
+			*size = strtoll(p + 5, &end, 10);
+			if (*end != '\0' || errno != 0 || *size < 0) {
+				return -1;
+			}
+		} else if (strncasecmp(p, "RET=", 4) == 0 &&
+		    dsn_ret(p + 4) != -1) {
+			m->ret = dsn_ret(p + 4);
+		} else if (strncasecmp(p, "ENVID=", 6) == 0 &&
+		    dsn_xtext(p + 6, 100) && m->envid == NULL) {
+			m->envid = xstrdup(p + 6);
+		} else if (strcasecmp(p, "BODY=7BIT") != 0 &&
+		    strcasecmp(p, "BODY=8BITMIME") != 0 &&
+		    strcasecmp(p, "SMTPUTF8") != 0 &&
+		    strncasecmp(p, "AUTH=", 5) != 0) {
+			return -1;
+		}
 	}
-	if (strcasecmp(p, "BODY=7BIT") == 0 ||
-	    strcasecmp(p, "BODY=8BITMIME") == 0 ||
-	    strcasecmp(p, "SMTPUTF8") == 0 || strncasecmp(p, "AUTH=", 5) == 0) {
-		return 0;
-	}
-	if (strncasecmp(p, "RET=", 4) == 0 && dsn_ret(p + 4) != -1) {
-		c->m.ret = dsn_ret(p + 4);
-		return 0;
-	}
-	if (strncasecmp(p, "ENVID=", 6) == 0 && dsn_xtext(p + 6, 100) &&
-	    c->m.envid == NULL) {
-		c->m.envid = xstrdup(p + 6);
-		return 0;
-	}
-	return -1;
+	return 0;
 }
 
 static void
 c_mail(struct conn *c, char *arg)
 {
-	char addr[MAXADDR + 1], *params, *p, *save;
+	char addr[MAXADDR + 1], *params;
+	long long size = 0;
 
-	c->declared = 0;	/* a refused MAIL leaves nothing behind */
 	if ((params = path(arg, "FROM:", addr, sizeof(addr))) == NULL ||
 	    (addr[0] != '\0' && !addr_valid(addr))) {
 		reject(c, "MAIL", "501 5.1.7 Bad sender address syntax");
+	} else if (mailparams(&c->m, params, &size) == -1) {
+		/* not echoed: the client's bytes stay out of replies */
+		reject(c, "MAIL", "555 5.5.4 Unsupported parameter");
+	} else if (size > set.maxsize || spool_freespace(size) == -1) {
+		derrreject(c, "MAIL", size > set.maxsize ? DE_BIG : DE_FULL);
+	} else {
+		c->m.sender = xstrdup(addr);
+		smtp_enter(c, P_MAIL);
+		reply(c, "250 2.1.0 Ok");
 		return;
 	}
-	msg_init(&c->m);
-	for (p = strtok_r(params, " ", &save); p != NULL;
-	    p = strtok_r(NULL, " ", &save)) {
-		if (mailparam(c, p) == -1) {
-			msg_free(&c->m);
-			c->declared = 0;
-			/* not echoed: the client's bytes stay out of replies */
-			reject(c, "MAIL", "555 5.5.4 Unsupported parameter");
-			return;
-		}
-	}
-	if (c->declared > set.maxsize) {
-		msg_free(&c->m);
-		c->declared = 0;
-		reject(c, "MAIL", "552 5.3.4 Message size exceeds fixed "
-		    "limit of %lld bytes", set.maxsize);
-		return;
-	}
-	if (spool_freespace(c->declared) == -1) {
-		msg_free(&c->m);
-		c->declared = 0;
-		reject(c, "MAIL", "452 4.3.1 Insufficient system storage");
-		return;
-	}
-	c->m.sender = xstrdup(addr);
-	smtp_enter(c, P_MAIL);
-	reply(c, "250 2.1.0 Ok");
+	msg_free(&c->m);	/* a refused MAIL leaves nothing behind */
 }
 
 static int
@@ -521,58 +519,47 @@ static void
 c_rcpt(struct conn *c, char *arg)
 {
 	char addr[MAXADDR + 1], local[MAXADDR + 1], *params, *orcpt = NULL;
-	const char *dom;
+	const char *dom, *why = NULL;	/* the refusal; %s: the address */
 	struct rcpt *r;
 	int notify = 0, k, i;
 
 	if ((params = path(arg, "TO:", addr, sizeof(addr))) == NULL ||
 	    !addr_valid(addr) || splitaddr(addr, local, sizeof(local),
 	    &dom) == -1) {
-		reject(c, "RCPT", "501 5.1.3 Bad recipient address syntax");
-		return;
-	}
-	if (rcptparams(params, &notify, &orcpt) == -1) {
-		reject(c, "RCPT", "555 5.5.4 Unsupported parameter");
-		return;
-	}
-	if (c->m.nrcpt >= set.maxrcpt) {
-		reject(c, "RCPT", "452 4.5.3 Too many recipients");
-		return;
-	}
-	if (dom != NULL && !islocaldomain(dom)) {
+		why = "501 5.1.3 Bad recipient address syntax";
+	} else if (rcptparams(params, &notify, &orcpt) == -1) {
+		why = "555 5.5.4 Unsupported parameter";
+	} else if (c->m.nrcpt >= set.maxrcpt) {
+		why = "452 4.5.3 Too many recipients";
+	} else if (dom != NULL && !islocaldomain(dom)) {
 		if (!(c->flags & F_RELAY)) {
-			reject(c, "RCPT", "554 5.7.1 <%s>: Relaying denied",
-			    addr);
-			return;
+			why = "554 5.7.1 <%s>: Relaying denied";
 		}
-	} else if (!ispostmaster(addr)) {
-		if ((k = local_known(addr)) == -1) {
-			reject(c, "RCPT", "451 4.3.0 <%s>: Temporary lookup "
-			    "failure", addr);
-			return;
-		}
-		if (k == 0) {
-			reject(c, "RCPT", "550 5.1.1 <%s>: User unknown",
-			    addr);
-			return;
-		}
+	} else if (!ispostmaster(addr) && (k = local_known(addr)) != 1) {
+		why = k == -1 ? "451 4.3.0 <%s>: Temporary lookup failure" :
+		    "550 5.1.1 <%s>: User unknown";
+	}
+	if (why != NULL) {
+		reject(c, "RCPT", why, addr);
+		return;
 	}
 	for (i = 0; i < c->m.nrcpt; i++) {
 		if (strcasecmp(c->m.rcpt[i].addr, addr) == 0) {
-			reply(c, "250 2.1.5 Ok");	/* once is enough */
-			return;
+			break;	/* once is enough */
 		}
 	}
-	if ((notify & N_SUCCESS) && !(c->flags & F_RELAY)) {
-		/* a client that may not relay could otherwise have the
-		 * message bounced, body and all, to a forged sender: the
-		 * success DSN returns the headers only */
-		c->m.ret = RET_HDRS;
+	if (i == c->m.nrcpt) {
+		if ((notify & N_SUCCESS) && !(c->flags & F_RELAY)) {
+			/* a client that may not relay could otherwise have
+			 * the message bounced, body and all, to a forged
+			 * sender: the success DSN returns the headers only */
+			c->m.ret = RET_HDRS;
+		}
+		r = msg_addrcpt(&c->m, addr);
+		r->notify = notify;
+		r->orcpt = orcpt != NULL ? xstrdup(orcpt) : NULL;
+		smtp_enter(c, P_RCPT);
 	}
-	r = msg_addrcpt(&c->m, addr);
-	r->notify = notify;
-	r->orcpt = orcpt != NULL ? xstrdup(orcpt) : NULL;
-	smtp_enter(c, P_RCPT);
 	reply(c, "250 2.1.5 Ok");
 }
 
@@ -618,7 +605,7 @@ c_data(struct conn *c, char *arg)
 	if ((c->dffd = spool_create(&c->m)) == -1) {
 		logmsg(LOG_ERR, "smtp: cannot create a df in %s: %s",
 		    set.queuedir, strerror(errno));
-		reject(c, "DATA", "451 4.3.0 Error: queue file write error");
+		derrreject(c, "DATA", DE_IO);
 		return;
 	}
 	received(c);
@@ -626,17 +613,6 @@ c_data(struct conn *c, char *arg)
 	c->bol = 1;
 	c->deadline = time(NULL) + set.tdatablock;
 	reply(c, "354 End data with <CR><LF>.<CR><LF>");
-}
-
-/* An address literal: [IPv4] or [IPv6:...] (RFC 5321 4.1.3). */
-static int
-addrliteral(const char *s, size_t n)
-{
-	unsigned char a[16];
-
-	/* RFC 5321 4.1.3: an IPv6 address carries its tag */
-	return n >= 3 && ipaddr(s, 1, a) ==
-	    (strncasecmp(s + 1, "IPv6:", 5) == 0 ? 16 : 4);
 }
 
 /*
@@ -649,12 +625,16 @@ static int
 helovalid(const char *s)
 {
 	size_t n = strlen(s), label = 0;
+	unsigned char a[16];
 
 	if (n == 0 || n > 255) {
 		return 0;
 	}
 	if (s[0] == '[') {
-		return addrliteral(s, n);
+		/* [IPv4] or [IPv6:...]: an IPv6 address carries its tag
+		 * (RFC 5321 4.1.3) */
+		return n >= 3 && ipaddr(s, 1, a) ==
+		    (strncasecmp(s + 1, "IPv6:", 5) == 0 ? 16 : 4);
 	}
 	for (; *s != '\0'; s++) {
 		if (*s == '.') {
@@ -726,31 +706,17 @@ static void
 c_rset(struct conn *c, char *arg)
 {
 	(void)arg;
-	resettx(c);
-	reply(c, "250 2.0.0 Ok");
-}
-
-static void
-c_noop(struct conn *c, char *arg)
-{
-	(void)arg;
-	reply(c, "250 2.0.0 Ok");
+	dropmsg(c);
+	if (c->phase != P_INIT) {
+		smtp_enter(c, P_HELO);
+	}
 }
 
 static void
 c_quit(struct conn *c, char *arg)
 {
 	(void)arg;
-	reply(c, "221 2.0.0 %s closing connection", set.hostname);
 	smtp_enter(c, intls(c) ? L_TLSCLOSING : L_CLOSING);
-}
-
-static void
-c_vrfy(struct conn *c, char *arg)
-{
-	(void)arg;
-	reply(c, "252 2.5.2 Cannot VRFY user, but will accept message and "
-	    "attempt delivery");
 }
 
 static void
@@ -780,33 +746,27 @@ c_starttls(struct conn *c, char *arg)
 #if WITH_TLS
 /* ---- AUTH (RFC 4954), only inside TLS ---- */
 
-static int
-b64val(int ch)
-{
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	const char *p = ch != '\0' ? strchr(tab, ch) : NULL;
-
-	return p != NULL ? (int)(p - tab) : -1;
-}
-
-/* Decode base64; returns the length or -1. Padding ends it: nothing
- * may follow, so no bytes hide behind an '='. */
+/* Decode base64 into out, NUL-terminated; returns the length (below
+ * outlen) or -1. Padding ends it: nothing may follow, so no bytes hide
+ * behind an '='. */
 static int
 b64decode(const char *s, unsigned char *out, size_t outlen)
 {
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const char *d;
 	size_t n = 0;
 	unsigned v = 0;
-	int bits = 0, d;
+	int bits = 0;
 
 	for (; *s != '\0' && *s != '='; s++) {
-		if ((d = b64val(*s)) == -1) {
+		if ((d = strchr(tab, *s)) == NULL) {	/* *s is no NUL */
 			return -1;
 		}
-		v = (v << 6) | (unsigned)d;
+		v = (v << 6) | (unsigned)(d - tab);
 		if ((bits += 6) >= 8) {
 			bits -= 8;
-			if (n == outlen) {
+			if (n + 1 == outlen) {
 				return -1;
 			}
 			out[n++] = (unsigned char)(v >> bits);
@@ -815,6 +775,7 @@ b64decode(const char *s, unsigned char *out, size_t outlen)
 	if (strspn(s, "=") != strlen(s) || strlen(s) > 2) {
 		return -1;
 	}
+	out[n] = '\0';
 	return (int)n;
 }
 
@@ -876,13 +837,12 @@ checkpass(const char *user, const char *pass)
 	return ok;
 }
 
-/* The end of a checked exchange: 235, or 535 and a guesser slowed down
- * (each failure waits longer for the next command). */
+/* The end of a checked exchange for c->authuser: 235, or 535 and a
+ * guesser slowed down (each failure waits longer for the next command). */
 static void
-authdone(struct conn *c, const char *user, int ok, const char *why)
+authdone(struct conn *c, int ok, const char *why)
 {
 	smtp_enter(c, P_HELO);
-	snprintf(c->authuser, sizeof(c->authuser), "%s", user);
 	sanitize(c->authuser);
 	if (ok) {
 		c->flags |= F_AUTHED | F_RELAY;
@@ -899,91 +859,83 @@ authdone(struct conn *c, const char *user, int ok, const char *why)
 	c->authuser[0] = '\0';
 }
 
-/* A malformed response ends the exchange with 501, nothing checked. */
+/* A malformed or aborted response ends the exchange, nothing checked. */
 static void
 authbad(struct conn *c, const char *why)
 {
 	smtp_enter(c, P_HELO);
 	c->authuser[0] = '\0';
-	reject(c, "AUTH", "501 5.5.2 %s", why);
+	reject(c, "AUTH", "%s", why);
 }
 
 /*
- * AUTH PLAIN's single response (RFC 4616): [authzid] NUL authcid NUL
- * passwd, exactly three fields, user and password not empty. We act
- * for nobody else: the authzid is empty or the user's own.
+ * AUTH PLAIN's single response (RFC 4616), decoded (n bytes at zid):
+ * [authzid] NUL authcid NUL passwd, exactly three fields, user and
+ * password not empty. We act for nobody else: the authzid is empty or
+ * the user's own.
  */
 static void
-authplain(struct conn *c, const char *b64)
+authplain(struct conn *c, char *zid, size_t n)
 {
-	unsigned char buf[512];
-	char *zid = (char *)buf, *user, *pass, *end;
-	int n;
+	char *user, *pass, *end = zid + n;
+	int other;
 
-	if ((n = b64decode(b64, buf, sizeof(buf) - 1)) == -1) {
-		authbad(c, "Invalid base64 data");
-		return;
-	}
-	buf[n] = '\0';
-	end = (char *)buf + n;
-	user = memchr(zid, '\0', (size_t)n);
+	user = memchr(zid, '\0', n);
 	pass = user != NULL && user < end ?
 	    memchr(user + 1, '\0', (size_t)(end - user - 1)) : NULL;
 	if (pass == NULL || pass == end) {
-		authbad(c, "Invalid AUTH PLAIN response");
+		authbad(c, "501 5.5.2 Invalid AUTH PLAIN response");
 	} else if (user++, pass++, strlen(pass) != (size_t)(end - pass)) {
-		authbad(c, "Invalid AUTH PLAIN response: data after the "
-		    "password");
+		authbad(c, "501 5.5.2 Invalid AUTH PLAIN response: data after "
+		    "the password");
 	} else if (*user == '\0' || *pass == '\0') {
-		authbad(c, "Invalid AUTH PLAIN response: empty user or "
-		    "password");
-	} else if (*zid != '\0' && strcmp(zid, user) != 0) {
-		/* not worth a crypt: nobody may act for another */
-		authdone(c, user, 0, " (authorization identity differs)");
+		authbad(c, "501 5.5.2 Invalid AUTH PLAIN response: empty user "
+		    "or password");
 	} else {
-		authdone(c, user, checkpass(user, pass), "");
+		/* another's authzid is not worth a crypt: refused */
+		other = *zid != '\0' && strcmp(zid, user) != 0;
+		snprintf(c->authuser, sizeof(c->authuser), "%s", user);
+		authdone(c, !other && checkpass(user, pass), other ?
+		    " (authorization identity differs)" : "");
 	}
-	explicit_bzero(buf, sizeof(buf));
 }
 
-/* One line of an AUTH exchange (after a 334). */
+/* One response of an AUTH exchange: after a 334, or given with AUTH. */
 static void
-authline(struct conn *c, char *line)
+authresp(struct conn *c, const char *b64)
 {
-	unsigned char buf[256];
+	unsigned char buf[512];
 	int n;
 
-	if (strcmp(line, "*") == 0) {
-		smtp_enter(c, P_HELO);
-		c->authuser[0] = '\0';
-		reject(c, "AUTH", "501 5.0.0 Authentication aborted");
-		return;
-	}
-	if (c->phase == P_AUTH_PLAIN) {
-		authplain(c, line);
-		return;
-	}
-	if ((n = b64decode(line, buf, sizeof(buf) - 1)) == -1) {
-		authbad(c, "Invalid base64 data");
-		return;
-	}
-	buf[n] = '\0';
-	/* LOGIN as PLAIN: no NUL inside, nothing cut off, nothing empty */
-	if (n == 0 || memchr(buf, '\0', (size_t)n) != NULL ||
+	n = b64decode(b64, buf, c->phase == P_AUTH_PLAIN ? sizeof(buf) : 256);
+	if (n == -1) {
+		authbad(c, "501 5.5.2 Invalid base64 data");
+	} else if (c->phase == P_AUTH_PLAIN) {
+		authplain(c, (char *)buf, (size_t)n);
+	} else if (n == 0 || memchr(buf, '\0', (size_t)n) != NULL ||
 	    (c->phase == P_AUTH_USER && (size_t)n >= sizeof(c->authuser))) {
-		authbad(c, "Invalid AUTH LOGIN response");
+		/* LOGIN as PLAIN: no NUL inside, nothing cut off, nothing
+		 * empty */
+		authbad(c, "501 5.5.2 Invalid AUTH LOGIN response");
 	} else if (c->phase == P_AUTH_USER) {
 		memcpy(c->authuser, buf, (size_t)n + 1);
 		smtp_enter(c, P_AUTH_PASS);
 		reply(c, "334 UGFzc3dvcmQ6");
 	} else {
-		char user[sizeof(c->authuser)];
-
-		memcpy(user, c->authuser, sizeof(user));
-		authdone(c, user, checkpass(user, (char *)buf), "");
-		explicit_bzero(user, sizeof(user));
+		authdone(c, checkpass(c->authuser, (char *)buf), "");
 	}
 	explicit_bzero(buf, sizeof(buf));
+}
+
+/* A line in an AUTH phase: a response, or "*" to give up. */
+static void
+authline(struct conn *c, char *line)
+{
+	if (strcmp(line, "*") == 0) {
+		authbad(c, "501 5.0.0 Authentication aborted");
+	} else {
+		authresp(c, line);
+	}
 }
 
 static void
@@ -991,22 +943,18 @@ c_auth(struct conn *c, char *arg)
 {
 	char *resp = strchr(arg, ' ');
 
-	if (!intls(c) || set.authusers[0] == '\0') {
-		reject(c, "AUTH", "503 5.5.1 Error: authentication not "
-		    "enabled");
-		return;
-	}
-	if (c->flags & F_AUTHED) {
-		reject(c, "AUTH", "503 5.5.1 Error: already authenticated");
-		return;
-	}
 	if (resp != NULL) {
 		*resp++ = '\0';
 	}
-	if (strcasecmp(arg, "PLAIN") == 0) {
+	if (!intls(c) || set.authusers[0] == '\0') {
+		reject(c, "AUTH", "503 5.5.1 Error: authentication not "
+		    "enabled");
+	} else if (c->flags & F_AUTHED) {
+		reject(c, "AUTH", "503 5.5.1 Error: already authenticated");
+	} else if (strcasecmp(arg, "PLAIN") == 0) {
 		smtp_enter(c, P_AUTH_PLAIN);
 		if (resp != NULL && strcmp(resp, "=") != 0) {
-			authplain(c, resp);
+			authresp(c, resp);
 		} else {
 			reply(c, "334 ");
 		}
@@ -1038,21 +986,24 @@ c_auth(struct conn *c, char *arg)
 static const struct verb {
 	const char *name;
 	int phases;		/* where it is allowed; elsewhere 503 */
-	void (*fn)(struct conn *, char *);
+	void (*fn)(struct conn *, char *);	/* NULL: nothing to do */
+	const char *done;	/* NULL, or the reply after fn; %s: our name */
 } verbs[] = {
-	{ "EHLO", ~0, c_ehlo },
-	{ "HELO", ~0, c_helo },
-	{ "MAIL", PH(P_HELO), c_mail },
-	{ "RCPT", PH(P_MAIL) | PH(P_RCPT), c_rcpt },
-	{ "DATA", PH(P_MAIL) | PH(P_RCPT), c_data },
-	{ "RSET", ~0, c_rset },
-	{ "NOOP", ~0, c_noop },
-	{ "QUIT", ~0, c_quit },
-	{ "VRFY", ~0, c_vrfy },
-	{ "HELP", ~0, c_help },
-	{ "STARTTLS", PH(P_INIT) | PH(P_HELO), c_starttls },
-	{ "AUTH", PH(P_HELO), c_auth },
+	{ "EHLO", ~0, c_ehlo, NULL },
+	{ "HELO", ~0, c_helo, NULL },
+	{ "MAIL", PH(P_HELO), c_mail, NULL },
+	{ "RCPT", PH(P_MAIL) | PH(P_RCPT), c_rcpt, NULL },
+	{ "DATA", PH(P_MAIL) | PH(P_RCPT), c_data, NULL },
+	{ "RSET", ~0, c_rset, "250 2.0.0 Ok" },
+	{ "NOOP", ~0, NULL, "250 2.0.0 Ok" },
+	{ "QUIT", ~0, c_quit, "221 2.0.0 %s closing connection" },
+	{ "VRFY", ~0, NULL, "252 2.5.2 Cannot VRFY user, but will accept "
+	    "message and attempt delivery" },
+	{ "HELP", ~0, c_help, NULL },
+	{ "STARTTLS", PH(P_INIT) | PH(P_HELO), c_starttls, NULL },
+	{ "AUTH", PH(P_HELO), c_auth, NULL },
 };
+#define NVERBS	(sizeof(verbs) / sizeof(*verbs))
 
 static void
 command(struct conn *c, char *line, size_t len)
@@ -1074,23 +1025,27 @@ command(struct conn *c, char *line, size_t len)
 	}
 	n = strcspn(line, " ");
 	arg = line + n + strspn(line + n, " ");
-	for (v = verbs; v < verbs + sizeof(verbs) / sizeof(*verbs); v++) {
-		if (strlen(v->name) == n && strncasecmp(line, v->name, n) == 0) {
+	line[n] = '\0';
+	for (v = verbs; v < verbs + NVERBS; v++) {
+		if (strcasecmp(line, v->name) == 0) {
 			break;
 		}
 	}
-	if (v == verbs + sizeof(verbs) / sizeof(*verbs)) {
-		sanitize(line);
+	if (v == verbs + NVERBS) {
 		reject(c, "command", "500 5.5.1 Error: command not "
 		    "recognized");
 		return;
 	}
-	line[n] = '\0';
 	if (!(v->phases & PH(c->phase))) {
 		reject(c, v->name, "503 5.5.1 Error: bad sequence of commands");
 		return;
 	}
-	v->fn(c, arg);
+	if (v->fn != NULL) {
+		v->fn(c, arg);
+	}
+	if (v->done != NULL) {
+		reply(c, v->done, set.hostname);
+	}
 }
 
 /* ---- DATA ---- */
@@ -1104,8 +1059,7 @@ dflush(struct conn *c)
 	while (off < c->dlen && c->derr == DE_NONE) {
 		if ((n = write(c->dffd, c->dbuf + off, c->dlen - off)) == -1) {
 			if (errno != EINTR) {
-				c->derr = (errno == ENOSPC || errno == EDQUOT) ?
-				    DE_FULL : DE_IO;
+				c->derr = storeerr(errno);
 			}
 			continue;
 		}
@@ -1136,27 +1090,11 @@ static void
 enddata(struct conn *c)
 {
 	dflush(c);
-	if (c->derr == DE_NONE && spool_freespace(0) == -1) {
-		c->derr = DE_FULL;
-	}
-	switch (c->derr) {
-	case DE_LONG:
-		reject(c, "DATA", "500 5.5.2 Error: line too long");
-		break;
-	case DE_BIG:
-		reject(c, "DATA", "552 5.3.4 Message size exceeds fixed limit "
-		    "of %lld bytes", set.maxsize);
-		break;
-	case DE_FULL:
-		reject(c, "DATA", "452 4.3.1 Insufficient system storage");
-		break;
-	case DE_IO:
-		reject(c, "DATA", "451 4.3.0 Error: queue file write error");
-		break;
-	default:
+	if (c->derr == DE_NONE && spool_freespace(0) == 0) {
 		smtp_enter(c, P_COMMIT);
 		return;
 	}
+	derrreject(c, "DATA", c->derr != DE_NONE ? c->derr : DE_FULL);
 	dropmsg(c);
 	smtp_enter(c, P_HELO);
 }
@@ -1164,9 +1102,7 @@ enddata(struct conn *c)
 static void
 dataline(struct conn *c, char *line, size_t len)
 {
-	int crlf = len >= 2 && line[len - 2] == '\r';
-
-	int bol = c->bol;
+	int crlf = len >= 2 && line[len - 2] == '\r', bol = c->bol;
 
 	c->deadline = time(NULL) + set.tdatablock;
 	c->bol = crlf;
@@ -1226,7 +1162,7 @@ input(struct conn *c)
 		} else if (c->phase == P_DATA) {
 			dataline(c, c->in + off, len);
 		} else if (len > MAXCMD) {
-			reject(c, "command", "500 5.5.2 Error: line too long");
+			derrreject(c, "command", DE_LONG);
 		} else {
 			c->deadline = time(NULL) + set.tcommand;
 			command(c, c->in + off, len);
@@ -1238,7 +1174,7 @@ input(struct conn *c)
 		if (c->phase == P_DATA) {
 			c->derr = DE_LONG;
 		} else if (c->skip == 0) {
-			reject(c, "command", "500 5.5.2 Error: line too long");
+			derrreject(c, "command", DE_LONG);
 		}
 		c->skip = c->in[INSIZE - 1] == '\r' ? 2 : 1;
 		c->bol = 0;	/* inside a line: no line start */
@@ -1247,43 +1183,6 @@ input(struct conn *c)
 	memmove(c->in, c->in + off, c->w.inlen - off);
 	c->w.inlen -= off;
 }
-
-/* ---- bytes: wire.c moves them, plain or through the engine ---- */
-
-/* Move what can move now; -1 when the connection failed. */
-static int
-conn_io(struct conn *c, int canread)
-{
-	if (wire_io(&c->w, canread) == 0) {
-		return 0;
-	}
-#if WITH_TLS
-	if (intls(c) && br_ssl_engine_last_error(&c->sc.eng) != BR_ERR_OK) {
-		logmsg(LOG_NOTICE, "smtp: [%s] TLS error %d", c->addr,
-		    br_ssl_engine_last_error(&c->sc.eng));
-	}
-#endif
-	return -1;
-}
-
-/* The 220 to STARTTLS is out: the engine takes over (RFC 3207). */
-#if WITH_TLS
-static void
-starttls(struct conn *c)
-{
-	smtp_enter(c, L_TLS);
-	c->skip = 0;
-	smtp_enter(c, P_INIT);	/* RFC 3207 4.2: forget the HELO */
-	c->helo[0] = '\0';
-	dropmsg(c);
-	tls_serverinit(&c->sc, c->iobuf, sizeof(c->iobuf));
-	/* pipelined plaintext after STARTTLS is discarded */
-	wire_tls(&c->w, &c->sc.eng);
-}
-#else
-/* Built without TLS: L_STARTTLS is never entered. */
-#define starttls(c)	((void)0)
-#endif
 
 /* ---- slots ---- */
 
@@ -1309,10 +1208,7 @@ fdslots(void)
 int
 smtp_init(void)
 {
-	nslots = (int)set.maxconn;
-	if (nslots > MAXCONN_CAP) {
-		nslots = MAXCONN_CAP;
-	}
+	nslots = set.maxconn < MAXCONN_CAP ? (int)set.maxconn : MAXCONN_CAP;
 	if (nslots > fdslots()) {
 		nslots = fdslots();
 		logmsg(LOG_WARNING, "smtp: %d sessions at most, not %ld: the "
@@ -1380,39 +1276,39 @@ vacant(void)
 	return NULL;
 }
 
-int
-smtp_count(void)
+/* The busy slots in turn: for (i = 0; (c = each(&i)) != NULL; ) */
+static struct conn *
+each(int *i)
+{
+	while (*i < nslots && !busy[*i]) {
+		(*i)++;
+	}
+	return *i < nslots ? &slots[(*i)++].c : NULL;
+}
+
+/* How many sessions there are (addr NULL), or from addr. */
+static int
+sessions(const char *addr)
 {
 	int i, n = 0;
 
 	for (i = 0; i < nslots; i++) {
-		n += busy[i];
+		n += busy[i] && (addr == NULL ||
+		    strcmp(slots[i].c.addr, addr) == 0);
 	}
 	return n;
 }
 
-static int
-sameaddr(const char *addr)
+int
+smtp_count(void)
 {
-	int i, n = 0;
-
-	for (i = 0; i < nslots; i++) {
-		n += busy[i] && strcmp(slots[i].c.addr, addr) == 0;
-	}
-	return n;
+	return sessions(NULL);
 }
 
 static void
 peername(const struct sockaddr_storage *ss, char *buf, size_t len)
 {
-	const void *a;
-
-	if (ss->ss_family == AF_INET6) {
-		a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
-	} else {
-		a = &((const struct sockaddr_in *)ss)->sin_addr;
-	}
-	if (inet_ntop(ss->ss_family, a, buf, (socklen_t)len) == NULL) {
+	if (inet_ntop(ss->ss_family, inaddr(ss), buf, (socklen_t)len) == NULL) {
 		snprintf(buf, len, "unknown");
 	}
 }
@@ -1529,7 +1425,7 @@ smtp_accept(int lfd)
 		}
 		peername(&ss, addr, sizeof(addr));
 		full = fd >= FD_SETSIZE - FD_RESERVE || (c = vacant()) == NULL;
-		if (full || sameaddr(addr) >= set.maxperip) {
+		if (full || sessions(addr) >= set.maxperip) {
 			if (ratelog(full ? &fulllog : &iplog, now, more,
 			    sizeof(more))) {
 				logmsg(LOG_NOTICE, "reject: connect from [%s]: "
@@ -1542,9 +1438,7 @@ smtp_accept(int lfd)
 		}
 		memcpy(c->addr, addr, sizeof(addr));
 		greet(c, fd, fd);
-		if (relayallowed(&ss)) {
-			c->flags |= F_RELAY;
-		}
+		c->flags |= relayallowed(&ss) ? F_RELAY : 0;
 		logmsg(LOG_INFO, "connect from [%s]", addr);
 	}
 }
@@ -1573,9 +1467,7 @@ smtp_stdio(void)
 		if (getpeername(0, (struct sockaddr *)&ss, &len) == 0 &&
 		    (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)) {
 			peername(&ss, c->addr, sizeof(c->addr));
-			if (relayallowed(&ss)) {
-				c->flags |= F_RELAY;
-			}
+			c->flags |= relayallowed(&ss) ? F_RELAY : 0;
 		} else {
 			snprintf(c->addr, sizeof(c->addr), "%s",
 			    ss.ss_family == AF_UNIX ? "unix" : "socket");
@@ -1586,6 +1478,45 @@ smtp_stdio(void)
 		c->flags |= F_RELAY | F_PIPE;
 	}
 	return c;
+}
+
+/* ---- bytes: wire.c moves them, plain or through the engine ---- */
+
+/* The 220 to STARTTLS is out: the engine takes over (RFC 3207). */
+#if WITH_TLS
+static void
+starttls(struct conn *c)
+{
+	smtp_enter(c, L_TLS);
+	c->skip = 0;
+	smtp_enter(c, P_INIT);	/* RFC 3207 4.2: forget the HELO */
+	c->helo[0] = '\0';
+	dropmsg(c);
+	tls_serverinit(&c->sc, c->iobuf, sizeof(c->iobuf));
+	/* pipelined plaintext after STARTTLS is discarded */
+	wire_tls(&c->w, &c->sc.eng);
+}
+#else
+/* Built without TLS: L_STARTTLS is never entered. */
+#define starttls(c)	((void)0)
+#endif
+
+/* Move what can move now; when the connection failed, -1, and the
+ * session is closed (its slot vacant). */
+static int
+conn_io(struct conn *c, int canread)
+{
+	if (wire_io(&c->w, canread) == 0) {
+		return 0;
+	}
+#if WITH_TLS
+	if (intls(c) && br_ssl_engine_last_error(&c->sc.eng) != BR_ERR_OK) {
+		logmsg(LOG_NOTICE, "smtp: [%s] TLS error %d", c->addr,
+		    br_ssl_engine_last_error(&c->sc.eng));
+	}
+#endif
+	conn_reset(c, 0);
+	return -1;
 }
 
 /* ---- the loop's side ---- */
@@ -1605,11 +1536,7 @@ smtp_prepare(fd_set *rfds, fd_set *wfds, int *maxfd, time_t *next)
 	if (acceptpause != 0 && acceptpause < *next) {
 		*next = acceptpause;	/* then the listeners are back */
 	}
-	for (i = 0; i < nslots; i++) {
-		c = &slots[i].c;
-		if (!busy[i]) {
-			continue;
-		}
+	for (i = 0; (c = each(&i)) != NULL; ) {
 		if (c->pause > 0 && c->pause < *next) {
 			*next = c->pause;
 		}
@@ -1633,7 +1560,6 @@ static void
 step(struct conn *c, int readable, time_t now)
 {
 	if (conn_io(c, readable) == -1) {
-		conn_reset(c, 0);
 		return;
 	}
 	while (c->pause <= now) {
@@ -1642,7 +1568,6 @@ step(struct conn *c, int readable, time_t now)
 		c->pause = 0;
 		input(c);
 		if (!committing(c) && conn_io(c, 0) == -1) {
-			conn_reset(c, 0);
 			return;
 		}
 		/* go on while lines remain and the replies went out */
@@ -1654,7 +1579,6 @@ step(struct conn *c, int readable, time_t now)
 	if (c->life == L_STARTTLS && !wire_pending(&c->w)) {
 		starttls(c);
 		if (conn_io(c, 0) == -1) {
-			conn_reset(c, 0);
 			return;
 		}
 	}
@@ -1663,8 +1587,7 @@ step(struct conn *c, int readable, time_t now)
 		 * the close below once it is out, or cannot go */
 		smtp_enter(c, L_NOTIFIED);
 		wire_close(&c->w);
-		(void)conn_io(c, 0);
-		if (wire_pending(&c->w)) {
+		if (conn_io(c, 0) == -1 || wire_pending(&c->w)) {
 			return;
 		}
 	}
@@ -1681,50 +1604,42 @@ step(struct conn *c, int readable, time_t now)
 		    logphase(c), c->addr);
 		reply(c, "421 4.4.2 %s Error: timeout exceeded",
 		    set.hostname);
-		conn_io(c, 0);
-		conn_reset(c, 0);
+		(void)conn_io(c, 0);
+		conn_reset(c, 0);	/* if conn_io has not */
 	}
 }
 
-/* The reply to a message the spool could not take, by errno. */
-static const char *
-storefail(int err)
-{
-	return err == ENOSPC || err == EDQUOT ?
-	    "452 4.3.1 Insufficient system storage" :
-	    "451 4.3.0 Error: queue file write error";
-}
-
-/* What a flush returned, as an errno (0: durable); spool.c leaves the
- * flush's errno behind when it fails. */
-static int
-flusherr(int r)
-{
-	return r == 0 ? 0 : errno != 0 ? errno : EIO;
-}
-
-/* The flush of generation g is over (err == 0: durable): the replies;
- * else err is the flush's errno. */
+/*
+ * A message the spool could not take (err: the errno) gets its 451 or
+ * 452, and goes; a staged one (P_SYNC) with its files.
+ */
 static void
-flushed(unsigned g, int err)
+storefail(struct conn *c, const char *what, int err)
+{
+	logmsg(LOG_ERR, "%s: smtp: %s: %s", c->m.id, what, strerror(err));
+	derrreject(c, "DATA", storeerr(err));
+	dropmsg(c);
+	smtp_enter(c, P_HELO);
+}
+
+/* The flush of generation g is over, r what it returned (0: durable;
+ * else spool.c left the flush's errno behind, if any): the replies. */
+static void
+flushed(unsigned g, int r)
 {
 	char id[QIDLEN];
 	struct conn *c;
-	int i, aborted = 0;
+	int err = r == 0 ? 0 : errno != 0 ? errno : EIO, i, aborted = 0;
 
-	for (i = 0; i < nslots; i++) {
-		c = &slots[i].c;
-		if (!busy[i] || c->phase != P_SYNC || c->gen > g) {
+	for (i = 0; (c = each(&i)) != NULL; ) {
+		if (c->phase != P_SYNC || c->gen > g) {
 			continue;
 		}
-		smtp_enter(c, P_HELO);
 		if (err != 0) {
-			logmsg(LOG_ERR, "%s: smtp: the flush failed: %s",
-			    c->m.id, strerror(err));
-			spool_abort(&c->m, -1);
+			storefail(c, "the flush failed", err);
 			aborted = 1;
-			reject(c, "DATA", "%s", storefail(err));
 		} else {
+			smtp_enter(c, P_HELO);
 			logmsg(LOG_INFO, "%s: from=<%s>, size=%lld, nrcpts=%d, "
 			    "proto=%sSMTP, helo=%s, relay=[%s]", c->m.id,
 			    c->m.sender, (long long)c->m.size, c->m.nrcpt,
@@ -1734,12 +1649,11 @@ flushed(unsigned g, int err)
 			c->nrcpt += (unsigned)c->m.nrcpt;
 			stats.msgs++;
 			memcpy(id, c->m.id, sizeof(id));
-			msg_free(&c->m);	/* unlocks it for the runner */
+			dropmsg(c);	/* unlocks it for the runner */
 			if (smtp_onqueued != NULL) {
 				smtp_onqueued(id);
 			}
 		}
-		msg_free(&c->m);
 	}
 	if (aborted) {
 		spool_abortdone();
@@ -1754,7 +1668,7 @@ syncwait(void)
 	if (inflight) {
 		inflight = 0;
 		errno = 0;
-		flushed(flushgen, flusherr(syncer_done()));
+		flushed(flushgen, syncer_done());
 	}
 }
 
@@ -1763,7 +1677,7 @@ static void
 syncnow(unsigned g)
 {
 	errno = 0;
-	flushed(g, flusherr(syncer_flush()));
+	flushed(g, syncer_flush());
 }
 
 /* Is a message staged, waiting for a flush? */
@@ -1788,11 +1702,10 @@ askflush(void)
 		return;		/* the next flush starts when this one ends */
 	}
 	flushgen = opengen++;
-	if (syncer_ask() == 0) {
-		inflight = 1;
-		return;
+	inflight = syncer_ask() == 0;
+	if (!inflight) {
+		syncnow(flushgen);
 	}
-	syncnow(flushgen);
 }
 
 /*
@@ -1808,18 +1721,13 @@ commitall(void)
 	struct conn *c;
 	int i, n = 0;
 
-	for (i = 0; i < nslots; i++) {
-		c = &slots[i].c;
-		if (!busy[i] || c->phase != P_COMMIT) {
+	for (i = 0; (c = each(&i)) != NULL; ) {
+		if (c->phase != P_COMMIT) {
 			continue;
 		}
 		if (syncer_stage(&c->m, c->dffd) == -1) {
 			c->dffd = -1;
-			logmsg(LOG_ERR, "%s: smtp: cannot stage: %s", c->m.id,
-			    strerror(errno));
-			reject(c, "DATA", "%s", storefail(errno));
-			smtp_enter(c, P_HELO);
-			msg_free(&c->m);
+			storefail(c, "cannot stage", errno);
 			continue;
 		}
 		c->dffd = -1;
@@ -1828,16 +1736,6 @@ commitall(void)
 		n++;
 	}
 	if (n > 0) {
-		askflush();
-	}
-}
-
-/* The syncer answered: reply to its generation, start the next one. */
-static void
-syncanswer(void)
-{
-	syncwait();
-	if (anysync()) {
 		askflush();
 	}
 }
@@ -1867,23 +1765,23 @@ smtp_run(fd_set *rfds, fd_set *wfds)
 
 	(void)wfds;
 	if (syncer_fd() != -1 && FD_ISSET(syncer_fd(), rfds)) {
-		syncanswer();
-	}
-	for (i = 0; i < nslots; i++) {
-		c = &slots[i].c;
-		if (busy[i]) {
-			step(c, FD_ISSET(c->w.fd, rfds), now);
+		/* reply to the generation flushed, start the next one */
+		syncwait();
+		if (anysync()) {
+			askflush();
 		}
+	}
+	for (i = 0; (c = each(&i)) != NULL; ) {
+		step(c, FD_ISSET(c->w.fd, rfds), now);
 	}
 	commitall();
 	/* sessions that had pipelined commands behind their message */
 	do {
 		again = 0;
-		for (i = 0; i < nslots; i++) {
-			c = &slots[i].c;
-			if (busy[i] && !committing(c)) {
+		for (i = 0; (c = each(&i)) != NULL; ) {
+			if (!committing(c)) {
 				step(c, 0, now);
-				again |= busy[i] && c->phase == P_COMMIT;
+				again |= busy[SLOT(c)] && c->phase == P_COMMIT;
 			}
 		}
 		commitall();
@@ -1905,17 +1803,13 @@ smtp_shutdown(void)
 	if (anysync()) {
 		syncnow(opengen++);
 	}
-	for (i = 0; i < nslots; i++) {
-		c = &slots[i].c;
-		if (!busy[i]) {
-			continue;
-		}
+	for (i = 0; (c = each(&i)) != NULL; ) {
 		if (c->phase != P_DATA) {
 			reply(c, "421 4.3.2 %s Service shutting down",
 			    set.hostname);
-			conn_io(c, 0);
+			(void)conn_io(c, 0);
 		}
-		conn_reset(c, 0);
+		conn_reset(c, 0);	/* if conn_io has not */
 	}
 }
 
@@ -1941,15 +1835,11 @@ smtp_dump(void)
 	logmsg(LOG_INFO, "state: %d session(s), since start: %lu "
 	    "connections, %lu messages, %lu rejects", smtp_count(),
 	    stats.conns, stats.msgs, stats.rejects);
-	for (i = 0; i < nslots; i++) {
-		c = &slots[i].c;
-		if (!busy[i]) {
-			continue;
-		}
+	for (i = 0; (c = each(&i)) != NULL; ) {
 		logmsg(LOG_INFO, "state: session fd=%d peer=[%s] helo=%s "
 		    "phase=%s bytes=%lld msgs=%u tls=%s%s", c->w.fd, c->addr,
 		    c->helo[0] != '\0' ? c->helo : "-", logphase(c),
-		    c->bytes + c->size, c->nmsg, intls(c) ? "yes" : "no",
+		    c->bytes, c->nmsg, intls(c) ? "yes" : "no",
 		    (c->flags & F_AUTHED) ? " auth=yes" : "");
 	}
 }
