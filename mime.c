@@ -187,31 +187,31 @@ masqfrom(const char *f, size_t len, const char *masq, char *out,
 static int
 stuff(const char *buf, size_t n, size_t *col)
 {
-	char line[8], *o, ch;
-	size_t i;
+	size_t i, run;
 
-	for (i = 0; i < n; i++) {
-		o = line;
-		ch = buf[i] == '\r' ? ' ' : buf[i];
-		if (ch == '\n') {
-			*o++ = '\r';
-			*o++ = '\n';
+	for (i = 0; i < n; i += run) {
+		run = 1;
+		if (buf[i] == '\n' || *col == 998) {
+			if (put("\r\n", 2) == -1) {
+				return -1;
+			}
 			*col = 0;
-		} else {
-			if (*col == 998) {
-				*o++ = '\r';
-				*o++ = '\n';
-				*col = 0;
+			if (buf[i] == '\n') {
+				continue;
 			}
-			if (*col == 0 && ch == '.') {
-				*o++ = '.';
-			}
-			*o++ = ch;
-			(*col)++;
 		}
-		if (put(line, (size_t)(o - line)) == -1) {
+		if (*col == 0 && buf[i] == '.' && put(".", 1) == -1) {
 			return -1;
 		}
+		/* the rest of the line at once, up to a CR or column 998 */
+		while (buf[i] != '\r' && i + run < n && *col + run < 998 &&
+		    buf[i + run] != '\n' && buf[i + run] != '\r') {
+			run++;
+		}
+		if (put(buf[i] == '\r' ? " " : buf + i, run) == -1) {
+			return -1;
+		}
+		*col += run;
 	}
 	return 0;
 }
@@ -513,34 +513,39 @@ qp(const char *p, size_t n, int eol)
 	return out(o, k);
 }
 
+/* Base64 of the 1 to 3 bytes at p (have; more counts as 3): 4 characters
+ * into o, padded. */
+static void
+quantum(const unsigned char *p, size_t have, char *o)
+{
+	unsigned v = (unsigned)p[0] << 16 | (have > 1 ? (unsigned)p[1] << 8 :
+	    0) | (have > 2 ? p[2] : 0);
+
+	o[0] = b64tab[v >> 18 & 63];
+	o[1] = b64tab[v >> 12 & 63];
+	o[2] = have > 1 ? b64tab[v >> 6 & 63] : '=';
+	o[3] = have > 2 ? b64tab[v & 63] : '=';
+}
+
 /* Base64 (RFC 2045 6.8), lines of 76; fin pads the last quantum. */
 static int
 b64feed(const char *p, size_t n, int fin)
 {
 	char o[PIECE * 2];
 	size_t k = 0, i;
-	unsigned v;
 
-	for (i = 0; i < n || (fin && cv.nacc > 0); i++) {
-		int have = cv.nacc;
-
+	for (i = 0; i <= n; i++) {
 		if (i < n) {
 			cv.acc[cv.nacc++] = (unsigned char)p[i];
-			if (cv.nacc < 3) {
-				continue;
-			}
-			have = 3;
 		}
-		v = (unsigned)cv.acc[0] << 16 | (have > 1 ?
-		    (unsigned)cv.acc[1] << 8 : 0) | (have > 2 ? cv.acc[2] : 0);
-		o[k++] = b64tab[v >> 18 & 63];
-		o[k++] = b64tab[v >> 12 & 63];
-		o[k++] = have > 1 ? b64tab[v >> 6 & 63] : '=';
-		o[k++] = have > 2 ? b64tab[v & 63] : '=';
-		cv.nacc = 0;
-		if ((cv.ocol += 4) >= 76) {
-			o[k++] = '\n';
-			cv.ocol = 0;
+		if (cv.nacc == 3 || (i == n && fin && cv.nacc > 0)) {
+			quantum(cv.acc, (size_t)cv.nacc, o + k);
+			k += 4;
+			cv.nacc = 0;
+			if ((cv.ocol += 4) >= 76) {
+				o[k++] = '\n';
+				cv.ocol = 0;
+			}
 		}
 	}
 	if (fin && cv.ocol > 0) {
@@ -783,16 +788,8 @@ mime_b64(const unsigned char *p, size_t n, char *out, size_t outlen)
 {
 	size_t i, o = 0;
 
-	for (i = 0; i < n && o + 5 < outlen; i += 3) {
-		unsigned v = (unsigned)p[i] << 16;
-
-		v |= i + 1 < n ? (unsigned)p[i + 1] << 8 : 0;
-		v |= i + 2 < n ? (unsigned)p[i + 2] : 0;
-		out[o++] = b64tab[v >> 18 & 63];
-		out[o++] = b64tab[v >> 12 & 63];
-		out[o++] = i + 1 < n ? b64tab[v >> 6 & 63] : '=';
-		out[o++] = i + 2 < n ? b64tab[v & 63] : '=';
+	for (i = 0; i < n && o + 5 < outlen; i += 3, o += 4) {
+		quantum(p + i, n - i, out + o);
 	}
 	out[o] = '\0';
 }
-
