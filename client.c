@@ -25,7 +25,6 @@
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -638,51 +637,31 @@ needutf8(const struct msg *m, const char *sender, const int *idx, int n)
 static int
 mailfrom(const struct msg *m, const char *sender, long long size, int utf8)
 {
-	char params[256] = "";
-	size_t n = 0;
+	char sz[32] = "";
+	int dsn = (cl.ext & X_DSN) != 0;
 
 	if (cl.ext & X_SIZE) {
-		n += (size_t)snprintf(params + n, sizeof(params) - n,
-		    " SIZE=%lld", size);
+		snprintf(sz, sizeof(sz), " SIZE=%lld", size);
 	}
-	if (cl.ext & X_8BITMIME) {
-		n += (size_t)snprintf(params + n, sizeof(params) - n,
-		    " BODY=8BITMIME");
-	}
-	if ((cl.ext & X_DSN) && m->ret != RET_DEFAULT) {
-		n += (size_t)snprintf(params + n, sizeof(params) - n, " RET=%s",
-		    m->ret == RET_FULL ? "FULL" : "HDRS");
-	}
-	if ((cl.ext & X_DSN) && m->envid != NULL && n < sizeof(params)) {
-		n += (size_t)snprintf(params + n, sizeof(params) - n,
-		    " ENVID=%s", m->envid);
-	}
-	if (utf8 && n < sizeof(params)) {
-		snprintf(params + n, sizeof(params) - n, " SMTPUTF8");
-	}
-	return command(C_MAIL, 0, "MAIL FROM:<%s>%s", sender, params);
+	return command(C_MAIL, 0, "MAIL FROM:<%s>%s%s%s%s%s%s", sender, sz,
+	    (cl.ext & X_8BITMIME) ? " BODY=8BITMIME" : "",
+	    !dsn || m->ret == RET_DEFAULT ? "" : m->ret == RET_FULL ?
+	    " RET=FULL" : " RET=HDRS", dsn && m->envid != NULL ? " ENVID=" : "",
+	    dsn && m->envid != NULL ? m->envid : "", utf8 ? " SMTPUTF8" : "");
 }
 
 static int
 rcptto(const struct rcpt *r, int i)
 {
-	char params[600] = "";
-	size_t n = 0;
+	const char *orcpt = (cl.ext & X_DSN) ? r->orcpt : NULL;
+	char notify[32] = "";
 
-	if ((cl.ext & X_DSN) && r->notify != 0) {
-		n += (size_t)snprintf(params, sizeof(params), " NOTIFY=%s%s%s%s",
-		    (r->notify & N_NEVER) ? "NEVER" : "",
-		    (r->notify & N_SUCCESS) ? "SUCCESS" : "",
-		    (r->notify & N_SUCCESS) && (r->notify & (N_FAILURE |
-		    N_DELAY)) ? "," : "",
-		    (r->notify & N_FAILURE) ? ((r->notify & N_DELAY) ?
-		    "FAILURE,DELAY" : "FAILURE") : (r->notify & N_DELAY) ?
-		    "DELAY" : "");
+	if (cl.ext & X_DSN) {
+		dsn_notifystr(r->notify, notify, sizeof(notify));
 	}
-	if ((cl.ext & X_DSN) && r->orcpt != NULL && n < sizeof(params)) {
-		snprintf(params + n, sizeof(params) - n, " ORCPT=%s", r->orcpt);
-	}
-	return command(C_RCPT, i, "RCPT TO:<%s>%s", r->addr, params);
+	return command(C_RCPT, i, "RCPT TO:<%s>%s%s%s%s", r->addr,
+	    notify[0] != '\0' ? " NOTIFY=" : "", notify,
+	    orcpt != NULL ? " ORCPT=" : "", orcpt != NULL ? orcpt : "");
 }
 
 /* Every recipient fails alike before MAIL; the session stays usable. */
@@ -857,15 +836,6 @@ bodyput(const char *p, size_t n)
 /* ---- TLS (RFC 3207): the client's engine on the wire ---- */
 
 #if WITH_TLS
-static int
-isaddr(const char *host)
-{
-	unsigned char buf[16];
-
-	return inet_pton(AF_INET, host, buf) == 1 ||
-	    inet_pton(AF_INET6, host, buf) == 1;
-}
-
 /*
  * TLS on the open connection; a failure leaves it unusable. With verify,
  * the chain must lead to CACertFile and the certificate must carry
@@ -879,6 +849,7 @@ handshake(char *why, size_t whylen)
 	br_ssl_engine_context *eng;
 	char cas[300] = "no usable CA certificate in CACertFile";
 	const char *name = cl.tlsname;
+	unsigned char a[16];
 	unsigned st;
 	int e, lit;
 
@@ -889,7 +860,7 @@ handshake(char *why, size_t whylen)
 	}
 	/* BearSSL matches DNS names only (and an address is no SNI): an
 	 * address literal (SmartHost [192.0.2.1]) is checked after */
-	lit = isaddr(name);
+	lit = ipaddr(name, 0, a) != 0;
 	cl.t = tls_client(lit ? NULL : name, cl.verify);
 	eng = tls_clientengine(cl.t);
 	wire_tls(&cl.w, eng);
