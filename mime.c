@@ -75,9 +75,8 @@ static struct {
 
 
 static int downgrade(int dffd, const char *masq, int dry);
-static int enddata(size_t col);
-static off_t sendheaders(int dffd, const char *masq, size_t *col);
-static int sendbody(int dffd, off_t from, size_t col);
+static off_t sendheaders(int dffd, const char *masq);
+static int sendbody(int dffd, off_t from);
 
 /*
  * The message from the df through fn, up to the final dot (not sent):
@@ -88,17 +87,18 @@ int
 mime_send(int dffd, const char *masq, int conv,
     int (*fn)(const char *p, size_t n))
 {
-	size_t col = 0;
 	off_t body;
 
 	put = fn;
-	if (conv) {
-		return downgrade(dffd, masq, 0) == -1 ? -1 : enddata(cv.col);
-	}
-	if ((body = sendheaders(dffd, masq, &col)) == -1) {
+	if (conv && downgrade(dffd, masq, 0) == -1) {
 		return -1;
 	}
-	return sendbody(dffd, body, col);
+	if (!conv && ((body = sendheaders(dffd, masq)) == -1 ||
+	    sendbody(dffd, body) == -1)) {
+		return -1;
+	}
+	/* the last line ended (the dot is client.c's) */
+	return cv.col > 0 ? put("\r\n", 2) : 0;
 }
 
 /*
@@ -125,17 +125,20 @@ mime_7bitsize(int dffd, const char *masq, const char *host,
 	return -1;
 }
 
-/* MasqueradeAs applied to one address: "@domain" keeps the local part. */
+/* MasqueradeAs applied to one address: "@domain" keeps the local part;
+ * NULL (none) keeps the address. */
 void
 mime_masqaddr(const char *old, const char *masq, char *out, size_t len)
 {
 	char local[MAXADDR + 1];
 	const char *dom;
 
-	if (masq[0] == '@' && splitaddr(old, local, sizeof(local), &dom) == 0) {
+	if (masq != NULL && masq[0] == '@' &&
+	    splitaddr(old, local, sizeof(local), &dom) == 0) {
 		snprintf(out, len, "%s%s", local, masq);
 	} else {
-		snprintf(out, len, "%s", masq[0] == '@' ? masq + 1 : masq);
+		snprintf(out, len, "%s", masq == NULL ? old : masq[0] == '@' ?
+		    masq + 1 : masq);
 	}
 }
 
@@ -174,7 +177,8 @@ masqfrom(const char *f, size_t len, const char *masq, char *out,
 /*
  * Message bytes on the wire: LF becomes CRLF, a line starting with a dot
  * gets another (RFC 5321 4.5.2), a line longer than 998 octets is broken
- * (RFC 5322 2.1.1). *col carries the position in the line across calls.
+ * (RFC 5322 2.1.1). cv.col carries the position in the line across
+ * calls.
  *
  * The df's line ends are LF alone, so any CR in it is text, and would go
  * out bare, which RFC 5321 2.3.8 forbids: a receiver may take it for a
@@ -185,33 +189,33 @@ masqfrom(const char *f, size_t len, const char *masq, char *out,
  * sees. Dot-stuffing and the SIZE count are unchanged by it.
  */
 static int
-stuff(const char *buf, size_t n, size_t *col)
+stuff(const char *buf, size_t n)
 {
 	size_t i, run;
 
 	for (i = 0; i < n; i += run) {
 		run = 1;
-		if (buf[i] == '\n' || *col == 998) {
+		if (buf[i] == '\n' || cv.col == 998) {
 			if (put("\r\n", 2) == -1) {
 				return -1;
 			}
-			*col = 0;
+			cv.col = 0;
 			if (buf[i] == '\n') {
 				continue;
 			}
 		}
-		if (*col == 0 && buf[i] == '.' && put(".", 1) == -1) {
+		if (cv.col == 0 && buf[i] == '.' && put(".", 1) == -1) {
 			return -1;
 		}
 		/* the rest of the line at once, up to a CR or column 998 */
-		while (buf[i] != '\r' && i + run < n && *col + run < 998 &&
+		while (buf[i] != '\r' && i + run < n && cv.col + run < 998 &&
 		    buf[i + run] != '\n' && buf[i + run] != '\r') {
 			run++;
 		}
 		if (put(buf[i] == '\r' ? " " : buf + i, run) == -1) {
 			return -1;
 		}
-		*col += run;
+		cv.col += run;
 	}
 	return 0;
 }
@@ -330,7 +334,7 @@ out(const char *p, size_t n)
 		}
 		return 0;
 	}
-	return stuff(p, n, &cv.col);
+	return stuff(p, n);
 }
 
 /* Is this line a boundary of an enclosing multipart? Its level, or -1;
@@ -440,10 +444,8 @@ emitheaders(char *h, const char *masq, int drop)
 		}
 		if (masq != NULL && strncasecmp(p, "From:", 5) == 0 &&
 		    masqfrom(p, len, masq, field, sizeof(field)) == 0) {
-			if (out(field, strlen(field)) == -1) {
-				return -1;
-			}
-			continue;
+			p = field;	/* next is already found */
+			len = strlen(field);
 		}
 		if (out(p, len) == -1) {
 			return -1;
@@ -729,27 +731,20 @@ downgrade(int dffd, const char *masq, int dry)
 	return endpart(1);
 }
 
-/* The end of the data: the last line ended (the dot is client.c's). */
+/* The rest of the df from offset from. */
 static int
-enddata(size_t col)
-{
-	return col > 0 ? put("\r\n", 2) : 0;
-}
-
-/* The rest of the df from offset from, its last line ended. */
-static int
-sendbody(int dffd, off_t from, size_t col)
+sendbody(int dffd, off_t from)
 {
 	char buf[IOBUF];
 	ssize_t n;
 
 	while ((n = pread(dffd, buf, sizeof(buf), from)) > 0) {
-		if (stuff(buf, (size_t)n, &col) == -1) {
+		if (stuff(buf, (size_t)n) == -1) {
 			return -1;
 		}
 		from += n;
 	}
-	return n == -1 ? -1 : enddata(col);
+	return n == -1 ? -1 : 0;
 }
 
 /*
@@ -759,12 +754,13 @@ sendbody(int dffd, off_t from, size_t col)
  * body starts, or -1.
  */
 static off_t
-sendheaders(int dffd, const char *masq, size_t *col)
+sendheaders(int dffd, const char *masq)
 {
 	static char hdr[MAXHEADER + 1];
 	ssize_t n;
 	char *end;
 
+	memset(&cv, 0, sizeof(cv));	/* stuff()'s column 0 */
 	if (masq == NULL || (n = pread(dffd, hdr, MAXHEADER, 0)) <= 0) {
 		return 0;
 	}
@@ -773,13 +769,7 @@ sendheaders(int dffd, const char *masq, size_t *col)
 		return 0;	/* no header block we can see whole: leave it */
 	}
 	end[1] = '\0';
-	memset(&cv, 0, sizeof(cv));
-	cv.col = *col;
-	if (emitheaders(hdr, masq, 0) == -1) {
-		return -1;
-	}
-	*col = cv.col;
-	return (off_t)(end + 1 - hdr);
+	return emitheaders(hdr, masq, 0) == -1 ? -1 : (off_t)(end + 1 - hdr);
 }
 
 
