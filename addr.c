@@ -628,6 +628,29 @@ dsn_notify(const char *s)
 	return (bits & N_NEVER) && bits != N_NEVER ? -1 : bits;
 }
 
+/* The N_* bits as NOTIFY's value, "SUCCESS,DELAY" ("" for 0); 28 bytes
+ * of out hold any. */
+void
+dsn_notifystr(int bits, char *out, size_t len)
+{
+	static const char *word[] = { "NEVER", "SUCCESS", "FAILURE",
+	    "DELAY" };
+	size_t n = 0, w;
+	int i;
+
+	out[0] = '\0';
+	for (i = 0; i < 4; i++) {
+		w = strlen(word[i]);
+		if ((bits & 1 << i) && n + w + 2 <= len) {
+			if (n > 0) {
+				out[n++] = ',';
+			}
+			memcpy(out + n, word[i], w + 1);
+			n += w;
+		}
+	}
+}
+
 /* RET (RFC 3461 4.3): RET_FULL or RET_HDRS, or -1. */
 int
 dsn_ret(const char *s)

@@ -25,7 +25,6 @@
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -83,7 +82,7 @@ static struct {
 } cl;	/* zeroed: a big initialised struct would sit in the binary */
 
 /* The transaction client_send runs, as its replies come in. */
-static struct {
+static struct tx {
 	const int *idx;
 	int n, *res;
 	char (*replies)[REPLYLEN];
@@ -105,6 +104,7 @@ static int rcptto(const struct rcpt *r, int i);
 static int needutf8(const struct msg *m, const char *sender, const int *idx,
     int n);
 static int refuse(const char *why);
+static void give(int i, int res, const char *text);
 static int command(int what, int i, const char *fmt, ...);
 static int take(void);
 static int rset(void);
@@ -177,15 +177,13 @@ opening(int st, const char *user, const char *pass, char *err,
 		st = code == 220 ? C_EHLO : -1;
 		break;
 	case C_EHLO:
-		cl.ext = 0;
-		code = exchange(C_EHLO, "EHLO %s", set.hostname);
-		/* no ESMTP: plain old HELO */
-		st = code == 250 ? C_STARTTLS : code >= 500 ? C_HELO : -1;
-		break;
 	case C_HELO:
 		cl.ext = 0;
-		code = exchange(C_HELO, "HELO %s", set.hostname);
-		st = code == 250 ? C_STARTTLS : -1;
+		code = exchange(st, st == C_EHLO ? "EHLO %s" : "HELO %s",
+		    set.hostname);
+		/* no ESMTP: plain old HELO */
+		st = code == 250 ? C_STARTTLS : code >= 500 && st == C_EHLO ?
+		    C_HELO : -1;
 		break;
 	case C_STARTTLS:
 		if (cl.tls || (cl.tlsmode == TLS_NONE && cl.cred == NULL)) {
@@ -215,20 +213,12 @@ client_send(const struct msg *m, int dffd, const int *idx, int n, int *res,
     char (*replies)[REPLYLEN], const char *masq)
 {
 	char sender[MAXADDR + 1], why[REPLYLEN];
-	int i, code, pipe = (cl.ext & X_PIPELINING) != 0;
+	int i, pipe = (cl.ext & X_PIPELINING) != 0;
 	int any8, hdr8, utf8, conv;
 	long long size;
 
-	tx.idx = idx;
-	tx.n = n;
-	tx.res = res;
-	tx.replies = replies;
-	tx.mailok = tx.accepted = tx.go = 0;
-	if (masq != NULL) {
-		mime_masqaddr(m->sender, masq, sender, sizeof(sender));
-	} else {
-		snprintf(sender, sizeof(sender), "%s", m->sender);
-	}
+	tx = (struct tx){ .idx = idx, .n = n, .res = res, .replies = replies };
+	mime_masqaddr(m->sender, masq, sender, sizeof(sender));
 	/* RFC 6531 3.2: without SMTPUTF8 a UTF-8 address may not go out,
 	 * and nothing can stand in for it: the message fails, as in Postfix */
 	if ((utf8 = needutf8(m, sender, idx, n)) && !(cl.ext & X_SMTPUTF8)) {
@@ -248,23 +238,16 @@ client_send(const struct msg *m, int dffd, const int *idx, int n, int *res,
 	}
 	cl.deadline = time(NULL) + set.tcommand;
 	cl.state = C_MAIL;
-	if (mailfrom(m, sender, size, utf8) == -1) {
+	/* without PIPELINING, each command after the reply before it */
+	if (mailfrom(m, sender, size, utf8) == -1 ||
+	    (!pipe && settle() == -1)) {
 		goto broken;
 	}
-	for (i = 0; i < n; i++) {
-		/* without PIPELINING, each RCPT after the reply before it */
-		if (!pipe && settle() == -1) {
-			goto broken;
-		}
-		if (!pipe && !tx.mailok) {
-			break;
-		}
-		if (rcptto(&m->rcpt[idx[i]], i) == -1) {
+	for (i = 0; i < n && (pipe || tx.mailok); i++) {
+		if (rcptto(&m->rcpt[idx[i]], i) == -1 ||
+		    (!pipe && settle() == -1)) {
 			goto broken;	/* a reply would be missing: desync */
 		}
-	}
-	if (!pipe && settle() == -1) {
-		goto broken;
 	}
 	if ((pipe || tx.accepted > 0) && command(C_DATA, 0, "DATA") == -1) {
 		goto broken;
@@ -288,12 +271,11 @@ client_send(const struct msg *m, int dffd, const int *idx, int n, int *res,
 	}
 	/* RFC 5321 4.5.3.2.6: the final reply may take 10 minutes */
 	cl.deadline = time(NULL) + 2 * set.tcommand;
-	if ((code = take()) == -1) {
+	if (take() == -1) {
 		for (i = 0; i < n; i++) {
 			if (res[i] == D_OK) {
-				res[i] = D_TEMP;
-				snprintf(replies[i], REPLYLEN, "4.4.2 connection "
-				    "lost after the final dot");
+				give(i, D_TEMP, "4.4.2 connection lost after the "
+				    "final dot");
 			}
 		}
 		return -1;
@@ -301,11 +283,8 @@ client_send(const struct msg *m, int dffd, const int *idx, int n, int *res,
 	cl.state = C_READY;
 	return 0;
 broken:
-	for (i = 0; i < n; i++) {
-		res[i] = D_TEMP;
-		snprintf(replies[i], REPLYLEN, "4.4.2 %s: %s", cl.host,
-		    strerror(errno));
-	}
+	snprintf(why, sizeof(why), "4.4.2 %s: %s", cl.host, strerror(errno));
+	refuse(why);	/* every recipient, temporarily */
 	return -1;
 }
 
@@ -638,54 +617,37 @@ needutf8(const struct msg *m, const char *sender, const int *idx, int n)
 static int
 mailfrom(const struct msg *m, const char *sender, long long size, int utf8)
 {
-	char params[256] = "";
-	size_t n = 0;
+	char sz[32] = "";
+	int dsn = (cl.ext & X_DSN) != 0;
 
 	if (cl.ext & X_SIZE) {
-		n += (size_t)snprintf(params + n, sizeof(params) - n,
-		    " SIZE=%lld", size);
+		snprintf(sz, sizeof(sz), " SIZE=%lld", size);
 	}
-	if (cl.ext & X_8BITMIME) {
-		n += (size_t)snprintf(params + n, sizeof(params) - n,
-		    " BODY=8BITMIME");
-	}
-	if ((cl.ext & X_DSN) && m->ret != RET_DEFAULT) {
-		n += (size_t)snprintf(params + n, sizeof(params) - n, " RET=%s",
-		    m->ret == RET_FULL ? "FULL" : "HDRS");
-	}
-	if ((cl.ext & X_DSN) && m->envid != NULL && n < sizeof(params)) {
-		n += (size_t)snprintf(params + n, sizeof(params) - n,
-		    " ENVID=%s", m->envid);
-	}
-	if (utf8 && n < sizeof(params)) {
-		snprintf(params + n, sizeof(params) - n, " SMTPUTF8");
-	}
-	return command(C_MAIL, 0, "MAIL FROM:<%s>%s", sender, params);
+	return command(C_MAIL, 0, "MAIL FROM:<%s>%s%s%s%s%s%s", sender, sz,
+	    (cl.ext & X_8BITMIME) ? " BODY=8BITMIME" : "",
+	    !dsn || m->ret == RET_DEFAULT ? "" : m->ret == RET_FULL ?
+	    " RET=FULL" : " RET=HDRS", dsn && m->envid != NULL ? " ENVID=" : "",
+	    dsn && m->envid != NULL ? m->envid : "", utf8 ? " SMTPUTF8" : "");
 }
 
 static int
 rcptto(const struct rcpt *r, int i)
 {
-	char params[600] = "";
-	size_t n = 0;
+	const char *orcpt = (cl.ext & X_DSN) ? r->orcpt : NULL;
+	char notify[32] = "";
 
-	if ((cl.ext & X_DSN) && r->notify != 0) {
-		n += (size_t)snprintf(params, sizeof(params), " NOTIFY=%s%s%s%s",
-		    (r->notify & N_NEVER) ? "NEVER" : "",
-		    (r->notify & N_SUCCESS) ? "SUCCESS" : "",
-		    (r->notify & N_SUCCESS) && (r->notify & (N_FAILURE |
-		    N_DELAY)) ? "," : "",
-		    (r->notify & N_FAILURE) ? ((r->notify & N_DELAY) ?
-		    "FAILURE,DELAY" : "FAILURE") : (r->notify & N_DELAY) ?
-		    "DELAY" : "");
+	if (cl.ext & X_DSN) {
+		dsn_notifystr(r->notify, notify, sizeof(notify));
 	}
-	if ((cl.ext & X_DSN) && r->orcpt != NULL && n < sizeof(params)) {
-		snprintf(params + n, sizeof(params) - n, " ORCPT=%s", r->orcpt);
-	}
-	return command(C_RCPT, i, "RCPT TO:<%s>%s", r->addr, params);
+	return command(C_RCPT, i, "RCPT TO:<%s>%s%s%s%s", r->addr,
+	    notify[0] != '\0' ? " NOTIFY=" : "", notify,
+	    orcpt != NULL ? " ORCPT=" : "", orcpt != NULL ? orcpt : "");
 }
 
-/* Every recipient fails alike before MAIL; the session stays usable. */
+/*
+ * Every recipient fails alike (5xx for good, else for now): before MAIL,
+ * when the session stays usable (0), or when it broke.
+ */
 static int
 refuse(const char *why)
 {
@@ -857,15 +819,6 @@ bodyput(const char *p, size_t n)
 /* ---- TLS (RFC 3207): the client's engine on the wire ---- */
 
 #if WITH_TLS
-static int
-isaddr(const char *host)
-{
-	unsigned char buf[16];
-
-	return inet_pton(AF_INET, host, buf) == 1 ||
-	    inet_pton(AF_INET6, host, buf) == 1;
-}
-
 /*
  * TLS on the open connection; a failure leaves it unusable. With verify,
  * the chain must lead to CACertFile and the certificate must carry
@@ -879,6 +832,7 @@ handshake(char *why, size_t whylen)
 	br_ssl_engine_context *eng;
 	char cas[300] = "no usable CA certificate in CACertFile";
 	const char *name = cl.tlsname;
+	unsigned char a[16];
 	unsigned st;
 	int e, lit;
 
@@ -889,7 +843,7 @@ handshake(char *why, size_t whylen)
 	}
 	/* BearSSL matches DNS names only (and an address is no SNI): an
 	 * address literal (SmartHost [192.0.2.1]) is checked after */
-	lit = isaddr(name);
+	lit = ipaddr(name, 0, a) != 0;
 	cl.t = tls_client(lit ? NULL : name, cl.verify);
 	eng = tls_clientengine(cl.t);
 	wire_tls(&cl.w, eng);

@@ -75,9 +75,8 @@ static struct {
 
 
 static int downgrade(int dffd, const char *masq, int dry);
-static int enddata(size_t col);
-static off_t sendheaders(int dffd, const char *masq, size_t *col);
-static int sendbody(int dffd, off_t from, size_t col);
+static off_t sendheaders(int dffd, const char *masq);
+static int sendbody(int dffd, off_t from);
 
 /*
  * The message from the df through fn, up to the final dot (not sent):
@@ -88,17 +87,18 @@ int
 mime_send(int dffd, const char *masq, int conv,
     int (*fn)(const char *p, size_t n))
 {
-	size_t col = 0;
 	off_t body;
 
 	put = fn;
-	if (conv) {
-		return downgrade(dffd, masq, 0) == -1 ? -1 : enddata(cv.col);
-	}
-	if ((body = sendheaders(dffd, masq, &col)) == -1) {
+	if (conv && downgrade(dffd, masq, 0) == -1) {
 		return -1;
 	}
-	return sendbody(dffd, body, col);
+	if (!conv && ((body = sendheaders(dffd, masq)) == -1 ||
+	    sendbody(dffd, body) == -1)) {
+		return -1;
+	}
+	/* the last line ended (the dot is client.c's) */
+	return cv.col > 0 ? put("\r\n", 2) : 0;
 }
 
 /*
@@ -125,17 +125,20 @@ mime_7bitsize(int dffd, const char *masq, const char *host,
 	return -1;
 }
 
-/* MasqueradeAs applied to one address: "@domain" keeps the local part. */
+/* MasqueradeAs applied to one address: "@domain" keeps the local part;
+ * NULL (none) keeps the address. */
 void
 mime_masqaddr(const char *old, const char *masq, char *out, size_t len)
 {
 	char local[MAXADDR + 1];
 	const char *dom;
 
-	if (masq[0] == '@' && splitaddr(old, local, sizeof(local), &dom) == 0) {
+	if (masq != NULL && masq[0] == '@' &&
+	    splitaddr(old, local, sizeof(local), &dom) == 0) {
 		snprintf(out, len, "%s%s", local, masq);
 	} else {
-		snprintf(out, len, "%s", masq[0] == '@' ? masq + 1 : masq);
+		snprintf(out, len, "%s", masq == NULL ? old : masq[0] == '@' ?
+		    masq + 1 : masq);
 	}
 }
 
@@ -174,7 +177,8 @@ masqfrom(const char *f, size_t len, const char *masq, char *out,
 /*
  * Message bytes on the wire: LF becomes CRLF, a line starting with a dot
  * gets another (RFC 5321 4.5.2), a line longer than 998 octets is broken
- * (RFC 5322 2.1.1). *col carries the position in the line across calls.
+ * (RFC 5322 2.1.1). cv.col carries the position in the line across
+ * calls.
  *
  * The df's line ends are LF alone, so any CR in it is text, and would go
  * out bare, which RFC 5321 2.3.8 forbids: a receiver may take it for a
@@ -185,33 +189,33 @@ masqfrom(const char *f, size_t len, const char *masq, char *out,
  * sees. Dot-stuffing and the SIZE count are unchanged by it.
  */
 static int
-stuff(const char *buf, size_t n, size_t *col)
+stuff(const char *buf, size_t n)
 {
-	char line[8], *o, ch;
-	size_t i;
+	size_t i, run;
 
-	for (i = 0; i < n; i++) {
-		o = line;
-		ch = buf[i] == '\r' ? ' ' : buf[i];
-		if (ch == '\n') {
-			*o++ = '\r';
-			*o++ = '\n';
-			*col = 0;
-		} else {
-			if (*col == 998) {
-				*o++ = '\r';
-				*o++ = '\n';
-				*col = 0;
+	for (i = 0; i < n; i += run) {
+		run = 1;
+		if (buf[i] == '\n' || cv.col == 998) {
+			if (put("\r\n", 2) == -1) {
+				return -1;
 			}
-			if (*col == 0 && ch == '.') {
-				*o++ = '.';
+			cv.col = 0;
+			if (buf[i] == '\n') {
+				continue;
 			}
-			*o++ = ch;
-			(*col)++;
 		}
-		if (put(line, (size_t)(o - line)) == -1) {
+		if (cv.col == 0 && buf[i] == '.' && put(".", 1) == -1) {
 			return -1;
 		}
+		/* the rest of the line at once, up to a CR or column 998 */
+		while (buf[i] != '\r' && i + run < n && cv.col + run < 998 &&
+		    buf[i + run] != '\n' && buf[i + run] != '\r') {
+			run++;
+		}
+		if (put(buf[i] == '\r' ? " " : buf + i, run) == -1) {
+			return -1;
+		}
+		cv.col += run;
 	}
 	return 0;
 }
@@ -330,7 +334,7 @@ out(const char *p, size_t n)
 		}
 		return 0;
 	}
-	return stuff(p, n, &cv.col);
+	return stuff(p, n);
 }
 
 /* Is this line a boundary of an enclosing multipart? Its level, or -1;
@@ -440,10 +444,8 @@ emitheaders(char *h, const char *masq, int drop)
 		}
 		if (masq != NULL && strncasecmp(p, "From:", 5) == 0 &&
 		    masqfrom(p, len, masq, field, sizeof(field)) == 0) {
-			if (out(field, strlen(field)) == -1) {
-				return -1;
-			}
-			continue;
+			p = field;	/* next is already found */
+			len = strlen(field);
 		}
 		if (out(p, len) == -1) {
 			return -1;
@@ -513,34 +515,39 @@ qp(const char *p, size_t n, int eol)
 	return out(o, k);
 }
 
+/* Base64 of the 1 to 3 bytes at p (have; more counts as 3): 4 characters
+ * into o, padded. */
+static void
+quantum(const unsigned char *p, size_t have, char *o)
+{
+	unsigned v = (unsigned)p[0] << 16 | (have > 1 ? (unsigned)p[1] << 8 :
+	    0) | (have > 2 ? p[2] : 0);
+
+	o[0] = b64tab[v >> 18 & 63];
+	o[1] = b64tab[v >> 12 & 63];
+	o[2] = have > 1 ? b64tab[v >> 6 & 63] : '=';
+	o[3] = have > 2 ? b64tab[v & 63] : '=';
+}
+
 /* Base64 (RFC 2045 6.8), lines of 76; fin pads the last quantum. */
 static int
 b64feed(const char *p, size_t n, int fin)
 {
 	char o[PIECE * 2];
 	size_t k = 0, i;
-	unsigned v;
 
-	for (i = 0; i < n || (fin && cv.nacc > 0); i++) {
-		int have = cv.nacc;
-
+	for (i = 0; i <= n; i++) {
 		if (i < n) {
 			cv.acc[cv.nacc++] = (unsigned char)p[i];
-			if (cv.nacc < 3) {
-				continue;
-			}
-			have = 3;
 		}
-		v = (unsigned)cv.acc[0] << 16 | (have > 1 ?
-		    (unsigned)cv.acc[1] << 8 : 0) | (have > 2 ? cv.acc[2] : 0);
-		o[k++] = b64tab[v >> 18 & 63];
-		o[k++] = b64tab[v >> 12 & 63];
-		o[k++] = have > 1 ? b64tab[v >> 6 & 63] : '=';
-		o[k++] = have > 2 ? b64tab[v & 63] : '=';
-		cv.nacc = 0;
-		if ((cv.ocol += 4) >= 76) {
-			o[k++] = '\n';
-			cv.ocol = 0;
+		if (cv.nacc == 3 || (i == n && fin && cv.nacc > 0)) {
+			quantum(cv.acc, (size_t)cv.nacc, o + k);
+			k += 4;
+			cv.nacc = 0;
+			if ((cv.ocol += 4) >= 76) {
+				o[k++] = '\n';
+				cv.ocol = 0;
+			}
 		}
 	}
 	if (fin && cv.ocol > 0) {
@@ -724,27 +731,20 @@ downgrade(int dffd, const char *masq, int dry)
 	return endpart(1);
 }
 
-/* The end of the data: the last line ended (the dot is client.c's). */
+/* The rest of the df from offset from. */
 static int
-enddata(size_t col)
-{
-	return col > 0 ? put("\r\n", 2) : 0;
-}
-
-/* The rest of the df from offset from, its last line ended. */
-static int
-sendbody(int dffd, off_t from, size_t col)
+sendbody(int dffd, off_t from)
 {
 	char buf[IOBUF];
 	ssize_t n;
 
 	while ((n = pread(dffd, buf, sizeof(buf), from)) > 0) {
-		if (stuff(buf, (size_t)n, &col) == -1) {
+		if (stuff(buf, (size_t)n) == -1) {
 			return -1;
 		}
 		from += n;
 	}
-	return n == -1 ? -1 : enddata(col);
+	return n == -1 ? -1 : 0;
 }
 
 /*
@@ -754,12 +754,13 @@ sendbody(int dffd, off_t from, size_t col)
  * body starts, or -1.
  */
 static off_t
-sendheaders(int dffd, const char *masq, size_t *col)
+sendheaders(int dffd, const char *masq)
 {
 	static char hdr[MAXHEADER + 1];
 	ssize_t n;
 	char *end;
 
+	memset(&cv, 0, sizeof(cv));	/* stuff()'s column 0 */
 	if (masq == NULL || (n = pread(dffd, hdr, MAXHEADER, 0)) <= 0) {
 		return 0;
 	}
@@ -768,13 +769,7 @@ sendheaders(int dffd, const char *masq, size_t *col)
 		return 0;	/* no header block we can see whole: leave it */
 	}
 	end[1] = '\0';
-	memset(&cv, 0, sizeof(cv));
-	cv.col = *col;
-	if (emitheaders(hdr, masq, 0) == -1) {
-		return -1;
-	}
-	*col = cv.col;
-	return (off_t)(end + 1 - hdr);
+	return emitheaders(hdr, masq, 0) == -1 ? -1 : (off_t)(end + 1 - hdr);
 }
 
 
@@ -783,16 +778,8 @@ mime_b64(const unsigned char *p, size_t n, char *out, size_t outlen)
 {
 	size_t i, o = 0;
 
-	for (i = 0; i < n && o + 5 < outlen; i += 3) {
-		unsigned v = (unsigned)p[i] << 16;
-
-		v |= i + 1 < n ? (unsigned)p[i + 1] << 8 : 0;
-		v |= i + 2 < n ? (unsigned)p[i + 2] : 0;
-		out[o++] = b64tab[v >> 18 & 63];
-		out[o++] = b64tab[v >> 12 & 63];
-		out[o++] = i + 1 < n ? b64tab[v >> 6 & 63] : '=';
-		out[o++] = i + 2 < n ? b64tab[v & 63] : '=';
+	for (i = 0; i < n && o + 5 < outlen; i += 3, o += 4) {
+		quantum(p + i, n - i, out + o);
 	}
 	out[o] = '\0';
 }
-

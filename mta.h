@@ -163,6 +163,7 @@ int addr_valid(const char *addr);
 int dsn_xtext(const char *s, size_t max);
 void dsn_unxtext(const char *s, char *out, size_t len);
 int dsn_notify(const char *s);
+void dsn_notifystr(int bits, char *out, size_t len);
 int dsn_ret(const char *s);
 
 /* spool.c: the queue files (their format and life at its top) */

@@ -34,13 +34,8 @@ void
 wire_init(struct wire *w, int fd, int wfd, char *in, size_t insize,
     char *out, size_t outsize)
 {
-	memset(w, 0, sizeof(*w));
-	w->fd = fd;
-	w->wfd = wfd;
-	w->in = in;
-	w->insize = insize;
-	w->out = out;
-	w->outsize = outsize;
+	*w = (struct wire){ .fd = fd, .wfd = wfd, .in = in, .insize = insize,
+	    .out = out, .outsize = outsize };
 }
 
 /*
