@@ -20,7 +20,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -404,20 +403,15 @@ dns_parse(const unsigned char *pkt, size_t len, unsigned int id,
 	return answers(pkt, len, off + 4, get16(pkt + 6), a);
 }
 
-/* 1 when fd is ready for ev, 0 at the deadline, -1 on error. */
+/* 1 when fd is ready (for output if out), 0 at the deadline, -1 on error. */
 static int
-waitfd(int fd, short ev, long long deadline)
+waitfd(int fd, int out, long long deadline)
 {
-	struct pollfd p;
 	long long left;
 	int r;
 
 	while ((left = deadline - nowms()) > 0) {
-		p.fd = fd;
-		p.events = ev;
-		p.revents = 0;
-		r = poll(&p, 1, (int)left);
-		if (r == 1 || (r == -1 && errno != EINTR)) {
+		if ((r = waitfds(out ? -1 : fd, out ? fd : -1, left)) != 0) {
 			return r;
 		}
 	}
@@ -469,7 +463,7 @@ udp(const struct sockaddr_storage *ns, const unsigned char *q, size_t qlen,
 			continue;	/* e.g. ECONNREFUSED from the last try */
 		}
 		deadline = nowms() + dnstimeout;
-		while (r == PR_NONE && waitfd(fd, POLLIN, deadline) == 1) {
+		while (r == PR_NONE && waitfd(fd, 0, deadline) == 1) {
 			n = recv(fd, dnsbuf, sizeof(dnsbuf), 0);
 			if (n == -1 && errno != EAGAIN && errno != EINTR) {
 				break;	/* ICMP unreachable: next try */
@@ -493,7 +487,7 @@ stream(int fd, unsigned char *buf, size_t n, int out, long long deadline)
 	ssize_t r;
 
 	while (done < n) {
-		if (waitfd(fd, out ? POLLOUT : POLLIN, deadline) != 1) {
+		if (waitfd(fd, out, deadline) != 1) {
 			return -1;
 		}
 		r = out ? send(fd, buf + done, n - done, MSG_NOSIGNAL) :

@@ -20,7 +20,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
-#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -807,14 +806,14 @@ drain(struct cmd *c)
 /*
  * Feed the command and read its output at the same time (either side may
  * fill a pipe while we wait on the other) until it exits. After
- * PIPE_TIMEOUT, or when the df cannot be read, its process group is
- * killed. Returns 0 when it exited, 1 on timeout, -1 on an error (errno).
+ * PIPE_TIMEOUT, or when the df cannot be read or the pipes cannot be
+ * waited on, its process group is killed. Returns 0 when it exited, 1
+ * on timeout, -1 on an error (errno).
  */
 static int
 waitcmd(pid_t pid, struct cmd *c, int dffd, int *status)
 {
 	time_t end = time(NULL) + PIPE_TIMEOUT;
-	struct pollfd pf[2];
 	int r = 0, e, nap = 10;
 	pid_t w;
 
@@ -827,16 +826,14 @@ waitcmd(pid_t pid, struct cmd *c, int dffd, int *status)
 			errno = e;
 			return r < 0 ? -1 : 1;
 		}
-		/* poll skips a side that is done (-1) */
-		pf[0].fd = c->out;
-		pf[0].events = POLLIN;
-		pf[1].fd = c->in;
-		pf[1].events = POLLOUT;
-		/* output closed: it is probably exiting, so look soon */
-		(void)poll(pf, 2, c->out >= 0 ? 1000 : nap);
+		/* a side that is done (-1) is not watched; output closed: it
+		 * is probably exiting, so look soon */
+		if ((r = waitfds(c->out, c->in, c->out >= 0 ? 1000 : nap)) !=
+		    -1) {
+			drain(c);
+			r = feed(c, dffd);
+		}
 		nap = c->out >= 0 || nap >= 500 ? nap : nap * 2;
-		drain(c);
-		r = feed(c, dffd);
 	}
 	drain(c);
 	return w < 0 ? -1 : 0;

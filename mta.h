@@ -117,6 +117,7 @@ void die(int code, const char *fmt, ...);
 void detach(void);
 int eachfd(void (*fn)(int fd, void *arg), void *arg);
 void closefds(int keep1, int keep2);
+int waitfds(int rfd, int wfd, long long ms);
 pid_t reap(pid_t pid, int *st, int flags);
 void logchild(const char *who, pid_t pid, int st, int exits);
 int tempfailcode(int e);
