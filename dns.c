@@ -791,10 +791,11 @@ addrlist(const struct dnsans *a, const unsigned char *name, int qtype,
 int
 dns_addrs(const char *host, struct sockaddr_storage *ss, int max, int *err)
 {
-	struct sockaddr_storage ns, six[DNS_MAXADDR], four[DNS_MAXADDR];
+	static const int qtype[2] = { QT_AAAA, QT_A };
+	struct sockaddr_storage ns, list[2][DNS_MAXADDR];
 	struct dnsans a;
 	unsigned char name[256], orig[256];
-	int n6 = 0, n4 = 0, s6, s4, i, n = 0;
+	int got[2] = { 0, 0 }, s[2], f, i, n = 0;
 
 	*err = 0;
 	/* "[192.0.2.1]", "[IPv6:2001:db8::1]" (RFC 5321 4.1.3), or bare */
@@ -810,24 +811,22 @@ dns_addrs(const char *host, struct sockaddr_storage *ss, int max, int *err)
 		*err = DNS_TEMP;
 		return -1;
 	}
-	memcpy(name, orig, namelen(orig));
-	if ((s6 = lookup(&ns, name, QT_AAAA, &a)) == 0) {
-		n6 = addrlist(&a, name, QT_AAAA, six);
-	}
-	memcpy(name, orig, namelen(orig));
-	if ((s4 = lookup(&ns, name, QT_A, &a)) == 0) {
-		n4 = addrlist(&a, name, QT_A, four);
-	}
-	for (i = 0; i < DNS_MAXADDR && n < max; i++) {
-		if (i < n6) {
-			ss[n++] = six[i];
-		}
-		if (i < n4 && n < max) {
-			ss[n++] = four[i];
+	for (f = 0; f < 2; f++) {
+		memcpy(name, orig, namelen(orig));
+		if ((s[f] = lookup(&ns, name, qtype[f], &a)) == 0) {
+			got[f] = addrlist(&a, name, qtype[f], list[f]);
 		}
 	}
-	if (n == 0 && (s6 != 0 || s4 != 0)) {
-		*err = s6 == DNS_TEMP || s4 == DNS_TEMP ? DNS_TEMP : DNS_PERM;
+	for (i = 0; i < DNS_MAXADDR; i++) {
+		for (f = 0; f < 2; f++) {
+			if (i < got[f] && n < max) {
+				ss[n++] = list[f][i];
+			}
+		}
+	}
+	if (n == 0 && (s[0] != 0 || s[1] != 0)) {
+		*err = s[0] == DNS_TEMP || s[1] == DNS_TEMP ? DNS_TEMP :
+		    DNS_PERM;
 		return -1;
 	}
 	return n;

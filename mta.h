@@ -123,6 +123,7 @@ void logchild(const char *who, pid_t pid, int st, int exits);
 int tempfailcode(int e);
 void *xmalloc(size_t n);
 void *xrealloc(void *p, size_t n);
+void *xmemdup(const void *p, size_t n);
 char *xstrdup(const char *s);
 char *readall(int fd, size_t max, size_t *len);
 void *grow(void *v, int n, int *cap, size_t size);

@@ -56,7 +56,7 @@ pemeach(const char *path, void (*fn)(const char *, struct der *, void *),
 	struct der d = { NULL, 0, 0 };
 	char *buf, name[128];
 	size_t len, off = 0;
-	int n = 0, inobj = 0, fd;
+	int n = 0, fd;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
 	    (buf = readall(fd, SIZE_MAX, &len)) == NULL) {
@@ -76,14 +76,10 @@ pemeach(const char *path, void (*fn)(const char *, struct der *, void *),
 			    br_pem_decoder_name(&pc));
 			d.len = 0;
 			br_pem_decoder_setdest(&pc, derappend, &d);
-			inobj = 1;
 			break;
-		case BR_PEM_END_OBJ:
-			if (inobj) {
-				fn(name, &d, arg);
-				n++;
-			}
-			inobj = 0;
+		case BR_PEM_END_OBJ:	/* only ever after a BEGIN_OBJ */
+			fn(name, &d, arg);
+			n++;
 			break;
 		case BR_PEM_ERROR:
 			snprintf(err, errlen, "%s: not a valid PEM file", path);
@@ -271,13 +267,10 @@ addanchor(const char *name, struct der *d, void *arg)
 	ta->flags = br_x509_decoder_isCA(&dc) ? BR_X509_TA_CA : 0;
 	ta->pkey = *pk;
 	if (pk->key_type == BR_KEYTYPE_RSA) {
-		ta->pkey.key.rsa.n = xmalloc(pk->key.rsa.nlen);
-		memcpy(ta->pkey.key.rsa.n, pk->key.rsa.n, pk->key.rsa.nlen);
-		ta->pkey.key.rsa.e = xmalloc(pk->key.rsa.elen);
-		memcpy(ta->pkey.key.rsa.e, pk->key.rsa.e, pk->key.rsa.elen);
+		ta->pkey.key.rsa.n = xmemdup(pk->key.rsa.n, pk->key.rsa.nlen);
+		ta->pkey.key.rsa.e = xmemdup(pk->key.rsa.e, pk->key.rsa.elen);
 	} else {
-		ta->pkey.key.ec.q = xmalloc(pk->key.ec.qlen);
-		memcpy(ta->pkey.key.ec.q, pk->key.ec.q, pk->key.ec.qlen);
+		ta->pkey.key.ec.q = xmemdup(pk->key.ec.q, pk->key.ec.qlen);
 	}
 }
 
@@ -560,11 +553,8 @@ struct tlsclient *
 tls_client(const char *servername, int verify)
 {
 	static struct tlsclient t;
-	/* no SHA-1 (RFC 9155) and no SHA-224 (no public CA signs with it) */
-	static const br_hash_class *hashes[] = { &br_sha256_vtable,
-	    &br_sha384_vtable, &br_sha512_vtable };
+	br_x509_minimal_context *xc = &t.x.xc;
 	time_t now = time(NULL);
-	size_t i;
 
 	br_ssl_client_zero(&t.cc);
 	profile(&t.cc.eng);
@@ -574,16 +564,15 @@ tls_client(const char *servername, int verify)
 	t.x.n = 0;	/* nothing of the last session's certificate */
 	t.x.verify = verify;
 	if (verify) {
-		br_x509_minimal_init(&t.x.xc, &br_sha256_vtable, tas, ntas);
-		for (i = 0; i < sizeof(hashes) / sizeof(*hashes); i++) {
-			br_x509_minimal_set_hash(&t.x.xc, br_sha256_ID + (int)i,
-			    hashes[i]);
-		}
-		br_x509_minimal_set_rsa(&t.x.xc, br_rsa_i31_pkcs1_vrfy);
-		br_x509_minimal_set_ecdsa(&t.x.xc, &ec31,
-		    br_ecdsa_i31_vrfy_asn1);
-		br_x509_minimal_set_time(&t.x.xc,
-		    (uint32_t)(now / 86400 + 719528), (uint32_t)(now % 86400));
+		br_x509_minimal_init(xc, &br_sha256_vtable, tas, ntas);
+		/* no SHA-1 (RFC 9155), no SHA-224 (no public CA uses it) */
+		br_x509_minimal_set_hash(xc, br_sha256_ID, &br_sha256_vtable);
+		br_x509_minimal_set_hash(xc, br_sha384_ID, &br_sha384_vtable);
+		br_x509_minimal_set_hash(xc, br_sha512_ID, &br_sha512_vtable);
+		br_x509_minimal_set_rsa(xc, br_rsa_i31_pkcs1_vrfy);
+		br_x509_minimal_set_ecdsa(xc, &ec31, br_ecdsa_i31_vrfy_asn1);
+		br_x509_minimal_set_time(xc, (uint32_t)(now / 86400 + 719528),
+		    (uint32_t)(now % 86400));
 	}
 	t.x.vtable = &x509_vtable;
 	br_ssl_engine_set_x509(&t.cc.eng, &t.x.vtable);
@@ -642,8 +631,7 @@ addcert(const char *name, struct der *d, void *arg)
 		*bad = 1;
 		return;
 	}
-	chain[chainlen].data = xmalloc(d->len);
-	memcpy(chain[chainlen].data, d->p, d->len);
+	chain[chainlen].data = xmemdup(d->p, d->len);
 	chain[chainlen].data_len = d->len;
 	chainlen++;
 }

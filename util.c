@@ -182,12 +182,16 @@ xmalloc(size_t n)
 	return xrealloc(NULL, n);
 }
 
+void *
+xmemdup(const void *p, size_t n)
+{
+	return memcpy(xmalloc(n), p, n);
+}
+
 char *
 xstrdup(const char *s)
 {
-	size_t n = strlen(s) + 1;
-
-	return memcpy(xmalloc(n), s, n);
+	return xmemdup(s, strlen(s) + 1);
 }
 
 /* Room for one more element in a growing array. */
