@@ -649,20 +649,6 @@ addkey(const char *name, struct der *d, void *arg)
 	*found = br_skey_decoder_last_error(&keydec) == 0 ? 1 : -1;
 }
 
-/* The key type of the certificate's signer, needed by ECDH suites. */
-static unsigned
-signerkey(const br_x509_certificate *c)
-{
-	br_x509_decoder_context dc;
-
-	br_x509_decoder_init(&dc, NULL, NULL);
-	br_x509_decoder_push(&dc, c->data, c->data_len);
-	if (br_x509_decoder_last_error(&dc) != 0) {
-		return 0;
-	}
-	return (unsigned)br_x509_decoder_get_signer_key_type(&dc);
-}
-
 /* Equal big-endian numbers, whatever leading zeros either carries. */
 static int
 samebig(const unsigned char *a, size_t alen, const unsigned char *b,
@@ -678,23 +664,19 @@ samebig(const unsigned char *a, size_t alen, const unsigned char *b,
 }
 
 /*
- * Does the private key belong to the leaf certificate? A mismatch would
- * otherwise show only as a failed handshake at every STARTTLS.
+ * Does the private key belong to pk, the leaf certificate's key? A
+ * mismatch would otherwise show only as a failed handshake at every
+ * STARTTLS.
  */
 static int
-keymatches(void)
+keymatches(const br_x509_pkey *pk)
 {
-	br_x509_decoder_context dc;
-	const br_x509_pkey *pk;
 	unsigned char buf[BR_EC_KBUF_PUB_MAX_SIZE > 512 ?
 	    BR_EC_KBUF_PUB_MAX_SIZE : 512];
 	br_ec_public_key ec;
 	size_t n;
 
-	br_x509_decoder_init(&dc, NULL, NULL);
-	br_x509_decoder_push(&dc, chain[0].data, chain[0].data_len);
-	if ((pk = br_x509_decoder_get_pkey(&dc)) == NULL ||
-	    pk->key_type != keytype) {
+	if (pk == NULL || pk->key_type != keytype) {
 		return 0;
 	}
 	if (keytype == BR_KEYTYPE_RSA) {
@@ -721,6 +703,7 @@ int
 tls_loadserver(const char *certfile, const char *keyfile, char *err,
     size_t errlen)
 {
+	br_x509_decoder_context dc;
 	int bad = 0, found = 0;
 
 	if (pemeach(certfile, addcert, &bad, err, errlen) == -1) {
@@ -731,7 +714,11 @@ tls_loadserver(const char *certfile, const char *keyfile, char *err,
 		    "no certificate in it" : "too many certificates");
 		return -1;
 	}
-	if ((issuertype = signerkey(&chain[0])) == 0) {
+	/* its signer's key type is needed by ECDH suites */
+	br_x509_decoder_init(&dc, NULL, NULL);
+	br_x509_decoder_push(&dc, chain[0].data, chain[0].data_len);
+	issuertype = (unsigned)br_x509_decoder_get_signer_key_type(&dc);
+	if (br_x509_decoder_last_error(&dc) != 0 || issuertype == 0) {
 		snprintf(err, errlen, "%s: the first certificate cannot be "
 		    "decoded", certfile);
 		return -1;
@@ -746,7 +733,7 @@ tls_loadserver(const char *certfile, const char *keyfile, char *err,
 		return -1;
 	}
 	keytype = br_skey_decoder_key_type(&keydec);
-	if (!keymatches()) {
+	if (!keymatches(br_x509_decoder_get_pkey(&dc))) {
 		snprintf(err, errlen, "%s: the private key does not belong to "
 		    "the first certificate of %s", keyfile, certfile);
 		return -1;
