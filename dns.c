@@ -208,8 +208,7 @@ totext(const unsigned char *w, char *out, int strict)
 	while ((l = *w++) != 0) {
 		for (i = 0; i < l; i++) {
 			c = w[i];
-			if ((c < 'a' || c > 'z') && (c < 'A' || c > 'Z') &&
-			    (c < '0' || c > '9') && c != '-' && c != '_') {
+			if (!isalnum(c) && c != '-' && c != '_') {
 				if (strict) {
 					return -1;
 				}
@@ -654,7 +653,7 @@ getserver(struct sockaddr_storage *ns)
 	size_t len;
 	int fd, k;
 
-	if (set.nameserver != NULL && *set.nameserver != '\0') {
+	if (*set.nameserver != '\0') {
 		if (dns_parseserver(set.nameserver, ns) == 0) {
 			return 0;
 		}

@@ -369,7 +369,7 @@ linklock(struct mbox *b, char *reply, size_t rlen)
 {
 	static unsigned q;
 	char tmp[PATH_MAX + 160], host[65], pid[24];
-	const char *h = set.hostname != NULL ? set.hostname : "localhost";
+	const char *h = set.hostname;
 	struct timespec ts;
 	struct stat st;
 	int fd = -1, n, i, ok, e;
@@ -578,7 +578,7 @@ static void
 uniquename(char *buf, size_t len)
 {
 	static unsigned q;
-	const char *h = set.hostname != NULL ? set.hostname : "localhost";
+	const char *h = set.hostname;
 	struct timespec ts;
 	size_t n;
 
@@ -687,8 +687,7 @@ mailbox(const char *user, const struct msg *m, int dffd, char *reply,
 	    (int)sizeof path) {
 		return setreply(reply, rlen, D_PERM, "5.3.0 path too long");
 	}
-	if (set.mailboxformat != NULL &&
-	    strcmp(set.mailboxformat, "maildir") == 0) {
+	if (strcmp(set.mailboxformat, "maildir") == 0) {
 		return maildir(path, b.uid, b.gid, m, dffd, reply, rlen);
 	}
 	b.path = path;
@@ -718,7 +717,7 @@ runchild(const char *cmd, const struct msg *m, const char *rcpt, int in,
 	char *argv[] = { "sh", "-c", (char *)cmd, NULL };
 	char *env[] = { "PATH=/usr/bin:/bin", "SHELL=/bin/sh", sender,
 	    recipient, NULL };
-	const char *ru = set.runasuser != NULL ? set.runasuser : "nobody";
+	const char *ru = set.runasuser;
 	struct passwd *pw = NULL;
 	sigset_t none;
 	int sig;
