@@ -125,8 +125,7 @@ rnd(void)
 		left = sizeof(pool);
 	}
 	left -= 4;
-	return (uint32_t)pool[left] << 24 | (uint32_t)pool[left + 1] << 16 |
-	    (uint32_t)pool[left + 2] << 8 | pool[left + 3];
+	return (uint32_t)get16(pool + left) << 16 | get16(pool + left + 2);
 }
 
 static long long
@@ -417,23 +416,18 @@ waitfd(int fd, int out, long long deadline)
 	return 0;
 }
 
-static socklen_t
-sslen(const struct sockaddr_storage *ss)
-{
-	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
-	    sizeof(struct sockaddr_in);
-}
-
 static int
 dial(const struct sockaddr_storage *ns, int type)
 {
+	socklen_t len = ns->ss_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 	int fd;
 
 	fd = socket(ns->ss_family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd == -1) {
 		return -1;
 	}
-	if (connect(fd, (const struct sockaddr *)ns, sslen(ns)) == -1 &&
+	if (connect(fd, (const struct sockaddr *)ns, len) == -1 &&
 	    errno != EINPROGRESS) {
 		close(fd);
 		return -1;
