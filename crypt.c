@@ -127,15 +127,9 @@ sha512crypt(const char *key, const char *setting)
 	unsigned long rounds, r;
 	int custom, len;
 
-	if (key == NULL || setting == NULL) {
-		return NULL;
-	}
-	keylen = strnlen(key, KEY_MAX + 1);
-	if (keylen > KEY_MAX) {
-		return NULL;
-	}
-	salt = parse(setting, &saltlen, &rounds, &custom);
-	if (salt == NULL) {
+	if (key == NULL || setting == NULL ||
+	    (keylen = strnlen(key, KEY_MAX + 1)) > KEY_MAX ||
+	    (salt = parse(setting, &saltlen, &rounds, &custom)) == NULL) {
 		return NULL;
 	}
 

@@ -20,7 +20,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,8 +125,7 @@ rnd(void)
 		left = sizeof(pool);
 	}
 	left -= 4;
-	return (uint32_t)pool[left] << 24 | (uint32_t)pool[left + 1] << 16 |
-	    (uint32_t)pool[left + 2] << 8 | pool[left + 3];
+	return (uint32_t)get16(pool + left) << 16 | get16(pool + left + 2);
 }
 
 static long long
@@ -209,8 +207,7 @@ totext(const unsigned char *w, char *out, int strict)
 	while ((l = *w++) != 0) {
 		for (i = 0; i < l; i++) {
 			c = w[i];
-			if ((c < 'a' || c > 'z') && (c < 'A' || c > 'Z') &&
-			    (c < '0' || c > '9') && c != '-' && c != '_') {
+			if (!isalnum(c) && c != '-' && c != '_') {
 				if (strict) {
 					return -1;
 				}
@@ -404,43 +401,33 @@ dns_parse(const unsigned char *pkt, size_t len, unsigned int id,
 	return answers(pkt, len, off + 4, get16(pkt + 6), a);
 }
 
-/* 1 when fd is ready for ev, 0 at the deadline, -1 on error. */
+/* 1 when fd is ready (for output if out), 0 at the deadline, -1 on error. */
 static int
-waitfd(int fd, short ev, long long deadline)
+waitfd(int fd, int out, long long deadline)
 {
-	struct pollfd p;
 	long long left;
 	int r;
 
 	while ((left = deadline - nowms()) > 0) {
-		p.fd = fd;
-		p.events = ev;
-		p.revents = 0;
-		r = poll(&p, 1, (int)left);
-		if (r == 1 || (r == -1 && errno != EINTR)) {
+		if ((r = waitfds(out ? -1 : fd, out ? fd : -1, left)) != 0) {
 			return r;
 		}
 	}
 	return 0;
 }
 
-static socklen_t
-sslen(const struct sockaddr_storage *ss)
-{
-	return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
-	    sizeof(struct sockaddr_in);
-}
-
 static int
 dial(const struct sockaddr_storage *ns, int type)
 {
+	socklen_t len = ns->ss_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 	int fd;
 
 	fd = socket(ns->ss_family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd == -1) {
 		return -1;
 	}
-	if (connect(fd, (const struct sockaddr *)ns, sslen(ns)) == -1 &&
+	if (connect(fd, (const struct sockaddr *)ns, len) == -1 &&
 	    errno != EINPROGRESS) {
 		close(fd);
 		return -1;
@@ -469,7 +456,7 @@ udp(const struct sockaddr_storage *ns, const unsigned char *q, size_t qlen,
 			continue;	/* e.g. ECONNREFUSED from the last try */
 		}
 		deadline = nowms() + dnstimeout;
-		while (r == PR_NONE && waitfd(fd, POLLIN, deadline) == 1) {
+		while (r == PR_NONE && waitfd(fd, 0, deadline) == 1) {
 			n = recv(fd, dnsbuf, sizeof(dnsbuf), 0);
 			if (n == -1 && errno != EAGAIN && errno != EINTR) {
 				break;	/* ICMP unreachable: next try */
@@ -493,7 +480,7 @@ stream(int fd, unsigned char *buf, size_t n, int out, long long deadline)
 	ssize_t r;
 
 	while (done < n) {
-		if (waitfd(fd, out ? POLLOUT : POLLIN, deadline) != 1) {
+		if (waitfd(fd, out, deadline) != 1) {
 			return -1;
 		}
 		r = out ? send(fd, buf + done, n - done, MSG_NOSIGNAL) :
@@ -660,7 +647,7 @@ getserver(struct sockaddr_storage *ns)
 	size_t len;
 	int fd, k;
 
-	if (set.nameserver != NULL && *set.nameserver != '\0') {
+	if (*set.nameserver != '\0') {
 		if (dns_parseserver(set.nameserver, ns) == 0) {
 			return 0;
 		}
@@ -797,10 +784,11 @@ addrlist(const struct dnsans *a, const unsigned char *name, int qtype,
 int
 dns_addrs(const char *host, struct sockaddr_storage *ss, int max, int *err)
 {
-	struct sockaddr_storage ns, six[DNS_MAXADDR], four[DNS_MAXADDR];
+	static const int qtype[2] = { QT_AAAA, QT_A };
+	struct sockaddr_storage ns, list[2][DNS_MAXADDR];
 	struct dnsans a;
 	unsigned char name[256], orig[256];
-	int n6 = 0, n4 = 0, s6, s4, i, n = 0;
+	int got[2] = { 0, 0 }, s[2], f, i, n = 0;
 
 	*err = 0;
 	/* "[192.0.2.1]", "[IPv6:2001:db8::1]" (RFC 5321 4.1.3), or bare */
@@ -816,24 +804,22 @@ dns_addrs(const char *host, struct sockaddr_storage *ss, int max, int *err)
 		*err = DNS_TEMP;
 		return -1;
 	}
-	memcpy(name, orig, namelen(orig));
-	if ((s6 = lookup(&ns, name, QT_AAAA, &a)) == 0) {
-		n6 = addrlist(&a, name, QT_AAAA, six);
-	}
-	memcpy(name, orig, namelen(orig));
-	if ((s4 = lookup(&ns, name, QT_A, &a)) == 0) {
-		n4 = addrlist(&a, name, QT_A, four);
-	}
-	for (i = 0; i < DNS_MAXADDR && n < max; i++) {
-		if (i < n6) {
-			ss[n++] = six[i];
-		}
-		if (i < n4 && n < max) {
-			ss[n++] = four[i];
+	for (f = 0; f < 2; f++) {
+		memcpy(name, orig, namelen(orig));
+		if ((s[f] = lookup(&ns, name, qtype[f], &a)) == 0) {
+			got[f] = addrlist(&a, name, qtype[f], list[f]);
 		}
 	}
-	if (n == 0 && (s6 != 0 || s4 != 0)) {
-		*err = s6 == DNS_TEMP || s4 == DNS_TEMP ? DNS_TEMP : DNS_PERM;
+	for (i = 0; i < DNS_MAXADDR; i++) {
+		for (f = 0; f < 2; f++) {
+			if (i < got[f] && n < max) {
+				ss[n++] = list[f][i];
+			}
+		}
+	}
+	if (n == 0 && (s[0] != 0 || s[1] != 0)) {
+		*err = s[0] == DNS_TEMP || s[1] == DNS_TEMP ? DNS_TEMP :
+		    DNS_PERM;
 		return -1;
 	}
 	return n;

@@ -20,7 +20,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
-#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -370,7 +369,7 @@ linklock(struct mbox *b, char *reply, size_t rlen)
 {
 	static unsigned q;
 	char tmp[PATH_MAX + 160], host[65], pid[24];
-	const char *h = set.hostname != NULL ? set.hostname : "localhost";
+	const char *h = set.hostname;
 	struct timespec ts;
 	struct stat st;
 	int fd = -1, n, i, ok, e;
@@ -579,7 +578,7 @@ static void
 uniquename(char *buf, size_t len)
 {
 	static unsigned q;
-	const char *h = set.hostname != NULL ? set.hostname : "localhost";
+	const char *h = set.hostname;
 	struct timespec ts;
 	size_t n;
 
@@ -688,8 +687,7 @@ mailbox(const char *user, const struct msg *m, int dffd, char *reply,
 	    (int)sizeof path) {
 		return setreply(reply, rlen, D_PERM, "5.3.0 path too long");
 	}
-	if (set.mailboxformat != NULL &&
-	    strcmp(set.mailboxformat, "maildir") == 0) {
+	if (strcmp(set.mailboxformat, "maildir") == 0) {
 		return maildir(path, b.uid, b.gid, m, dffd, reply, rlen);
 	}
 	b.path = path;
@@ -719,7 +717,7 @@ runchild(const char *cmd, const struct msg *m, const char *rcpt, int in,
 	char *argv[] = { "sh", "-c", (char *)cmd, NULL };
 	char *env[] = { "PATH=/usr/bin:/bin", "SHELL=/bin/sh", sender,
 	    recipient, NULL };
-	const char *ru = set.runasuser != NULL ? set.runasuser : "nobody";
+	const char *ru = set.runasuser;
 	struct passwd *pw = NULL;
 	sigset_t none;
 	int sig;
@@ -807,14 +805,14 @@ drain(struct cmd *c)
 /*
  * Feed the command and read its output at the same time (either side may
  * fill a pipe while we wait on the other) until it exits. After
- * PIPE_TIMEOUT, or when the df cannot be read, its process group is
- * killed. Returns 0 when it exited, 1 on timeout, -1 on an error (errno).
+ * PIPE_TIMEOUT, or when the df cannot be read or the pipes cannot be
+ * waited on, its process group is killed. Returns 0 when it exited, 1
+ * on timeout, -1 on an error (errno).
  */
 static int
 waitcmd(pid_t pid, struct cmd *c, int dffd, int *status)
 {
 	time_t end = time(NULL) + PIPE_TIMEOUT;
-	struct pollfd pf[2];
 	int r = 0, e, nap = 10;
 	pid_t w;
 
@@ -827,16 +825,14 @@ waitcmd(pid_t pid, struct cmd *c, int dffd, int *status)
 			errno = e;
 			return r < 0 ? -1 : 1;
 		}
-		/* poll skips a side that is done (-1) */
-		pf[0].fd = c->out;
-		pf[0].events = POLLIN;
-		pf[1].fd = c->in;
-		pf[1].events = POLLOUT;
-		/* output closed: it is probably exiting, so look soon */
-		(void)poll(pf, 2, c->out >= 0 ? 1000 : nap);
+		/* a side that is done (-1) is not watched; output closed: it
+		 * is probably exiting, so look soon */
+		if ((r = waitfds(c->out, c->in, c->out >= 0 ? 1000 : nap)) !=
+		    -1) {
+			drain(c);
+			r = feed(c, dffd);
+		}
 		nap = c->out >= 0 || nap >= 500 ? nap : nap * 2;
-		drain(c);
-		r = feed(c, dffd);
 	}
 	drain(c);
 	return w < 0 ? -1 : 0;

@@ -56,7 +56,7 @@ pemeach(const char *path, void (*fn)(const char *, struct der *, void *),
 	struct der d = { NULL, 0, 0 };
 	char *buf, name[128];
 	size_t len, off = 0;
-	int n = 0, inobj = 0, fd;
+	int n = 0, fd;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
 	    (buf = readall(fd, SIZE_MAX, &len)) == NULL) {
@@ -76,14 +76,10 @@ pemeach(const char *path, void (*fn)(const char *, struct der *, void *),
 			    br_pem_decoder_name(&pc));
 			d.len = 0;
 			br_pem_decoder_setdest(&pc, derappend, &d);
-			inobj = 1;
 			break;
-		case BR_PEM_END_OBJ:
-			if (inobj) {
-				fn(name, &d, arg);
-				n++;
-			}
-			inobj = 0;
+		case BR_PEM_END_OBJ:	/* only ever after a BEGIN_OBJ */
+			fn(name, &d, arg);
+			n++;
 			break;
 		case BR_PEM_ERROR:
 			snprintf(err, errlen, "%s: not a valid PEM file", path);
@@ -164,24 +160,40 @@ static const br_ec_impl ec31 = {
  * Our profile, smaller than BearSSL's "full" ones: TLS 1.2 only, ECDHE
  * key exchange (forward secrecy), AEAD ciphers only. That leaves out
  * CBC, CCM, 3DES, static ECDH and RSA key exchange, and with them a
- * good part of the library; every current SMTP client is served.
+ * good part of the library; every current SMTP client is served. In
+ * order of preference, each with the name tls_describe() gives it.
  */
-static const uint16_t suites[] = {
-	BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-	BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-	BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-	BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-	BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-	BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+static const struct {
+	uint16_t id;
+	const char *name;
+} suites[] = {
+	{ BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	    "ECDHE-ECDSA-CHACHA20-POLY1305" },
+	{ BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	    "ECDHE-RSA-CHACHA20-POLY1305" },
+	{ BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	    "ECDHE-ECDSA-AES128-GCM-SHA256" },
+	{ BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	    "ECDHE-RSA-AES128-GCM-SHA256" },
+	{ BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	    "ECDHE-ECDSA-AES256-GCM-SHA384" },
+	{ BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	    "ECDHE-RSA-AES256-GCM-SHA384" },
 };
+#define NSUITES	(sizeof(suites) / sizeof(*suites))
 
 /* What both ends of our TLS need: versions, suites, curves, hashes. */
 static void
 profile(br_ssl_engine_context *eng)
 {
+	uint16_t ids[NSUITES];
+	size_t i;
+
+	for (i = 0; i < NSUITES; i++) {
+		ids[i] = suites[i].id;
+	}
 	br_ssl_engine_set_versions(eng, BR_TLS12, BR_TLS12);
-	br_ssl_engine_set_suites(eng, suites, sizeof(suites) /
-	    sizeof(*suites));
+	br_ssl_engine_set_suites(eng, ids, NSUITES);
 	br_ssl_engine_set_ec(eng, &ec31);
 	/* No SHA-1: RFC 9155 forbids it in TLS 1.2 signatures */
 	br_ssl_engine_set_hash(eng, br_sha256_ID, &br_sha256_vtable);
@@ -208,38 +220,19 @@ profile(br_ssl_engine_context *eng)
 void
 tls_describe(const br_ssl_engine_context *eng, char *buf, size_t len)
 {
-	static const struct {
-		uint16_t id;
-		const char *name;
-	} suites[] = {
-		{ BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-		    "ECDHE-ECDSA-AES128-GCM-SHA256" },
-		{ BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-		    "ECDHE-ECDSA-AES256-GCM-SHA384" },
-		{ BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-		    "ECDHE-RSA-AES128-GCM-SHA256" },
-		{ BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-		    "ECDHE-RSA-AES256-GCM-SHA384" },
-		{ BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-		    "ECDHE-ECDSA-CHACHA20-POLY1305" },
-		{ BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-		    "ECDHE-RSA-CHACHA20-POLY1305" },
-		{ BR_TLS_RSA_WITH_AES_128_GCM_SHA256, "AES128-GCM-SHA256" },
-		{ BR_TLS_RSA_WITH_AES_256_GCM_SHA384, "AES256-GCM-SHA384" },
-	};
 	uint16_t id = eng->session.cipher_suite;
 	unsigned v = br_ssl_engine_get_version(eng);
 	size_t i;
 
-	for (i = 0; i < sizeof(suites) / sizeof(*suites); i++) {
+	v = v >= 0x0301 ? v - 0x0301 : 0;
+	for (i = 0; i < NSUITES; i++) {
 		if (suites[i].id == id) {
-			snprintf(buf, len, "TLSv1.%u with cipher %s",
-			    v >= 0x0301 ? v - 0x0301 : 0, suites[i].name);
+			snprintf(buf, len, "TLSv1.%u with cipher %s", v,
+			    suites[i].name);
 			return;
 		}
 	}
-	snprintf(buf, len, "TLSv1.%u with cipher 0x%04x",
-	    v >= 0x0301 ? v - 0x0301 : 0, id);
+	snprintf(buf, len, "TLSv1.%u with cipher 0x%04x", v, id);
 }
 
 /* ---- the client side: trust anchors, verification, a client engine ---- */
@@ -247,12 +240,6 @@ tls_describe(const br_ssl_engine_context *eng, char *buf, size_t len)
 static br_x509_trust_anchor *tas;	/* from CACertFile, once */
 static size_t ntas;
 static int tasloaded;
-
-static void
-dnappend(void *ctx, const void *data, size_t len)
-{
-	derappend(ctx, data, len);
-}
 
 /* One CA certificate becomes one trust anchor (BearSSL's own recipe). */
 static void
@@ -267,7 +254,7 @@ addanchor(const char *name, struct der *d, void *arg)
 	if (strstr(name, "CERTIFICATE") == NULL) {
 		return;
 	}
-	br_x509_decoder_init(&dc, dnappend, &dn);
+	br_x509_decoder_init(&dc, derappend, &dn);
 	br_x509_decoder_push(&dc, d->p, d->len);
 	if ((pk = br_x509_decoder_get_pkey(&dc)) == NULL) {
 		free(dn.p);
@@ -280,13 +267,10 @@ addanchor(const char *name, struct der *d, void *arg)
 	ta->flags = br_x509_decoder_isCA(&dc) ? BR_X509_TA_CA : 0;
 	ta->pkey = *pk;
 	if (pk->key_type == BR_KEYTYPE_RSA) {
-		ta->pkey.key.rsa.n = xmalloc(pk->key.rsa.nlen);
-		memcpy(ta->pkey.key.rsa.n, pk->key.rsa.n, pk->key.rsa.nlen);
-		ta->pkey.key.rsa.e = xmalloc(pk->key.rsa.elen);
-		memcpy(ta->pkey.key.rsa.e, pk->key.rsa.e, pk->key.rsa.elen);
+		ta->pkey.key.rsa.n = xmemdup(pk->key.rsa.n, pk->key.rsa.nlen);
+		ta->pkey.key.rsa.e = xmemdup(pk->key.rsa.e, pk->key.rsa.elen);
 	} else {
-		ta->pkey.key.ec.q = xmalloc(pk->key.ec.qlen);
-		memcpy(ta->pkey.key.ec.q, pk->key.ec.q, pk->key.ec.qlen);
+		ta->pkey.key.ec.q = xmemdup(pk->key.ec.q, pk->key.ec.qlen);
 	}
 }
 
@@ -310,92 +294,22 @@ tls_loadcas(char *err, size_t errlen)
 }
 
 /*
- * Opportunistic TLS (RFC 7435) encrypts without authenticating: this
- * X.509 "engine" takes the server's key from its first certificate and
- * checks nothing else. Used only where plaintext is the alternative.
- */
-struct noverify {
-	const br_x509_class *vtable;
-	br_x509_decoder_context dc;
-	int n;
-};
-
-static void
-nv_start_chain(const br_x509_class **ctx, const char *server_name)
-{
-	struct noverify *nv = (struct noverify *)ctx;
-
-	(void)server_name;
-	nv->n = 0;
-}
-
-static void
-nv_start_cert(const br_x509_class **ctx, uint32_t length)
-{
-	struct noverify *nv = (struct noverify *)ctx;
-
-	(void)length;
-	if (nv->n == 0) {
-		br_x509_decoder_init(&nv->dc, NULL, NULL);
-	}
-}
-
-static void
-nv_append(const br_x509_class **ctx, const unsigned char *buf, size_t len)
-{
-	struct noverify *nv = (struct noverify *)ctx;
-
-	if (nv->n == 0) {
-		br_x509_decoder_push(&nv->dc, buf, len);
-	}
-}
-
-static void
-nv_end_cert(const br_x509_class **ctx)
-{
-	((struct noverify *)ctx)->n++;
-}
-
-static unsigned
-nv_end_chain(const br_x509_class **ctx)
-{
-	struct noverify *nv = (struct noverify *)ctx;
-
-	if (nv->n == 0) {
-		return BR_ERR_X509_EMPTY_CHAIN;
-	}
-	return br_x509_decoder_get_pkey(&nv->dc) != NULL ? 0 :
-	    BR_ERR_X509_INVALID_VALUE;
-}
-
-static const br_x509_pkey *
-nv_get_pkey(const br_x509_class *const *ctx, unsigned *usages)
-{
-	struct noverify *nv = (struct noverify *)ctx;
-
-	if (usages != NULL) {
-		*usages = BR_KEYTYPE_KEYX | BR_KEYTYPE_SIGN;
-	}
-	return br_x509_decoder_get_pkey(&nv->dc);
-}
-
-static const br_x509_class noverify_vtable = {
-	sizeof(struct noverify), nv_start_chain, nv_start_cert, nv_append,
-	nv_end_cert, nv_end_chain, nv_get_pkey
-};
-
-/*
- * Verified TLS: BearSSL's minimal engine does the work; this wrapper
- * around it only keeps a copy of the server's own certificate (the
- * first of the chain), because the engine matches DNS names only and an
- * address literal ([192.0.2.1]) is looked for in it afterwards (see
+ * The X.509 "engine" of a client session. Verified TLS: BearSSL's
+ * minimal engine does the work. Opportunistic TLS (RFC 7435) encrypts
+ * without authenticating: the server's key is taken from its first
+ * certificate and nothing else is checked; used only where plaintext is
+ * the alternative. Either way a copy of that first certificate is kept,
+ * because the minimal engine matches DNS names only and an address
+ * literal ([192.0.2.1]) is looked for in it afterwards (see
  * tls_certaddr). A certificate too big for the copy names no address.
  */
 #define EECERTMAX	16384
 
-struct eecopy {
+struct x509 {
 	const br_x509_class *vtable;
-	br_x509_minimal_context xc;
+	int verify;
+	br_x509_minimal_context xc;	/* verify: the engine */
+	br_x509_decoder_context dc;	/* not: the first certificate's key */
 	unsigned char der[EECERTMAX];
 	size_t len;
 	int n;			/* certificates seen */
@@ -403,71 +317,94 @@ struct eecopy {
 };
 
 static void
-ee_start_chain(const br_x509_class **ctx, const char *server_name)
+x_start_chain(const br_x509_class **ctx, const char *server_name)
 {
-	struct eecopy *ee = (struct eecopy *)ctx;
+	struct x509 *x = (struct x509 *)ctx;
 
-	ee->len = 0;
-	ee->n = 0;
-	ee->big = 0;
-	ee->xc.vtable->start_chain(&ee->xc.vtable, server_name);
-}
-
-static void
-ee_start_cert(const br_x509_class **ctx, uint32_t length)
-{
-	struct eecopy *ee = (struct eecopy *)ctx;
-
-	if (ee->n == 0 && length > sizeof(ee->der)) {
-		ee->big = 1;
+	x->len = 0;
+	x->n = 0;
+	x->big = 0;
+	if (x->verify) {
+		x->xc.vtable->start_chain(&x->xc.vtable, server_name);
 	}
-	ee->xc.vtable->start_cert(&ee->xc.vtable, length);
 }
 
 static void
-ee_append(const br_x509_class **ctx, const unsigned char *buf, size_t len)
+x_start_cert(const br_x509_class **ctx, uint32_t length)
 {
-	struct eecopy *ee = (struct eecopy *)ctx;
+	struct x509 *x = (struct x509 *)ctx;
 
-	if (ee->n == 0 && !ee->big) {
-		if (len > sizeof(ee->der) - ee->len) {
-			ee->big = 1;
+	if (x->n == 0) {
+		x->big = length > sizeof(x->der);
+		br_x509_decoder_init(&x->dc, NULL, NULL);
+	}
+	if (x->verify) {
+		x->xc.vtable->start_cert(&x->xc.vtable, length);
+	}
+}
+
+static void
+x_append(const br_x509_class **ctx, const unsigned char *buf, size_t len)
+{
+	struct x509 *x = (struct x509 *)ctx;
+
+	if (x->n == 0) {
+		if (x->big || len > sizeof(x->der) - x->len) {
+			x->big = 1;
 		} else {
-			memcpy(ee->der + ee->len, buf, len);
-			ee->len += len;
+			memcpy(x->der + x->len, buf, len);
+			x->len += len;
 		}
+		br_x509_decoder_push(&x->dc, buf, len);
 	}
-	ee->xc.vtable->append(&ee->xc.vtable, buf, len);
+	if (x->verify) {
+		x->xc.vtable->append(&x->xc.vtable, buf, len);
+	}
 }
 
 static void
-ee_end_cert(const br_x509_class **ctx)
+x_end_cert(const br_x509_class **ctx)
 {
-	struct eecopy *ee = (struct eecopy *)ctx;
+	struct x509 *x = (struct x509 *)ctx;
 
-	ee->n++;
-	ee->xc.vtable->end_cert(&ee->xc.vtable);
+	x->n++;
+	if (x->verify) {
+		x->xc.vtable->end_cert(&x->xc.vtable);
+	}
 }
 
 static unsigned
-ee_end_chain(const br_x509_class **ctx)
+x_end_chain(const br_x509_class **ctx)
 {
-	struct eecopy *ee = (struct eecopy *)ctx;
+	struct x509 *x = (struct x509 *)ctx;
 
-	return ee->xc.vtable->end_chain(&ee->xc.vtable);
+	if (x->verify) {
+		return x->xc.vtable->end_chain(&x->xc.vtable);
+	}
+	if (x->n == 0) {
+		return BR_ERR_X509_EMPTY_CHAIN;
+	}
+	return br_x509_decoder_get_pkey(&x->dc) != NULL ? 0 :
+	    BR_ERR_X509_INVALID_VALUE;
 }
 
 static const br_x509_pkey *
-ee_get_pkey(const br_x509_class *const *ctx, unsigned *usages)
+x_get_pkey(const br_x509_class *const *ctx, unsigned *usages)
 {
-	const struct eecopy *ee = (const struct eecopy *)ctx;
+	struct x509 *x = (struct x509 *)ctx;
 
-	return ee->xc.vtable->get_pkey(&ee->xc.vtable, usages);
+	if (x->verify) {
+		return x->xc.vtable->get_pkey(&x->xc.vtable, usages);
+	}
+	if (usages != NULL) {
+		*usages = BR_KEYTYPE_KEYX | BR_KEYTYPE_SIGN;
+	}
+	return br_x509_decoder_get_pkey(&x->dc);
 }
 
-static const br_x509_class eecopy_vtable = {
-	sizeof(struct eecopy), ee_start_chain, ee_start_cert, ee_append,
-	ee_end_cert, ee_end_chain, ee_get_pkey
+static const br_x509_class x509_vtable = {
+	sizeof(struct x509), x_start_chain, x_start_cert, x_append,
+	x_end_cert, x_end_chain, x_get_pkey
 };
 
 /*
@@ -601,8 +538,7 @@ certaddr(const unsigned char *der, size_t len, const unsigned char *addr,
 /* Everything a client TLS session needs, in one block per connection. */
 struct tlsclient {
 	br_ssl_client_context cc;
-	struct eecopy ee;
-	struct noverify nv;
+	struct x509 x;
 	unsigned char iobuf[BR_SSL_BUFSIZE_BIDI];
 };
 
@@ -617,35 +553,29 @@ struct tlsclient *
 tls_client(const char *servername, int verify)
 {
 	static struct tlsclient t;
-	/* no SHA-1 (RFC 9155) and no SHA-224 (no public CA signs with it) */
-	static const br_hash_class *hashes[] = { &br_sha256_vtable,
-	    &br_sha384_vtable, &br_sha512_vtable };
+	br_x509_minimal_context *xc = &t.x.xc;
 	time_t now = time(NULL);
-	size_t i;
 
 	br_ssl_client_zero(&t.cc);
 	profile(&t.cc.eng);
 	br_ssl_client_set_rsapub(&t.cc, br_rsa_i31_public);
 	br_ssl_engine_set_rsavrfy(&t.cc.eng, br_rsa_i31_pkcs1_vrfy);
 	br_ssl_engine_set_ecdsa(&t.cc.eng, br_ecdsa_i31_vrfy_asn1);
-	t.ee.n = 0;	/* nothing of the last session's certificate */
+	t.x.n = 0;	/* nothing of the last session's certificate */
+	t.x.verify = verify;
 	if (verify) {
-		br_x509_minimal_init(&t.ee.xc, &br_sha256_vtable, tas, ntas);
-		for (i = 0; i < sizeof(hashes) / sizeof(*hashes); i++) {
-			br_x509_minimal_set_hash(&t.ee.xc, br_sha256_ID + (int)i,
-			    hashes[i]);
-		}
-		br_x509_minimal_set_rsa(&t.ee.xc, br_rsa_i31_pkcs1_vrfy);
-		br_x509_minimal_set_ecdsa(&t.ee.xc, &ec31,
-		    br_ecdsa_i31_vrfy_asn1);
-		br_x509_minimal_set_time(&t.ee.xc,
-		    (uint32_t)(now / 86400 + 719528), (uint32_t)(now % 86400));
-		t.ee.vtable = &eecopy_vtable;
-		br_ssl_engine_set_x509(&t.cc.eng, &t.ee.vtable);
-	} else {
-		t.nv.vtable = &noverify_vtable;
-		br_ssl_engine_set_x509(&t.cc.eng, &t.nv.vtable);
+		br_x509_minimal_init(xc, &br_sha256_vtable, tas, ntas);
+		/* no SHA-1 (RFC 9155), no SHA-224 (no public CA uses it) */
+		br_x509_minimal_set_hash(xc, br_sha256_ID, &br_sha256_vtable);
+		br_x509_minimal_set_hash(xc, br_sha384_ID, &br_sha384_vtable);
+		br_x509_minimal_set_hash(xc, br_sha512_ID, &br_sha512_vtable);
+		br_x509_minimal_set_rsa(xc, br_rsa_i31_pkcs1_vrfy);
+		br_x509_minimal_set_ecdsa(xc, &ec31, br_ecdsa_i31_vrfy_asn1);
+		br_x509_minimal_set_time(xc, (uint32_t)(now / 86400 + 719528),
+		    (uint32_t)(now % 86400));
 	}
+	t.x.vtable = &x509_vtable;
+	br_ssl_engine_set_x509(&t.cc.eng, &t.x.vtable);
 	/* the address of a literal is checked against the first
 	 * handshake's certificate: no other one may come later */
 	br_ssl_engine_add_flags(&t.cc.eng, BR_OPT_NO_RENEGOTIATION);
@@ -671,10 +601,10 @@ tls_certaddr(const struct tlsclient *t, const char *addr)
 	unsigned char a[16];
 	int alen = ipaddr(addr, 0, a);
 
-	if (alen == 0 || t->ee.n == 0 || t->ee.big) {
+	if (alen == 0 || !t->x.verify || t->x.n == 0 || t->x.big) {
 		return 0;
 	}
-	return certaddr(t->ee.der, t->ee.len, a, (size_t)alen);
+	return certaddr(t->x.der, t->x.len, a, (size_t)alen);
 }
 
 /* ---- the server side: its certificate and key, a server engine ---- */
@@ -701,8 +631,7 @@ addcert(const char *name, struct der *d, void *arg)
 		*bad = 1;
 		return;
 	}
-	chain[chainlen].data = xmalloc(d->len);
-	memcpy(chain[chainlen].data, d->p, d->len);
+	chain[chainlen].data = xmemdup(d->p, d->len);
 	chain[chainlen].data_len = d->len;
 	chainlen++;
 }
@@ -720,20 +649,6 @@ addkey(const char *name, struct der *d, void *arg)
 	*found = br_skey_decoder_last_error(&keydec) == 0 ? 1 : -1;
 }
 
-/* The key type of the certificate's signer, needed by ECDH suites. */
-static unsigned
-signerkey(const br_x509_certificate *c)
-{
-	br_x509_decoder_context dc;
-
-	br_x509_decoder_init(&dc, NULL, NULL);
-	br_x509_decoder_push(&dc, c->data, c->data_len);
-	if (br_x509_decoder_last_error(&dc) != 0) {
-		return 0;
-	}
-	return (unsigned)br_x509_decoder_get_signer_key_type(&dc);
-}
-
 /* Equal big-endian numbers, whatever leading zeros either carries. */
 static int
 samebig(const unsigned char *a, size_t alen, const unsigned char *b,
@@ -749,23 +664,19 @@ samebig(const unsigned char *a, size_t alen, const unsigned char *b,
 }
 
 /*
- * Does the private key belong to the leaf certificate? A mismatch would
- * otherwise show only as a failed handshake at every STARTTLS.
+ * Does the private key belong to pk, the leaf certificate's key? A
+ * mismatch would otherwise show only as a failed handshake at every
+ * STARTTLS.
  */
 static int
-keymatches(void)
+keymatches(const br_x509_pkey *pk)
 {
-	br_x509_decoder_context dc;
-	const br_x509_pkey *pk;
 	unsigned char buf[BR_EC_KBUF_PUB_MAX_SIZE > 512 ?
 	    BR_EC_KBUF_PUB_MAX_SIZE : 512];
 	br_ec_public_key ec;
 	size_t n;
 
-	br_x509_decoder_init(&dc, NULL, NULL);
-	br_x509_decoder_push(&dc, chain[0].data, chain[0].data_len);
-	if ((pk = br_x509_decoder_get_pkey(&dc)) == NULL ||
-	    pk->key_type != keytype) {
+	if (pk == NULL || pk->key_type != keytype) {
 		return 0;
 	}
 	if (keytype == BR_KEYTYPE_RSA) {
@@ -792,6 +703,7 @@ int
 tls_loadserver(const char *certfile, const char *keyfile, char *err,
     size_t errlen)
 {
+	br_x509_decoder_context dc;
 	int bad = 0, found = 0;
 
 	if (pemeach(certfile, addcert, &bad, err, errlen) == -1) {
@@ -802,7 +714,11 @@ tls_loadserver(const char *certfile, const char *keyfile, char *err,
 		    "no certificate in it" : "too many certificates");
 		return -1;
 	}
-	if ((issuertype = signerkey(&chain[0])) == 0) {
+	/* its signer's key type is needed by ECDH suites */
+	br_x509_decoder_init(&dc, NULL, NULL);
+	br_x509_decoder_push(&dc, chain[0].data, chain[0].data_len);
+	issuertype = (unsigned)br_x509_decoder_get_signer_key_type(&dc);
+	if (br_x509_decoder_last_error(&dc) != 0 || issuertype == 0) {
 		snprintf(err, errlen, "%s: the first certificate cannot be "
 		    "decoded", certfile);
 		return -1;
@@ -817,7 +733,7 @@ tls_loadserver(const char *certfile, const char *keyfile, char *err,
 		return -1;
 	}
 	keytype = br_skey_decoder_key_type(&keydec);
-	if (!keymatches()) {
+	if (!keymatches(br_x509_decoder_get_pkey(&dc))) {
 		snprintf(err, errlen, "%s: the private key does not belong to "
 		    "the first certificate of %s", keyfile, certfile);
 		return -1;

@@ -5,6 +5,7 @@
  * wishes, logging (logmsg, warn, die), allocation that cannot fail, and
  * the small helpers for addresses, dates and exit codes.
  */
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -181,12 +182,16 @@ xmalloc(size_t n)
 	return xrealloc(NULL, n);
 }
 
+void *
+xmemdup(const void *p, size_t n)
+{
+	return memcpy(xmalloc(n), p, n);
+}
+
 char *
 xstrdup(const char *s)
 {
-	size_t n = strlen(s) + 1;
-
-	return memcpy(xmalloc(n), s, n);
+	return xmemdup(s, strlen(s) + 1);
 }
 
 /* Room for one more element in a growing array. */
@@ -567,6 +572,37 @@ closefds(int keep1, int keep2)
 			closeone(fd, keep);
 		}
 	}
+}
+
+/*
+ * Wait at most ms milliseconds for rfd to be readable or wfd writable
+ * (-1: not watched; with neither, a nap): select(), as the daemon loop
+ * and wire.c wait. The number ready; 0 when the time is up or a signal
+ * came (the caller reads its clock and waits again); -1 with errno, and
+ * EMFILE for a descriptor an fd_set cannot hold.
+ */
+int
+waitfds(int rfd, int wfd, long long ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000),
+	    (suseconds_t)(ms % 1000 * 1000) };
+	fd_set r, w;
+	int n;
+
+	if (rfd >= FD_SETSIZE || wfd >= FD_SETSIZE) {
+		errno = EMFILE;
+		return -1;
+	}
+	FD_ZERO(&r);
+	FD_ZERO(&w);
+	if (rfd >= 0) {
+		FD_SET(rfd, &r);
+	}
+	if (wfd >= 0) {
+		FD_SET(wfd, &w);
+	}
+	n = select((rfd > wfd ? rfd : wfd) + 1, &r, &w, NULL, &tv);
+	return n == -1 && errno == EINTR ? 0 : n;
 }
 
 /* waitpid, again after a signal. */

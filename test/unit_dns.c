@@ -11,6 +11,7 @@
  * Prints "ok - name" or "FAIL - name: ..." and exits 1 on any failure.
  */
 #include <sys/wait.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
