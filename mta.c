@@ -363,6 +363,26 @@ interval(void)
 	return (long)every;
 }
 
+/* -qINTERVAL alone: detach, then be a runner without a daemon. */
+static int
+queuedaemon(long every)
+{
+	pid_t pid;
+
+	openqueue(EX_CANTCREAT);
+	if ((pid = fork()) == -1) {
+		die(EX_OSERR, "fork:");
+	}
+	if (pid > 0) {
+		return 0;
+	}
+	detach();
+	logmsg(LOG_INFO, "queue runner started, every %lds", every);
+	deliver_runner(-1, every);
+	logmsg(LOG_INFO, "queue runner stopped");
+	_exit(0);
+}
+
 /* -q, -qI..., -qR..., -qS...; -qINTERVAL alone: a queue-run daemon. */
 static int
 queuerun(void)
@@ -377,7 +397,7 @@ queuerun(void)
 			die(EX_USAGE, "-q%c needs a substring", *q);
 		}
 	} else if (*q != '\0') {
-		return deliver_daemon(interval());
+		return queuedaemon(interval());
 	}
 	openqueue(0);
 	return deliver_run(&f) == -1 ? EX_TEMPFAIL : 0;
