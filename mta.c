@@ -279,8 +279,8 @@ verify1(const char *addr, void *arg)
 	static const char *mailers[] = { [T_MAILBOX] = "local",
 	    [T_FILE] = "file", [T_PIPE] = "prog" };
 	struct target *t;
-	char err[256];
-	int n, i, *bad = arg;
+	char err[256], host[256] = "";
+	int n, i, port, *bad = arg;
 
 	/* the words for a bad address; local_expand puts its own */
 	snprintf(err, sizeof(err), "Bad address syntax");
@@ -302,9 +302,6 @@ verify1(const char *addr, void *arg)
 			break;
 		case T_REMOTE:
 			if (set.smarthost[0] != '\0') {
-				char host[256] = "";
-				int port;
-
 				splithostport(set.smarthost, host,
 				    sizeof(host), &port);
 				printf("%s... deliverable: mailer esmtp, host "
@@ -771,6 +768,7 @@ signals(void)
 	}
 }
 
+/* Handlers on, and the signals unblocked (see reexec()). */
 static void
 catchsignals(void)
 {
@@ -792,6 +790,7 @@ catchsignals(void)
 		sigdelset(&oldmask, sigs[i]);
 		sigaction(sigs[i], &sa, NULL);
 	}
+	sigprocmask(SIG_SETMASK, &oldmask, NULL);
 }
 
 /* The one select() loop: listeners, sessions, signals. */
@@ -923,7 +922,6 @@ smtpdaemon(int background, long every)
 		    strerror(errno));
 	}
 	catchsignals();
-	sigprocmask(SIG_SETMASK, &oldmask, NULL);	/* see reexec() */
 	serve();
 	return 0;
 }
@@ -935,7 +933,6 @@ stdiosession(void)
 	serverconfig();
 	openqueue(EX_CANTCREAT);
 	catchsignals();
-	sigprocmask(SIG_SETMASK, &oldmask, NULL);
 	smtp_stdio();
 	serve();
 	return 0;
