@@ -346,26 +346,22 @@ static void
 checkinclude(struct parse *p, const char *item, int line)
 {
 	const char *path = item + 9 + strspn(item + 9, " \t");
-	char why[PATH_MAX + 100];
+	char *buf = NULL, why[PATH_MAX + 100];
 	struct stat st;
-	int fd = -1;
 
 	if (*path != '/') {
 		aerr(p, line, "%s: not an absolute path", item);
-	} else if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC | O_NOCTTY)) < 0) {
+	} else if ((buf = readfile(path, O_NOFOLLOW | O_NONBLOCK,
+	    &st)) == NULL) {
 		aerr(p, line, "%s: %s", item, errno == ELOOP ? "a symbolic "
-		    "link (refused)" : strerror(errno));
-	} else if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		aerr(p, line, "%s: not a regular file (refused)", item);
+		    "link (refused)" : errno == EINVAL ? "not a regular file "
+		    "(refused)" : strerror(errno));
 	} else if (!filetrusted(path, &st, why, sizeof why)) {
 		fprintf(stderr, "%s:%d: note: %s is untrusted (%s): files and "
 		    "programs in it will be refused\n", p->path, line, item,
 		    why);
 	}
-	if (fd >= 0) {
-		(void)close(fd);	/* a read-only probe */
-	}
+	free(buf);
 }
 
 /* -bi only: what can be said of the items without expanding them. */
