@@ -433,12 +433,6 @@ onsignal(int sig)
 	errno = e;
 }
 
-static void
-nonblock(int fd)
-{
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-}
-
 static int
 openlistener(const char *spec)
 {
@@ -447,7 +441,8 @@ openlistener(const char *spec)
 	int fd, on = 1;
 
 	parselisten(spec, &ss, &len);
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0);
 	if (fd == -1) {
 		die(EX_OSERR, "socket:");
 	}
@@ -459,7 +454,6 @@ openlistener(const char *spec)
 	    listen(fd, SOMAXCONN) == -1) {
 		die(EX_UNAVAILABLE, "cannot listen on %s:", spec);
 	}
-	nonblock(fd);
 	return fd;
 }
 
@@ -577,8 +571,12 @@ startrunner(long every)
 {
 	int p[2];
 
-	/* close-on-exec: no |program of the runner's inherits it */
-	if (pipe2(p, O_CLOEXEC) == -1) {
+	/*
+	 * close-on-exec: no |program of the runner's inherits it;
+	 * non-blocking: a full pipe must not stall the daemon (the runner
+	 * reads only after pselect and takes EAGAIN as nothing yet)
+	 */
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) == -1) {
 		die(EX_OSERR, "pipe:");
 	}
 	if ((runner = fork()) == -1) {
@@ -593,7 +591,6 @@ startrunner(long every)
 	}
 	close(p[0]);
 	runnerfd = p[1];
-	nonblock(runnerfd);
 }
 
 /* smtp.c's smtp_onqueued: a message was committed; have it delivered
