@@ -114,18 +114,17 @@ choice(const char *list, const char *val)
 static void
 parselisten(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
 {
-	char buf[256], addr[128] = "127.0.0.1", port[16] = "25", *p, *tok;
+	char buf[256], *p, *tok;
+	const char *addr = "127.0.0.1", *port = "25";
 	unsigned char a[16];
 	int pn, n;
 
 	snprintf(buf, sizeof(buf), "%s", spec);	/* setoption checked */
 	for (p = buf; (tok = strtok(p, ",")) != NULL; p = NULL) {
-		if (strncasecmp(tok, "Addr=", 5) == 0 &&
-		    strlen(tok + 5) < sizeof(addr)) {
-			memcpy(addr, tok + 5, strlen(tok + 5) + 1);
-		} else if (strncasecmp(tok, "Port=", 5) == 0 &&
-		    strlen(tok + 5) < sizeof(port)) {
-			memcpy(port, tok + 5, strlen(tok + 5) + 1);
+		if (strncasecmp(tok, "Addr=", 5) == 0) {
+			addr = tok + 5;
+		} else if (strncasecmp(tok, "Port=", 5) == 0) {
+			port = tok + 5;
 		} else {
 			die(EX_USAGE, "DaemonPortOptions %s: unknown '%s'",
 			    spec, tok);
@@ -282,10 +281,8 @@ verify1(const char *addr, void *arg)
 	char err[256], host[256] = "";
 	int n, i, port, *bad = arg;
 
-	/* the words for a bad address; local_expand puts its own */
-	snprintf(err, sizeof(err), "Bad address syntax");
-	if (!addr_valid(addr) ||
-	    local_expand(addr, &t, &n, err, sizeof(err)) == -1) {
+	/* addr_parselist hands out valid addresses only */
+	if (local_expand(addr, &t, &n, err, sizeof(err)) == -1) {
 		printf("%s... %s\n", addr, err);
 		(*bad)++;
 		return;
