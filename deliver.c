@@ -408,10 +408,9 @@ runmsg(const char *id, const struct qfilter *f)
 			goto out;	/* removed, or stale: stop before repeating */
 		}
 	}
-	if (nr > 0 && remotes(&m, dffd, ridx, nr) != 0) {
-		goto out;
-	}
-	if (!stopping && bounce_run(&m, dffd)) {
+	/* still in hand: the DSNs that are due (delays, say) */
+	if ((nr == 0 || remotes(&m, dffd, ridx, nr) == 0) && !stopping &&
+	    bounce_run(&m, dffd)) {
 		commit(&m, dffd);
 	}
 out:
