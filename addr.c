@@ -390,10 +390,9 @@ mailbox(struct parse *ps, int groupok)
 	if (ps->tok == '<' && angle(ps) == -1) {
 		return -1;
 	}
-	if (ps->out.over != 0 || ps->n == INT_MAX) {
-		return -1;
-	}
-	if (ps->out.len == 0 ? ps->allownull == 0 : addr_valid(ps->out.s) == 0) {
+	/* it fits, and it is an address ("<>" only where allowed) */
+	if (ps->out.over != 0 || ps->n == INT_MAX || (ps->out.len == 0 ?
+	    ps->allownull == 0 : addr_valid(ps->out.s) == 0)) {
 		return -1;
 	}
 	ps->n++;

@@ -130,10 +130,11 @@ trusteduid(uid_t uid)
 	return !runas || uid != ruid;
 }
 
+/* safepath's "no": why is fmt with path and the text of err. */
 static int
-unsafe(char *why, size_t len, const char *fmt, const char *path)
+unsafe(char *why, size_t len, const char *fmt, const char *path, int err)
 {
-	(void)snprintf(why, len, fmt, path, strerror(errno));
+	(void)snprintf(why, len, fmt, path, strerror(err));
 	return 0;
 }
 
@@ -154,9 +155,8 @@ safepath(const char *path, uid_t owner, int all, int depth, char *why,
 	int last;
 
 	if (*path != '/' || n >= sizeof p || depth > MAXLINKS) {
-		errno = *path != '/' ? EINVAL : n >= sizeof p ? ENAMETOOLONG :
-		    ELOOP;
-		return unsafe(why, len, "%s: %s", path);
+		return unsafe(why, len, "%s: %s", path, *path != '/' ? EINVAL :
+		    n >= sizeof p ? ENAMETOOLONG : ELOOP);
 	}
 	memcpy(p, path, n + 1);
 	for (i = 1; i <= n; i++) {
@@ -169,23 +169,22 @@ safepath(const char *path, uid_t owner, int all, int depth, char *why,
 			if (last && !all && errno == ENOENT) {
 				return 1;	/* about to be created */
 			}
-			return unsafe(why, len, "%s: %s", p);
+			return unsafe(why, len, "%s: %s", p, errno);
 		}
 		if (S_ISLNK(st.st_mode)) {
 			if (st.st_uid != 0 && st.st_uid != owner) {
-				errno = EPERM;
 				return unsafe(why, len, "%s: symbolic link of "
-				    "another user (%s)", p);
+				    "another user (%s)", p, EPERM);
 			}
 			if ((k = readlink(p, lnk, sizeof lnk - 1)) < 0) {
-				return unsafe(why, len, "%s: %s", p);
+				return unsafe(why, len, "%s: %s", p, errno);
 			}
 			lnk[k] = '\0';
 			if ((size_t)snprintf(to, sizeof to, "%.*s/%s", *lnk ==
 			    '/' ? 0 : (int)(strrchr(p, '/') - p), p, lnk) >=
 			    sizeof to) {
-				errno = ENAMETOOLONG;
-				return unsafe(why, len, "%s: %s", p);
+				return unsafe(why, len, "%s: %s", p,
+				    ENAMETOOLONG);
 			}
 			if (!safepath(to, owner, all || !last, depth + 1, why,
 			    len)) {
@@ -196,9 +195,8 @@ safepath(const char *path, uid_t owner, int all, int depth, char *why,
 		} else if (!S_ISDIR(st.st_mode) || (st.st_uid != 0 &&
 		    st.st_uid != owner) || ((st.st_mode & (S_IWGRP |
 		    S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0)) {
-			errno = EPERM;
 			return unsafe(why, len, "%s: directory of another user "
-			    "or writable by others (%s)", p);
+			    "or writable by others (%s)", p, EPERM);
 		}
 		p[i] = path[i];
 	}
@@ -346,26 +344,22 @@ static void
 checkinclude(struct parse *p, const char *item, int line)
 {
 	const char *path = item + 9 + strspn(item + 9, " \t");
-	char why[PATH_MAX + 100];
+	char *buf = NULL, why[PATH_MAX + 100];
 	struct stat st;
-	int fd = -1;
 
 	if (*path != '/') {
 		aerr(p, line, "%s: not an absolute path", item);
-	} else if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC | O_NOCTTY)) < 0) {
+	} else if ((buf = readfile(path, O_NOFOLLOW | O_NONBLOCK,
+	    &st)) == NULL) {
 		aerr(p, line, "%s: %s", item, errno == ELOOP ? "a symbolic "
-		    "link (refused)" : strerror(errno));
-	} else if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		aerr(p, line, "%s: not a regular file (refused)", item);
+		    "link (refused)" : errno == EINVAL ? "not a regular file "
+		    "(refused)" : strerror(errno));
 	} else if (!filetrusted(path, &st, why, sizeof why)) {
 		fprintf(stderr, "%s:%d: note: %s is untrusted (%s): files and "
 		    "programs in it will be refused\n", p->path, line, item,
 		    why);
 	}
-	if (fd >= 0) {
-		(void)close(fd);	/* a read-only probe */
-	}
+	free(buf);
 }
 
 /* -bi only: what can be said of the items without expanding them. */
@@ -539,15 +533,15 @@ loadaliases(char *err, size_t errlen)
 		aliastrust(path, &st);	/* a chmod leaves mtime alone */
 		return 0;
 	}
-	if (st.st_ino != 0 && (buf = readfile(path, 0, &st)) == NULL) {
-		if (errno != ENOENT) {
-			goto fail;
-		}
-		memset(&st, 0, sizeof st);	/* removed meanwhile: none */
+	if (st.st_ino != 0 && (buf = readfile(path, 0, &st)) == NULL &&
+	    errno != ENOENT) {
+		goto fail;
 	}
 	if (buf != NULL) {
 		parsebuf(&p, buf);
 		free(buf);
+	} else {
+		memset(&st, 0, sizeof st);	/* none, or removed meanwhile */
 	}
 	if (p.nerr > 0) {
 		logmsg(LOG_ERR, "aliases: %s: %d bad entries ignored (see "
@@ -718,7 +712,7 @@ include(struct exp *e, const char *item, int trusted)
 {
 	const char *path = item + 9 + strspn(item + 9, " \t");
 	struct strv sv = { NULL, 0, 0 };
-	char *buf = NULL, *s, why[PATH_MAX + 100];
+	char *buf = NULL, *s, *end, why[PATH_MAX + 100];
 	const char *bad = NULL;
 	struct stat st;
 	int i;
@@ -747,18 +741,13 @@ include(struct exp *e, const char *item, int trusted)
 		    "programs from it", item, why);
 		trusted = 0;
 	}
-	for (s = buf; *s != '\0'; ) {
-		if (skipline(s)) {
-			memset(s, ' ', strcspn(s, "\n"));
+	for (s = strtok_r(buf, "\n", &end); s != NULL;
+	    s = strtok_r(NULL, "\n", &end)) {
+		if (!skipline(s) && splititems(s, &sv) != 0) {
+			logmsg(LOG_ERR, "aliases: %s: unterminated quote",
+			    path);
+			addtarget(e, T_UNKNOWN, item);	/* the sender hears */
 		}
-		s += strcspn(s, "\n");
-		if (*s == '\n') {
-			*s++ = ',';
-		}
-	}
-	if (splititems(buf, &sv) != 0) {
-		logmsg(LOG_ERR, "aliases: %s: unterminated quote", path);
-		addtarget(e, T_UNKNOWN, item);	/* the sender hears of it */
 	}
 	e->stack[e->depth++] = item;
 	for (i = 0; i < sv.n && !e->fail; i++) {

@@ -18,7 +18,6 @@
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
-#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -95,15 +94,10 @@ deliver_record(const struct msg *m, struct rcpt *r, int res,
 	r->reply = xstrdup(reply);
 	sanitize(r->reply);
 	stat = res == D_OK ? "Sent" : res == D_TEMP ? "Deferred" : "Failed";
-	switch (res) {
-	case D_OK:
-		r->state = R_SENT;
-		break;
-	case D_TEMP:
+	if (res == D_TEMP) {
 		r->next = now + backoff(r->attempts);
-		break;
-	default:
-		r->state = R_FAILED;
+	} else {
+		r->state = res == D_OK ? R_SENT : R_FAILED;
 	}
 	elapsed(m->arrival, delay, sizeof(delay));
 	logmsg(res == D_OK ? LOG_INFO : LOG_NOTICE, "%s: to=<%s>, %s%s%s"
@@ -147,34 +141,31 @@ targetof(const struct rcpt *r, struct target *t)
 static void
 addtargets(struct msg *m, int i, const struct target *t, int n)
 {
-	struct rcpt *c;
-	char *parent, *orcpt, buf[MAXADDR + 2];
-	int notify = m->rcpt[i].notify, k;
+	struct rcpt *c, *r;
+	char buf[MAXADDR + 2];
+	int k;
 
-	parent = xstrdup(m->rcpt[i].parent != NULL ? m->rcpt[i].parent :
-	    m->rcpt[i].addr);
-	orcpt = m->rcpt[i].orcpt != NULL ? xstrdup(m->rcpt[i].orcpt) : NULL;
 	for (k = 0; k < n; k++) {
 		snprintf(buf, sizeof(buf), "%s%s",
 		    t[k].type == T_PIPE && t[k].addr[0] != '|' ? "|" : "",
 		    t[k].addr);
-		c = msg_addrcpt(m, buf);	/* may move m->rcpt */
+		c = msg_addrcpt(m, buf);
+		r = &m->rcpt[i];	/* msg_addrcpt may move it */
 		c->expanded = 1;
-		c->parent = xstrdup(parent);
-		c->orcpt = orcpt != NULL ? xstrdup(orcpt) : NULL;
-		c->notify = notify;
+		c->parent = xstrdup(r->parent != NULL ? r->parent : r->addr);
+		c->orcpt = r->orcpt != NULL ? xstrdup(r->orcpt) : NULL;
+		c->notify = r->notify;
 		if (t[k].type == T_UNKNOWN) {
 			c->state = R_FAILED;
 			c->reply = xstrdup("5.1.1 user unknown");
 		}
 	}
-	m->rcpt[i].state = R_SENT;
-	free(m->rcpt[i].reply);
-	m->rcpt[i].reply = xmalloc(64);
-	snprintf(m->rcpt[i].reply, 64, "2.0.0 expanded to %d recipient%s",
-	    n, n == 1 ? "" : "s");
-	free(parent);
-	free(orcpt);
+	r = &m->rcpt[i];
+	r->state = R_SENT;
+	free(r->reply);
+	r->reply = xmalloc(64);
+	snprintf(r->reply, 64, "2.0.0 expanded to %d recipient%s", n,
+	    n == 1 ? "" : "s");
 }
 
 /*
@@ -211,35 +202,35 @@ derived(const struct rcpt *r, const struct target *want)
 static void
 deliver1(struct msg *m, int i, int dffd)
 {
+	struct rcpt *r = &m->rcpt[i];	/* until addtargets moves it */
 	struct target one, *t = NULL;
 	const char *mailer;
 	char reply[REPLYLEN];
 	int n = 1, res;
 
-	if (m->rcpt[i].expanded) {
-		targetof(&m->rcpt[i], &one);
+	if (r->expanded) {
+		targetof(r, &one);
 		t = &one;
 		if ((one.type == T_FILE || one.type == T_PIPE) &&
-		    (res = derived(&m->rcpt[i], &one)) != 1) {
+		    (res = derived(r, &one)) != 1) {
 			if (res == 0) {
 				logmsg(LOG_ALERT, "%s: %s is not what the "
 				    "aliases make of <%s>: refused", m->id,
-				    one.addr, m->rcpt[i].parent != NULL ?
-				    m->rcpt[i].parent : "");
+				    one.addr, r->parent != NULL ? r->parent :
+				    "");
 			}
-			deliver_record(m, &m->rcpt[i], res == 0 ? D_PERM :
-			    D_TEMP, res == 0 ? "5.7.1 not a target of its "
-			    "alias (any more)" : "4.3.0 cannot read the "
-			    "aliases", "local", NULL);
+			deliver_record(m, r, res == 0 ? D_PERM : D_TEMP,
+			    res == 0 ? "5.7.1 not a target of its alias (any "
+			    "more)" : "4.3.0 cannot read the aliases", "local",
+			    NULL);
 			return;
 		}
-	} else if (local_expand(m->rcpt[i].addr, &t, &n, reply,
-	    sizeof(reply)) == -1) {
-		deliver_record(m, &m->rcpt[i], D_TEMP, reply, "local", NULL);
+	} else if (local_expand(r->addr, &t, &n, reply, sizeof(reply)) == -1) {
+		deliver_record(m, r, D_TEMP, reply, "local", NULL);
 		return;
 	}
 	if (n != 1 || (t[0].type == T_REMOTE &&
-	    strcasecmp(t[0].addr, m->rcpt[i].addr) != 0)) {
+	    strcasecmp(t[0].addr, r->addr) != 0)) {
 		/* several targets, or an alias to a remote address: each
 		 * target gets a state of its own */
 		addtargets(m, i, t, n);
@@ -249,11 +240,11 @@ deliver1(struct msg *m, int i, int dffd)
 	mailer = t[0].type == T_PIPE ? "prog" : t[0].type == T_FILE ? "file" :
 	    "local";
 	if (verbose) {
-		printf("%s... Connecting to %s...\n", m->rcpt[i].addr, mailer);
+		printf("%s... Connecting to %s...\n", r->addr, mailer);
 		fflush(stdout);
 	}
 	res = local_deliver(&t[0], m, dffd, reply, sizeof(reply));
-	deliver_record(m, &m->rcpt[i], res, reply, mailer, NULL);
+	deliver_record(m, r, res, reply, mailer, NULL);
 	if (t != &one) {
 		local_freetargets(t, n);
 	}
@@ -296,7 +287,8 @@ selected(const struct msg *m, const struct qfilter *f)
 
 /*
  * Persist the new state: a rewrite, or the removal when all is done
- * (after the DSNs that are due, NOTIFY=SUCCESS ones included).
+ * (after the DSNs that are due, NOTIFY=SUCCESS ones included). Nonzero
+ * when the caller must leave the message: 1 removed, -1 the qf is stale.
  */
 static int
 commit(struct msg *m, int dffd)
@@ -309,7 +301,7 @@ commit(struct msg *m, int dffd)
 		    "remove" : "update the qf", strerror(errno));
 		return -1;
 	}
-	return 0;
+	return done;
 }
 
 /* Mail for another domain, which goes out by SMTP. */
@@ -327,7 +319,7 @@ isremote(const struct rcpt *r)
 /*
  * The remote recipients idx[0..n-1], in groups that share a destination
  * (everything, with a SmartHost): one SMTP transaction each, its outcome
- * committed before the next.
+ * committed before the next. Nonzero as commit() says to stop.
  */
 static int
 remotes(struct msg *m, int dffd, int *idx, int n)
@@ -358,9 +350,6 @@ remotes(struct msg *m, int dffd, int *idx, int n)
 			    "esmtp", relay[0] != '\0' ? relay : NULL);
 		}
 		r = commit(m, dffd);
-		if (m->lockfd == -1) {
-			r = -1;		/* removed: all done */
-		}
 	}
 	free(grp);
 	free(res);
@@ -415,17 +404,13 @@ runmsg(const char *id, const struct qfilter *f)
 			continue;
 		}
 		deliver1(&m, i, dffd);
-		if (commit(&m, dffd) == -1) {
-			goto out;	/* the qf is stale: stop before repeating */
-		}
-		if (m.lockfd == -1) {
-			goto out;	/* removed */
+		if (commit(&m, dffd) != 0) {
+			goto out;	/* removed, or stale: stop before repeating */
 		}
 	}
-	if (nr > 0 && remotes(&m, dffd, ridx, nr) == -1) {
-		goto out;
-	}
-	if (!stopping && bounce_run(&m, dffd)) {
+	/* still in hand: the DSNs that are due (delays, say) */
+	if ((nr == 0 || remotes(&m, dffd, ridx, nr) == 0) && !stopping &&
+	    bounce_run(&m, dffd)) {
 		commit(&m, dffd);
 	}
 out:
@@ -505,17 +490,13 @@ deliver_spawn(const char *id)
 	}
 }
 
+/* SIGTERM, SIGINT: finish what is in hand; SIGCHLD only wakes pselect() */
 static void
-onterm(int sig)
+onsignal(int sig)
 {
-	(void)sig;
-	stopping = 1;
-}
-
-static void
-onchild(int sig)
-{
-	(void)sig;	/* only to interrupt select() */
+	if (sig != SIGCHLD) {
+		stopping = 1;
+	}
 }
 
 /* What the runner has in hand. */
@@ -578,28 +559,24 @@ reapkids(void)
 	}
 }
 
+/* The delivery children running. */
 static int
-idle(void)
+busy(void)
 {
-	int i;
+	int i, n = 0;
 
 	for (i = 0; i < MAXDELIVERY; i++) {
-		if (rs.kids[i] != 0) {
-			return 0;
-		}
+		n += rs.kids[i] != 0;
 	}
-	return rs.sweep == 0;
+	return n;
 }
 
 /* Start children for the waiting messages and a sweep if one is due. */
 static void
 startkids(void)
 {
-	int i, spare = 0, k;
+	int i, spare = MAXDELIVERY - busy(), k;
 
-	for (i = 0; i < MAXDELIVERY; i++) {
-		spare += rs.kids[i] == 0;
-	}
 	/* the waiting messages, shared out over the free children */
 	for (i = 0; i < MAXDELIVERY && rs.nids > 0; i++) {
 		if (rs.kids[i] != 0) {
@@ -661,7 +638,7 @@ readcmds(int fd, char *buf, size_t *len, size_t cap)
 int
 deliver_runner(int cmdfd, long every)
 {
-	struct sigaction sa = { .sa_handler = onterm };
+	struct sigaction sa = { .sa_handler = onsignal };
 	struct timespec ts = { 0, 0 };	/* whole seconds */
 	sigset_t chld, waitmask;
 	fd_set r;
@@ -671,7 +648,6 @@ deliver_runner(int cmdfd, long every)
 
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = onchild;
 	sigaction(SIGCHLD, &sa, NULL);
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
@@ -689,7 +665,8 @@ deliver_runner(int cmdfd, long every)
 		if (!stopping) {
 			startkids();
 		}
-		if ((stopping || (cmdfd == -1 && every == 0)) && idle()) {
+		if ((stopping || (cmdfd == -1 && every == 0)) && busy() == 0 &&
+		    rs.sweep == 0) {
 			return 0;
 		}
 		FD_ZERO(&r);
@@ -707,27 +684,4 @@ deliver_runner(int cmdfd, long every)
 			stopping = 1;
 		}
 	}
-}
-
-/* -qINTERVAL alone: detach, then be a runner without a daemon. */
-int
-deliver_daemon(long every)
-{
-	pid_t pid;
-
-	if (spool_open() == -1) {
-		die(EX_CANTCREAT, "cannot open the queue directory %s:",
-		    set.queuedir);
-	}
-	if ((pid = fork()) == -1) {
-		die(EX_OSERR, "fork:");
-	}
-	if (pid > 0) {
-		return 0;
-	}
-	detach();
-	logmsg(LOG_INFO, "queue runner started, every %lds", every);
-	deliver_runner(-1, every);
-	logmsg(LOG_INFO, "queue runner stopped");
-	_exit(0);
 }

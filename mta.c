@@ -114,18 +114,17 @@ choice(const char *list, const char *val)
 static void
 parselisten(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
 {
-	char buf[256], addr[128] = "127.0.0.1", port[16] = "25", *p, *tok;
+	char buf[256], *p, *tok;
+	const char *addr = "127.0.0.1", *port = "25";
 	unsigned char a[16];
 	int pn, n;
 
 	snprintf(buf, sizeof(buf), "%s", spec);	/* setoption checked */
 	for (p = buf; (tok = strtok(p, ",")) != NULL; p = NULL) {
-		if (strncasecmp(tok, "Addr=", 5) == 0 &&
-		    strlen(tok + 5) < sizeof(addr)) {
-			memcpy(addr, tok + 5, strlen(tok + 5) + 1);
-		} else if (strncasecmp(tok, "Port=", 5) == 0 &&
-		    strlen(tok + 5) < sizeof(port)) {
-			memcpy(port, tok + 5, strlen(tok + 5) + 1);
+		if (strncasecmp(tok, "Addr=", 5) == 0) {
+			addr = tok + 5;
+		} else if (strncasecmp(tok, "Port=", 5) == 0) {
+			port = tok + 5;
 		} else {
 			die(EX_USAGE, "DaemonPortOptions %s: unknown '%s'",
 			    spec, tok);
@@ -279,13 +278,11 @@ verify1(const char *addr, void *arg)
 	static const char *mailers[] = { [T_MAILBOX] = "local",
 	    [T_FILE] = "file", [T_PIPE] = "prog" };
 	struct target *t;
-	char err[256];
-	int n, i, *bad = arg;
+	char err[256], host[256] = "";
+	int n, i, port, *bad = arg;
 
-	/* the words for a bad address; local_expand puts its own */
-	snprintf(err, sizeof(err), "Bad address syntax");
-	if (!addr_valid(addr) ||
-	    local_expand(addr, &t, &n, err, sizeof(err)) == -1) {
+	/* addr_parselist hands out valid addresses only */
+	if (local_expand(addr, &t, &n, err, sizeof(err)) == -1) {
 		printf("%s... %s\n", addr, err);
 		(*bad)++;
 		return;
@@ -302,9 +299,6 @@ verify1(const char *addr, void *arg)
 			break;
 		case T_REMOTE:
 			if (set.smarthost[0] != '\0') {
-				char host[256] = "";
-				int port;
-
 				splithostport(set.smarthost, host,
 				    sizeof(host), &port);
 				printf("%s... deliverable: mailer esmtp, host "
@@ -363,6 +357,26 @@ interval(void)
 	return (long)every;
 }
 
+/* -qINTERVAL alone: detach, then be a runner without a daemon. */
+static int
+queuedaemon(long every)
+{
+	pid_t pid;
+
+	openqueue(EX_CANTCREAT);
+	if ((pid = fork()) == -1) {
+		die(EX_OSERR, "fork:");
+	}
+	if (pid > 0) {
+		return 0;
+	}
+	detach();
+	logmsg(LOG_INFO, "queue runner started, every %lds", every);
+	deliver_runner(-1, every);
+	logmsg(LOG_INFO, "queue runner stopped");
+	_exit(0);
+}
+
 /* -q, -qI..., -qR..., -qS...; -qINTERVAL alone: a queue-run daemon. */
 static int
 queuerun(void)
@@ -377,7 +391,7 @@ queuerun(void)
 			die(EX_USAGE, "-q%c needs a substring", *q);
 		}
 	} else if (*q != '\0') {
-		return deliver_daemon(interval());
+		return queuedaemon(interval());
 	}
 	openqueue(0);
 	return deliver_run(&f) == -1 ? EX_TEMPFAIL : 0;
@@ -416,12 +430,6 @@ onsignal(int sig)
 	errno = e;
 }
 
-static void
-nonblock(int fd)
-{
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-}
-
 static int
 openlistener(const char *spec)
 {
@@ -430,7 +438,8 @@ openlistener(const char *spec)
 	int fd, on = 1;
 
 	parselisten(spec, &ss, &len);
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0);
 	if (fd == -1) {
 		die(EX_OSERR, "socket:");
 	}
@@ -442,7 +451,6 @@ openlistener(const char *spec)
 	    listen(fd, SOMAXCONN) == -1) {
 		die(EX_UNAVAILABLE, "cannot listen on %s:", spec);
 	}
-	nonblock(fd);
 	return fd;
 }
 
@@ -560,8 +568,12 @@ startrunner(long every)
 {
 	int p[2];
 
-	/* close-on-exec: no |program of the runner's inherits it */
-	if (pipe2(p, O_CLOEXEC) == -1) {
+	/*
+	 * close-on-exec: no |program of the runner's inherits it;
+	 * non-blocking: a full pipe must not stall the daemon (the runner
+	 * reads only after pselect and takes EAGAIN as nothing yet)
+	 */
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) == -1) {
 		die(EX_OSERR, "pipe:");
 	}
 	if ((runner = fork()) == -1) {
@@ -576,7 +588,6 @@ startrunner(long every)
 	}
 	close(p[0]);
 	runnerfd = p[1];
-	nonblock(runnerfd);
 }
 
 /* smtp.c's smtp_onqueued: a message was committed; have it delivered
@@ -751,6 +762,7 @@ signals(void)
 	}
 }
 
+/* Handlers on, and the signals unblocked (see reexec()). */
 static void
 catchsignals(void)
 {
@@ -772,6 +784,7 @@ catchsignals(void)
 		sigdelset(&oldmask, sigs[i]);
 		sigaction(sigs[i], &sa, NULL);
 	}
+	sigprocmask(SIG_SETMASK, &oldmask, NULL);
 }
 
 /* The one select() loop: listeners, sessions, signals. */
@@ -903,7 +916,6 @@ smtpdaemon(int background, long every)
 		    strerror(errno));
 	}
 	catchsignals();
-	sigprocmask(SIG_SETMASK, &oldmask, NULL);	/* see reexec() */
 	serve();
 	return 0;
 }
@@ -915,7 +927,6 @@ stdiosession(void)
 	serverconfig();
 	openqueue(EX_CANTCREAT);
 	catchsignals();
-	sigprocmask(SIG_SETMASK, &oldmask, NULL);
 	smtp_stdio();
 	serve();
 	return 0;

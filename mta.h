@@ -328,7 +328,6 @@ struct qfilter {
 int deliver_run(const struct qfilter *f);
 void deliver_one(const char *id);
 void deliver_spawn(const char *id);
-int deliver_daemon(long every);
 int deliver_runner(int cmdfd, long every);
 
 /* aliases.c and local.c: aliases, and the local mailers */
