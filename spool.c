@@ -316,13 +316,24 @@ isid(const char *s)
 	return n > 0 && n < QIDLEN && s[n] == '\0';
 }
 
-static void
+/* The name of the file of that kind ('d', 'q', 't', 'Q') of id, in buf. */
+static char *
 fname(char *buf, char kind, const char *id)
 {
 	/* ids are at most QIDLEN-1 characters, buf is QIDLEN + 2 */
 	buf[0] = kind;
 	buf[1] = 'f';
 	memcpy(buf + 2, id, strlen(id) + 1);
+	return buf;
+}
+
+/* Rename the file of kind from of id to kind to: tf to qf, qf to Qf. */
+static int
+srename(const char *id, char from, char to)
+{
+	char a[QIDLEN + 2], b[QIDLEN + 2];
+
+	return renameat(spoolfd, fname(a, from, id), spoolfd, fname(b, to, id));
 }
 
 /* Does a file kind+id exist? */
@@ -331,8 +342,7 @@ exists(char kind, const char *id)
 {
 	char name[QIDLEN + 2];
 
-	fname(name, kind, id);
-	return faccessat(spoolfd, name, F_OK, 0) == 0;
+	return faccessat(spoolfd, fname(name, kind, id), F_OK, 0) == 0;
 }
 
 /*
@@ -379,8 +389,7 @@ spool_create(struct msg *m)
 		if (exists('q', m->id)) {
 			continue;
 		}
-		fname(name, 'd', m->id);
-		fd = sopen(name, O_WRONLY | O_CREAT);
+		fd = sopen(fname(name, 'd', m->id), O_WRONLY | O_CREAT);
 		if (fd != -1) {
 			/* held until the qf exists: recovery leaves a df it
 			 * cannot lock alone, however slow its writer */
@@ -402,27 +411,23 @@ spool_create(struct msg *m)
 static int
 writetf(struct msg *m, int lock)
 {
-	char name[QIDLEN + 2];
-	char *buf;
+	char name[QIDLEN + 2], *buf;
 	size_t len;
-	int fd, e;
+	int fd = -1, e;
 
 	buf = spool_format(m, &len);
 	fname(name, 't', m->id);
 	/* a tf left by a crash, or planted: gone before ours is made */
-	if ((unlinkat(spoolfd, name, 0) == -1 && errno != ENOENT) ||
-	    (fd = sopen(name, O_WRONLY | O_CREAT)) == -1) {
-		free(buf);
-		return -1;
-	}
-	if ((lock && flock(fd, LOCK_EX) == -1) ||
-	    writeall(fd, buf, len) == -1) {
+	if ((unlinkat(spoolfd, name, 0) == 0 || errno == ENOENT) &&
+	    (fd = sopen(name, O_WRONLY | O_CREAT)) != -1 &&
+	    ((lock && flock(fd, LOCK_EX) == -1) ||
+	    writeall(fd, buf, len) == -1)) {
+		/* made but not written: it goes */
 		e = errno;
-		free(buf);
 		close(fd);
 		unlinkat(spoolfd, name, 0);
 		errno = e;
-		return -1;
+		fd = -1;
 	}
 	free(buf);
 	return fd;
@@ -521,7 +526,6 @@ syncfiles(const int *fd, int n, int group)
 static int
 place(struct msg *m, int dffd, int sync)
 {
-	char tf[QIDLEN + 2], qf[QIDLEN + 2];
 	struct stat st;
 	int fd[2];
 
@@ -535,12 +539,9 @@ place(struct msg *m, int dffd, int sync)
 		goto fail;
 	}
 	m->lockfd = fd[1];	/* spool_abort closes it, keeping errno */
-	m->ino = 0;
 	fd[0] = dffd;
-	fname(tf, 't', m->id);
-	fname(qf, 'q', m->id);
 	if ((sync && syncfiles(fd, 2, 0) == -1) ||
-	    renameat(spoolfd, tf, spoolfd, qf) == -1) {
+	    srename(m->id, 't', 'q') == -1) {
 		goto fail;
 	}
 	if (sync) {
@@ -642,8 +643,7 @@ spool_flush(char *ids, size_t len)
 				/* a huge group: one directory fsync a batch */
 				flushbatch(fd, &n, &e);
 			}
-			fname(name, *k, id);
-			if ((fd[n] = sopen(name, O_RDONLY)) != -1) {
+			if ((fd[n] = sopen(fname(name, *k, id), O_RDONLY)) != -1) {
 				n++;
 			} else if (errno != ENOENT) {
 				firsterr(&e, -1);
@@ -666,8 +666,7 @@ spool_abort(struct msg *m, int dffd)
 	int e = errno;
 
 	for (k = "qtd"; *k != '\0'; k++) {
-		fname(name, *k, m->id);
-		unlinkat(spoolfd, name, 0);
+		unlinkat(spoolfd, fname(name, *k, m->id), 0);
 	}
 	if (dffd != -1) {
 		close(dffd);	/* its lock last: the names are gone */
@@ -723,33 +722,24 @@ remember(const struct msg *m, char *key)
 int
 spool_update(struct msg *m)
 {
-	char tf[QIDLEN + 2], qf[QIDLEN + 2];
-	struct stat st;
-	char *key = statekey(m);
+	char tf[QIDLEN + 2], *key;
 	int fd, e, deferral;
 
-	deferral = lastkey != NULL && strcmp(lastid, m->id) == 0 &&
-	    strcmp(lastkey, key) == 0;
 	if ((fd = writetf(m, 1)) == -1) {
-		free(key);
 		return -1;
 	}
-	fname(tf, 't', m->id);
-	fname(qf, 'q', m->id);
-	if (fsync(fd) == -1 || fstat(fd, &st) == -1 ||
-	    renameat(spoolfd, tf, spoolfd, qf) == -1) {
+	if (fsync(fd) == -1 || srename(m->id, 't', 'q') == -1) {
 		e = errno;
 		close(fd);
-		unlinkat(spoolfd, tf, 0);
-		free(key);
+		unlinkat(spoolfd, fname(tf, 't', m->id), 0);
 		errno = e;
 		return -1;
 	}
-	if (m->lockfd != -1) {
-		close(m->lockfd);
-	}
+	spool_unlock(m);	/* the old qf's lock; the new qf is locked */
 	m->lockfd = fd;
-	m->ino = st.st_ino;
+	key = statekey(m);
+	deferral = lastkey != NULL && strcmp(lastid, m->id) == 0 &&
+	    strcmp(lastkey, key) == 0;
 	if (!deferral && syncdir() == -1) {
 		free(key);
 		return -1;
@@ -772,14 +762,10 @@ int
 spool_remove(struct msg *m)
 {
 	char name[QIDLEN + 2];
-	int r = 0;
+	int r = unlinkat(spoolfd, fname(name, 'q', m->id), 0);
 
-	fname(name, 'q', m->id);
-	if (unlinkat(spoolfd, name, 0) == -1) {
-		r = -1;
-	}
-	fname(name, 'd', m->id);
-	if (unlinkat(spoolfd, name, 0) == -1 && errno != ENOENT) {
+	if (unlinkat(spoolfd, fname(name, 'd', m->id), 0) == -1 &&
+	    errno != ENOENT) {
 		r = -1;
 	}
 	spool_unlock(m);
@@ -799,11 +785,7 @@ spool_unlock(struct msg *m)
 void
 spool_quarantine(const char *id, const char *why)
 {
-	char qf[QIDLEN + 2], bad[QIDLEN + 2];
-
-	fname(qf, 'q', id);
-	fname(bad, 'Q', id);
-	if (renameat(spoolfd, qf, spoolfd, bad) == -1) {
+	if (srename(id, 'q', 'Q') == -1) {
 		if (errno != ENOENT) {
 			logmsg(LOG_ERR, "%s: spool: cannot quarantine: %s",
 			    id, strerror(errno));
@@ -840,8 +822,7 @@ spool_read(const char *id, struct msg *m)
 	int fd, r;
 
 	msg_init(m);
-	fname(qf, 'q', id);
-	if ((fd = sopen(qf, O_RDONLY)) == -1) {
+	if ((fd = sopen(fname(qf, 'q', id), O_RDONLY)) == -1) {
 		return 1;
 	}
 	r = readqf(id, m, fd);
@@ -910,7 +891,6 @@ spool_lock(const char *id, struct msg *m)
 		return 1;
 	}
 	m->lockfd = fd;
-	m->ino = st.st_ino;
 	why = readqf(id, m, fd) == -1 ? "malformed qf" : !trusted(m, &st) ?
 	    "alias targets in a qf not written by root" : NULL;
 	if (why != NULL) {
@@ -943,8 +923,7 @@ spool_opendf(struct msg *m)
 	struct stat st;
 	int fd;
 
-	fname(df, 'd', m->id);
-	if ((fd = sopen(df, O_RDONLY)) == -1) {
+	if ((fd = sopen(fname(df, 'd', m->id), O_RDONLY)) == -1) {
 		return -1;
 	}
 	if (fstat(fd, &st) == -1 || st.st_size != m->size) {
@@ -1021,8 +1000,8 @@ fresh(char kind, const char *id, time_t now)
 	char name[QIDLEN + 2];
 	struct stat st;
 
-	fname(name, kind, id);
-	return fstatat(spoolfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	return fstatat(spoolfd, fname(name, kind, id), &st,
+	    AT_SYMLINK_NOFOLLOW) == 0 &&
 	    now - st.st_mtime <= STALE_AGE;
 }
 
@@ -1211,7 +1190,7 @@ hasctl(const char *s)
 int
 spool_parse(const char *buf, size_t len, struct msg *m)
 {
-	char *copy, *line, *next, *nl;
+	char *copy, *line, *nl;
 	struct rcpt *r = NULL;
 	unsigned seen = 0;
 	int done = 0, err = 0;
@@ -1220,13 +1199,12 @@ spool_parse(const char *buf, size_t len, struct msg *m)
 		return -1;
 	}
 	copy = xstrdup(buf + 3);
-	for (line = copy; *line != '\0' && !done && !err; line = next) {
+	for (line = copy; *line != '\0' && !done && !err; line = nl + 1) {
 		if ((nl = strchr(line, '\n')) == NULL) {
 			err = 1;	/* torn: the last line has no newline */
 			break;
 		}
 		*nl = '\0';
-		next = nl + 1;
 		if (hasctl(line)) {
 			err = 1;	/* spool_format never writes one */
 		} else if (strcmp(line, ".") == 0) {
