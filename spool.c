@@ -137,7 +137,9 @@
 
 #define MAXQF	(4 * 1024 * 1024)	/* a qf is never this big */
 
-static int spoolfd = -1;	/* the open QueueDirectory */
+static int spoolfd = -1;	/* the open QueueDirectory; its fsync makes
+				 * its entries (new, renamed, removed names)
+				 * durable */
 static uid_t spooluid;		/* its owner: RunAsUser, or root */
 
 /* Note who owns the spool: files of that user and ours are the spool's. */
@@ -345,6 +347,16 @@ exists(char kind, const char *id)
 	return faccessat(spoolfd, fname(name, kind, id), F_OK, 0) == 0;
 }
 
+/* The w lowest base-62 digits of v at p, the highest first. */
+static void
+digits62(char *p, unsigned long long v, int w)
+{
+	while (w-- > 0) {
+		p[w] = b62[v % 62];
+		v /= 62;
+	}
+}
+
 /*
  * A queue ID: arrival second, microsecond and pid in base 62, so that IDs
  * sort by arrival. A clock set back or a reused pid could repeat one;
@@ -355,25 +367,13 @@ static void
 newid(char *id, unsigned seq)
 {
 	struct timespec ts;
-	unsigned long long v[3];
-	int w[3] = { 6, 4, 4 }, i, j, k = 0;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	v[0] = (unsigned long long)ts.tv_sec;
-	v[1] = (unsigned long long)ts.tv_nsec / 1000;
-	v[2] = (unsigned long long)getpid();
-	for (i = 0; i < 3; i++) {
-		for (j = w[i] - 1; j >= 0; j--) {
-			id[k + j] = b62[v[i] % 62];
-			v[i] /= 62;
-		}
-		k += w[i];
-	}
-	if (seq > 0) {
-		id[k++] = b62[seq / 62 % 62];
-		id[k++] = b62[seq % 62];
-	}
-	id[k] = '\0';
+	digits62(id, (unsigned long long)ts.tv_sec, 6);
+	digits62(id + 6, (unsigned long long)ts.tv_nsec / 1000, 4);
+	digits62(id + 10, (unsigned long long)getpid(), 4);
+	digits62(id + 14, seq, 2);
+	id[seq > 0 ? 16 : 14] = '\0';
 }
 
 /* Create a new df; returns its descriptor and sets m->id, or -1. */
@@ -413,17 +413,17 @@ writetf(struct msg *m, int lock)
 {
 	char name[QIDLEN + 2], *buf;
 	size_t len;
-	int fd = -1, e;
+	int fd, e;
 
 	buf = spool_format(m, &len);
 	fname(name, 't', m->id);
 	/* a tf left by a crash, or planted: gone before ours is made */
-	if ((unlinkat(spoolfd, name, 0) == 0 || errno == ENOENT) &&
-	    (fd = sopen(name, O_WRONLY | O_CREAT)) != -1 &&
-	    ((lock && flock(fd, LOCK_EX) == -1) ||
-	    writeall(fd, buf, len) == -1)) {
-		/* made but not written: it goes */
-		e = errno;
+	if ((unlinkat(spoolfd, name, 0) == -1 && errno != ENOENT) ||
+	    (fd = sopen(name, O_WRONLY | O_CREAT)) == -1) {
+		fd = -1;
+	} else if ((lock && flock(fd, LOCK_EX) == -1) ||
+	    writeall(fd, buf, len) == -1) {
+		e = errno;	/* made but not written: it goes */
 		close(fd);
 		unlinkat(spoolfd, name, 0);
 		errno = e;
@@ -433,19 +433,12 @@ writetf(struct msg *m, int lock)
 	return fd;
 }
 
-/* Make the directory's entries (new, renamed, removed names) durable. */
-static int
-syncdir(void)
-{
-	return fsync(spoolfd);
-}
-
 /* After spool_abort of a failed group: the removals made durable, so
  * that no message the client was refused comes back after a crash. */
 void
 spool_abortdone(void)
 {
-	syncdir();
+	fsync(spoolfd);
 }
 
 /*
@@ -508,7 +501,7 @@ syncfiles(const int *fd, int n, int group)
 		for (i = 0; i < n; i++) {
 			firsterr(&e, writeback(fd[i], 1));
 		}
-		firsterr(&e, syncdir());
+		firsterr(&e, fsync(spoolfd));
 	}
 	for (i = 0; i < n; i++) {
 		firsterr(&e, group ? fdatasync(fd[i]) : fsync(fd[i]));
@@ -572,7 +565,7 @@ spool_commit(struct msg *m, int dffd)
 	if (place(m, dffd, 1) == -1) {
 		return -1;
 	}
-	if (syncdir() == -1) {
+	if (fsync(spoolfd) == -1) {
 		/*
 		 * The name may or may not reach the disk: we cannot promise
 		 * the message, so it must not exist. Take it back.
@@ -740,7 +733,7 @@ spool_update(struct msg *m)
 	key = statekey(m);
 	deferral = lastkey != NULL && strcmp(lastid, m->id) == 0 &&
 	    strcmp(lastkey, key) == 0;
-	if (!deferral && syncdir() == -1) {
+	if (!deferral && fsync(spoolfd) == -1) {
 		free(key);
 		return -1;
 	}
@@ -792,7 +785,7 @@ spool_quarantine(const char *id, const char *why)
 		}
 		return;
 	}
-	syncdir();
+	fsync(spoolfd);
 	logmsg(LOG_ALERT, "%s: spool: quarantined as Qf%s: %s", id, id, why);
 }
 
@@ -939,7 +932,6 @@ int
 spool_freespace(long long need)
 {
 	struct statvfs sv;
-	long long avail;
 
 	if (set.minfree <= 0) {
 		return 0;
@@ -947,8 +939,8 @@ spool_freespace(long long need)
 	if (fstatvfs(spoolfd, &sv) == -1) {
 		return -1;
 	}
-	avail = (long long)sv.f_bavail * (long long)sv.f_frsize;
-	if (avail - need < set.minfree) {
+	if ((long long)sv.f_bavail * (long long)sv.f_frsize - need <
+	    set.minfree) {
 		errno = ENOSPC;
 		return -1;
 	}
@@ -978,8 +970,7 @@ spool_list(char ***ids)
 		return -1;
 	}
 	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] != 'q' || e->d_name[1] != 'f' ||
-		    !isid(e->d_name + 2)) {
+		if (strncmp(e->d_name, "qf", 2) != 0 || !isid(e->d_name + 2)) {
 			continue;
 		}
 		v = grow(v, n, &cap, sizeof(*v));
@@ -1000,8 +991,8 @@ fresh(char kind, const char *id, time_t now)
 	char name[QIDLEN + 2];
 	struct stat st;
 
-	return fstatat(spoolfd, fname(name, kind, id), &st,
-	    AT_SYMLINK_NOFOLLOW) == 0 &&
+	fname(name, kind, id);
+	return fstatat(spoolfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    now - st.st_mtime <= STALE_AGE;
 }
 
@@ -1073,7 +1064,7 @@ spool_recover(void)
 		recover1(e->d_name, now);
 	}
 	closedir(d);
-	syncdir();
+	fsync(spoolfd);
 }
 
 /* ---- the qf text format ---- */
