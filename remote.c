@@ -83,16 +83,15 @@ hostdown(const char *key, char *why, size_t len)
 {
 	char *buf = readstat(), *p = buf, *k, *w;
 	time_t since;
-	int down = 0;
 
-	while (!down && (k = nextstat(&p, &since, &w)) != NULL) {
-		if (strcmp(k, key) == 0) {
-			snprintf(why, len, "%s", w);
-			down = 1;
-		}
+	while ((k = nextstat(&p, &since, &w)) != NULL && strcmp(k, key) != 0) {
+		continue;
+	}
+	if (k != NULL) {
+		snprintf(why, len, "%s", w);
 	}
 	free(buf);
-	return down;
+	return k != NULL;
 }
 
 /*
@@ -272,13 +271,9 @@ struct route {
 static int
 tlsmode(const char *s)
 {
-	if (strcmp(s, "implicit") == 0) {
-		return TLS_IMPLICIT;
-	}
-	if (strcmp(s, "opportunistic") == 0) {
-		return TLS_OPPORTUNISTIC;
-	}
-	return strcmp(s, "none") == 0 ? TLS_NONE : TLS_REQUIRE;
+	return strcmp(s, "implicit") == 0 ? TLS_IMPLICIT :
+	    strcmp(s, "opportunistic") == 0 ? TLS_OPPORTUNISTIC :
+	    strcmp(s, "none") == 0 ? TLS_NONE : TLS_REQUIRE;
 }
 
 /*
