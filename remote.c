@@ -83,16 +83,15 @@ hostdown(const char *key, char *why, size_t len)
 {
 	char *buf = readstat(), *p = buf, *k, *w;
 	time_t since;
-	int down = 0;
 
-	while (!down && (k = nextstat(&p, &since, &w)) != NULL) {
-		if (strcmp(k, key) == 0) {
-			snprintf(why, len, "%s", w);
-			down = 1;
-		}
+	while ((k = nextstat(&p, &since, &w)) != NULL && strcmp(k, key) != 0) {
+		continue;
+	}
+	if (k != NULL) {
+		snprintf(why, len, "%s", w);
 	}
 	free(buf);
-	return down;
+	return k != NULL;
 }
 
 /*
@@ -210,6 +209,19 @@ openauth(int *absent, char *err, size_t errlen)
 	return NULL;
 }
 
+/* Cut s after its first word: the next word (past blanks), or NULL when
+ * there is no blank after the first. */
+static char *
+cutword(char *s)
+{
+	s += strcspn(s, " \t");
+	if (*s == '\0') {
+		return NULL;
+	}
+	*s++ = '\0';
+	return s + strspn(s, " \t");
+}
+
 /*
  * AuthInfoFile: "host user password" (the password is the rest of the
  * line). Returns 0 with user/pass set, 1 when there are none for host,
@@ -231,21 +243,10 @@ authinfo(const char *host, char *user, size_t ulen, char *pass, size_t plen,
 	while (found == 1 && fgets(line, sizeof(line), f) != NULL) {
 		line[strcspn(line, "\r\n")] = '\0';
 		h = line + strspn(line, " \t");
-		if (*h == '#' || *h == '\0') {
-			continue;
+		if (*h == '#' || (u = cutword(h)) == NULL ||
+		    (p = cutword(u)) == NULL) {
+			continue;	/* a comment, or not three words */
 		}
-		u = h + strcspn(h, " \t");
-		if (*u == '\0') {
-			continue;
-		}
-		*u++ = '\0';
-		u += strspn(u, " \t");
-		p = u + strcspn(u, " \t");
-		if (*p == '\0') {
-			continue;
-		}
-		*p++ = '\0';
-		p += strspn(p, " \t");
 		if (strcmp(h, "*") == 0 || strcasecmp(h, host) == 0) {
 			snprintf(user, ulen, "%s", u);
 			snprintf(pass, plen, "%s", p);
@@ -270,13 +271,9 @@ struct route {
 static int
 tlsmode(const char *s)
 {
-	if (strcmp(s, "implicit") == 0) {
-		return TLS_IMPLICIT;
-	}
-	if (strcmp(s, "opportunistic") == 0) {
-		return TLS_OPPORTUNISTIC;
-	}
-	return strcmp(s, "none") == 0 ? TLS_NONE : TLS_REQUIRE;
+	return strcmp(s, "implicit") == 0 ? TLS_IMPLICIT :
+	    strcmp(s, "opportunistic") == 0 ? TLS_OPPORTUNISTIC :
+	    strcmp(s, "none") == 0 ? TLS_NONE : TLS_REQUIRE;
 }
 
 /*
@@ -288,24 +285,24 @@ static int
 smartroute(struct route *rt, char *err, size_t errlen)
 {
 	const char *s = set.smarthost;
-	int derr, mx;
+	int derr, br;
 
 	rt->smart = 1;
 	rt->implicit = 0;
 	rt->tls = tlsmode(set.smarthosttls);
 	rt->port = rt->tls == TLS_IMPLICIT ? 465 : 25;
-	if ((mx = splithostport(s, rt->name, sizeof(rt->name),
+	if ((br = splithostport(s, rt->name, sizeof(rt->name),
 	    &rt->port)) == -1) {
 		snprintf(err, errlen, "4.3.5 SmartHost %s: bad syntax", s);
 		return -1;
 	}
-	mx = !mx;	/* brackets: no MX lookup */
-	if (mx && (rt->nmx = dns_mx(rt->name, rt->mx, MAXMX, &derr)) == -1) {
+	/* brackets: no MX lookup */
+	if (!br && (rt->nmx = dns_mx(rt->name, rt->mx, MAXMX, &derr)) == -1) {
 		snprintf(err, errlen, "4.4.3 DNS lookup of SmartHost %s "
 		    "failed", rt->name);
 		return -1;
 	}
-	if (!mx || rt->nmx == 0) {
+	if (br || rt->nmx == 0) {
 		snprintf(rt->mx[0].host, sizeof(rt->mx[0].host), "%s",
 		    rt->name);
 		rt->nmx = 1;
@@ -369,28 +366,25 @@ mxroute(struct route *rt, const char *domain, char *err, size_t errlen)
 	return 0;
 }
 
+/* Give ss the port, and name it in key as .hoststat does: [addr]:port. */
 static void
-addrkey(const struct sockaddr_storage *ss, char *key, size_t len, int port)
+atport(struct sockaddr_storage *ss, int port, char *key, size_t len)
 {
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
 	char a[INET6_ADDRSTRLEN];
-	const void *p = ss->ss_family == AF_INET6 ?
-	    (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr :
-	    (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+	const void *p = &in->sin_addr;
 
+	if (ss->ss_family == AF_INET6) {
+		in6->sin6_port = htons((uint16_t)port);
+		p = &in6->sin6_addr;
+	} else {
+		in->sin_port = htons((uint16_t)port);
+	}
 	if (inet_ntop(ss->ss_family, p, a, sizeof(a)) == NULL) {
 		snprintf(a, sizeof(a), "?");
 	}
 	snprintf(key, len, "[%s]:%d", a, port);
-}
-
-static void
-setport(struct sockaddr_storage *ss, int port)
-{
-	if (ss->ss_family == AF_INET6) {
-		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
-	} else {
-		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
-	}
 }
 
 /* MasqueradeAs applies to relayed mail, never to bounces. */
@@ -406,16 +400,15 @@ static void
 transact(struct msg *m, int dffd, const int *idx, int n, const char *key,
     int *res, char (*replies)[REPLYLEN])
 {
-	int i, dsn;
+	int i;
 
 	if (client_send(m, dffd, idx, n, res, replies, masq(m)) == 0) {
 		client_keep(key);	/* for the next message this way */
 	} else {
 		client_close(1);	/* QUIT, unless it is out of step */
 	}
-	dsn = client_dsn();
 	for (i = 0; i < n; i++) {
-		if (res[i] == D_OK && dsn) {
+		if (res[i] == D_OK && client_dsn()) {
 			/* RFC 3461 5.2.2: the next hop reports success now */
 			m->rcpt[idx[i]].notify &= ~N_SUCCESS;
 		}
@@ -445,8 +438,7 @@ tryhosts(struct msg *m, int dffd, const int *idx, int n, struct route *rt,
 			continue;
 		}
 		for (j = 0; j < nss; j++) {
-			setport(&ss[j], rt->port);
-			addrkey(&ss[j], key, sizeof(key), rt->port);
+			atport(&ss[j], rt->port, key, sizeof(key));
 			snprintf(relay, RELAYLEN, "%s%s", rt->mx[i].host, key);
 			snprintf(ckey, sizeof(ckey), "%s %d %s", relay, rt->tls,
 			    user != NULL ? user : "-");
@@ -500,7 +492,7 @@ remote_deliver(struct msg *m, int dffd, const int *idx, int n, int *res,
 	struct route rt = { .nmx = 0 };
 	char err[REPLYLEN] = "4.4.0 no host to try", user[256], pass[512];
 	const char *dom = strrchr(m->rcpt[idx[0]].addr, '@');
-	int i, r, cred = 1, fail = D_TEMP;
+	int i, r, cred = 1;
 
 	if (set.smarthost[0] != '\0') {
 		r = smartroute(&rt, err, sizeof(err));
@@ -510,22 +502,20 @@ remote_deliver(struct msg *m, int dffd, const int *idx, int n, int *res,
 		}
 	} else {
 		r = mxroute(&rt, dom != NULL ? dom + 1 : "", err, sizeof(err));
-		fail = r == -2 ? D_PERM : D_TEMP;
 	}
-	if (r == 0 && (r = tryhosts(m, dffd, idx, n, &rt, cred == 0 ? user :
-	    NULL, cred == 0 ? pass : NULL, err, sizeof(err), res, replies,
-	    relay)) == 0) {
-		explicit_bzero(pass, sizeof(pass));
-		return;
-	}
-	if (r == -2) {
-		fail = D_PERM;
+	if (r == 0) {
+		r = tryhosts(m, dffd, idx, n, &rt, cred == 0 ? user : NULL,
+		    cred == 0 ? pass : NULL, err, sizeof(err), res, replies,
+		    relay);
 	}
 	explicit_bzero(pass, sizeof(pass));
+	if (r == 0) {
+		return;
+	}
 	snprintf(relay, RELAYLEN, "%s", rt.nmx > 0 ? rt.mx[0].host :
 	    dom != NULL ? dom + 1 : "");
 	for (i = 0; i < n; i++) {
-		res[i] = fail;
+		res[i] = r == -2 ? D_PERM : D_TEMP;
 		snprintf(replies[i], REPLYLEN, "%s", err);
 	}
 }

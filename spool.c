@@ -137,7 +137,9 @@
 
 #define MAXQF	(4 * 1024 * 1024)	/* a qf is never this big */
 
-static int spoolfd = -1;	/* the open QueueDirectory */
+static int spoolfd = -1;	/* the open QueueDirectory; its fsync makes
+				 * its entries (new, renamed, removed names)
+				 * durable */
 static uid_t spooluid;		/* its owner: RunAsUser, or root */
 
 /* Note who owns the spool: files of that user and ours are the spool's. */
@@ -316,13 +318,24 @@ isid(const char *s)
 	return n > 0 && n < QIDLEN && s[n] == '\0';
 }
 
-static void
+/* The name of the file of that kind ('d', 'q', 't', 'Q') of id, in buf. */
+static char *
 fname(char *buf, char kind, const char *id)
 {
 	/* ids are at most QIDLEN-1 characters, buf is QIDLEN + 2 */
 	buf[0] = kind;
 	buf[1] = 'f';
 	memcpy(buf + 2, id, strlen(id) + 1);
+	return buf;
+}
+
+/* Rename the file of kind from of id to kind to: tf to qf, qf to Qf. */
+static int
+srename(const char *id, char from, char to)
+{
+	char a[QIDLEN + 2], b[QIDLEN + 2];
+
+	return renameat(spoolfd, fname(a, from, id), spoolfd, fname(b, to, id));
 }
 
 /* Does a file kind+id exist? */
@@ -331,8 +344,17 @@ exists(char kind, const char *id)
 {
 	char name[QIDLEN + 2];
 
-	fname(name, kind, id);
-	return faccessat(spoolfd, name, F_OK, 0) == 0;
+	return faccessat(spoolfd, fname(name, kind, id), F_OK, 0) == 0;
+}
+
+/* The w lowest base-62 digits of v at p, the highest first. */
+static void
+digits62(char *p, unsigned long long v, int w)
+{
+	while (w-- > 0) {
+		p[w] = b62[v % 62];
+		v /= 62;
+	}
 }
 
 /*
@@ -345,25 +367,13 @@ static void
 newid(char *id, unsigned seq)
 {
 	struct timespec ts;
-	unsigned long long v[3];
-	int w[3] = { 6, 4, 4 }, i, j, k = 0;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	v[0] = (unsigned long long)ts.tv_sec;
-	v[1] = (unsigned long long)ts.tv_nsec / 1000;
-	v[2] = (unsigned long long)getpid();
-	for (i = 0; i < 3; i++) {
-		for (j = w[i] - 1; j >= 0; j--) {
-			id[k + j] = b62[v[i] % 62];
-			v[i] /= 62;
-		}
-		k += w[i];
-	}
-	if (seq > 0) {
-		id[k++] = b62[seq / 62 % 62];
-		id[k++] = b62[seq % 62];
-	}
-	id[k] = '\0';
+	digits62(id, (unsigned long long)ts.tv_sec, 6);
+	digits62(id + 6, (unsigned long long)ts.tv_nsec / 1000, 4);
+	digits62(id + 10, (unsigned long long)getpid(), 4);
+	digits62(id + 14, seq, 2);
+	id[seq > 0 ? 16 : 14] = '\0';
 }
 
 /* Create a new df; returns its descriptor and sets m->id, or -1. */
@@ -379,8 +389,7 @@ spool_create(struct msg *m)
 		if (exists('q', m->id)) {
 			continue;
 		}
-		fname(name, 'd', m->id);
-		fd = sopen(name, O_WRONLY | O_CREAT);
+		fd = sopen(fname(name, 'd', m->id), O_WRONLY | O_CREAT);
 		if (fd != -1) {
 			/* held until the qf exists: recovery leaves a df it
 			 * cannot lock alone, however slow its writer */
@@ -402,8 +411,7 @@ spool_create(struct msg *m)
 static int
 writetf(struct msg *m, int lock)
 {
-	char name[QIDLEN + 2];
-	char *buf;
+	char name[QIDLEN + 2], *buf;
 	size_t len;
 	int fd, e;
 
@@ -412,27 +420,17 @@ writetf(struct msg *m, int lock)
 	/* a tf left by a crash, or planted: gone before ours is made */
 	if ((unlinkat(spoolfd, name, 0) == -1 && errno != ENOENT) ||
 	    (fd = sopen(name, O_WRONLY | O_CREAT)) == -1) {
-		free(buf);
-		return -1;
-	}
-	if ((lock && flock(fd, LOCK_EX) == -1) ||
+		fd = -1;
+	} else if ((lock && flock(fd, LOCK_EX) == -1) ||
 	    writeall(fd, buf, len) == -1) {
-		e = errno;
-		free(buf);
+		e = errno;	/* made but not written: it goes */
 		close(fd);
 		unlinkat(spoolfd, name, 0);
 		errno = e;
-		return -1;
+		fd = -1;
 	}
 	free(buf);
 	return fd;
-}
-
-/* Make the directory's entries (new, renamed, removed names) durable. */
-static int
-syncdir(void)
-{
-	return fsync(spoolfd);
 }
 
 /* After spool_abort of a failed group: the removals made durable, so
@@ -440,7 +438,7 @@ syncdir(void)
 void
 spool_abortdone(void)
 {
-	syncdir();
+	fsync(spoolfd);
 }
 
 /*
@@ -503,7 +501,7 @@ syncfiles(const int *fd, int n, int group)
 		for (i = 0; i < n; i++) {
 			firsterr(&e, writeback(fd[i], 1));
 		}
-		firsterr(&e, syncdir());
+		firsterr(&e, fsync(spoolfd));
 	}
 	for (i = 0; i < n; i++) {
 		firsterr(&e, group ? fdatasync(fd[i]) : fsync(fd[i]));
@@ -521,7 +519,6 @@ syncfiles(const int *fd, int n, int group)
 static int
 place(struct msg *m, int dffd, int sync)
 {
-	char tf[QIDLEN + 2], qf[QIDLEN + 2];
 	struct stat st;
 	int fd[2];
 
@@ -535,12 +532,9 @@ place(struct msg *m, int dffd, int sync)
 		goto fail;
 	}
 	m->lockfd = fd[1];	/* spool_abort closes it, keeping errno */
-	m->ino = 0;
 	fd[0] = dffd;
-	fname(tf, 't', m->id);
-	fname(qf, 'q', m->id);
 	if ((sync && syncfiles(fd, 2, 0) == -1) ||
-	    renameat(spoolfd, tf, spoolfd, qf) == -1) {
+	    srename(m->id, 't', 'q') == -1) {
 		goto fail;
 	}
 	if (sync) {
@@ -571,7 +565,7 @@ spool_commit(struct msg *m, int dffd)
 	if (place(m, dffd, 1) == -1) {
 		return -1;
 	}
-	if (syncdir() == -1) {
+	if (fsync(spoolfd) == -1) {
 		/*
 		 * The name may or may not reach the disk: we cannot promise
 		 * the message, so it must not exist. Take it back.
@@ -642,8 +636,7 @@ spool_flush(char *ids, size_t len)
 				/* a huge group: one directory fsync a batch */
 				flushbatch(fd, &n, &e);
 			}
-			fname(name, *k, id);
-			if ((fd[n] = sopen(name, O_RDONLY)) != -1) {
+			if ((fd[n] = sopen(fname(name, *k, id), O_RDONLY)) != -1) {
 				n++;
 			} else if (errno != ENOENT) {
 				firsterr(&e, -1);
@@ -666,8 +659,7 @@ spool_abort(struct msg *m, int dffd)
 	int e = errno;
 
 	for (k = "qtd"; *k != '\0'; k++) {
-		fname(name, *k, m->id);
-		unlinkat(spoolfd, name, 0);
+		unlinkat(spoolfd, fname(name, *k, m->id), 0);
 	}
 	if (dffd != -1) {
 		close(dffd);	/* its lock last: the names are gone */
@@ -723,34 +715,25 @@ remember(const struct msg *m, char *key)
 int
 spool_update(struct msg *m)
 {
-	char tf[QIDLEN + 2], qf[QIDLEN + 2];
-	struct stat st;
-	char *key = statekey(m);
+	char tf[QIDLEN + 2], *key;
 	int fd, e, deferral;
 
-	deferral = lastkey != NULL && strcmp(lastid, m->id) == 0 &&
-	    strcmp(lastkey, key) == 0;
 	if ((fd = writetf(m, 1)) == -1) {
-		free(key);
 		return -1;
 	}
-	fname(tf, 't', m->id);
-	fname(qf, 'q', m->id);
-	if (fsync(fd) == -1 || fstat(fd, &st) == -1 ||
-	    renameat(spoolfd, tf, spoolfd, qf) == -1) {
+	if (fsync(fd) == -1 || srename(m->id, 't', 'q') == -1) {
 		e = errno;
 		close(fd);
-		unlinkat(spoolfd, tf, 0);
-		free(key);
+		unlinkat(spoolfd, fname(tf, 't', m->id), 0);
 		errno = e;
 		return -1;
 	}
-	if (m->lockfd != -1) {
-		close(m->lockfd);
-	}
+	spool_unlock(m);	/* the old qf's lock; the new qf is locked */
 	m->lockfd = fd;
-	m->ino = st.st_ino;
-	if (!deferral && syncdir() == -1) {
+	key = statekey(m);
+	deferral = lastkey != NULL && strcmp(lastid, m->id) == 0 &&
+	    strcmp(lastkey, key) == 0;
+	if (!deferral && fsync(spoolfd) == -1) {
 		free(key);
 		return -1;
 	}
@@ -772,14 +755,10 @@ int
 spool_remove(struct msg *m)
 {
 	char name[QIDLEN + 2];
-	int r = 0;
+	int r = unlinkat(spoolfd, fname(name, 'q', m->id), 0);
 
-	fname(name, 'q', m->id);
-	if (unlinkat(spoolfd, name, 0) == -1) {
-		r = -1;
-	}
-	fname(name, 'd', m->id);
-	if (unlinkat(spoolfd, name, 0) == -1 && errno != ENOENT) {
+	if (unlinkat(spoolfd, fname(name, 'd', m->id), 0) == -1 &&
+	    errno != ENOENT) {
 		r = -1;
 	}
 	spool_unlock(m);
@@ -799,18 +778,14 @@ spool_unlock(struct msg *m)
 void
 spool_quarantine(const char *id, const char *why)
 {
-	char qf[QIDLEN + 2], bad[QIDLEN + 2];
-
-	fname(qf, 'q', id);
-	fname(bad, 'Q', id);
-	if (renameat(spoolfd, qf, spoolfd, bad) == -1) {
+	if (srename(id, 'q', 'Q') == -1) {
 		if (errno != ENOENT) {
 			logmsg(LOG_ERR, "%s: spool: cannot quarantine: %s",
 			    id, strerror(errno));
 		}
 		return;
 	}
-	syncdir();
+	fsync(spoolfd);
 	logmsg(LOG_ALERT, "%s: spool: quarantined as Qf%s: %s", id, id, why);
 }
 
@@ -840,8 +815,7 @@ spool_read(const char *id, struct msg *m)
 	int fd, r;
 
 	msg_init(m);
-	fname(qf, 'q', id);
-	if ((fd = sopen(qf, O_RDONLY)) == -1) {
+	if ((fd = sopen(fname(qf, 'q', id), O_RDONLY)) == -1) {
 		return 1;
 	}
 	r = readqf(id, m, fd);
@@ -910,7 +884,6 @@ spool_lock(const char *id, struct msg *m)
 		return 1;
 	}
 	m->lockfd = fd;
-	m->ino = st.st_ino;
 	why = readqf(id, m, fd) == -1 ? "malformed qf" : !trusted(m, &st) ?
 	    "alias targets in a qf not written by root" : NULL;
 	if (why != NULL) {
@@ -943,8 +916,7 @@ spool_opendf(struct msg *m)
 	struct stat st;
 	int fd;
 
-	fname(df, 'd', m->id);
-	if ((fd = sopen(df, O_RDONLY)) == -1) {
+	if ((fd = sopen(fname(df, 'd', m->id), O_RDONLY)) == -1) {
 		return -1;
 	}
 	if (fstat(fd, &st) == -1 || st.st_size != m->size) {
@@ -960,7 +932,6 @@ int
 spool_freespace(long long need)
 {
 	struct statvfs sv;
-	long long avail;
 
 	if (set.minfree <= 0) {
 		return 0;
@@ -968,8 +939,8 @@ spool_freespace(long long need)
 	if (fstatvfs(spoolfd, &sv) == -1) {
 		return -1;
 	}
-	avail = (long long)sv.f_bavail * (long long)sv.f_frsize;
-	if (avail - need < set.minfree) {
+	if ((long long)sv.f_bavail * (long long)sv.f_frsize - need <
+	    set.minfree) {
 		errno = ENOSPC;
 		return -1;
 	}
@@ -999,8 +970,7 @@ spool_list(char ***ids)
 		return -1;
 	}
 	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] != 'q' || e->d_name[1] != 'f' ||
-		    !isid(e->d_name + 2)) {
+		if (strncmp(e->d_name, "qf", 2) != 0 || !isid(e->d_name + 2)) {
 			continue;
 		}
 		v = grow(v, n, &cap, sizeof(*v));
@@ -1094,7 +1064,7 @@ spool_recover(void)
 		recover1(e->d_name, now);
 	}
 	closedir(d);
-	syncdir();
+	fsync(spoolfd);
 }
 
 /* ---- the qf text format ---- */
@@ -1211,7 +1181,7 @@ hasctl(const char *s)
 int
 spool_parse(const char *buf, size_t len, struct msg *m)
 {
-	char *copy, *line, *next, *nl;
+	char *copy, *line, *nl;
 	struct rcpt *r = NULL;
 	unsigned seen = 0;
 	int done = 0, err = 0;
@@ -1220,13 +1190,12 @@ spool_parse(const char *buf, size_t len, struct msg *m)
 		return -1;
 	}
 	copy = xstrdup(buf + 3);
-	for (line = copy; *line != '\0' && !done && !err; line = next) {
+	for (line = copy; *line != '\0' && !done && !err; line = nl + 1) {
 		if ((nl = strchr(line, '\n')) == NULL) {
 			err = 1;	/* torn: the last line has no newline */
 			break;
 		}
 		*nl = '\0';
-		next = nl + 1;
 		if (hasctl(line)) {
 			err = 1;	/* spool_format never writes one */
 		} else if (strcmp(line, ".") == 0) {

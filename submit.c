@@ -79,18 +79,19 @@ isfield(const char *s, size_t n)
 
 /* The header block as read: whole fields, LF line ends. */
 struct hdrs {
-	char *p;
-	size_t len, cap;
-	int body;		/* a body follows (the input went on) */
-	char *first;		/* the line that ended the header block */
+	char *p;		/* MAXHEADER bytes at most */
+	size_t len;
+	char *first;		/* the line that ended the header block, or
+				 * NULL: no body follows (the input ended) */
 	ssize_t firstlen;
 };
 
-static int
+static void
 readheaders(struct hdrs *h, char **line, size_t *cap)
 {
 	ssize_t n;
 
+	h->p = xmalloc(MAXHEADER);
 	if ((n = readline(line, cap)) > 0 && strncmp(*line, "From ", 5) == 0) {
 		n = readline(line, cap);	/* an mbox From_ line: not ours */
 	}
@@ -98,10 +99,9 @@ readheaders(struct hdrs *h, char **line, size_t *cap)
 		int cont = (**line == ' ' || **line == '\t') && h->len > 0;
 
 		if (!cont && !isfield(*line, (size_t)n)) {
-			h->body = 1;
 			h->first = *line;
 			h->firstlen = n;
-			return 0;
+			return;
 		}
 		if (memchr(*line, '\0', (size_t)n) != NULL) {
 			die(EX_DATAERR, "NUL byte in the message header");
@@ -110,23 +110,16 @@ readheaders(struct hdrs *h, char **line, size_t *cap)
 			die(EX_DATAERR, "message header longer than %d bytes",
 			    MAXHEADER);
 		}
-		/* room for the line, a newline it may lack, and the NUL */
-		if (h->len + (size_t)n + 2 > h->cap) {
-			h->cap = (h->len + (size_t)n + 2) * 2;
-			h->p = xrealloc(h->p, h->cap);
-		}
-		memcpy(h->p + h->len, *line, (size_t)n + 1);
+		memcpy(h->p + h->len, *line, (size_t)n);
 		h->len += (size_t)n;
 		if ((*line)[n - 1] != '\n') {
 			/* the last header line had no newline: the input ends */
 			h->p[h->len++] = '\n';
-			h->p[h->len] = '\0';
 		}
 	}
 	if (n == -1) {
 		die(EX_IOERR, "reading the message:");
 	}
-	return 0;
 }
 
 /* Iterate over header fields: returns the field length, 0 at the end. */
@@ -173,18 +166,18 @@ hashdr(const struct hdrs *h, const char *name)
 static void
 headerrcpts(const struct hdrs *h, struct strv *rcpts)
 {
-	static const char *plain[] = { "To", "Cc", "Bcc" };
-	static const char *resent[] = { "Resent-To", "Resent-Cc",
-	    "Resent-Bcc" };
-	const char **names = plain;
-	const char *p = h->p, *end = h->p + h->len;
+	static const char *all[] = { "To", "Cc", "Bcc", "Resent-To",
+	    "Resent-Cc", "Resent-Bcc" };
+	const char **names = all, *p = h->p, *end = h->p + h->len;
 	char *val;
 	size_t n, k;
 	int i;
 
-	if (hashdr(h, "Resent-To") || hashdr(h, "Resent-Cc") ||
-	    hashdr(h, "Resent-Bcc")) {
-		names = resent;
+	/* the Resent- fields when there are any, else the others */
+	for (i = 3; i < 6; i++) {
+		if (hashdr(h, all[i])) {
+			names = all + 3;
+		}
 	}
 	for (; p < end && (n = nextfield(p, end)) > 0; p += n) {
 		for (i = 0; i < 3; i++) {
@@ -251,7 +244,7 @@ sender(const char **user, const char **gecos)
  * a backslash before '"' and '\\', when it holds anything but atext and
  * blanks: "Smith, John" or "Mallory <ceo@bank.test>" stay one name and
  * add no address. Empty when nothing is left; cut at a character, never
- * inside an escape, when out is short.
+ * inside an escape, when out (len 3 or more) is short.
  */
 static void
 displayname(const char *name, size_t n, char *out, size_t len)
@@ -261,10 +254,6 @@ displayname(const char *name, size_t n, char *out, size_t len)
 	int quote = 0;
 	unsigned char c;
 
-	if (len < 3) {
-		*out = '\0';
-		return;
-	}
 	out[o++] = '"';
 	for (i = 0; i < n && o + 4 < len; i++) {
 		c = (unsigned char)name[i];
@@ -354,7 +343,7 @@ writebody(struct wbuf *w, struct hdrs *h, char **line, size_t *cap)
 {
 	ssize_t n;
 
-	if (!h->body) {
+	if (h->first == NULL) {
 		return;
 	}
 	/* the line that ended the header block: a separator or body text */
@@ -405,19 +394,17 @@ addrcpts(struct msg *m, const struct strv *rcpts, int notify)
 
 	for (i = 0; i < rcpts->n; i++) {
 		const char *a = rcpts->v[i];
+		/* local_known -1, aliases unreadable now: queue it, decide
+		 * later */
+		const char *why = !addr_valid(a) ? "Bad address syntax" :
+		    local_known(a) == 0 ? "User unknown" : NULL;
 
-		if (!addr_valid(a)) {
-			fprintf(stderr, "%s... Bad address syntax\n", a);
+		if (why != NULL) {
+			fprintf(stderr, "%s... %s\n", a, why);
 			bad++;
-			continue;
+		} else {
+			msg_addrcpt(m, a)->notify = notify;
 		}
-		/* -1, aliases unreadable now: queue it, decide later */
-		if (local_known(a) == 0) {
-			fprintf(stderr, "%s... User unknown\n", a);
-			bad++;
-			continue;
-		}
-		msg_addrcpt(m, a)->notify = notify;
 	}
 	return bad;
 }
@@ -428,7 +415,7 @@ submit_run(char **argv, int argc)
 {
 	static struct wbuf w;
 	struct strv rcpts = { NULL, 0, 0 };
-	struct hdrs h = { NULL, 0, 0, 0, NULL, 0 };
+	struct hdrs h = { NULL, 0, NULL, 0 };
 	struct msg m;
 	const char *user, *gecos;
 	char *line = NULL;

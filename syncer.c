@@ -73,31 +73,28 @@ static void
 serve(int fd)
 {
 	char *buf = NULL, *nl;
-	size_t cap = 0, len = 0, used;
+	int cap = 0, len = 0, used;
 	unsigned char c;
 	ssize_t r;
 
 	for (;;) {
-		if (len == cap) {
-			cap = cap == 0 ? 4096 : cap * 2;
-			buf = xrealloc(buf, cap);
-		}
-		if ((r = read(fd, buf + len, cap - len)) <= 0) {
+		buf = grow(buf, len, &cap, 1);	/* room to read into */
+		if ((r = read(fd, buf + len, (size_t)(cap - len))) <= 0) {
 			if (r == -1 && errno == EINTR) {
 				continue;
 			}
 			return;
 		}
-		len += (size_t)r;
-		while ((nl = memchr(buf, '\n', len)) != NULL) {
+		len += (int)r;
+		while ((nl = memchr(buf, '\n', (size_t)len)) != NULL) {
 			c = spool_flush(buf, (size_t)(nl - buf)) == 0 ? 0 :
 			    errno > 0 && errno < 256 ? (unsigned char)errno :
 			    EIO;
 			if (write(fd, &c, 1) != 1) {
 				return;
 			}
-			used = (size_t)(nl - buf) + 1;
-			memmove(buf, nl + 1, len - used);
+			used = (int)(nl - buf) + 1;
+			memmove(buf, nl + 1, (size_t)(len - used));
 			len -= used;
 		}
 	}
