@@ -109,7 +109,6 @@ static int command(int what, int i, const char *fmt, ...);
 static int take(void);
 static int rset(void);
 static int getline_(char *line, size_t len);
-static int outcome(int code, int ok);
 static int settle(void);
 static int exchange(int what, const char *fmt, const char *arg);
 static int flush(void);
@@ -274,8 +273,8 @@ client_send(const struct msg *m, int dffd, const int *idx, int n, int *res,
 	if (take() == -1) {
 		for (i = 0; i < n; i++) {
 			if (res[i] == D_OK) {
-				give(i, D_TEMP, "4.4.2 connection lost after the "
-				    "final dot");
+				give(i, D_TEMP, "4.4.2 connection lost "
+				    "after the final dot");
 			}
 		}
 		return -1;
@@ -562,8 +561,7 @@ nbconnect(const struct sockaddr_storage *ss)
 	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 	int fd;
 
-	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd == -1) {
+	if ((fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
 		return -1;
 	}
 	wire_init(&cl.w, fd, fd, cl.in, sizeof(cl.in), cl.out,
@@ -588,29 +586,20 @@ nbconnect(const struct sockaddr_storage *ss)
 
 /* ---- the transaction's commands ---- */
 
-static int
-ascii(const char *s)
-{
-	for (; *s != '\0'; s++) {
-		if ((unsigned char)*s >= 0x80) {
-			return 0;
-		}
-	}
-	return 1;
-}
-
 /* Does any address of the transaction need SMTPUTF8 (RFC 6531 3.4)? */
 static int
 needutf8(const struct msg *m, const char *sender, const int *idx, int n)
 {
+	const char *a;
 	int i;
 
 	for (i = 0; i < n; i++) {
-		if (!ascii(m->rcpt[idx[i]].addr)) {
+		a = m->rcpt[idx[i]].addr;
+		if (mime_has8(a, strlen(a))) {
 			return 1;
 		}
 	}
-	return !ascii(sender);
+	return mime_has8(sender, strlen(sender));
 }
 
 /* MAIL FROM with the parameters the server understands. */

@@ -57,7 +57,7 @@ struct rd {			/* a line reader over the df */
 
 enum { E_COPY, E_QP, E_B64 };
 
-static struct {
+static struct conv {
 	struct rd rd;
 	int dry;
 	long long size;		/* bytes out, LF counted as CRLF */
@@ -258,6 +258,17 @@ mime_scan(int dffd, int full, long long *lines, int *any8, int *hdr8)
 }
 
 
+/* Has any of the n bytes at p the high bit set? */
+int
+mime_has8(const char *p, size_t n)
+{
+	while (n-- > 0) {
+		if ((unsigned char)*p++ >= 0x80) {
+			return 1;
+		}
+	}
+	return 0;
+}
 
 /*
  * The next piece of a line: at most PIECE bytes, without its LF; *eol
@@ -301,17 +312,6 @@ rdpiece(struct rd *r, char **p, size_t *n, int *eol)
 		r->eof = k == 0;
 		r->len += (size_t)k;
 	}
-}
-
-static int
-has8(const char *p, size_t n)
-{
-	while (n-- > 0) {
-		if ((unsigned char)*p++ >= 0x80) {
-			return 1;
-		}
-	}
-	return 0;
 }
 
 static int
@@ -469,7 +469,7 @@ body8(void)
 		if (bol && boundary(p, n, &close) != -1) {
 			return 0;
 		}
-		if (has8(p, n)) {
+		if (mime_has8(p, n)) {
 			return 1;
 		}
 		bol = eol;
@@ -573,7 +573,7 @@ bodypiece(const char *p, size_t n, int eol)
 		cv.nlpend = eol;
 		return b64feed(p, n, 0);
 	}
-	if (has8(p, n)) {
+	if (mime_has8(p, n)) {
 		return cvfail("in a MIME preamble or epilogue");
 	}
 	return out(p, n) == 0 && (!eol || out("\n", 1) == 0) ? 0 : -1;
@@ -586,10 +586,8 @@ endpart(int atend)
 	int r = 0;
 
 	if (cv.mode == E_B64) {
-		if (atend && cv.nlpend) {
-			r = b64feed("\r\n", 2, 0);
-		}
-		r = r == 0 ? b64feed(NULL, 0, 1) : -1;
+		/* at the end no boundary takes the CRLF held back */
+		r = b64feed("\r\n", atend && cv.nlpend ? 2 : 0, 1);
 	} else if (cv.mode == E_QP && cv.ocol > 0) {
 		r = out("\n", 1);
 	}
@@ -612,7 +610,7 @@ entity(char *h, int top)
 	int dig = cv.depth > 0 && cv.digest[cv.depth - 1], b8, drop = 0;
 	int next = 0, composite;
 
-	if (has8(h, strlen(h))) {
+	if (mime_has8(h, strlen(h))) {
 		return cvfail("in a header");
 	}
 	hvalue(h, "Content-Type", v, sizeof(v));
@@ -674,12 +672,8 @@ downgrade(int dffd, const char *masq, int dry)
 	char *p;
 	int inhdr = 1, top = 1, bol = 1, wasbol, eol, got, k, close, r;
 
-	memset(&cv, 0, sizeof(cv));
-	cv.rd.fd = dffd;
-	cv.rd.buf = rbuf;
-	cv.rd.cap = sizeof(rbuf);
-	cv.dry = dry;
-	cv.masq = masq;
+	cv = (struct conv){ .rd = { .fd = dffd, .buf = rbuf,
+	    .cap = sizeof(rbuf) }, .dry = dry, .masq = masq };
 	while ((got = rdpiece(&cv.rd, &p, &n, &eol)) == 1) {
 		k = bol && cv.depth > 0 ? boundary(p, n, &close) : -1;
 		wasbol = bol;
@@ -719,14 +713,9 @@ downgrade(int dffd, const char *masq, int dry)
 			return -1;
 		}
 	}
-	if (got == -1) {
+	hdr[hl] = '\0';
+	if (got == -1 || (inhdr && entity(hdr, top) == -1)) {
 		return -1;
-	}
-	if (inhdr) {
-		hdr[hl] = '\0';
-		if (entity(hdr, top) == -1) {
-			return -1;
-		}
 	}
 	return endpart(1);
 }

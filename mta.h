@@ -282,6 +282,7 @@ int mime_send(int dffd, const char *masq, int conv,
 int mime_7bitsize(int dffd, const char *masq, const char *host,
     long long *size, char *why, size_t len);
 void mime_scan(int dffd, int full, long long *lines, int *any8, int *hdr8);
+int mime_has8(const char *p, size_t n);
 void mime_masqaddr(const char *old, const char *masq, char *out, size_t len);
 void mime_b64(const unsigned char *p, size_t n, char *out, size_t outlen);
 

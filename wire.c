@@ -53,25 +53,20 @@ wire_io(struct wire *w, int canread)
 unsigned
 wire_wants(const struct wire *w)
 {
-	unsigned st = 0;
-
 	if (w->connecting) {
 		return WIRE_WRITE;
 	}
 #if WITH_TLS
 	if (w->eng != NULL) {
-		st = br_ssl_engine_current_state(w->eng);
+		unsigned st = br_ssl_engine_current_state(w->eng);
+
+
 		return ((st & BR_SSL_SENDREC) ? WIRE_WRITE : 0) |
 		    ((st & BR_SSL_RECVREC) && !w->eof ? WIRE_READ : 0);
 	}
 #endif
-	if (w->outoff < w->outlen) {
-		st |= WIRE_WRITE;
-	}
-	if (w->inlen < w->insize && !w->eof) {
-		st |= WIRE_READ;
-	}
-	return st;
+	return (w->outoff < w->outlen ? WIRE_WRITE : 0) |
+	    (w->inlen < w->insize && !w->eof ? WIRE_READ : 0);
 }
 
 /* Is anything still waiting to go out (replies, records, close_notify)? */
