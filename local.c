@@ -441,12 +441,9 @@ static int
 lockmbox(struct mbox *b, char *reply, size_t rlen)
 {
 	struct timespec nap = { 0, 500000000L };
-	struct flock fl;
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
 	int i, s = -1;
 
-	memset(&fl, 0, sizeof fl);
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
 	for (i = 0; i <= LOCK_TRIES && s == -1; i++) {
 		if (i > 0) {
 			(void)nanosleep(&nap, NULL);
@@ -870,7 +867,7 @@ pipedeliver(const struct target *t, const struct msg *m, int dffd,
     char *reply, size_t rlen)
 {
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, status = 0, r, i;
-	struct cmd c;
+	struct cmd c = { 0 };
 	pid_t pid;
 
 	if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 ||
@@ -889,7 +886,6 @@ pipedeliver(const struct target *t, const struct msg *m, int dffd,
 	(void)setpgid(pid, 0);	/* as the child does: no race with kill */
 	xclose(in[0]);
 	xclose(out[1]);
-	memset(&c, 0, sizeof c);
 	c.in = in[1];
 	c.out = out[0];
 	(void)fcntl(c.in, F_SETFL, O_NONBLOCK);	/* valid fds: cannot fail */
