@@ -114,17 +114,18 @@ choice(const char *list, const char *val)
 static void
 parselisten(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
 {
-	char buf[256], *p, *tok;
-	const char *addr = "127.0.0.1", *port = "25";
+	char buf[256], addr[128] = "127.0.0.1", port[16] = "25", *p, *tok;
 	unsigned char a[16];
 	int pn, n;
 
 	snprintf(buf, sizeof(buf), "%s", spec);	/* setoption checked */
 	for (p = buf; (tok = strtok(p, ",")) != NULL; p = NULL) {
-		if (strncasecmp(tok, "Addr=", 5) == 0) {
-			addr = tok + 5;
-		} else if (strncasecmp(tok, "Port=", 5) == 0) {
-			port = tok + 5;
+		if (strncasecmp(tok, "Addr=", 5) == 0 &&
+		    strlen(tok + 5) < sizeof(addr)) {
+			memcpy(addr, tok + 5, strlen(tok + 5) + 1);
+		} else if (strncasecmp(tok, "Port=", 5) == 0 &&
+		    strlen(tok + 5) < sizeof(port)) {
+			memcpy(port, tok + 5, strlen(tok + 5) + 1);
 		} else {
 			die(EX_USAGE, "DaemonPortOptions %s: unknown '%s'",
 			    spec, tok);
