@@ -322,7 +322,7 @@ isself(const char *host)
 	if (n > 0 && h[n - 1] == '.') {
 		h[n - 1] = '\0';
 	}
-	return strcasecmp(h, set.hostname) == 0 || islocaldomain(h);
+	return islocaldomain(h);	/* our hostname is one */
 }
 
 /* MX hosts of domain, or the domain itself (RFC 5321 5.1). */
