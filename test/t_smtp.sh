@@ -1550,6 +1550,21 @@ else
 $(tail -n 5 "$D/log" 2>&1)"
 fi
 
+# MaxMessageSize counts each message of a session alone: two of 60% of the
+# limit in one session are both queued (the second was once measured
+# together with the first and got 552)
+box z
+body=$(head -c 600 /dev/zero | tr '\0' x)
+two="MAIL FROM:<a@b>\r\nRCPT TO:<root>\r\nDATA\r\nSubject: s\r\n\r\n$body\r\n.\r\n"
+capture "$MTA" "${BO[@]}" -O MaxMessageSize=1000 -odq -bs < <(printf "EHLO x\r\n$two${two}QUIT\r\n")
+n=$(printf '%s\n' "$OUT" | grep -c '^250 2.0.0 Ok: queued as ')
+if [ "$RC" -eq 0 ] && [ "$n" = 2 ] && [ "$(ls "$D/spool" | grep -c "^qf")" = 2 ]; then
+	ok "smtp: MaxMessageSize measures each message of a session alone (two of 600 bytes under 1000: both queued)"
+else
+	fail "smtp: MaxMessageSize measures each message of a session alone (two of 600 bytes under 1000: both queued)" "exit $RC, $n queued
+$(printf '%s\n' "$OUT" | cat -v)"
+fi
+
 # -v on a session: each change of phase and of the connection's life is
 # logged once, old -> new (smtp_enter, issue 9)
 box v
