@@ -116,7 +116,7 @@ parselisten(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
 {
 	char buf[256], addr[128] = "127.0.0.1", port[16] = "25", *p, *tok;
 	unsigned char a[16];
-	int pn = 0, n = 0;
+	int pn, n;
 
 	snprintf(buf, sizeof(buf), "%s", spec);	/* setoption checked */
 	for (p = buf; (tok = strtok(p, ",")) != NULL; p = NULL) {
@@ -132,8 +132,7 @@ parselisten(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
 		}
 	}
 	/* numeric: no resolver is linked for this */
-	if (strlen(port) > 5 || (pn = parseport(port)) == -1 ||
-	    (n = ipaddr(addr, 0, a)) == 0) {
+	if ((pn = parseport(port)) == -1 || (n = ipaddr(addr, 0, a)) == 0) {
 		die(EX_USAGE, "DaemonPortOptions %s: not a numeric address "
 		    "and port", spec);
 	}
