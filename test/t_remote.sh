@@ -992,6 +992,15 @@ checkc "remote: NOTIFY=NEVER: failed, no DSN, queue empty" eval \
     'gone "$ID" && [ "$(qcount)" -eq 0 ] && [ "$(mbox_count mail/root)" -eq 0 ] &&
     grep -q "$ID: to=<bad5@sink.example>, .*stat=Failed" log'
 
+# RFC 3461 4.1: a NOTIFY without FAILURE asks for no failure DSN
+newcase successonly
+submit -N success,delay -f root@test.example bad7@sink.example <"$MSG"
+mta -q "${MXO[@]}"
+mta -q "${MXO[@]}"
+checkc "remote: NOTIFY=SUCCESS,DELAY and the recipient fails: no DSN, queue empty" eval \
+    'gone "$ID" && [ "$(qcount)" -eq 0 ] && [ "$(mbox_count mail/root)" -eq 0 ] &&
+    grep -q "$ID: to=<bad7@sink.example>, .*stat=Failed" log'
+
 newcase successlocal
 submit -N success -f root@test.example daemon <"$MSG"
 mta -q
