@@ -232,7 +232,7 @@ dsn(const struct msg *m, int dffd, const int *idx, int n, int action,
 	const char *step = "create";
 	struct msg b;
 	FILE *f;
-	int fd, copy, ok;
+	int fd, copy = -1, ok;
 
 	msg_init(&b);
 	b.sender = xstrdup("");
@@ -243,6 +243,9 @@ dsn(const struct msg *m, int dffd, const int *idx, int n, int action,
 	if ((fd = spool_create(&b)) == -1 ||
 	    (copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)) == -1 ||
 	    (f = fdopen(copy, "w")) == NULL) {
+		if (copy != -1) {
+			close(copy);	/* fdopen failed: still ours */
+		}
 		goto fail;
 	}
 	compose(f, m, dffd, idx, n, action, hdrsonly || m->ret == RET_HDRS ||
