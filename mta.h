@@ -72,7 +72,6 @@ struct msg {
 	struct rcpt *rcpt;
 	int nrcpt, rcptcap;
 	int lockfd;	/* locked qf while a runner owns it, else -1 */
-	ino_t ino;	/* inode of the locked qf */
 };
 
 /* mta.c */
