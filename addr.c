@@ -598,6 +598,10 @@ dsn_unxtext(const char *s, char *out, size_t len)
 	sanitize(out);
 }
 
+/* NOTIFY's words, in the order of the N_* bits */
+static const char *const notifyword[] = { "NEVER", "SUCCESS", "FAILURE",
+    "DELAY" };
+
 /*
  * NOTIFY (RFC 3461 4.1): NEVER alone, or a comma list of SUCCESS,
  * FAILURE and DELAY, in any case. The N_* bits, or -1.
@@ -605,15 +609,13 @@ dsn_unxtext(const char *s, char *out, size_t len)
 int
 dsn_notify(const char *s)
 {
-	static const char *word[] = { "NEVER", "SUCCESS", "FAILURE",
-	    "DELAY" };
 	size_t n;
 	int bits = 0, i;
 
 	for (;; s += n + 1) {
 		n = strcspn(s, ",");
-		for (i = 0; i < 4 && (strlen(word[i]) != n ||
-		    strncasecmp(s, word[i], n) != 0); i++) {
+		for (i = 0; i < 4 && (strlen(notifyword[i]) != n ||
+		    strncasecmp(s, notifyword[i], n) != 0); i++) {
 			continue;
 		}
 		if (i == 4) {
@@ -632,19 +634,17 @@ dsn_notify(const char *s)
 void
 dsn_notifystr(int bits, char *out, size_t len)
 {
-	static const char *word[] = { "NEVER", "SUCCESS", "FAILURE",
-	    "DELAY" };
 	size_t n = 0, w;
 	int i;
 
 	out[0] = '\0';
 	for (i = 0; i < 4; i++) {
-		w = strlen(word[i]);
+		w = strlen(notifyword[i]);
 		if ((bits & 1 << i) && n + w + 2 <= len) {
 			if (n > 0) {
 				out[n++] = ',';
 			}
-			memcpy(out + n, word[i], w + 1);
+			memcpy(out + n, notifyword[i], w + 1);
 			n += w;
 		}
 	}
