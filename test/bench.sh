@@ -94,7 +94,9 @@
 # SMTP part alone, "4" for the bytes alone, "4 6" with BENCH_SCALE=0.2
 # for a quick look at the spool's writes; parts 3 to 6 also use
 # BENCH_SMTP_RUNS and BENCH_SCALE), BENCH_BASE (another build of mta,
-# e.g. main's, measured beside this one in parts 4 and 6),
+# e.g. main's, measured beside this one in parts 2, 3, 4 and 6; in parts
+# 2 and 3 each run measures mta, then the base, then Postfix, so that
+# the three share the machine's moods),
 # BENCH_IMG_DIR (where the image goes), BENCH_NOMOUNT=1 (use a plain
 # directory), BENCH_NOPOSTFIX=1 (do not install or run Postfix; part 3
 # still needs smtp-source and smtp-sink, and then has no Postfix column),
@@ -691,6 +693,24 @@ rss()
 	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo -
 }
 
+# hold BINARY SESSIONS COUNT SIZE: one load into BINARY -bD, its mail
+# held in the queue (the SmartHost and the name server refuse at once);
+# prints msg/s and checks that every message was queued.
+hold()
+{
+	dead=$(freeport)
+	MTABIN=$1 mta_start "$mnt/mspool" -O SmartHost="[127.0.0.1]:$dead" \
+	    -O SmartHostTLS=none -O NameServer="127.0.0.1:$dead"
+	h=$(load mta "$2" "$3" "$4" "$mport")
+	got=$(settle mtacount "$3")
+	mta_stop
+	if [ "$got" -ne "$3" ]; then
+		echo "bench: $1: $got of $3 messages in the queue after the load" >&2
+	fi
+	rm -rf "$mnt/mspool"
+	echo "$h"
+}
+
 part2()
 {
 	havepf=0
@@ -721,20 +741,17 @@ part2()
 		cnt=$(awk -v n="${rest%%:*}" -v f="$SCALE" 'BEGIN { n = int(n * f); print n < 20 ? 20 : n }')
 		size=${rest#*:}
 		mr=
+		br=
 		pr=
+		z=
 		r=1
 		while [ "$r" -le "$SRUNS" ] && [ -x /usr/sbin/smtp-source ]; do
-			dead=$(freeport)
-			mta_start "$mnt/mspool" -O SmartHost="[127.0.0.1]:$dead" \
-			    -O SmartHostTLS=none -O NameServer="127.0.0.1:$dead"
-			x=$(load mta "$s" "$cnt" "$size" "$mport")
-			got=$(settle mtacount "$cnt")
-			mta_stop
-			if [ "$got" -ne "$cnt" ]; then
-				echo "bench: mta: $got of $cnt messages in the queue after the load" >&2
-			fi
-			rm -rf "$mnt/mspool"
+			x=$(hold "$MTA" "$s" "$cnt" "$size")
 			mr="$mr $x"
+			if [ -n "${BENCH_BASE:-}" ]; then
+				z=$(hold "$BENCH_BASE" "$s" "$cnt" "$size")
+				br="$br $z"
+			fi
 			if [ "$havepf" -eq 1 ] && pfstart; then
 				y=$(load postfix "$s" "$cnt" "$size" "$pfport")
 				got=$(settle pfcount "$cnt")
@@ -746,12 +763,14 @@ part2()
 				fi
 				pr="$pr $y"
 			fi
-			echo "bench: $s x $cnt x $size: mta $x/s, postfix ${y:--}/s" >&2
+			echo "bench: $s x $cnt x $size: mta $x/s, ${z:+base $z/s, }postfix ${y:--}/s" >&2
 			y=
 			r=$((r + 1))
 		done
 		# shellcheck disable=SC2086
 		mr=$(median $mr)
+		# shellcheck disable=SC2086
+		br=$(median $br)
 		# shellcheck disable=SC2086
 		pr=$(median $pr)
 		if [ "$size" -gt 4096 ]; then
@@ -759,7 +778,7 @@ part2()
 		else
 			best=$(awk -v a="$l16" -v b="$lb32" 'BEGIN { print (a + 0 > b + 0) ? a : b }')
 		fi
-		table="$table$s $cnt $size $mr $pr $best
+		table="$table$s $cnt $size $mr $pr $best $br
 "
 	done
 
@@ -870,7 +889,7 @@ EOF
 		echo
 		printf '  %-28s %9s %9s %8s %11s %11s %8s\n' "load (sessions x msgs x size)" \
 		    "mta/s" "postfix/s" "ratio" "of serial" "of best" "of sink"
-		printf '%s' "$table" | while read -r s cnt size mr pr best; do
+		printf '%s' "$table" | while read -r s cnt size mr pr best br; do
 			if [ "$s" -eq 1 ]; then
 				sk=$sink1
 			elif [ "$size" -gt 4096 ]; then
@@ -892,6 +911,18 @@ EOF
 		printf '    %-44s %9s\n' "4 KiB, groups of 32, one syncfs" "$lb32"
 		printf '    %-44s %9s\n' "100 KiB, 16 committers (fsync)" "$l16b"
 		printf '    %-44s %9s\n' "100 KiB, groups of 32, one syncfs" "$lb32b"
+		if [ -n "${BENCH_BASE:-}" ]; then
+			echo
+			echo "  base mta ($BENCH_BASE), the same loads, run alternately with mta:"
+			printf '  %-28s %9s %9s %8s %8s\n' "load (sessions x msgs x size)" \
+			    "mta/s" "base/s" "mta/base" "base/pf"
+			printf '%s' "$table" | while read -r s cnt size mr pr best br; do
+				printf '  %-28s %9s %9s %8s %8s\n' \
+				    "$s x $cnt x $((size / 1024)) KiB" "$mr" "$br" \
+				    "$(ratio "$mr" "$br")" "$(ratio "$br" "$pr")"
+			done
+			echo
+		fi
 		echo "  ('of serial': mta's rate over the one-at-a-time limit; 'of best':"
 		echo "  over the better of 16 committers and groups of 32, same size;"
 		echo "  'of sink': over smtp-sink's rate for the same load, part 5)"
@@ -1005,6 +1036,35 @@ lines()
 	fi
 }
 
+# relaymta BINARY TAG: one relay run of BINARY -bD through the sink;
+# sets x (relayed/s), a (accepted/s), left and got (at the sink), and
+# keeps the log's unusual lines.
+relaymta()
+{
+	sink_start
+	before=$(lines "$mlog")
+	MTABIN=$1 mta_start "$mnt/mspool" -O SmartHost="[127.0.0.2]:$sinkport" \
+	    -O SmartHostTLS=none
+	res=$(relay "$2" "$cnt" "$mport" mtacount)
+	mta_stop
+	got=$(sink_count)
+	sink_stop
+	x=${res%% *}
+	res=${res#* }
+	a=${res%% *}
+	left=${res#* }
+	tail -n "+$((before + 1))" "$mlog" >"$work/relay-mta.log"
+	sent=$(grep -c 'stat=Sent' "$work/relay-mta.log" || true)
+	if [ "$left" -ne 0 ] || [ "$got" -ne "$cnt" ] || [ "$sent" -ne "$cnt" ]; then
+		echo "bench: $2 run $r: $left message(s) left in the queue," \
+		    "$got of $cnt at the sink, $sent stat=Sent log lines" >&2
+	fi
+	# anything but the ordinary lines of a message's way through
+	grep -v -E ': (from=<|to=<.*stat=Sent)|(connect|disconnect) from \[127\.0\.0\.1\]|: (starting daemon|stopping on signal)' \
+	    "$work/relay-mta.log" | sed "s/^/$2 run $r: /" >>"$work/relay-odd" || true
+	rm -rf "$mnt/mspool"
+}
+
 part3()
 {
 	havepf=0
@@ -1029,41 +1089,27 @@ part3()
 	plog=$work/postfix.log
 	mr=
 	ma=
+	br=
+	ba=
 	pr=
 	pa=
 	msink=0 psink=0 mleft=0 pleft=0 mruns=0 pruns=0
 	: >"$work/relay-odd"
 	r=1
 	while [ "$r" -le "$SRUNS" ]; do
-		# mta
-		sink_start
-		before=$(lines "$mlog")
-		mta_start "$mnt/mspool" -O SmartHost="[127.0.0.2]:$sinkport" \
-		    -O SmartHostTLS=none
-		res=$(relay mta "$cnt" "$mport" mtacount)
-		mta_stop
-		got=$(sink_count)
-		sink_stop
-		x=${res%% *}
-		res=${res#* }
-		a=${res%% *}
-		left=${res#* }
+		relaymta "$MTA" mta
 		mr="$mr $x"
 		ma="$ma $a"
 		mleft=$((mleft + left))
 		msink=$((msink + got))
 		mruns=$((mruns + 1))
-		tail -n "+$((before + 1))" "$mlog" >"$work/relay-mta.log"
-		sent=$(grep -c 'stat=Sent' "$work/relay-mta.log" || true)
-		if [ "$left" -ne 0 ] || [ "$got" -ne "$cnt" ] || [ "$sent" -ne "$cnt" ]; then
-			echo "bench: mta run $r: $left message(s) left in the queue," \
-			    "$got of $cnt at the sink, $sent stat=Sent log lines" >&2
-		fi
-		# anything but the ordinary lines of a message's way through
-		grep -v -E ': (from=<|to=<.*stat=Sent)|(connect|disconnect) from \[127\.0\.0\.1\]|: (starting daemon|stopping on signal)' \
-		    "$work/relay-mta.log" | sed "s/^/run $r: /" >>"$work/relay-odd" || true
-		rm -rf "$mnt/mspool"
 		mline="mta $x/s (accepting $a/s)"
+		if [ -n "${BENCH_BASE:-}" ]; then
+			relaymta "$BENCH_BASE" base
+			br="$br $x"
+			ba="$ba $a"
+			mline="$mline, base $x/s (accepting $a/s)"
+		fi
 
 		# Postfix, with the same sink
 		pline=
@@ -1115,6 +1161,10 @@ part3()
 	pr=$(median $pr)
 	# shellcheck disable=SC2086
 	pa=$(median $pa)
+	# shellcheck disable=SC2086
+	br=$(median $br)
+	# shellcheck disable=SC2086
+	ba=$(median $ba)
 	{
 		echo
 		echo "== part 3: end-to-end relay, mta -bD against Postfix" \
@@ -1137,6 +1187,16 @@ part3()
 		    "$msink" "$([ "$pruns" -gt 0 ] && echo "$psink" || echo -)"
 		printf '  %-38s %9s %9s\n' "left in the queue, all runs" \
 		    "$mleft" "$([ "$pruns" -gt 0 ] && echo "$pleft" || echo -)"
+		if [ -n "${BENCH_BASE:-}" ]; then
+			echo
+			echo "  base mta ($BENCH_BASE), run alternately with mta:"
+			printf '  %-38s %9s %9s %8s %8s\n' "" "mta" "base" \
+			    "mta/base" "base/pf"
+			printf '  %-38s %9s %9s %8s %8s\n' "relayed/s" "$mr" "$br" \
+			    "$(ratio "$mr" "$br")" "$(ratio "$br" "$pr")"
+			printf '  %-38s %9s %9s %8s %8s\n' "accepted/s" "$ma" "$ba" \
+			    "$(ratio "$ma" "$ba")" "$(ratio "$ba" "$pa")"
+		fi
 	} >>"$work/report"
 }
 
