@@ -701,7 +701,7 @@ hold()
 	dead=$(freeport)
 	MTABIN=$1 mta_start "$mnt/mspool" -O SmartHost="[127.0.0.1]:$dead" \
 	    -O SmartHostTLS=none -O NameServer="127.0.0.1:$dead"
-	h=$(load mta "$2" "$3" "$4" "$mport")
+	h=$(load "$1" "$2" "$3" "$4" "$mport")
 	got=$(settle mtacount "$3")
 	mta_stop
 	if [ "$got" -ne "$3" ]; then
@@ -899,7 +899,7 @@ EOF
 			fi
 			printf '  %-28s %9s %9s %8s %11s %11s %8s\n' \
 			    "$s x $cnt x $((size / 1024)) KiB" "$mr" "$pr" \
-			    "$(awk -v a="$mr" -v b="$pr" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f\n", a / b }')" \
+			    "$(ratio "$mr" "$pr")" \
 			    "$(awk -v a="$mr" -v b="$lser" 'BEGIN { if (a == "-" || b == "" || b == 0) print "-"; else printf "%.0f%%\n", 100 * a / b }')" \
 			    "$(awk -v a="$mr" -v b="$best" 'BEGIN { if (a == "-" || b == "" || b == 0) print "-"; else printf "%.0f%%\n", 100 * a / b }')" \
 			    "$(share "$mr" "$sk")"
