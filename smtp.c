@@ -124,7 +124,6 @@ struct conn {
 	int dffd, derr;
 	int bol;		/* the last data line ended in CRLF */
 	unsigned gen;		/* P_SYNC: the flush that makes it durable */
-	long long size;
 	size_t dlen;
 	/* an idle session touches only the page the slot starts on: the
 	 * fields above, the replies and the start of its input */
@@ -389,7 +388,6 @@ dropmsg(struct conn *c)
 	}
 	msg_free(&c->m);
 	c->dlen = 0;
-	c->size = 0;
 	c->derr = DE_NONE;
 }
 
@@ -1053,36 +1051,10 @@ command(struct conn *c, char *line, size_t len)
 static void
 dflush(struct conn *c)
 {
-	size_t off = 0;
-	ssize_t n;
-
-	while (off < c->dlen && c->derr == DE_NONE) {
-		if ((n = write(c->dffd, c->dbuf + off, c->dlen - off)) == -1) {
-			if (errno != EINTR) {
-				c->derr = storeerr(errno);
-			}
-			continue;
-		}
-		off += (size_t)n;
+	if (c->derr == DE_NONE && writeall(c->dffd, c->dbuf, c->dlen) == -1) {
+		c->derr = storeerr(errno);
 	}
 	c->dlen = 0;
-}
-
-static void
-dput(struct conn *c, const char *p, size_t len)
-{
-	if (c->derr != DE_NONE) {
-		return;
-	}
-	if (c->dlen + len > sizeof(c->dbuf)) {
-		dflush(c);
-	}
-	if (len > sizeof(c->dbuf)) {
-		c->derr = DE_LONG;
-		return;
-	}
-	memcpy(c->dbuf + c->dlen, p, len);
-	c->dlen += len;
 }
 
 /* The final dot: refuse, or queue the message for the group commit. */
@@ -1127,12 +1099,18 @@ dataline(struct conn *c, char *line, size_t len)
 		line[len - 2] = '\n';	/* the spool keeps LF line ends */
 		len--;
 	}
-	c->size += (long long)len;
+	c->m.size += (off_t)len;	/* place() sets the df's own size */
 	c->bytes += (long long)len;
-	if (c->size > set.maxsize) {
+	if (c->m.size > set.maxsize) {
 		c->derr = DE_BIG;
 	}
-	dput(c, line, len);
+	/* a line is at most INSIZE < DBUFSIZE; after a data error the
+	 * bytes only pass through dbuf, dflush() drops them */
+	if (c->dlen + len > sizeof(c->dbuf)) {
+		dflush(c);
+	}
+	memcpy(c->dbuf + c->dlen, line, len);
+	c->dlen += len;
 }
 
 /* ---- input: whole lines out of the input buffer ---- */
