@@ -202,8 +202,8 @@ static unsigned opengen;	/* generation of messages staged now */
 static int inflight;		/* a flush was asked for generation... */
 
 /* Called with each message acknowledged, unlocked, for its delivery: set
- * by mta.c (the daemon's runner, or a child), so that this file calls
- * nothing above it. */
+ * by mta.c's main() before any session (the daemon's runner, or a
+ * child), so that this file calls nothing above it. */
 void (*smtp_onqueued)(const char *id);
 static unsigned flushgen;	/* ...this one */
 static int nslots;
@@ -322,9 +322,7 @@ reply(struct conn *c, const char *fmt, ...)
 	size_t room;
 	int n;
 
-	if (c->w.outoff > 0 && c->w.outoff == c->w.outlen) {
-		c->w.outoff = c->w.outlen = 0;
-	}
+	/* wire.c empties out (outoff = outlen = 0) once all of it went */
 	room = OUTSIZE - c->w.outlen;
 	va_start(ap, fmt);
 	n = vsnprintf(c->out + c->w.outlen, room > 2 ? room - 2 : 0, fmt,
@@ -482,17 +480,6 @@ c_mail(struct conn *c, char *arg)
 }
 
 static int
-ispostmaster(const char *addr)
-{
-	char local[MAXADDR + 1];
-	const char *dom;
-
-	return splitaddr(addr, local, sizeof(local), &dom) == 0 &&
-	    strcasecmp(local, "postmaster") == 0 &&
-	    (dom == NULL || islocaldomain(dom));
-}
-
-static int
 rcptparams(char *params, int *notify, char **orcpt)
 {
 	char *p, *save;
@@ -533,7 +520,9 @@ c_rcpt(struct conn *c, char *arg)
 		if (!(c->flags & F_RELAY)) {
 			why = "554 5.7.1 <%s>: Relaying denied";
 		}
-	} else if (!ispostmaster(addr) && (k = local_known(addr)) != 1) {
+	} else if (strcasecmp(local, "postmaster") != 0 &&
+	    (k = local_known(addr)) != 1) {
+		/* a local domain (or none): postmaster is always there */
 		why = k == -1 ? "451 4.3.0 <%s>: Temporary lookup failure" :
 		    "550 5.1.1 <%s>: User unknown";
 	}
@@ -778,59 +767,42 @@ b64decode(const char *s, unsigned char *out, size_t outlen)
 }
 
 /*
- * The setting a password is checked against when the user is unknown:
- * the rounds of the file's first hash and a fixed salt, so that the
- * refusal costs as much time as a wrong password.
+ * Check user and password against AuthUsersFile (user:crypt-hash). An
+ * unknown user's password is checked against the file's first SHA-512
+ * hash instead (its rounds, so the refusal costs as much time as a wrong
+ * password: no user probing), or else the default rounds.
  */
-static void
-dummysetting(const char *hash, char *buf, size_t len)
-{
-	unsigned long rounds;
-	char *end;
-
-	if (strncmp(hash, "$6$rounds=", 10) == 0 &&
-	    (rounds = strtoul(hash + 10, &end, 10)) > 0 && *end == '$') {
-		snprintf(buf, len, "$6$rounds=%lu$DummySaltForTim", rounds);
-	} else {
-		snprintf(buf, len, "$6$DummySaltForTim");
-	}
-}
-
-/* Check user and password against AuthUsersFile (user:crypt-hash). */
 static int
 checkpass(const char *user, const char *pass)
 {
-	char line[512], dummy[64] = "$6$DummySaltForTim", *colon, *h;
+	char line[512], dummy[128] = "$6$DummySaltForTim", *colon;
+	char *hash = NULL, *h;
 	FILE *f;
-	int found = 0, first = 1, ok = 0;
+	int first = 1, ok;
 
 	if ((f = fopen(set.authusers, "re")) == NULL) {
 		logmsg(LOG_ERR, "smtp: AuthUsersFile %s: %s", set.authusers,
 		    strerror(errno));
 		return 0;
 	}
-	while (!found && fgets(line, sizeof(line), f) != NULL) {
+	while (hash == NULL && fgets(line, sizeof(line), f) != NULL) {
 		line[strcspn(line, "\r\n")] = '\0';
 		if ((colon = strchr(line, ':')) == NULL) {
 			continue;
 		}
-		*colon = '\0';
-		if (first) {
-			dummysetting(colon + 1, dummy, sizeof(dummy));
+		*colon++ = '\0';
+		if (first && strncmp(colon, "$6$", 3) == 0) {
+			snprintf(dummy, sizeof(dummy), "%s", colon);
 			first = 0;
 		}
-		if (strcmp(line, user) != 0) {
-			continue;
+		if (strcmp(line, user) == 0) {
+			hash = colon;
 		}
-		found = 1;
-		h = sha512crypt(pass, colon + 1);
-		ok = h != NULL && strcmp(h, colon + 1) == 0;
 	}
-	if (!found) {
-		/* as long as a wrong password takes: no user probing */
-		(void)sha512crypt(pass, dummy);
-	}
+	h = sha512crypt(pass, hash != NULL ? hash : dummy);
+	ok = hash != NULL && h != NULL && strcmp(h, hash) == 0;
 	explicit_bzero(line, sizeof(line));
+	explicit_bzero(dummy, sizeof(dummy));
 	fclose(f);
 	return ok;
 }
@@ -935,6 +907,12 @@ authline(struct conn *c, char *line)
 		authresp(c, line);
 	}
 }
+#else
+/* Built without TLS: intls() is never true, so c_auth() refuses AUTH and
+ * no AUTH phase is entered; no password crosses the wire in clear. */
+#define authresp(c, resp)	((void)0)
+#define authline(c, line)	((void)0)
+#endif
 
 static void
 c_auth(struct conn *c, char *arg)
@@ -967,16 +945,6 @@ c_auth(struct conn *c, char *arg)
 		reject(c, "AUTH", "504 5.5.4 Unrecognized authentication type");
 	}
 }
-#else
-/* Built without TLS: no AUTH, so no password crosses the wire in clear. */
-static void
-c_auth(struct conn *c, char *arg)
-{
-	(void)arg;
-	reject(c, "AUTH", "503 5.5.1 Error: authentication not enabled");
-}
-#define authline(c, line)	((void)0)	/* no AUTH phase is entered */
-#endif
 
 /* ---- commands ---- */
 
@@ -1244,14 +1212,9 @@ conn_reset(struct conn *c, int keepfiles)
 static struct conn *
 vacant(void)
 {
-	int i;
+	unsigned char *p = memchr(busy, 0, (size_t)nslots);
 
-	for (i = 0; i < nslots; i++) {
-		if (!busy[i]) {
-			return &slots[i].c;
-		}
-	}
-	return NULL;
+	return p != NULL ? &slots[p - busy].c : NULL;
 }
 
 /* The busy slots in turn: for (i = 0; (c = each(&i)) != NULL; ) */
@@ -1628,9 +1591,7 @@ flushed(unsigned g, int r)
 			stats.msgs++;
 			memcpy(id, c->m.id, sizeof(id));
 			dropmsg(c);	/* unlocks it for the runner */
-			if (smtp_onqueued != NULL) {
-				smtp_onqueued(id);
-			}
+			smtp_onqueued(id);
 		}
 	}
 	if (aborted) {
