@@ -228,10 +228,9 @@ parsenet(const char *s, struct net *n)
 	long bits;
 	int len;
 
-	if (strlen(s) >= sizeof(buf)) {
+	if (snprintf(buf, sizeof(buf), "%s", s) >= (int)sizeof(buf)) {
 		return -1;	/* cut, "1.2.3.4/240" could become "/24" */
 	}
-	memcpy(buf, s, strlen(s) + 1);
 	if ((slash = strchr(buf, '/')) != NULL) {
 		*slash++ = '\0';
 	}
@@ -611,7 +610,7 @@ c_data(struct conn *c, char *arg)
 static int
 helovalid(const char *s)
 {
-	size_t n = strlen(s), label = 0;
+	size_t n = strlen(s), label;
 	unsigned char a[16];
 
 	if (n == 0 || n > 255) {
@@ -623,23 +622,18 @@ helovalid(const char *s)
 		return n >= 3 && ipaddr(s, 1, a) ==
 		    (strncasecmp(s + 1, "IPv6:", 5) == 0 ? 16 : 4);
 	}
-	for (; *s != '\0'; s++) {
-		if (*s == '.') {
-			if (label == 0 || s[1] == '\0') {
-				return 0;
-			}
-			label = 0;
-		} else if ((*s >= 'a' && *s <= 'z') ||
-		    (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-		    *s == '-' || *s == '_') {
-			if (++label > 63) {
-				return 0;
-			}
-		} else {
+	/* labels of 1 to 63 bytes, each ended by a dot or the end; a
+	 * trailing dot leaves an empty label */
+	for (;; s += label + 1) {
+		label = strspn(s, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_");
+		if (label == 0 || label > 63) {
 			return 0;
 		}
+		if (s[label] != '.') {
+			return s[label] == '\0';
+		}
 	}
-	return 1;
 }
 
 /* The part HELO and EHLO share; -1 after a syntax error reply. */
@@ -1132,31 +1126,23 @@ input(struct conn *c)
 
 /* ---- slots ---- */
 
-/*
- * How many sessions the descriptors allow: each takes its socket and,
- * in DATA, its df; FD_RESERVE stays for the spool, the log, the
- * listeners, the runner and a refusal's accept. At least one.
- */
-static int
-fdslots(void)
-{
-	struct rlimit rl;
-	rlim_t n;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 ||
-	    rl.rlim_cur == RLIM_INFINITY) {
-		return MAXCONN_CAP;
-	}
-	n = rl.rlim_cur > FD_RESERVE ? (rl.rlim_cur - FD_RESERVE) / 2 : 0;
-	return n < 1 ? 1 : n > MAXCONN_CAP ? MAXCONN_CAP : (int)n;
-}
-
 int
 smtp_init(void)
 {
+	struct rlimit rl;
+	rlim_t fds = MAXCONN_CAP;	/* the sessions the descriptors allow */
+
+	/* each takes its socket and, in DATA, its df; FD_RESERVE stays for
+	 * the spool, the log, the listeners, the runner and a refusal's
+	 * accept. At least one. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY) {
+		fds = rl.rlim_cur >= FD_RESERVE + 2 ?
+		    (rl.rlim_cur - FD_RESERVE) / 2 : 1;
+	}
 	nslots = set.maxconn < MAXCONN_CAP ? (int)set.maxconn : MAXCONN_CAP;
-	if (nslots > fdslots()) {
-		nslots = fdslots();
+	if ((rlim_t)nslots > fds) {
+		nslots = (int)fds;
 		logmsg(LOG_WARNING, "smtp: %d sessions at most, not %ld: the "
 		    "descriptor limit (RLIMIT_NOFILE) is low", nslots,
 		    set.maxconn);
