@@ -1244,7 +1244,7 @@ peername(const struct sockaddr_storage *ss, char *buf, size_t len)
 static void
 refuse(int fd, const char *why)
 {
-	char msg[256];
+	char msg[512];	/* HostName is at most 255 bytes */
 	int n;
 
 	n = snprintf(msg, sizeof(msg), "421 4.7.0 %s %s, try again later\r\n",
