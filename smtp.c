@@ -1081,16 +1081,14 @@ static void
 input(struct conn *c)
 {
 	size_t off = 0, len;
-	int stuck = 0;
-	char *nl;
+	char *nl = c->in;	/* NULL once a partial line stops the loop */
 
 	while (off < c->w.inlen && isopen(c) &&
 	    !committing(c) && OUTSIZE - c->w.outlen > 1024 &&
 	    c->pause <= time(NULL)) {
 		nl = memchr(c->in + off, '\n', c->w.inlen - off);
 		if (nl == NULL) {
-			stuck = 1;	/* a partial line: wait for its end */
-			break;
+			break;	/* a partial line: wait for its end */
 		}
 		len = (size_t)(nl - (c->in + off)) + 1;
 		if (c->skip != 0) {
@@ -1109,7 +1107,7 @@ input(struct conn *c)
 		}
 		off += len;
 	}
-	if (stuck && off == 0 && c->w.inlen == INSIZE) {
+	if (nl == NULL && off == 0 && c->w.inlen == INSIZE) {
 		/* no line end in a full buffer: the line is too long */
 		if (c->phase == P_DATA) {
 			c->derr = DE_LONG;
@@ -1213,15 +1211,16 @@ each(int *i)
 	return *i < nslots ? &slots[(*i)++].c : NULL;
 }
 
-/* How many sessions there are (addr NULL), or from addr. */
+/* How many sessions there are from addr (NULL: any) in phase (-1: any). */
 static int
-sessions(const char *addr)
+sessions(const char *addr, int phase)
 {
 	int i, n = 0;
 
 	for (i = 0; i < nslots; i++) {
 		n += busy[i] && (addr == NULL ||
-		    strcmp(slots[i].c.addr, addr) == 0);
+		    strcmp(slots[i].c.addr, addr) == 0) &&
+		    (phase == -1 || slots[i].c.phase == phase);
 	}
 	return n;
 }
@@ -1229,7 +1228,7 @@ sessions(const char *addr)
 int
 smtp_count(void)
 {
-	return sessions(NULL);
+	return sessions(NULL, -1);
 }
 
 static void
@@ -1352,7 +1351,7 @@ smtp_accept(int lfd)
 		}
 		peername(&ss, addr, sizeof(addr));
 		full = fd >= FD_SETSIZE - FD_RESERVE || (c = vacant()) == NULL;
-		if (full || sessions(addr) >= set.maxperip) {
+		if (full || sessions(addr, -1) >= set.maxperip) {
 			if (ratelog(full ? &fulllog : &iplog, now, more,
 			    sizeof(more))) {
 				logmsg(LOG_NOTICE, "reject: connect from [%s]: "
@@ -1605,20 +1604,6 @@ syncnow(unsigned g)
 	flushed(g, syncer_flush());
 }
 
-/* Is a message staged, waiting for a flush? */
-static int
-anysync(void)
-{
-	int i;
-
-	for (i = 0; i < nslots; i++) {
-		if (busy[i] && slots[i].c.phase == P_SYNC) {
-			return 1;
-		}
-	}
-	return 0;
-}
-
 /* Flush what is staged: by the syncer if there is one, else here. */
 static void
 askflush(void)
@@ -1692,8 +1677,8 @@ smtp_run(fd_set *rfds, fd_set *wfds)
 	if (syncer_fd() != -1 && FD_ISSET(syncer_fd(), rfds)) {
 		/* reply to the generation flushed, start the next one */
 		syncwait();
-		if (anysync()) {
-			askflush();
+		if (sessions(NULL, P_SYNC) > 0) {
+			askflush();	/* staged meanwhile */
 		}
 	}
 	for (i = 0; (c = each(&i)) != NULL; ) {
@@ -1725,7 +1710,7 @@ smtp_shutdown(void)
 	 * behind unacknowledged. A flush in flight: the syncer's answer,
 	 * waited for, never a second flush (see syncer_done). */
 	syncwait();
-	if (anysync()) {
+	if (sessions(NULL, P_SYNC) > 0) {
 		syncnow(opengen++);
 	}
 	for (i = 0; (c = each(&i)) != NULL; ) {
