@@ -98,7 +98,8 @@ enum {				/* c->flags: what the session is */
 };
 
 enum { DE_NONE, DE_LONG, DE_BIG, DE_IO, DE_FULL };	/* data errors */
-/* ... and the refusals they lead to; %lld is MaxMessageSize */
+/* ... and the refusals they lead to, the format of reject(); %lld is
+ * MaxMessageSize, given where DE_BIG may be the error */
 static const char *const derrtext[] = {
 	NULL,
 	"500 5.5.2 Error: line too long",
@@ -359,13 +360,6 @@ reject(struct conn *c, const char *cmd, const char *fmt, ...)
 	}
 }
 
-/* A refusal for a data error (DE_*), of the message or the line. */
-static void
-derrreject(struct conn *c, const char *cmd, int derr)
-{
-	reject(c, cmd, derrtext[derr], set.maxsize);
-}
-
 /* The data error of a failed write to the spool, by errno. */
 static int
 storeerr(int err)
@@ -398,8 +392,7 @@ path(char *arg, const char *prefix, char *buf, size_t len)
 	if (strncasecmp(arg, prefix, n) != 0) {
 		return NULL;
 	}
-	p = arg + n;
-	p += strspn(p, " ");
+	p = arg + n + strspn(arg + n, " ");
 	if (*p != '<' || (end = strchr(p, '>')) == NULL) {
 		return NULL;
 	}
@@ -413,11 +406,10 @@ path(char *arg, const char *prefix, char *buf, size_t len)
 		}
 		p = colon + 1;
 	}
-	if ((size_t)(end - p) >= len) {
-		return NULL;
+	if (snprintf(buf, len, "%.*s", (int)(end - p), p) >= (int)len) {
+		return NULL;	/* too long (no NUL cuts it: command() refused
+				 * those) */
 	}
-	memcpy(buf, p, (size_t)(end - p));
-	buf[end - p] = '\0';
 	end++;
 	if (*end != '\0' && *end != ' ') {
 		return NULL;
@@ -468,7 +460,8 @@ c_mail(struct conn *c, char *arg)
 		/* not echoed: the client's bytes stay out of replies */
 		reject(c, "MAIL", "555 5.5.4 Unsupported parameter");
 	} else if (size > set.maxsize || spool_freespace(size) == -1) {
-		derrreject(c, "MAIL", size > set.maxsize ? DE_BIG : DE_FULL);
+		reject(c, "MAIL", derrtext[size > set.maxsize ? DE_BIG :
+		    DE_FULL], set.maxsize);
 	} else {
 		c->m.sender = xstrdup(addr);
 		smtp_enter(c, P_MAIL);
@@ -591,7 +584,7 @@ c_data(struct conn *c, char *arg)
 	if ((c->dffd = spool_create(&c->m)) == -1) {
 		logmsg(LOG_ERR, "smtp: cannot create a df in %s: %s",
 		    set.queuedir, strerror(errno));
-		derrreject(c, "DATA", DE_IO);
+		reject(c, "DATA", derrtext[DE_IO]);
 		return;
 	}
 	received(c);
@@ -1028,7 +1021,8 @@ enddata(struct conn *c)
 		smtp_enter(c, P_COMMIT);
 		return;
 	}
-	derrreject(c, "DATA", c->derr != DE_NONE ? c->derr : DE_FULL);
+	reject(c, "DATA", derrtext[c->derr != DE_NONE ? c->derr : DE_FULL],
+	    set.maxsize);
 	dropmsg(c);
 	smtp_enter(c, P_HELO);
 }
@@ -1100,7 +1094,7 @@ input(struct conn *c)
 		} else if (c->phase == P_DATA) {
 			dataline(c, c->in + off, len);
 		} else if (len > MAXCMD) {
-			derrreject(c, "command", DE_LONG);
+			reject(c, "command", derrtext[DE_LONG]);
 		} else {
 			c->deadline = time(NULL) + set.tcommand;
 			command(c, c->in + off, len);
@@ -1112,7 +1106,7 @@ input(struct conn *c)
 		if (c->phase == P_DATA) {
 			c->derr = DE_LONG;
 		} else if (c->skip == 0) {
-			derrreject(c, "command", DE_LONG);
+			reject(c, "command", derrtext[DE_LONG]);
 		}
 		c->skip = c->in[INSIZE - 1] == '\r' ? 2 : 1;
 		c->bol = 0;	/* inside a line: no line start */
@@ -1290,11 +1284,10 @@ ratelog(struct ratelog *r, time_t now, char *more, size_t len)
 		r->skipped++;
 		return 0;
 	}
+	more[0] = '\0';
 	if (r->skipped > 0) {
 		snprintf(more, len, " (and %lu more like it in %lld s)",
 		    r->skipped, (long long)(now - r->last));
-	} else {
-		more[0] = '\0';
 	}
 	r->last = now;
 	r->skipped = 0;
@@ -1408,16 +1401,16 @@ smtp_stdio(void)
 
 /* ---- bytes: wire.c moves them, plain or through the engine ---- */
 
-/* The 220 to STARTTLS is out: the engine takes over (RFC 3207). */
+/* The 220 to STARTTLS is out: the engine takes over (RFC 3207). There is
+ * no message to drop (STARTTLS is taken in INIT and HELO only) and no
+ * line being skipped (input() stopped after the command's line end). */
 #if WITH_TLS
 static void
 starttls(struct conn *c)
 {
 	smtp_enter(c, L_TLS);
-	c->skip = 0;
 	smtp_enter(c, P_INIT);	/* RFC 3207 4.2: forget the HELO */
 	c->helo[0] = '\0';
-	dropmsg(c);
 	tls_serverinit(&c->sc, c->iobuf, sizeof(c->iobuf));
 	/* pipelined plaintext after STARTTLS is discarded */
 	wire_tls(&c->w, &c->sc.eng);
@@ -1543,7 +1536,7 @@ static void
 storefail(struct conn *c, const char *what, int err)
 {
 	logmsg(LOG_ERR, "%s: smtp: %s: %s", c->m.id, what, strerror(err));
-	derrreject(c, "DATA", storeerr(err));
+	reject(c, "DATA", derrtext[storeerr(err)]);
 	dropmsg(c);
 	smtp_enter(c, P_HELO);
 }
