@@ -574,24 +574,20 @@ c_data(struct conn *c, char *arg)
 {
 	if (*arg != '\0') {
 		reject(c, "DATA", "501 5.5.4 Syntax: DATA");
-		return;
-	}
-	if (c->phase == P_MAIL) {
+	} else if (c->phase == P_MAIL) {
 		reject(c, "DATA", "554 5.5.1 Error: no valid recipients");
-		return;
-	}
-	c->m.arrival = time(NULL);
-	if ((c->dffd = spool_create(&c->m)) == -1) {
+	} else if ((c->dffd = spool_create(&c->m)) == -1) {
 		logmsg(LOG_ERR, "smtp: cannot create a df in %s: %s",
 		    set.queuedir, strerror(errno));
 		reject(c, "DATA", derrtext[DE_IO]);
-		return;
+	} else {
+		c->m.arrival = time(NULL);	/* (the tf is written later) */
+		received(c);
+		smtp_enter(c, P_DATA);
+		c->bol = 1;
+		c->deadline = time(NULL) + set.tdatablock;
+		reply(c, "354 End data with <CR><LF>.<CR><LF>");
 	}
-	received(c);
-	smtp_enter(c, P_DATA);
-	c->bol = 1;
-	c->deadline = time(NULL) + set.tdatablock;
-	reply(c, "354 End data with <CR><LF>.<CR><LF>");
 }
 
 /*
@@ -1654,8 +1650,7 @@ smtp_handover(void)
 	syncwait();
 	syncer_drop();
 	if (opengen != flushgen) {
-		flushgen = opengen++;
-		syncnow(flushgen);
+		askflush();	/* no syncer now: flushed here and now */
 	}
 }
 
