@@ -271,18 +271,6 @@ smtp_setrelay(const char *list, char *err, size_t errlen)
 	return 0;
 }
 
-static int
-innet(const struct net *n, int family, const unsigned char *a)
-{
-	int full = n->bits / 8, rest = n->bits % 8;
-
-	if (n->family != family || memcmp(n->a, a, (size_t)full) != 0) {
-		return 0;
-	}
-	return rest == 0 ||
-	    ((n->a[full] ^ a[full]) & (0xff << (8 - rest)) & 0xff) == 0;
-}
-
 /* The address bytes of an IPv4 or IPv6 socket address. */
 static const unsigned char *
 inaddr(const struct sockaddr_storage *ss)
@@ -298,15 +286,21 @@ static int
 relayallowed(const struct sockaddr_storage *ss)
 {
 	const unsigned char *a = inaddr(ss);
-	int family = ss->ss_family, i;
+	const struct net *n;
+	int family = ss->ss_family, full, rest;
 
 	if (family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(
 	    &((const struct sockaddr_in6 *)ss)->sin6_addr)) {
 		family = AF_INET;
 		a += 12;
 	}
-	for (i = 0; i < nnets; i++) {
-		if (innet(&nets[i], family, a)) {
+	for (n = nets; n < nets + nnets; n++) {
+		/* the whole bytes of the prefix, then its rest bits (a
+		 * whole prefix reads no byte after the address) */
+		full = n->bits / 8;
+		rest = n->bits % 8;
+		if (n->family == family && memcmp(n->a, a, (size_t)full) == 0 &&
+		    (rest == 0 || (n->a[full] ^ a[full]) >> (8 - rest) == 0)) {
 			return 1;
 		}
 	}
@@ -661,15 +655,11 @@ c_ehlo(struct conn *c, char *arg)
 		return;
 	}
 	reply(c, "250-%s Hello %s [%s]\r\n250-PIPELINING\r\n250-SIZE %lld\r\n"
-	    "250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-DSN",
-	    set.hostname, c->helo, c->addr, set.maxsize);
-	if (tls_haveserver() && !intls(c) && c->w.wfd == c->w.fd) {
-		reply(c, "250-STARTTLS");
-	}
-	if (intls(c) && set.authusers[0] != '\0') {
-		reply(c, "250-AUTH PLAIN LOGIN");
-	}
-	reply(c, "250 SMTPUTF8");
+	    "250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-DSN\r\n%s%s"
+	    "250 SMTPUTF8", set.hostname, c->helo, c->addr, set.maxsize,
+	    tls_haveserver() && !intls(c) && c->w.wfd == c->w.fd ?
+	    "250-STARTTLS\r\n" : "", intls(c) && set.authusers[0] != '\0' ?
+	    "250-AUTH PLAIN LOGIN\r\n" : "");
 }
 
 static void
@@ -1506,10 +1496,9 @@ step(struct conn *c, int readable, time_t now)
 			return;
 		}
 	}
-	if (((c->life == L_CLOSING || c->life == L_NOTIFIED) &&
-	    !wire_pending(&c->w)) ||
-	    (c->w.eof && !committing(c) && !wire_pending(&c->w) &&
-	    memchr(c->in, '\n', c->w.inlen) == NULL)) {
+	if (!wire_pending(&c->w) && (c->life == L_CLOSING ||
+	    c->life == L_NOTIFIED || (c->w.eof && !committing(c) &&
+	    memchr(c->in, '\n', c->w.inlen) == NULL))) {
 		/* closed, or the client left: a partial line is no command */
 		conn_reset(c, 0);
 		return;
@@ -1675,13 +1664,13 @@ smtp_run(fd_set *rfds, fd_set *wfds)
 	commitall();
 	/* sessions that had pipelined commands behind their message */
 	do {
-		again = 0;
 		for (i = 0; (c = each(&i)) != NULL; ) {
 			if (!committing(c)) {
 				step(c, 0, now);
-				again |= busy[SLOT(c)] && c->phase == P_COMMIT;
 			}
 		}
+		/* commitall() just left none: these are this round's */
+		again = sessions(NULL, P_COMMIT) > 0;
 		commitall();
 	} while (again);
 }
