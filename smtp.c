@@ -319,8 +319,7 @@ reply(struct conn *c, const char *fmt, ...)
 	/* wire.c empties out (outoff = outlen = 0) once all of it went */
 	room = OUTSIZE - c->w.outlen;
 	va_start(ap, fmt);
-	n = vsnprintf(c->out + c->w.outlen, room > 2 ? room - 2 : 0, fmt,
-	    ap);
+	n = vsnprintf(c->out + c->w.outlen, room > 2 ? room - 2 : 0, fmt, ap);
 	va_end(ap);
 	if (n < 0 || (size_t)n + 2 >= room) {
 		/* input() keeps room for any reply; this is a bug */
@@ -371,8 +370,8 @@ dropmsg(struct conn *c)
 		spool_abort(&c->m, c->dffd);
 		c->dffd = -1;
 	}
+	/* no dlen to clear: received() sets it as the next DATA starts */
 	msg_free(&c->m);
-	c->dlen = 0;
 	c->derr = DE_NONE;
 }
 
@@ -417,8 +416,7 @@ mailparams(struct msg *m, char *params, long long *size)
 {
 	char *p, *save, *end;
 
-	for (p = strtok_r(params, " ", &save); p != NULL;
-	    p = strtok_r(NULL, " ", &save)) {
+	for (; (p = strtok_r(params, " ", &save)) != NULL; params = NULL) {
 		if (strncasecmp(p, "SIZE=", 5) == 0) {
 			errno = 0;
 			*size = strtoll(p + 5, &end, 10);
@@ -470,8 +468,7 @@ rcptparams(char *params, int *notify, char **orcpt)
 {
 	char *p, *save;
 
-	for (p = strtok_r(params, " ", &save); p != NULL;
-	    p = strtok_r(NULL, " ", &save)) {
+	for (; (p = strtok_r(params, " ", &save)) != NULL; params = NULL) {
 		if (strncasecmp(p, "NOTIFY=", 7) == 0 && *notify == 0) {
 			if ((*notify = dsn_notify(p + 7)) == -1) {
 				return -1;
@@ -971,8 +968,7 @@ command(struct conn *c, char *line, size_t len)
 		}
 	}
 	if (v == verbs + NVERBS) {
-		reject(c, "command", "500 5.5.1 Error: command not "
-		    "recognized");
+		reject(c, "command", "500 5.5.1 Error: command not recognized");
 		return;
 	}
 	if (!(v->phases & PH(c->phase))) {
@@ -1506,8 +1502,7 @@ step(struct conn *c, int readable, time_t now)
 	if (now >= c->deadline && !committing(c)) {
 		logmsg(LOG_NOTICE, "smtp: timeout after %s from [%s]",
 		    logphase(c), c->addr);
-		reply(c, "421 4.4.2 %s Error: timeout exceeded",
-		    set.hostname);
+		reply(c, "421 4.4.2 %s Error: timeout exceeded", set.hostname);
 		(void)conn_io(c, 0);
 		conn_reset(c, 0);	/* if conn_io has not */
 	}
