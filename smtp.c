@@ -98,7 +98,8 @@ enum {				/* c->flags: what the session is */
 };
 
 enum { DE_NONE, DE_LONG, DE_BIG, DE_IO, DE_FULL };	/* data errors */
-/* ... and the refusals they lead to; %lld is MaxMessageSize */
+/* ... and the refusals they lead to, the format of reject(); %lld is
+ * MaxMessageSize, given where DE_BIG may be the error */
 static const char *const derrtext[] = {
 	NULL,
 	"500 5.5.2 Error: line too long",
@@ -124,7 +125,6 @@ struct conn {
 	int dffd, derr;
 	int bol;		/* the last data line ended in CRLF */
 	unsigned gen;		/* P_SYNC: the flush that makes it durable */
-	long long size;
 	size_t dlen;
 	/* an idle session touches only the page the slot starts on: the
 	 * fields above, the replies and the start of its input */
@@ -203,8 +203,8 @@ static unsigned opengen;	/* generation of messages staged now */
 static int inflight;		/* a flush was asked for generation... */
 
 /* Called with each message acknowledged, unlocked, for its delivery: set
- * by mta.c (the daemon's runner, or a child), so that this file calls
- * nothing above it. */
+ * by mta.c's main() before any session (the daemon's runner, or a
+ * child), so that this file calls nothing above it. */
 void (*smtp_onqueued)(const char *id);
 static unsigned flushgen;	/* ...this one */
 static int nslots;
@@ -229,10 +229,9 @@ parsenet(const char *s, struct net *n)
 	long bits;
 	int len;
 
-	if (strlen(s) >= sizeof(buf)) {
+	if (snprintf(buf, sizeof(buf), "%s", s) >= (int)sizeof(buf)) {
 		return -1;	/* cut, "1.2.3.4/240" could become "/24" */
 	}
-	memcpy(buf, s, strlen(s) + 1);
 	if ((slash = strchr(buf, '/')) != NULL) {
 		*slash++ = '\0';
 	}
@@ -272,18 +271,6 @@ smtp_setrelay(const char *list, char *err, size_t errlen)
 	return 0;
 }
 
-static int
-innet(const struct net *n, int family, const unsigned char *a)
-{
-	int full = n->bits / 8, rest = n->bits % 8;
-
-	if (n->family != family || memcmp(n->a, a, (size_t)full) != 0) {
-		return 0;
-	}
-	return rest == 0 ||
-	    ((n->a[full] ^ a[full]) & (0xff << (8 - rest)) & 0xff) == 0;
-}
-
 /* The address bytes of an IPv4 or IPv6 socket address. */
 static const unsigned char *
 inaddr(const struct sockaddr_storage *ss)
@@ -299,15 +286,21 @@ static int
 relayallowed(const struct sockaddr_storage *ss)
 {
 	const unsigned char *a = inaddr(ss);
-	int family = ss->ss_family, i;
+	const struct net *n;
+	int family = ss->ss_family, full, rest;
 
 	if (family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(
 	    &((const struct sockaddr_in6 *)ss)->sin6_addr)) {
 		family = AF_INET;
 		a += 12;
 	}
-	for (i = 0; i < nnets; i++) {
-		if (innet(&nets[i], family, a)) {
+	for (n = nets; n < nets + nnets; n++) {
+		/* the whole bytes of the prefix, then its rest bits (a
+		 * whole prefix reads no byte after the address) */
+		full = n->bits / 8;
+		rest = n->bits % 8;
+		if (n->family == family && memcmp(n->a, a, (size_t)full) == 0 &&
+		    (rest == 0 || (n->a[full] ^ a[full]) >> (8 - rest) == 0)) {
 			return 1;
 		}
 	}
@@ -323,13 +316,10 @@ reply(struct conn *c, const char *fmt, ...)
 	size_t room;
 	int n;
 
-	if (c->w.outoff > 0 && c->w.outoff == c->w.outlen) {
-		c->w.outoff = c->w.outlen = 0;
-	}
+	/* wire.c empties out (outoff = outlen = 0) once all of it went */
 	room = OUTSIZE - c->w.outlen;
 	va_start(ap, fmt);
-	n = vsnprintf(c->out + c->w.outlen, room > 2 ? room - 2 : 0, fmt,
-	    ap);
+	n = vsnprintf(c->out + c->w.outlen, room > 2 ? room - 2 : 0, fmt, ap);
 	va_end(ap);
 	if (n < 0 || (size_t)n + 2 >= room) {
 		/* input() keeps room for any reply; this is a bug */
@@ -363,13 +353,6 @@ reject(struct conn *c, const char *cmd, const char *fmt, ...)
 	}
 }
 
-/* A refusal for a data error (DE_*), of the message or the line. */
-static void
-derrreject(struct conn *c, const char *cmd, int derr)
-{
-	reject(c, cmd, derrtext[derr], set.maxsize);
-}
-
 /* The data error of a failed write to the spool, by errno. */
 static int
 storeerr(int err)
@@ -387,9 +370,8 @@ dropmsg(struct conn *c)
 		spool_abort(&c->m, c->dffd);
 		c->dffd = -1;
 	}
+	/* no dlen to clear: received() sets it as the next DATA starts */
 	msg_free(&c->m);
-	c->dlen = 0;
-	c->size = 0;
 	c->derr = DE_NONE;
 }
 
@@ -403,8 +385,7 @@ path(char *arg, const char *prefix, char *buf, size_t len)
 	if (strncasecmp(arg, prefix, n) != 0) {
 		return NULL;
 	}
-	p = arg + n;
-	p += strspn(p, " ");
+	p = arg + n + strspn(arg + n, " ");
 	if (*p != '<' || (end = strchr(p, '>')) == NULL) {
 		return NULL;
 	}
@@ -418,11 +399,10 @@ path(char *arg, const char *prefix, char *buf, size_t len)
 		}
 		p = colon + 1;
 	}
-	if ((size_t)(end - p) >= len) {
-		return NULL;
+	if (snprintf(buf, len, "%.*s", (int)(end - p), p) >= (int)len) {
+		return NULL;	/* too long (no NUL cuts it: command() refused
+				 * those) */
 	}
-	memcpy(buf, p, (size_t)(end - p));
-	buf[end - p] = '\0';
 	end++;
 	if (*end != '\0' && *end != ' ') {
 		return NULL;
@@ -436,8 +416,7 @@ mailparams(struct msg *m, char *params, long long *size)
 {
 	char *p, *save, *end;
 
-	for (p = strtok_r(params, " ", &save); p != NULL;
-	    p = strtok_r(NULL, " ", &save)) {
+	for (; (p = strtok_r(params, " ", &save)) != NULL; params = NULL) {
 		if (strncasecmp(p, "SIZE=", 5) == 0) {
 			errno = 0;
 			*size = strtoll(p + 5, &end, 10);
@@ -473,7 +452,8 @@ c_mail(struct conn *c, char *arg)
 		/* not echoed: the client's bytes stay out of replies */
 		reject(c, "MAIL", "555 5.5.4 Unsupported parameter");
 	} else if (size > set.maxsize || spool_freespace(size) == -1) {
-		derrreject(c, "MAIL", size > set.maxsize ? DE_BIG : DE_FULL);
+		reject(c, "MAIL", derrtext[size > set.maxsize ? DE_BIG :
+		    DE_FULL], set.maxsize);
 	} else {
 		c->m.sender = xstrdup(addr);
 		smtp_enter(c, P_MAIL);
@@ -484,23 +464,11 @@ c_mail(struct conn *c, char *arg)
 }
 
 static int
-ispostmaster(const char *addr)
-{
-	char local[MAXADDR + 1];
-	const char *dom;
-
-	return splitaddr(addr, local, sizeof(local), &dom) == 0 &&
-	    strcasecmp(local, "postmaster") == 0 &&
-	    (dom == NULL || islocaldomain(dom));
-}
-
-static int
 rcptparams(char *params, int *notify, char **orcpt)
 {
 	char *p, *save;
 
-	for (p = strtok_r(params, " ", &save); p != NULL;
-	    p = strtok_r(NULL, " ", &save)) {
+	for (; (p = strtok_r(params, " ", &save)) != NULL; params = NULL) {
 		if (strncasecmp(p, "NOTIFY=", 7) == 0 && *notify == 0) {
 			if ((*notify = dsn_notify(p + 7)) == -1) {
 				return -1;
@@ -535,7 +503,9 @@ c_rcpt(struct conn *c, char *arg)
 		if (!(c->flags & F_RELAY)) {
 			why = "554 5.7.1 <%s>: Relaying denied";
 		}
-	} else if (!ispostmaster(addr) && (k = local_known(addr)) != 1) {
+	} else if (strcasecmp(local, "postmaster") != 0 &&
+	    (k = local_known(addr)) != 1) {
+		/* a local domain (or none): postmaster is always there */
 		why = k == -1 ? "451 4.3.0 <%s>: Temporary lookup failure" :
 		    "550 5.1.1 <%s>: User unknown";
 	}
@@ -595,24 +565,20 @@ c_data(struct conn *c, char *arg)
 {
 	if (*arg != '\0') {
 		reject(c, "DATA", "501 5.5.4 Syntax: DATA");
-		return;
-	}
-	if (c->phase == P_MAIL) {
+	} else if (c->phase == P_MAIL) {
 		reject(c, "DATA", "554 5.5.1 Error: no valid recipients");
-		return;
-	}
-	c->m.arrival = time(NULL);
-	if ((c->dffd = spool_create(&c->m)) == -1) {
+	} else if ((c->dffd = spool_create(&c->m)) == -1) {
 		logmsg(LOG_ERR, "smtp: cannot create a df in %s: %s",
 		    set.queuedir, strerror(errno));
-		derrreject(c, "DATA", DE_IO);
-		return;
+		reject(c, "DATA", derrtext[DE_IO]);
+	} else {
+		c->m.arrival = time(NULL);	/* (the tf is written later) */
+		received(c);
+		smtp_enter(c, P_DATA);
+		c->bol = 1;
+		c->deadline = time(NULL) + set.tdatablock;
+		reply(c, "354 End data with <CR><LF>.<CR><LF>");
 	}
-	received(c);
-	smtp_enter(c, P_DATA);
-	c->bol = 1;
-	c->deadline = time(NULL) + set.tdatablock;
-	reply(c, "354 End data with <CR><LF>.<CR><LF>");
 }
 
 /*
@@ -624,7 +590,7 @@ c_data(struct conn *c, char *arg)
 static int
 helovalid(const char *s)
 {
-	size_t n = strlen(s), label = 0;
+	size_t n = strlen(s), label;
 	unsigned char a[16];
 
 	if (n == 0 || n > 255) {
@@ -636,23 +602,18 @@ helovalid(const char *s)
 		return n >= 3 && ipaddr(s, 1, a) ==
 		    (strncasecmp(s + 1, "IPv6:", 5) == 0 ? 16 : 4);
 	}
-	for (; *s != '\0'; s++) {
-		if (*s == '.') {
-			if (label == 0 || s[1] == '\0') {
-				return 0;
-			}
-			label = 0;
-		} else if ((*s >= 'a' && *s <= 'z') ||
-		    (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-		    *s == '-' || *s == '_') {
-			if (++label > 63) {
-				return 0;
-			}
-		} else {
+	/* labels of 1 to 63 bytes, each ended by a dot or the end; a
+	 * trailing dot leaves an empty label */
+	for (;; s += label + 1) {
+		label = strspn(s, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_");
+		if (label == 0 || label > 63) {
 			return 0;
 		}
+		if (s[label] != '.') {
+			return s[label] == '\0';
+		}
 	}
-	return 1;
 }
 
 /* The part HELO and EHLO share; -1 after a syntax error reply. */
@@ -691,15 +652,11 @@ c_ehlo(struct conn *c, char *arg)
 		return;
 	}
 	reply(c, "250-%s Hello %s [%s]\r\n250-PIPELINING\r\n250-SIZE %lld\r\n"
-	    "250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-DSN",
-	    set.hostname, c->helo, c->addr, set.maxsize);
-	if (tls_haveserver() && !intls(c) && c->w.wfd == c->w.fd) {
-		reply(c, "250-STARTTLS");
-	}
-	if (intls(c) && set.authusers[0] != '\0') {
-		reply(c, "250-AUTH PLAIN LOGIN");
-	}
-	reply(c, "250 SMTPUTF8");
+	    "250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-DSN\r\n%s%s"
+	    "250 SMTPUTF8", set.hostname, c->helo, c->addr, set.maxsize,
+	    tls_haveserver() && !intls(c) && c->w.wfd == c->w.fd ?
+	    "250-STARTTLS\r\n" : "", intls(c) && set.authusers[0] != '\0' ?
+	    "250-AUTH PLAIN LOGIN\r\n" : "");
 }
 
 static void
@@ -780,59 +737,42 @@ b64decode(const char *s, unsigned char *out, size_t outlen)
 }
 
 /*
- * The setting a password is checked against when the user is unknown:
- * the rounds of the file's first hash and a fixed salt, so that the
- * refusal costs as much time as a wrong password.
+ * Check user and password against AuthUsersFile (user:crypt-hash). An
+ * unknown user's password is checked against the file's first SHA-512
+ * hash instead (its rounds, so the refusal costs as much time as a wrong
+ * password: no user probing), or else the default rounds.
  */
-static void
-dummysetting(const char *hash, char *buf, size_t len)
-{
-	unsigned long rounds;
-	char *end;
-
-	if (strncmp(hash, "$6$rounds=", 10) == 0 &&
-	    (rounds = strtoul(hash + 10, &end, 10)) > 0 && *end == '$') {
-		snprintf(buf, len, "$6$rounds=%lu$DummySaltForTim", rounds);
-	} else {
-		snprintf(buf, len, "$6$DummySaltForTim");
-	}
-}
-
-/* Check user and password against AuthUsersFile (user:crypt-hash). */
 static int
 checkpass(const char *user, const char *pass)
 {
-	char line[512], dummy[64] = "$6$DummySaltForTim", *colon, *h;
+	char line[512], dummy[128] = "$6$DummySaltForTim", *colon;
+	char *hash = NULL, *h;
 	FILE *f;
-	int found = 0, first = 1, ok = 0;
+	int first = 1, ok;
 
 	if ((f = fopen(set.authusers, "re")) == NULL) {
 		logmsg(LOG_ERR, "smtp: AuthUsersFile %s: %s", set.authusers,
 		    strerror(errno));
 		return 0;
 	}
-	while (!found && fgets(line, sizeof(line), f) != NULL) {
+	while (hash == NULL && fgets(line, sizeof(line), f) != NULL) {
 		line[strcspn(line, "\r\n")] = '\0';
 		if ((colon = strchr(line, ':')) == NULL) {
 			continue;
 		}
-		*colon = '\0';
-		if (first) {
-			dummysetting(colon + 1, dummy, sizeof(dummy));
+		*colon++ = '\0';
+		if (first && strncmp(colon, "$6$", 3) == 0) {
+			snprintf(dummy, sizeof(dummy), "%s", colon);
 			first = 0;
 		}
-		if (strcmp(line, user) != 0) {
-			continue;
+		if (strcmp(line, user) == 0) {
+			hash = colon;
 		}
-		found = 1;
-		h = sha512crypt(pass, colon + 1);
-		ok = h != NULL && strcmp(h, colon + 1) == 0;
 	}
-	if (!found) {
-		/* as long as a wrong password takes: no user probing */
-		(void)sha512crypt(pass, dummy);
-	}
+	h = sha512crypt(pass, hash != NULL ? hash : dummy);
+	ok = hash != NULL && h != NULL && strcmp(h, hash) == 0;
 	explicit_bzero(line, sizeof(line));
+	explicit_bzero(dummy, sizeof(dummy));
 	fclose(f);
 	return ok;
 }
@@ -937,6 +877,12 @@ authline(struct conn *c, char *line)
 		authresp(c, line);
 	}
 }
+#else
+/* Built without TLS: intls() is never true, so c_auth() refuses AUTH and
+ * no AUTH phase is entered; no password crosses the wire in clear. */
+#define authresp(c, resp)	((void)0)
+#define authline(c, line)	((void)0)
+#endif
 
 static void
 c_auth(struct conn *c, char *arg)
@@ -969,16 +915,6 @@ c_auth(struct conn *c, char *arg)
 		reject(c, "AUTH", "504 5.5.4 Unrecognized authentication type");
 	}
 }
-#else
-/* Built without TLS: no AUTH, so no password crosses the wire in clear. */
-static void
-c_auth(struct conn *c, char *arg)
-{
-	(void)arg;
-	reject(c, "AUTH", "503 5.5.1 Error: authentication not enabled");
-}
-#define authline(c, line)	((void)0)	/* no AUTH phase is entered */
-#endif
 
 /* ---- commands ---- */
 
@@ -1032,8 +968,7 @@ command(struct conn *c, char *line, size_t len)
 		}
 	}
 	if (v == verbs + NVERBS) {
-		reject(c, "command", "500 5.5.1 Error: command not "
-		    "recognized");
+		reject(c, "command", "500 5.5.1 Error: command not recognized");
 		return;
 	}
 	if (!(v->phases & PH(c->phase))) {
@@ -1053,36 +988,10 @@ command(struct conn *c, char *line, size_t len)
 static void
 dflush(struct conn *c)
 {
-	size_t off = 0;
-	ssize_t n;
-
-	while (off < c->dlen && c->derr == DE_NONE) {
-		if ((n = write(c->dffd, c->dbuf + off, c->dlen - off)) == -1) {
-			if (errno != EINTR) {
-				c->derr = storeerr(errno);
-			}
-			continue;
-		}
-		off += (size_t)n;
+	if (c->derr == DE_NONE && writeall(c->dffd, c->dbuf, c->dlen) == -1) {
+		c->derr = storeerr(errno);
 	}
 	c->dlen = 0;
-}
-
-static void
-dput(struct conn *c, const char *p, size_t len)
-{
-	if (c->derr != DE_NONE) {
-		return;
-	}
-	if (c->dlen + len > sizeof(c->dbuf)) {
-		dflush(c);
-	}
-	if (len > sizeof(c->dbuf)) {
-		c->derr = DE_LONG;
-		return;
-	}
-	memcpy(c->dbuf + c->dlen, p, len);
-	c->dlen += len;
 }
 
 /* The final dot: refuse, or queue the message for the group commit. */
@@ -1094,7 +1003,8 @@ enddata(struct conn *c)
 		smtp_enter(c, P_COMMIT);
 		return;
 	}
-	derrreject(c, "DATA", c->derr != DE_NONE ? c->derr : DE_FULL);
+	reject(c, "DATA", derrtext[c->derr != DE_NONE ? c->derr : DE_FULL],
+	    set.maxsize);
 	dropmsg(c);
 	smtp_enter(c, P_HELO);
 }
@@ -1127,12 +1037,18 @@ dataline(struct conn *c, char *line, size_t len)
 		line[len - 2] = '\n';	/* the spool keeps LF line ends */
 		len--;
 	}
-	c->size += (long long)len;
+	c->m.size += (off_t)len;	/* place() sets the df's own size */
 	c->bytes += (long long)len;
-	if (c->size > set.maxsize) {
+	if (c->m.size > set.maxsize) {
 		c->derr = DE_BIG;
 	}
-	dput(c, line, len);
+	/* a line is at most INSIZE < DBUFSIZE; after a data error the
+	 * bytes only pass through dbuf, dflush() drops them */
+	if (c->dlen + len > sizeof(c->dbuf)) {
+		dflush(c);
+	}
+	memcpy(c->dbuf + c->dlen, line, len);
+	c->dlen += len;
 }
 
 /* ---- input: whole lines out of the input buffer ---- */
@@ -1141,16 +1057,14 @@ static void
 input(struct conn *c)
 {
 	size_t off = 0, len;
-	int stuck = 0;
-	char *nl;
+	char *nl = c->in;	/* NULL once a partial line stops the loop */
 
 	while (off < c->w.inlen && isopen(c) &&
 	    !committing(c) && OUTSIZE - c->w.outlen > 1024 &&
 	    c->pause <= time(NULL)) {
 		nl = memchr(c->in + off, '\n', c->w.inlen - off);
 		if (nl == NULL) {
-			stuck = 1;	/* a partial line: wait for its end */
-			break;
+			break;	/* a partial line: wait for its end */
 		}
 		len = (size_t)(nl - (c->in + off)) + 1;
 		if (c->skip != 0) {
@@ -1162,19 +1076,19 @@ input(struct conn *c)
 		} else if (c->phase == P_DATA) {
 			dataline(c, c->in + off, len);
 		} else if (len > MAXCMD) {
-			derrreject(c, "command", DE_LONG);
+			reject(c, "command", derrtext[DE_LONG]);
 		} else {
 			c->deadline = time(NULL) + set.tcommand;
 			command(c, c->in + off, len);
 		}
 		off += len;
 	}
-	if (stuck && off == 0 && c->w.inlen == INSIZE) {
+	if (nl == NULL && off == 0 && c->w.inlen == INSIZE) {
 		/* no line end in a full buffer: the line is too long */
 		if (c->phase == P_DATA) {
 			c->derr = DE_LONG;
 		} else if (c->skip == 0) {
-			derrreject(c, "command", DE_LONG);
+			reject(c, "command", derrtext[DE_LONG]);
 		}
 		c->skip = c->in[INSIZE - 1] == '\r' ? 2 : 1;
 		c->bol = 0;	/* inside a line: no line start */
@@ -1186,31 +1100,23 @@ input(struct conn *c)
 
 /* ---- slots ---- */
 
-/*
- * How many sessions the descriptors allow: each takes its socket and,
- * in DATA, its df; FD_RESERVE stays for the spool, the log, the
- * listeners, the runner and a refusal's accept. At least one.
- */
-static int
-fdslots(void)
-{
-	struct rlimit rl;
-	rlim_t n;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 ||
-	    rl.rlim_cur == RLIM_INFINITY) {
-		return MAXCONN_CAP;
-	}
-	n = rl.rlim_cur > FD_RESERVE ? (rl.rlim_cur - FD_RESERVE) / 2 : 0;
-	return n < 1 ? 1 : n > MAXCONN_CAP ? MAXCONN_CAP : (int)n;
-}
-
 int
 smtp_init(void)
 {
+	struct rlimit rl;
+	rlim_t fds = MAXCONN_CAP;	/* the sessions the descriptors allow */
+
+	/* each takes its socket and, in DATA, its df; FD_RESERVE stays for
+	 * the spool, the log, the listeners, the runner and a refusal's
+	 * accept. At least one. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY) {
+		fds = rl.rlim_cur >= FD_RESERVE + 2 ?
+		    (rl.rlim_cur - FD_RESERVE) / 2 : 1;
+	}
 	nslots = set.maxconn < MAXCONN_CAP ? (int)set.maxconn : MAXCONN_CAP;
-	if (nslots > fdslots()) {
-		nslots = fdslots();
+	if ((rlim_t)nslots > fds) {
+		nslots = (int)fds;
 		logmsg(LOG_WARNING, "smtp: %d sessions at most, not %ld: the "
 		    "descriptor limit (RLIMIT_NOFILE) is low", nslots,
 		    set.maxconn);
@@ -1266,14 +1172,9 @@ conn_reset(struct conn *c, int keepfiles)
 static struct conn *
 vacant(void)
 {
-	int i;
+	unsigned char *p = memchr(busy, 0, (size_t)nslots);
 
-	for (i = 0; i < nslots; i++) {
-		if (!busy[i]) {
-			return &slots[i].c;
-		}
-	}
-	return NULL;
+	return p != NULL ? &slots[p - busy].c : NULL;
 }
 
 /* The busy slots in turn: for (i = 0; (c = each(&i)) != NULL; ) */
@@ -1286,15 +1187,16 @@ each(int *i)
 	return *i < nslots ? &slots[(*i)++].c : NULL;
 }
 
-/* How many sessions there are (addr NULL), or from addr. */
+/* How many sessions there are from addr (NULL: any) in phase (-1: any). */
 static int
-sessions(const char *addr)
+sessions(const char *addr, int phase)
 {
 	int i, n = 0;
 
 	for (i = 0; i < nslots; i++) {
 		n += busy[i] && (addr == NULL ||
-		    strcmp(slots[i].c.addr, addr) == 0);
+		    strcmp(slots[i].c.addr, addr) == 0) &&
+		    (phase == -1 || slots[i].c.phase == phase);
 	}
 	return n;
 }
@@ -1302,7 +1204,7 @@ sessions(const char *addr)
 int
 smtp_count(void)
 {
-	return sessions(NULL);
+	return sessions(NULL, -1);
 }
 
 static void
@@ -1317,7 +1219,7 @@ peername(const struct sockaddr_storage *ss, char *buf, size_t len)
 static void
 refuse(int fd, const char *why)
 {
-	char msg[256];
+	char msg[512];	/* HostName is at most 255 bytes */
 	int n;
 
 	n = snprintf(msg, sizeof(msg), "421 4.7.0 %s %s, try again later\r\n",
@@ -1364,11 +1266,10 @@ ratelog(struct ratelog *r, time_t now, char *more, size_t len)
 		r->skipped++;
 		return 0;
 	}
+	more[0] = '\0';
 	if (r->skipped > 0) {
 		snprintf(more, len, " (and %lu more like it in %lld s)",
 		    r->skipped, (long long)(now - r->last));
-	} else {
-		more[0] = '\0';
 	}
 	r->last = now;
 	r->skipped = 0;
@@ -1425,7 +1326,7 @@ smtp_accept(int lfd)
 		}
 		peername(&ss, addr, sizeof(addr));
 		full = fd >= FD_SETSIZE - FD_RESERVE || (c = vacant()) == NULL;
-		if (full || sessions(addr) >= set.maxperip) {
+		if (full || sessions(addr, -1) >= set.maxperip) {
 			if (ratelog(full ? &fulllog : &iplog, now, more,
 			    sizeof(more))) {
 				logmsg(LOG_NOTICE, "reject: connect from [%s]: "
@@ -1482,16 +1383,16 @@ smtp_stdio(void)
 
 /* ---- bytes: wire.c moves them, plain or through the engine ---- */
 
-/* The 220 to STARTTLS is out: the engine takes over (RFC 3207). */
+/* The 220 to STARTTLS is out: the engine takes over (RFC 3207). There is
+ * no message to drop (STARTTLS is taken in INIT and HELO only) and no
+ * line being skipped (input() stopped after the command's line end). */
 #if WITH_TLS
 static void
 starttls(struct conn *c)
 {
 	smtp_enter(c, L_TLS);
-	c->skip = 0;
 	smtp_enter(c, P_INIT);	/* RFC 3207 4.2: forget the HELO */
 	c->helo[0] = '\0';
-	dropmsg(c);
 	tls_serverinit(&c->sc, c->iobuf, sizeof(c->iobuf));
 	/* pipelined plaintext after STARTTLS is discarded */
 	wire_tls(&c->w, &c->sc.eng);
@@ -1591,10 +1492,9 @@ step(struct conn *c, int readable, time_t now)
 			return;
 		}
 	}
-	if (((c->life == L_CLOSING || c->life == L_NOTIFIED) &&
-	    !wire_pending(&c->w)) ||
-	    (c->w.eof && !committing(c) && !wire_pending(&c->w) &&
-	    memchr(c->in, '\n', c->w.inlen) == NULL)) {
+	if (!wire_pending(&c->w) && (c->life == L_CLOSING ||
+	    c->life == L_NOTIFIED || (c->w.eof && !committing(c) &&
+	    memchr(c->in, '\n', c->w.inlen) == NULL))) {
 		/* closed, or the client left: a partial line is no command */
 		conn_reset(c, 0);
 		return;
@@ -1602,8 +1502,7 @@ step(struct conn *c, int readable, time_t now)
 	if (now >= c->deadline && !committing(c)) {
 		logmsg(LOG_NOTICE, "smtp: timeout after %s from [%s]",
 		    logphase(c), c->addr);
-		reply(c, "421 4.4.2 %s Error: timeout exceeded",
-		    set.hostname);
+		reply(c, "421 4.4.2 %s Error: timeout exceeded", set.hostname);
 		(void)conn_io(c, 0);
 		conn_reset(c, 0);	/* if conn_io has not */
 	}
@@ -1617,7 +1516,7 @@ static void
 storefail(struct conn *c, const char *what, int err)
 {
 	logmsg(LOG_ERR, "%s: smtp: %s: %s", c->m.id, what, strerror(err));
-	derrreject(c, "DATA", storeerr(err));
+	reject(c, "DATA", derrtext[storeerr(err)]);
 	dropmsg(c);
 	smtp_enter(c, P_HELO);
 }
@@ -1650,9 +1549,7 @@ flushed(unsigned g, int r)
 			stats.msgs++;
 			memcpy(id, c->m.id, sizeof(id));
 			dropmsg(c);	/* unlocks it for the runner */
-			if (smtp_onqueued != NULL) {
-				smtp_onqueued(id);
-			}
+			smtp_onqueued(id);
 		}
 	}
 	if (aborted) {
@@ -1678,20 +1575,6 @@ syncnow(unsigned g)
 {
 	errno = 0;
 	flushed(g, syncer_flush());
-}
-
-/* Is a message staged, waiting for a flush? */
-static int
-anysync(void)
-{
-	int i;
-
-	for (i = 0; i < nslots; i++) {
-		if (busy[i] && slots[i].c.phase == P_SYNC) {
-			return 1;
-		}
-	}
-	return 0;
 }
 
 /* Flush what is staged: by the syncer if there is one, else here. */
@@ -1751,8 +1634,7 @@ smtp_handover(void)
 	syncwait();
 	syncer_drop();
 	if (opengen != flushgen) {
-		flushgen = opengen++;
-		syncnow(flushgen);
+		askflush();	/* no syncer now: flushed here and now */
 	}
 }
 
@@ -1767,8 +1649,8 @@ smtp_run(fd_set *rfds, fd_set *wfds)
 	if (syncer_fd() != -1 && FD_ISSET(syncer_fd(), rfds)) {
 		/* reply to the generation flushed, start the next one */
 		syncwait();
-		if (anysync()) {
-			askflush();
+		if (sessions(NULL, P_SYNC) > 0) {
+			askflush();	/* staged meanwhile */
 		}
 	}
 	for (i = 0; (c = each(&i)) != NULL; ) {
@@ -1777,13 +1659,13 @@ smtp_run(fd_set *rfds, fd_set *wfds)
 	commitall();
 	/* sessions that had pipelined commands behind their message */
 	do {
-		again = 0;
 		for (i = 0; (c = each(&i)) != NULL; ) {
 			if (!committing(c)) {
 				step(c, 0, now);
-				again |= busy[SLOT(c)] && c->phase == P_COMMIT;
 			}
 		}
+		/* commitall() just left none: these are this round's */
+		again = sessions(NULL, P_COMMIT) > 0;
 		commitall();
 	} while (again);
 }
@@ -1800,7 +1682,7 @@ smtp_shutdown(void)
 	 * behind unacknowledged. A flush in flight: the syncer's answer,
 	 * waited for, never a second flush (see syncer_done). */
 	syncwait();
-	if (anysync()) {
+	if (sessions(NULL, P_SYNC) > 0) {
 		syncnow(opengen++);
 	}
 	for (i = 0; (c = each(&i)) != NULL; ) {

@@ -1068,6 +1068,34 @@ for h in held[1:]:
 EOF
 stopd
 
+# a HostName of 255 bytes (the longest): the 421 to a connection over the
+# limit is whole, and nothing follows it (the buffer was 256 bytes: the
+# write took the rest from the stack)
+L=$(printf '%063d' 0 | tr 0 a)
+LONGNAME=$L.$L.$L.$L
+export LONGNAME
+startd longname -O MaxConnections=1 -O "HostName=$LONGNAME"
+py <<'EOF'
+import os
+from sx import *
+CURRENT[0] = 'smtp: long HostName'
+held = S(name='l1')
+raw = socket.create_connection(('127.0.0.1', PORT), timeout=10)
+got = b''
+while True:
+    d = raw.recv(4096)
+    if not d:
+        break
+    got += d
+raw.close()
+want = ('421 4.7.0 %s Error: too many connections, try again later\r\n' %
+        os.environ['LONGNAME']).encode()
+ck('smtp: HostName of 255 bytes: a refused connection gets its whole 421, '
+   'and nothing after it', got == want, repr(got))
+held.cmd('QUIT')
+EOF
+stopd
+
 box p
 if [ "$HAVE6" = yes ]; then
 	# a second address of this machine (::1) for "the others still get in"
