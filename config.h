@@ -42,16 +42,17 @@
  * The settings, one line each: X(Name, field, kind, default, limit).
  * Name is the -O name SPEC.md fixes, field the member of struct settings
  * (mta.h), kind one of STR (a string; limit: the longest that fits),
- * CHOICE (limit: the allowed words), LISTEN (repeatable; limit: the
- * longest entry), NUM, SIZE (bytes, K/M/G suffixes) or DUR (seconds,
- * s/m/h/d suffixes). An empty string means "not set". Adding a setting
+ * CHOICE (limit: the allowed words), LISTEN (repeatable; the default
+ * in braces, a list; limit: the longest entry), NUM, SIZE (bytes, K/M/G
+ * suffixes) or DUR (seconds, s/m/h/d suffixes). An empty string means "not set". Adding a setting
  * is adding a line here; `mta -bO` prints them all as they are in force.
  */
 #define SETTINGS(X) \
 	/* the spool, one flat directory */ \
 	X("QueueDirectory", queuedir, STR, "/var/spool/mqueue", MAXPATH) \
-	/* the listener(s); repeat -O to add more */ \
-	X("DaemonPortOptions", listen, LISTEN, "Addr=127.0.0.1,Port=25", 255) \
+	/* the listener(s); repeat -O to add more (the default: a list) */ \
+	X("DaemonPortOptions", listen, LISTEN, { "Addr=127.0.0.1,Port=25" }, \
+	    255) \
 	/* $j; empty: the system's host name (uname) */ \
 	X("HostName", hostname, STR, "", 255) \
 	/* comma list; empty: HostName and localhost */ \
