@@ -96,22 +96,6 @@ rcptblock(FILE *f, const struct rcpt *r, int action, const char *date,
 	}
 }
 
-static void
-notification(FILE *f, const struct msg *m, const int *idx, int n,
-    int action)
-{
-	int i;
-
-	fprintf(f, "This is the mail system at host %s.\n\n", set.hostname);
-	fprintf(f, kinds[action].intro, set.queuereturn / 3600);
-	for (i = 0; i < n; i++) {
-		const struct rcpt *r = &m->rcpt[idx[i]];
-
-		fprintf(f, "<%s>: %s\n", r->parent != NULL ? r->parent :
-		    r->addr, r->reply != NULL ? r->reply : "");
-	}
-}
-
 /*
  * The original, whole or its header block, from the df: copied to f, or
  * with f NULL only read. Returns 1 when that part holds an 8-bit byte.
@@ -145,12 +129,7 @@ original(FILE *f, int dffd, int hdrsonly)
 static int
 eightbitstr(const char *s)
 {
-	for (; s != NULL && *s != '\0'; s++) {
-		if ((unsigned char)*s >= 0x80) {
-			return 1;
-		}
-	}
-	return 0;
+	return s != NULL && mime_has8(s, strlen(s));
 }
 
 /* Do the reports about idx[0..n-1] name a UTF-8 address or reply? */
@@ -179,7 +158,9 @@ static void
 compose(FILE *f, const struct msg *m, int dffd, const int *idx, int n,
     int action, int hdrsonly, const char *id, const char *to)
 {
-	char date[64], arrived[64], until[64];
+	static const char cte8[] = "Content-Transfer-Encoding: 8bit\n";
+	char date[64], arrived[64], until[64], bnd[QIDLEN + 256];
+	const struct rcpt *r;
 	int i, body8, text8;
 
 	body8 = original(NULL, dffd, hdrsonly);
@@ -187,23 +168,27 @@ compose(FILE *f, const struct msg *m, int dffd, const int *idx, int n,
 	rfc5322date(time(NULL), date, sizeof(date));
 	rfc5322date(m->arrival, arrived, sizeof(arrived));
 	rfc5322date(m->arrival + set.queuereturn, until, sizeof(until));
-	fprintf(f, "Received: by %s (mta %s) id %s; %s\n", set.hostname,
-	    VERSION, id, date);
-	fprintf(f, "Date: %s\nFrom: Mail Delivery System <MAILER-DAEMON@%s>"
-	    "\nTo: <%s>\nSubject: %s\nMessage-ID: <%s@%s>\n"
-	    "Auto-Submitted: auto-replied\nMIME-Version: 1.0\n%s"
-	    "Content-Type: multipart/report; report-type=delivery-status;\n"
-	    "\tboundary=\"%s/%s\"\n\nThis is a MIME-encapsulated message.\n\n",
-	    date, set.hostname, to, kinds[action].subject, id, set.hostname,
-	    body8 || text8 ? "Content-Transfer-Encoding: 8bit\n" : "", id,
-	    set.hostname);
-	fprintf(f, "--%s/%s\nContent-Description: Notification\n"
-	    "Content-Type: text/plain; charset=utf-8\n%s\n", id, set.hostname,
-	    text8 ? "Content-Transfer-Encoding: 8bit\n" : "");
-	notification(f, m, idx, n, action);
-	fprintf(f, "\n--%s/%s\nContent-Description: Delivery report\n"
+	snprintf(bnd, sizeof(bnd), "%s/%s", id, set.hostname);	/* fits */
+	fprintf(f, "Received: by %s (mta %s) id %s; %s\nDate: %s\n"
+	    "From: Mail Delivery System <MAILER-DAEMON@%s>\nTo: <%s>\n"
+	    "Subject: %s\nMessage-ID: <%s@%s>\nAuto-Submitted: auto-replied\n"
+	    "MIME-Version: 1.0\n%sContent-Type: multipart/report; "
+	    "report-type=delivery-status;\n\tboundary=\"%s\"\n\n"
+	    "This is a MIME-encapsulated message.\n\n", set.hostname, VERSION,
+	    id, date, date, set.hostname, to, kinds[action].subject, id,
+	    set.hostname, body8 || text8 ? cte8 : "", bnd);
+	fprintf(f, "--%s\nContent-Description: Notification\nContent-Type: "
+	    "text/plain; charset=utf-8\n%s\nThis is the mail system at host "
+	    "%s.\n\n", bnd, text8 ? cte8 : "", set.hostname);
+	fprintf(f, kinds[action].intro, set.queuereturn / 3600);
+	for (i = 0; i < n; i++) {
+		r = &m->rcpt[idx[i]];
+		fprintf(f, "<%s>: %s\n", r->parent != NULL ? r->parent :
+		    r->addr, r->reply != NULL ? r->reply : "");
+	}
+	fprintf(f, "\n--%s\nContent-Description: Delivery report\n"
 	    "Content-Type: message/delivery-status\n\nReporting-MTA: dns; %s\n",
-	    id, set.hostname, set.hostname);
+	    bnd, set.hostname);
 	if (m->envid != NULL) {
 		fprintf(f, "Original-Envelope-Id: %s\n", m->envid);
 	}
@@ -211,13 +196,12 @@ compose(FILE *f, const struct msg *m, int dffd, const int *idx, int n,
 	for (i = 0; i < n; i++) {
 		rcptblock(f, &m->rcpt[idx[i]], action, date, until);
 	}
-	fprintf(f, "\n--%s/%s\nContent-Description: %s Message%s\n"
-	    "Content-Type: %s\n%s\n", id, set.hostname, kinds[action].part,
-	    hdrsonly ? " Headers" : "", hdrsonly ? "text/rfc822-headers" :
-	    "message/rfc822", body8 ? "Content-Transfer-Encoding: 8bit\n" :
-	    "");
+	fprintf(f, "\n--%s\nContent-Description: %s Message%s\nContent-Type: "
+	    "%s\n%s\n", bnd, kinds[action].part, hdrsonly ? " Headers" : "",
+	    hdrsonly ? "text/rfc822-headers" : "message/rfc822",
+	    body8 ? cte8 : "");
 	original(f, dffd, hdrsonly);
-	fprintf(f, "\n--%s/%s--\n", id, set.hostname);
+	fprintf(f, "\n--%s--\n", bnd);
 }
 
 /*
@@ -294,32 +278,11 @@ bounce_made(char *id)
 	return 1;
 }
 
-/*
- * The last resort for a double bounce that failed too. local_deadletter()
- * refuses a file that someone else could have made or can read: the
- * message then stays in the queue.
- */
-static int
-deadletter(const struct msg *m, int dffd)
-{
-	char reply[REPLYLEN];
-
-	if (local_deadletter(set.deadletter, m, dffd, reply,
-	    sizeof(reply)) != D_OK) {
-		logmsg(LOG_ALERT, "%s: bounce: cannot append to DeadLetterFile "
-		    "%s (%s): the message stays in the queue", m->id,
-		    set.deadletter, reply);
-		return -1;
-	}
-	logmsg(LOG_ALERT, "%s: bounce: undeliverable double bounce appended "
-	    "to %s", m->id, set.deadletter);
-	return 0;
-}
-
 /* Failed recipients: a DSN (or its fallbacks); those done become B. */
 static int
 failures(struct msg *m, int dffd, int *idx)
 {
+	char reply[REPLYLEN];
 	int i, n = 0, r, silent = 0;
 
 	for (i = 0; i < m->nrcpt; i++) {
@@ -343,13 +306,21 @@ failures(struct msg *m, int dffd, int *idx)
 		r = dsn(m, dffd, idx, n, A_FAILED, m->sender, 1, 0);
 	} else if (m->bounce < 2) {
 		r = dsn(m, dffd, idx, n, A_FAILED, "postmaster", 2, 0);
+	} else if ((r = local_deadletter(set.deadletter, m, dffd, reply,
+	    sizeof(reply))) != D_OK) {
+		/* the last resort failed too (local_deadletter() refuses a
+		 * file that someone else could have made or can read) */
+		logmsg(LOG_ALERT, "%s: bounce: cannot append to DeadLetterFile "
+		    "%s (%s): the message stays in the queue", m->id,
+		    set.deadletter, reply);
 	} else {
-		r = deadletter(m, dffd);
+		logmsg(LOG_ALERT, "%s: bounce: undeliverable double bounce "
+		    "appended to %s", m->id, set.deadletter);
 	}
 	if (r == 0 && set.postmastercopy[0] != '\0' && m->bounce < 2) {
 		dsn(m, dffd, idx, n, A_FAILED, set.postmastercopy, 2, 1);
 	}
-	for (i = 0; i < n && r == 0; i++) {
+	for (i = 0; i < n && r == 0; i++) {	/* 0 is also D_OK */
 		m->rcpt[idx[i]].state = R_BOUNCED;
 	}
 	return 1;
