@@ -291,27 +291,19 @@ verify1(const char *addr, void *arg)
 	for (i = 0; i < n; i++) {
 		const char *a = t[i].addr, *dom = strrchr(a, '@');
 
-		switch (t[i].type) {
-		case T_MAILBOX:
-		case T_FILE:
-		case T_PIPE:
-			printf("%s... deliverable: mailer %s, user %s\n", a,
-			    mailers[t[i].type], a);
-			break;
-		case T_REMOTE:
-			if (set.smarthost[0] != '\0') {
-				splithostport(set.smarthost, host,
-				    sizeof(host), &port);
-				printf("%s... deliverable: mailer esmtp, host "
-				    "[%s]\n", a, host);
-			} else {
-				printf("%s... deliverable: mailer esmtp, host "
-				    "%s\n", a, dom != NULL ? dom + 1 : "?");
-			}
-			break;
-		default:
+		if (t[i].type == T_UNKNOWN) {
 			printf("%s... User unknown\n", a);
 			(*bad)++;
+		} else if (t[i].type != T_REMOTE) {
+			printf("%s... deliverable: mailer %s, user %s\n", a,
+			    mailers[t[i].type], a);
+		} else if (set.smarthost[0] != '\0') {
+			splithostport(set.smarthost, host, sizeof(host), &port);
+			printf("%s... deliverable: mailer esmtp, host [%s]\n", a,
+			    host);
+		} else {
+			printf("%s... deliverable: mailer esmtp, host %s\n", a,
+			    dom != NULL ? dom + 1 : "?");
 		}
 	}
 	local_freetargets(t, n);
@@ -396,12 +388,6 @@ queuerun(void)
 	}
 	openqueue(0);
 	return deliver_run(&f) == -1 ? EX_TEMPFAIL : 0;
-}
-
-static void
-printstat(const char *line)
-{
-	printf("    %s\n", line);
 }
 
 /* ---- the daemon: listeners, privileges, signals, the select() loop ---- */
@@ -1081,15 +1067,7 @@ main(int argc, char **argv)
 		return submit_run(argv + i, argc - i);
 	case 'p':
 		openqueue(EX_CANTCREAT);
-		if (mailq_print() == -1) {
-			return EX_IOERR;
-		}
-		if (verbose) {
-			printf("Host status (hosts skipped for "
-			    "HostStatusTimeout):\n");
-			remote_dumpstat(printstat);
-		}
-		return 0;
+		return mailq_print() == -1 ? EX_IOERR : 0;
 	case 'v':
 		return verify(argv + i, argc - i);
 	case 'i':
