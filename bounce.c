@@ -96,34 +96,27 @@ rcptblock(FILE *f, const struct rcpt *r, int action, const char *date,
 	}
 }
 
-/*
- * The original, whole or its header block, from the df: copied to f, or
- * with f NULL only read. Returns 1 when that part holds an 8-bit byte.
- */
-static int
+/* The original, whole or its header block, from the df. */
+static void
 original(FILE *f, int dffd, int hdrsonly)
 {
 	unsigned char buf[IOBUF];
 	ssize_t n, i;
 	off_t off = 0;
-	int prev = '\n', eight = 0;
+	int prev = '\n';
 
 	for (; (n = pread(dffd, buf, sizeof(buf), off)) > 0; off += n) {
 		for (i = 0; i < n; i++) {
 			if (hdrsonly && buf[i] == '\n' && prev == '\n') {
 				break;		/* the headers end */
 			}
-			eight |= buf[i] >= 0x80;
 			prev = buf[i];
 		}
-		if (f != NULL) {
-			fwrite(buf, 1, (size_t)i, f);
-		}
+		fwrite(buf, 1, (size_t)i, f);
 		if (i < n) {
 			break;
 		}
 	}
-	return eight;
 }
 
 static int
@@ -161,9 +154,12 @@ compose(FILE *f, const struct msg *m, int dffd, const int *idx, int n,
 	static const char cte8[] = "Content-Transfer-Encoding: 8bit\n";
 	char date[64], arrived[64], until[64], bnd[QIDLEN + 256];
 	const struct rcpt *r;
-	int i, body8, text8;
+	long long lines;
+	int i, body8, any8, hdr8, text8;
 
-	body8 = original(NULL, dffd, hdrsonly);
+	/* the part returned: with hdrsonly, the header block alone */
+	mime_scan(dffd, !hdrsonly, &lines, &any8, &hdr8);
+	body8 = hdrsonly ? hdr8 : any8;
 	text8 = eightbitrcpts(m, idx, n);
 	rfc5322date(time(NULL), date, sizeof(date));
 	rfc5322date(m->arrival, arrived, sizeof(arrived));

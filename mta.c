@@ -73,13 +73,10 @@ parsenum(const char *s, int kind, long long *v)
 	const char *u;
 	long long n;
 
-	if (*s < '0' || *s > '9') {
-		return -1;
-	}
 	errno = 0;
 	n = strtoll(s, &end, 10);
-	if (errno != 0) {
-		return -1;
+	if (*s < '0' || *s > '9' || errno != 0) {
+		return -1;	/* no sign, no space, no overflow */
 	}
 	if (*end != '\0') {
 		if (end[1] != '\0' || (u = strchr(units[kind], *end)) == NULL ||
