@@ -285,10 +285,10 @@ failures(struct msg *m, int dffd, int *idx)
 		if (m->rcpt[i].state != R_FAILED) {
 			continue;
 		}
-		/* RFC 3461 4.1: NEVER, or a NOTIFY without FAILURE (0 is
-		 * no NOTIFY at all: the default, failures and delays) */
-		if ((m->rcpt[i].notify & N_NEVER) || (m->rcpt[i].notify != 0 &&
-		    !(m->rcpt[i].notify & N_FAILURE))) {
+		/* RFC 3461 4.1: a NOTIFY without FAILURE, NEVER included
+		 * (dsn_notify allows it alone); 0 is no NOTIFY at all: the
+		 * default, failures and delays */
+		if (m->rcpt[i].notify != 0 && !(m->rcpt[i].notify & N_FAILURE)) {
 			m->rcpt[i].state = R_BOUNCED;	/* asked for silence */
 			silent = 1;
 		} else {

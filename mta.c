@@ -347,32 +347,14 @@ interval(void)
 	return (long)every;
 }
 
-/* -qINTERVAL alone: detach, then be a runner without a daemon. */
-static int
-queuedaemon(long every)
-{
-	pid_t pid;
-
-	openqueue(EX_CANTCREAT);
-	if ((pid = fork()) == -1) {
-		die(EX_OSERR, "fork:");
-	}
-	if (pid > 0) {
-		return 0;
-	}
-	detach();
-	logmsg(LOG_INFO, "queue runner started, every %lds", every);
-	deliver_runner(-1, every);
-	logmsg(LOG_INFO, "queue runner stopped");
-	_exit(0);
-}
-
 /* -q, -qI..., -qR..., -qS...; -qINTERVAL alone: a queue-run daemon. */
 static int
 queuerun(void)
 {
 	struct qfilter f = { 0, NULL };
 	const char *q = opt.qarg;
+	long every;
+	pid_t pid;
 
 	if (*q == 'I' || *q == 'R' || *q == 'S') {
 		f.kind = *q;
@@ -380,11 +362,25 @@ queuerun(void)
 		if (*f.sub == '\0') {
 			die(EX_USAGE, "-q%c needs a substring", *q);
 		}
-	} else if (*q != '\0') {
-		return queuedaemon(interval());
 	}
-	openqueue(0);
-	return deliver_run(&f) == -1 ? EX_TEMPFAIL : 0;
+	if (*q == '\0' || f.kind != 0) {
+		openqueue(0);
+		return deliver_run(&f) == -1 ? EX_TEMPFAIL : 0;
+	}
+	/* -qINTERVAL alone: detach, then be a runner without a daemon */
+	every = interval();
+	openqueue(EX_CANTCREAT);
+	if ((pid = fork()) == -1) {
+		die(EX_OSERR, "fork:");
+	}
+	if (pid == 0) {
+		detach();
+		logmsg(LOG_INFO, "queue runner started, every %lds", every);
+		deliver_runner(-1, every);
+		logmsg(LOG_INFO, "queue runner stopped");
+		_exit(0);
+	}
+	return 0;
 }
 
 /* ---- the daemon: listeners, privileges, signals, the select() loop ---- */
@@ -451,12 +447,10 @@ handedover(int flags)
 		fcntl(lfds[i], F_SETFD, flags);
 	}
 	fcntl(spool_fd(), F_SETFD, flags);
-	if (logfd > 2) {
+	if (logfd > 2) {	/* never stderr; -1 is syslog */
 		fcntl(logfd, F_SETFD, flags);
 	}
-	if (runnerfd != -1) {
-		fcntl(runnerfd, F_SETFD, flags);
-	}
+	fcntl(runnerfd, F_SETFD, flags);	/* -1 (none): EBADF, harmless */
 }
 
 /*
