@@ -144,18 +144,15 @@ setoption(const char *arg)
 	    [O_SIZE] = "a size (bytes, or a number with K, M or G)",
 	    [O_DUR] = "a duration (seconds, or a number with s, m, h or d)" };
 	const struct option *o;
-	const char *eq = strchr(arg, '=');
-	const char *val;
+	size_t len = strcspn(arg, "=");
+	const char *val = arg + len + 1;	/* once the '=' is there */
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	long long n;
-	size_t len;
 
-	if (eq == NULL) {
+	if (arg[len] == '\0') {
 		die(EX_USAGE, "-O %s: expected Name=Value", arg);
 	}
-	len = (size_t)(eq - arg);
-	val = eq + 1;
 	for (o = options; o < options + sizeof(options) / sizeof(*o); o++) {
 		if (strlen(o->name) == len &&
 		    strncasecmp(o->name, arg, len) == 0) {
@@ -385,7 +382,7 @@ queuerun(void)
 
 /* ---- the daemon: listeners, privileges, signals, the select() loop ---- */
 
-#if WITH_SERVER		/* to the end of stdiosession(): see config.h */
+#if WITH_SERVER		/* to the end of server(): see config.h */
 
 static int lfds[MAXLISTEN];	/* listening sockets */
 static int nlfd;
@@ -848,15 +845,25 @@ serverconfig(void)
 	}
 }
 
-/* -bd, -bD: the SMTP daemon; every is the -q interval (0: none). */
+/*
+ * -bs: one session on stdin/stdout (inetd, tests). -bd, -bD: the SMTP
+ * daemon, in the background or not, with a -qINTERVAL queue run.
+ */
 static int
-smtpdaemon(int background, long every)
+server(void)
 {
+	long every = opt.mode != 's' ? interval() : 0;	/* -qINTERVAL */
 	ssize_t n;
 	pid_t pid;
 	int i;
 
 	serverconfig();
+	if (opt.mode == 's') {
+		openqueue(EX_CANTCREAT);
+		catchsignals();
+		smtp_stdio();
+		serve();	/* it never returns */
+	}
 	if (adopt()) {
 		logmsg(LOG_INFO, "restarted after SIGHUP, pid %ld",
 		    (long)getpid());
@@ -865,7 +872,7 @@ smtpdaemon(int background, long every)
 		for (i = 0; i < set.nlisten; i++) {
 			lfds[nlfd++] = openlistener(set.listen[i]);
 		}
-		if (background) {
+		if (opt.mode == 'd') {
 			if ((pid = fork()) == -1) {
 				die(EX_OSERR, "fork:");
 			}
@@ -894,18 +901,6 @@ smtpdaemon(int background, long every)
 		    strerror(errno));
 	}
 	catchsignals();
-	serve();
-	return 0;
-}
-
-/* -bs: one session on stdin/stdout (inetd, tests). */
-static int
-stdiosession(void)
-{
-	serverconfig();
-	openqueue(EX_CANTCREAT);
-	catchsignals();
-	smtp_stdio();
 	serve();
 	return 0;
 }
@@ -1068,9 +1063,8 @@ main(int argc, char **argv)
 #if WITH_SERVER
 	case 'd':
 	case 'D':
-		return smtpdaemon(opt.mode == 'd', interval());
 	case 's':
-		return stdiosession();
+		return server();
 #else
 	case 'd':
 	case 'D':

@@ -73,7 +73,7 @@ static void
 serve(int fd)
 {
 	char *buf = NULL, *nl;
-	int cap = 0, len = 0, used;
+	int cap = 0, len = 0;
 	unsigned char c;
 	ssize_t r;
 
@@ -93,9 +93,8 @@ serve(int fd)
 			if (write(fd, &c, 1) != 1) {
 				return;
 			}
-			used = (int)(nl - buf) + 1;
-			memmove(buf, nl + 1, (size_t)(len - used));
-			len -= used;
+			len -= (int)(nl - buf) + 1;
+			memmove(buf, nl + 1, (size_t)len);
 		}
 	}
 }
