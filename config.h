@@ -32,12 +32,6 @@
 #define WITH_TLS	1
 #endif
 
-#if WITH_TLS
-#define DEF_SMARTHOSTTLS	"require"
-#else
-#define DEF_SMARTHOSTTLS	"none"	/* nothing else can work */
-#endif
-
 /*
  * The settings, one line each: X(Name, field, kind, default, limit).
  * Name is the -O name SPEC.md fixes, field the member of struct settings
@@ -61,7 +55,8 @@
 	X("RelayFrom", relayfrom, STR, "127.0.0.0/8,::1", 1023) \
 	/* host, host:port or [host]:port; empty: MX delivery */ \
 	X("SmartHost", smarthost, STR, "", MAXADDR) \
-	X("SmartHostTLS", smarthosttls, CHOICE, DEF_SMARTHOSTTLS, \
+	/* without TLS, only none can work */ \
+	X("SmartHostTLS", smarthosttls, CHOICE, WITH_TLS ? "require" : "none", \
 	    "require implicit opportunistic none") \
 	/* "host user password" lines for the smarthost */ \
 	X("AuthInfoFile", authinfofile, STR, "/etc/mta/authinfo", MAXPATH) \
