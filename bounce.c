@@ -288,7 +288,8 @@ failures(struct msg *m, int dffd, int *idx)
 		/* RFC 3461 4.1: a NOTIFY without FAILURE, NEVER included
 		 * (dsn_notify allows it alone); 0 is no NOTIFY at all: the
 		 * default, failures and delays */
-		if (m->rcpt[i].notify != 0 && !(m->rcpt[i].notify & N_FAILURE)) {
+		if (m->rcpt[i].notify != 0 &&
+		    !(m->rcpt[i].notify & N_FAILURE)) {
 			m->rcpt[i].state = R_BOUNCED;	/* asked for silence */
 			silent = 1;
 		} else {

@@ -38,8 +38,9 @@
  * (mta.h), kind one of STR (a string; limit: the longest that fits),
  * CHOICE (limit: the allowed words), LISTEN (repeatable; the default
  * in braces, a list; limit: the longest entry), NUM, SIZE (bytes, K/M/G
- * suffixes) or DUR (seconds, s/m/h/d suffixes). An empty string means "not set". Adding a setting
- * is adding a line here; `mta -bO` prints them all as they are in force.
+ * suffixes) or DUR (seconds, s/m/h/d suffixes). An empty string means
+ * "not set". Adding a setting is adding a line here; `mta -bO` prints
+ * them all as they are in force.
  */
 #define SETTINGS(X) \
 	/* the spool, one flat directory */ \

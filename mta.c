@@ -293,8 +293,8 @@ verify1(const char *addr, void *arg)
 			    mailers[t[i].type], a);
 		} else if (set.smarthost[0] != '\0') {
 			splithostport(set.smarthost, host, sizeof(host), &port);
-			printf("%s... deliverable: mailer esmtp, host [%s]\n", a,
-			    host);
+			printf("%s... deliverable: mailer esmtp, host "
+			    "[%s]\n", a, host);
 		} else {
 			printf("%s... deliverable: mailer esmtp, host %s\n", a,
 			    dom != NULL ? dom + 1 : "?");
