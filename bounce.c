@@ -274,29 +274,45 @@ bounce_made(char *id)
 	return 1;
 }
 
+/*
+ * idx[] gets the recipients in state whose NOTIFY has bit, where no
+ * NOTIFY at all means FAILURE,DELAY (RFC 3461 4.1); returns how many.
+ */
+static int
+pick(const struct msg *m, int *idx, int state, int bit)
+{
+	const struct rcpt *r;
+	int i, n = 0;
+
+	for (i = 0; i < m->nrcpt; i++) {
+		r = &m->rcpt[i];
+		if (r->state == state && ((r->notify != 0 ? r->notify :
+		    N_FAILURE | N_DELAY) & bit)) {
+			idx[n++] = i;
+		}
+	}
+	return n;
+}
+
 /* Failed recipients: a DSN (or its fallbacks); those done become B. */
 static int
 failures(struct msg *m, int dffd, int *idx)
 {
 	char reply[REPLYLEN];
-	int i, n = 0, r, silent = 0;
+	struct rcpt *rc;
+	int i, n, r, silent = 0;
 
 	for (i = 0; i < m->nrcpt; i++) {
-		if (m->rcpt[i].state != R_FAILED) {
-			continue;
-		}
-		/* RFC 3461 4.1: a NOTIFY without FAILURE, NEVER included
-		 * (dsn_notify allows it alone); 0 is no NOTIFY at all: the
-		 * default, failures and delays */
-		if (m->rcpt[i].notify != 0 &&
-		    !(m->rcpt[i].notify & N_FAILURE)) {
-			m->rcpt[i].state = R_BOUNCED;	/* asked for silence */
+		rc = &m->rcpt[i];
+		/* a NOTIFY without FAILURE, NEVER included (dsn_notify
+		 * allows it alone) */
+		if (rc->state == R_FAILED && rc->notify != 0 &&
+		    !(rc->notify & N_FAILURE)) {
+			rc->state = R_BOUNCED;	/* asked for silence */
 			silent = 1;
-		} else {
-			idx[n++] = i;
 		}
 	}
-	if (n == 0) {
+	if ((n = pick(m, idx, R_FAILED, N_FAILURE)) == 0) {
 		return silent;
 	}
 	if (m->sender[0] != '\0') {
@@ -327,20 +343,13 @@ failures(struct msg *m, int dffd, int *idx)
 static int
 delays(struct msg *m, int dffd, int *idx)
 {
-	int i, n = 0;
+	int n;
 
 	if (m->warned || set.queuewarn <= 0 || m->sender[0] == '\0' ||
 	    time(NULL) - m->arrival < set.queuewarn) {
 		return 0;
 	}
-	for (i = 0; i < m->nrcpt; i++) {
-		const struct rcpt *r = &m->rcpt[i];
-
-		if (r->state == R_PENDING && (r->notify == 0 ||
-		    (r->notify & N_DELAY))) {
-			idx[n++] = i;
-		}
-	}
+	n = pick(m, idx, R_PENDING, N_DELAY);
 	if (n == 0 || dsn(m, dffd, idx, n, A_DELAYED, m->sender, 1, 0) == 0) {
 		m->warned = 1;
 		return 1;
@@ -352,16 +361,10 @@ delays(struct msg *m, int dffd, int *idx)
 static int
 successes(struct msg *m, int dffd, int *idx)
 {
-	int i, n = 0;
+	int i, n = pick(m, idx, R_SENT, N_SUCCESS);
 
-	for (i = 0; i < m->nrcpt; i++) {
-		if (m->rcpt[i].state == R_SENT &&
-		    (m->rcpt[i].notify & N_SUCCESS) && m->sender[0] != '\0') {
-			idx[n++] = i;
-		}
-	}
-	if (n == 0 || dsn(m, dffd, idx, n, A_DELIVERED, m->sender, 1, 0) ==
-	    -1) {
+	if (n == 0 || m->sender[0] == '\0' ||
+	    dsn(m, dffd, idx, n, A_DELIVERED, m->sender, 1, 0) == -1) {
 		return 0;
 	}
 	for (i = 0; i < n; i++) {
