@@ -92,19 +92,22 @@ parsenum(const char *s, int kind, long long *v)
 	return 0;
 }
 
+/* Is val one of the words of list (one space between each)? */
 static int
 choice(const char *list, const char *val)
 {
-	size_t n = strlen(val);
 	const char *p;
+	size_t n;
 
-	for (p = list; (p = strstr(p, val)) != NULL; p += n) {
-		if ((p == list || p[-1] == ' ') &&
-		    (p[n] == ' ' || p[n] == '\0')) {
+	for (p = list;; p += n + 1) {
+		n = strcspn(p, " ");
+		if (n == strlen(val) && strncmp(p, val, n) == 0) {
 			return 1;
 		}
+		if (p[n] == '\0') {
+			return 0;
+		}
 	}
-	return 0;
 }
 
 /* "Addr=A,Port=P" (either order); the address must be numeric. */
