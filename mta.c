@@ -955,19 +955,6 @@ dflag(const char *v)
 	exit(fflush(stdout) == 0 ? 0 : EX_IOERR);
 }
 
-/* The flags that take a value: "-fx" or "-f x". */
-static const char *
-optval(char **argv, int *i, const char *p)
-{
-	if (*p != '\0') {
-		return p;
-	}
-	if (argv[*i + 1] == NULL) {
-		usage("an option is missing its value");
-	}
-	return argv[++*i];
-}
-
 /* One cluster of flags, getopt style ("-ti", "-odq", "-fme"). */
 static void
 flag(char **argv, int *i)
@@ -987,7 +974,11 @@ flag(char **argv, int *i)
 			opt.qarg = p + 1;
 			return;
 		}
-		v = optval(argv, i, p + 1);
+		/* the rest take a value: "-fx" or "-f x" (argv ends in NULL) */
+		v = p[1] != '\0' ? p + 1 : argv[++*i];
+		if (v == NULL) {
+			usage("an option is missing its value");
+		}
 		switch (*p) {
 		case 'b':
 			if (v[1] != '\0' || strchr("mdDspviO", *v) == NULL) {
