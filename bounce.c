@@ -96,61 +96,33 @@ rcptblock(FILE *f, const struct rcpt *r, int action, const char *date,
 	}
 }
 
+/* The original, whole or its header block, from the df. */
 static void
-notification(FILE *f, const struct msg *m, const int *idx, int n,
-    int action)
-{
-	int i;
-
-	fprintf(f, "This is the mail system at host %s.\n\n", set.hostname);
-	fprintf(f, kinds[action].intro, set.queuereturn / 3600);
-	for (i = 0; i < n; i++) {
-		const struct rcpt *r = &m->rcpt[idx[i]];
-
-		fprintf(f, "<%s>: %s\n", r->parent != NULL ? r->parent :
-		    r->addr, r->reply != NULL ? r->reply : "");
-	}
-}
-
-/*
- * The original, whole or its header block, from the df: copied to f, or
- * with f NULL only read. Returns 1 when that part holds an 8-bit byte.
- */
-static int
 original(FILE *f, int dffd, int hdrsonly)
 {
 	unsigned char buf[IOBUF];
 	ssize_t n, i;
 	off_t off = 0;
-	int prev = '\n', eight = 0;
+	int prev = '\n';
 
 	for (; (n = pread(dffd, buf, sizeof(buf), off)) > 0; off += n) {
 		for (i = 0; i < n; i++) {
 			if (hdrsonly && buf[i] == '\n' && prev == '\n') {
 				break;		/* the headers end */
 			}
-			eight |= buf[i] >= 0x80;
 			prev = buf[i];
 		}
-		if (f != NULL) {
-			fwrite(buf, 1, (size_t)i, f);
-		}
+		fwrite(buf, 1, (size_t)i, f);
 		if (i < n) {
 			break;
 		}
 	}
-	return eight;
 }
 
 static int
 eightbitstr(const char *s)
 {
-	for (; s != NULL && *s != '\0'; s++) {
-		if ((unsigned char)*s >= 0x80) {
-			return 1;
-		}
-	}
-	return 0;
+	return s != NULL && mime_has8(s, strlen(s));
 }
 
 /* Do the reports about idx[0..n-1] name a UTF-8 address or reply? */
@@ -179,31 +151,40 @@ static void
 compose(FILE *f, const struct msg *m, int dffd, const int *idx, int n,
     int action, int hdrsonly, const char *id, const char *to)
 {
-	char date[64], arrived[64], until[64];
-	int i, body8, text8;
+	static const char cte8[] = "Content-Transfer-Encoding: 8bit\n";
+	char date[64], arrived[64], until[64], bnd[QIDLEN + 256];
+	const struct rcpt *r;
+	long long lines;
+	int i, body8, any8, hdr8, text8;
 
-	body8 = original(NULL, dffd, hdrsonly);
+	/* the part returned: with hdrsonly, the header block alone */
+	mime_scan(dffd, !hdrsonly, &lines, &any8, &hdr8);
+	body8 = hdrsonly ? hdr8 : any8;
 	text8 = eightbitrcpts(m, idx, n);
 	rfc5322date(time(NULL), date, sizeof(date));
 	rfc5322date(m->arrival, arrived, sizeof(arrived));
 	rfc5322date(m->arrival + set.queuereturn, until, sizeof(until));
-	fprintf(f, "Received: by %s (mta %s) id %s; %s\n", set.hostname,
-	    VERSION, id, date);
-	fprintf(f, "Date: %s\nFrom: Mail Delivery System <MAILER-DAEMON@%s>"
-	    "\nTo: <%s>\nSubject: %s\nMessage-ID: <%s@%s>\n"
-	    "Auto-Submitted: auto-replied\nMIME-Version: 1.0\n%s"
-	    "Content-Type: multipart/report; report-type=delivery-status;\n"
-	    "\tboundary=\"%s/%s\"\n\nThis is a MIME-encapsulated message.\n\n",
-	    date, set.hostname, to, kinds[action].subject, id, set.hostname,
-	    body8 || text8 ? "Content-Transfer-Encoding: 8bit\n" : "", id,
-	    set.hostname);
-	fprintf(f, "--%s/%s\nContent-Description: Notification\n"
-	    "Content-Type: text/plain; charset=utf-8\n%s\n", id, set.hostname,
-	    text8 ? "Content-Transfer-Encoding: 8bit\n" : "");
-	notification(f, m, idx, n, action);
-	fprintf(f, "\n--%s/%s\nContent-Description: Delivery report\n"
+	snprintf(bnd, sizeof(bnd), "%s/%s", id, set.hostname);	/* fits */
+	fprintf(f, "Received: by %s (mta %s) id %s; %s\nDate: %s\n"
+	    "From: Mail Delivery System <MAILER-DAEMON@%s>\nTo: <%s>\n"
+	    "Subject: %s\nMessage-ID: <%s@%s>\nAuto-Submitted: auto-replied\n"
+	    "MIME-Version: 1.0\n%sContent-Type: multipart/report; "
+	    "report-type=delivery-status;\n\tboundary=\"%s\"\n\n"
+	    "This is a MIME-encapsulated message.\n\n", set.hostname, VERSION,
+	    id, date, date, set.hostname, to, kinds[action].subject, id,
+	    set.hostname, body8 || text8 ? cte8 : "", bnd);
+	fprintf(f, "--%s\nContent-Description: Notification\nContent-Type: "
+	    "text/plain; charset=utf-8\n%s\nThis is the mail system at host "
+	    "%s.\n\n", bnd, text8 ? cte8 : "", set.hostname);
+	fprintf(f, kinds[action].intro, set.queuereturn / 3600);
+	for (i = 0; i < n; i++) {
+		r = &m->rcpt[idx[i]];
+		fprintf(f, "<%s>: %s\n", r->parent != NULL ? r->parent :
+		    r->addr, r->reply != NULL ? r->reply : "");
+	}
+	fprintf(f, "\n--%s\nContent-Description: Delivery report\n"
 	    "Content-Type: message/delivery-status\n\nReporting-MTA: dns; %s\n",
-	    id, set.hostname, set.hostname);
+	    bnd, set.hostname);
 	if (m->envid != NULL) {
 		fprintf(f, "Original-Envelope-Id: %s\n", m->envid);
 	}
@@ -211,13 +192,12 @@ compose(FILE *f, const struct msg *m, int dffd, const int *idx, int n,
 	for (i = 0; i < n; i++) {
 		rcptblock(f, &m->rcpt[idx[i]], action, date, until);
 	}
-	fprintf(f, "\n--%s/%s\nContent-Description: %s Message%s\n"
-	    "Content-Type: %s\n%s\n", id, set.hostname, kinds[action].part,
-	    hdrsonly ? " Headers" : "", hdrsonly ? "text/rfc822-headers" :
-	    "message/rfc822", body8 ? "Content-Transfer-Encoding: 8bit\n" :
-	    "");
+	fprintf(f, "\n--%s\nContent-Description: %s Message%s\nContent-Type: "
+	    "%s\n%s\n", bnd, kinds[action].part, hdrsonly ? " Headers" : "",
+	    hdrsonly ? "text/rfc822-headers" : "message/rfc822",
+	    body8 ? cte8 : "");
 	original(f, dffd, hdrsonly);
-	fprintf(f, "\n--%s/%s--\n", id, set.hostname);
+	fprintf(f, "\n--%s--\n", bnd);
 }
 
 /*
@@ -295,61 +275,65 @@ bounce_made(char *id)
 }
 
 /*
- * The last resort for a double bounce that failed too. local_deadletter()
- * refuses a file that someone else could have made or can read: the
- * message then stays in the queue.
+ * idx[] gets the recipients in state whose NOTIFY has bit, where no
+ * NOTIFY at all means FAILURE,DELAY (RFC 3461 4.1); returns how many.
  */
 static int
-deadletter(const struct msg *m, int dffd)
+pick(const struct msg *m, int *idx, int state, int bit)
 {
-	char reply[REPLYLEN];
+	const struct rcpt *r;
+	int i, n = 0;
 
-	if (local_deadletter(set.deadletter, m, dffd, reply,
-	    sizeof(reply)) != D_OK) {
-		logmsg(LOG_ALERT, "%s: bounce: cannot append to DeadLetterFile "
-		    "%s (%s): the message stays in the queue", m->id,
-		    set.deadletter, reply);
-		return -1;
+	for (i = 0; i < m->nrcpt; i++) {
+		r = &m->rcpt[i];
+		if (r->state == state && ((r->notify != 0 ? r->notify :
+		    N_FAILURE | N_DELAY) & bit)) {
+			idx[n++] = i;
+		}
 	}
-	logmsg(LOG_ALERT, "%s: bounce: undeliverable double bounce appended "
-	    "to %s", m->id, set.deadletter);
-	return 0;
+	return n;
 }
 
 /* Failed recipients: a DSN (or its fallbacks); those done become B. */
 static int
 failures(struct msg *m, int dffd, int *idx)
 {
-	int i, n = 0, r, silent = 0;
+	char reply[REPLYLEN];
+	struct rcpt *rc;
+	int i, n, r, silent = 0;
 
 	for (i = 0; i < m->nrcpt; i++) {
-		if (m->rcpt[i].state != R_FAILED) {
-			continue;
-		}
-		/* RFC 3461 4.1: NEVER, or a NOTIFY without FAILURE (0 is
-		 * no NOTIFY at all: the default, failures and delays) */
-		if ((m->rcpt[i].notify & N_NEVER) || (m->rcpt[i].notify != 0 &&
-		    !(m->rcpt[i].notify & N_FAILURE))) {
-			m->rcpt[i].state = R_BOUNCED;	/* asked for silence */
+		rc = &m->rcpt[i];
+		/* a NOTIFY without FAILURE, NEVER included (dsn_notify
+		 * allows it alone) */
+		if (rc->state == R_FAILED && rc->notify != 0 &&
+		    !(rc->notify & N_FAILURE)) {
+			rc->state = R_BOUNCED;	/* asked for silence */
 			silent = 1;
-		} else {
-			idx[n++] = i;
 		}
 	}
-	if (n == 0) {
+	if ((n = pick(m, idx, R_FAILED, N_FAILURE)) == 0) {
 		return silent;
 	}
 	if (m->sender[0] != '\0') {
 		r = dsn(m, dffd, idx, n, A_FAILED, m->sender, 1, 0);
 	} else if (m->bounce < 2) {
 		r = dsn(m, dffd, idx, n, A_FAILED, "postmaster", 2, 0);
+	} else if ((r = local_deadletter(set.deadletter, m, dffd, reply,
+	    sizeof(reply))) != D_OK) {
+		/* the last resort failed too (local_deadletter() refuses a
+		 * file that someone else could have made or can read) */
+		logmsg(LOG_ALERT, "%s: bounce: cannot append to DeadLetterFile "
+		    "%s (%s): the message stays in the queue", m->id,
+		    set.deadletter, reply);
 	} else {
-		r = deadletter(m, dffd);
+		logmsg(LOG_ALERT, "%s: bounce: undeliverable double bounce "
+		    "appended to %s", m->id, set.deadletter);
 	}
 	if (r == 0 && set.postmastercopy[0] != '\0' && m->bounce < 2) {
 		dsn(m, dffd, idx, n, A_FAILED, set.postmastercopy, 2, 1);
 	}
-	for (i = 0; i < n && r == 0; i++) {
+	for (i = 0; i < n && r == 0; i++) {	/* 0 is also D_OK */
 		m->rcpt[idx[i]].state = R_BOUNCED;
 	}
 	return 1;
@@ -359,20 +343,13 @@ failures(struct msg *m, int dffd, int *idx)
 static int
 delays(struct msg *m, int dffd, int *idx)
 {
-	int i, n = 0;
+	int n;
 
 	if (m->warned || set.queuewarn <= 0 || m->sender[0] == '\0' ||
 	    time(NULL) - m->arrival < set.queuewarn) {
 		return 0;
 	}
-	for (i = 0; i < m->nrcpt; i++) {
-		const struct rcpt *r = &m->rcpt[i];
-
-		if (r->state == R_PENDING && (r->notify == 0 ||
-		    (r->notify & N_DELAY))) {
-			idx[n++] = i;
-		}
-	}
+	n = pick(m, idx, R_PENDING, N_DELAY);
 	if (n == 0 || dsn(m, dffd, idx, n, A_DELAYED, m->sender, 1, 0) == 0) {
 		m->warned = 1;
 		return 1;
@@ -384,16 +361,10 @@ delays(struct msg *m, int dffd, int *idx)
 static int
 successes(struct msg *m, int dffd, int *idx)
 {
-	int i, n = 0;
+	int i, n = pick(m, idx, R_SENT, N_SUCCESS);
 
-	for (i = 0; i < m->nrcpt; i++) {
-		if (m->rcpt[i].state == R_SENT &&
-		    (m->rcpt[i].notify & N_SUCCESS) && m->sender[0] != '\0') {
-			idx[n++] = i;
-		}
-	}
-	if (n == 0 || dsn(m, dffd, idx, n, A_DELIVERED, m->sender, 1, 0) ==
-	    -1) {
+	if (n == 0 || m->sender[0] == '\0' ||
+	    dsn(m, dffd, idx, n, A_DELIVERED, m->sender, 1, 0) == -1) {
 		return 0;
 	}
 	for (i = 0; i < n; i++) {

@@ -32,26 +32,22 @@
 #define WITH_TLS	1
 #endif
 
-#if WITH_TLS
-#define DEF_SMARTHOSTTLS	"require"
-#else
-#define DEF_SMARTHOSTTLS	"none"	/* nothing else can work */
-#endif
-
 /*
  * The settings, one line each: X(Name, field, kind, default, limit).
  * Name is the -O name SPEC.md fixes, field the member of struct settings
  * (mta.h), kind one of STR (a string; limit: the longest that fits),
- * CHOICE (limit: the allowed words), LISTEN (repeatable; limit: the
- * longest entry), NUM, SIZE (bytes, K/M/G suffixes) or DUR (seconds,
- * s/m/h/d suffixes). An empty string means "not set". Adding a setting
- * is adding a line here; `mta -bO` prints them all as they are in force.
+ * CHOICE (limit: the allowed words), LISTEN (repeatable; the default
+ * in braces, a list; limit: the longest entry), NUM, SIZE (bytes, K/M/G
+ * suffixes) or DUR (seconds, s/m/h/d suffixes). An empty string means
+ * "not set". Adding a setting is adding a line here; `mta -bO` prints
+ * them all as they are in force.
  */
 #define SETTINGS(X) \
 	/* the spool, one flat directory */ \
 	X("QueueDirectory", queuedir, STR, "/var/spool/mqueue", MAXPATH) \
-	/* the listener(s); repeat -O to add more */ \
-	X("DaemonPortOptions", listen, LISTEN, "Addr=127.0.0.1,Port=25", 255) \
+	/* the listener(s); repeat -O to add more (the default: a list) */ \
+	X("DaemonPortOptions", listen, LISTEN, { "Addr=127.0.0.1,Port=25" }, \
+	    255) \
 	/* $j; empty: the system's host name (uname) */ \
 	X("HostName", hostname, STR, "", 255) \
 	/* comma list; empty: HostName and localhost */ \
@@ -60,7 +56,8 @@
 	X("RelayFrom", relayfrom, STR, "127.0.0.0/8,::1", 1023) \
 	/* host, host:port or [host]:port; empty: MX delivery */ \
 	X("SmartHost", smarthost, STR, "", MAXADDR) \
-	X("SmartHostTLS", smarthosttls, CHOICE, DEF_SMARTHOSTTLS, \
+	/* without TLS, only none can work */ \
+	X("SmartHostTLS", smarthosttls, CHOICE, WITH_TLS ? "require" : "none", \
 	    "require implicit opportunistic none") \
 	/* "host user password" lines for the smarthost */ \
 	X("AuthInfoFile", authinfofile, STR, "/etc/mta/authinfo", MAXPATH) \

@@ -45,7 +45,16 @@ listone(const char *id)
 	msg_free(&m);
 }
 
-/* -bp, mailq: the whole queue, oldest first; -1 when it cannot be read. */
+static void
+printstat(const char *line)
+{
+	printf("    %s\n", line);
+}
+
+/*
+ * -bp, mailq: the whole queue, oldest first, and with -v the hosts
+ * skipped for now; -1 when the queue cannot be read.
+ */
 int
 mailq_print(void)
 {
@@ -57,16 +66,22 @@ mailq_print(void)
 	}
 	if (n == 0) {
 		printf("Mail queue is empty\n");
-		return 0;
+	} else {
+		printf("\t\t%s (%d request%s)\n", set.queuedir, n,
+		    n == 1 ? "" : "s");
+		printf("----Q-ID-------- --Size-- ---Q-Time----- "
+		    "------------Sender/Recipient-----------\n");
+		for (i = 0; i < n; i++) {
+			listone(ids[i]);
+			free(ids[i]);
+		}
+		free(ids);
+		printf("\t\tTotal requests: %d\n", n);
 	}
-	printf("\t\t%s (%d request%s)\n", set.queuedir, n, n == 1 ? "" : "s");
-	printf("----Q-ID-------- --Size-- ---Q-Time----- "
-	    "------------Sender/Recipient-----------\n");
-	for (i = 0; i < n; i++) {
-		listone(ids[i]);
-		free(ids[i]);
+	if (verbose) {
+		printf("Host status (hosts skipped for HostStatusTimeout):\n");
+		remote_dumpstat(printstat);
 	}
-	free(ids);
-	printf("\t\tTotal requests: %d\n", n);
 	return 0;
 }
+

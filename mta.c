@@ -73,13 +73,10 @@ parsenum(const char *s, int kind, long long *v)
 	const char *u;
 	long long n;
 
-	if (*s < '0' || *s > '9') {
-		return -1;
-	}
 	errno = 0;
 	n = strtoll(s, &end, 10);
-	if (errno != 0) {
-		return -1;
+	if (*s < '0' || *s > '9' || errno != 0) {
+		return -1;	/* no sign, no space, no overflow */
 	}
 	if (*end != '\0') {
 		if (end[1] != '\0' || (u = strchr(units[kind], *end)) == NULL ||
@@ -95,19 +92,22 @@ parsenum(const char *s, int kind, long long *v)
 	return 0;
 }
 
+/* Is val one of the words of list (one space between each)? */
 static int
 choice(const char *list, const char *val)
 {
-	size_t n = strlen(val);
 	const char *p;
+	size_t n;
 
-	for (p = list; (p = strstr(p, val)) != NULL; p += n) {
-		if ((p == list || p[-1] == ' ') &&
-		    (p[n] == ' ' || p[n] == '\0')) {
+	for (p = list;; p += n + 1) {
+		n = strcspn(p, " ");
+		if (n == strlen(val) && strncmp(p, val, n) == 0) {
 			return 1;
 		}
+		if (p[n] == '\0') {
+			return 0;
+		}
 	}
-	return 0;
 }
 
 /* "Addr=A,Port=P" (either order); the address must be numeric. */
@@ -147,18 +147,15 @@ setoption(const char *arg)
 	    [O_SIZE] = "a size (bytes, or a number with K, M or G)",
 	    [O_DUR] = "a duration (seconds, or a number with s, m, h or d)" };
 	const struct option *o;
-	const char *eq = strchr(arg, '=');
-	const char *val;
+	size_t len = strcspn(arg, "=");
+	const char *val = arg + len + 1;	/* once the '=' is there */
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	long long n;
-	size_t len;
 
-	if (eq == NULL) {
+	if (arg[len] == '\0') {
 		die(EX_USAGE, "-O %s: expected Name=Value", arg);
 	}
-	len = (size_t)(eq - arg);
-	val = eq + 1;
 	for (o = options; o < options + sizeof(options) / sizeof(*o); o++) {
 		if (strlen(o->name) == len &&
 		    strncasecmp(o->name, arg, len) == 0) {
@@ -291,27 +288,19 @@ verify1(const char *addr, void *arg)
 	for (i = 0; i < n; i++) {
 		const char *a = t[i].addr, *dom = strrchr(a, '@');
 
-		switch (t[i].type) {
-		case T_MAILBOX:
-		case T_FILE:
-		case T_PIPE:
-			printf("%s... deliverable: mailer %s, user %s\n", a,
-			    mailers[t[i].type], a);
-			break;
-		case T_REMOTE:
-			if (set.smarthost[0] != '\0') {
-				splithostport(set.smarthost, host,
-				    sizeof(host), &port);
-				printf("%s... deliverable: mailer esmtp, host "
-				    "[%s]\n", a, host);
-			} else {
-				printf("%s... deliverable: mailer esmtp, host "
-				    "%s\n", a, dom != NULL ? dom + 1 : "?");
-			}
-			break;
-		default:
+		if (t[i].type == T_UNKNOWN) {
 			printf("%s... User unknown\n", a);
 			(*bad)++;
+		} else if (t[i].type != T_REMOTE) {
+			printf("%s... deliverable: mailer %s, user %s\n", a,
+			    mailers[t[i].type], a);
+		} else if (set.smarthost[0] != '\0') {
+			splithostport(set.smarthost, host, sizeof(host), &port);
+			printf("%s... deliverable: mailer esmtp, host "
+			    "[%s]\n", a, host);
+		} else {
+			printf("%s... deliverable: mailer esmtp, host %s\n", a,
+			    dom != NULL ? dom + 1 : "?");
 		}
 	}
 	local_freetargets(t, n);
@@ -358,32 +347,14 @@ interval(void)
 	return (long)every;
 }
 
-/* -qINTERVAL alone: detach, then be a runner without a daemon. */
-static int
-queuedaemon(long every)
-{
-	pid_t pid;
-
-	openqueue(EX_CANTCREAT);
-	if ((pid = fork()) == -1) {
-		die(EX_OSERR, "fork:");
-	}
-	if (pid > 0) {
-		return 0;
-	}
-	detach();
-	logmsg(LOG_INFO, "queue runner started, every %lds", every);
-	deliver_runner(-1, every);
-	logmsg(LOG_INFO, "queue runner stopped");
-	_exit(0);
-}
-
 /* -q, -qI..., -qR..., -qS...; -qINTERVAL alone: a queue-run daemon. */
 static int
 queuerun(void)
 {
 	struct qfilter f = { 0, NULL };
 	const char *q = opt.qarg;
+	long every;
+	pid_t pid;
 
 	if (*q == 'I' || *q == 'R' || *q == 'S') {
 		f.kind = *q;
@@ -391,22 +362,30 @@ queuerun(void)
 		if (*f.sub == '\0') {
 			die(EX_USAGE, "-q%c needs a substring", *q);
 		}
-	} else if (*q != '\0') {
-		return queuedaemon(interval());
 	}
-	openqueue(0);
-	return deliver_run(&f) == -1 ? EX_TEMPFAIL : 0;
-}
-
-static void
-printstat(const char *line)
-{
-	printf("    %s\n", line);
+	if (*q == '\0' || f.kind != 0) {
+		openqueue(0);
+		return deliver_run(&f) == -1 ? EX_TEMPFAIL : 0;
+	}
+	/* -qINTERVAL alone: detach, then be a runner without a daemon */
+	every = interval();
+	openqueue(EX_CANTCREAT);
+	if ((pid = fork()) == -1) {
+		die(EX_OSERR, "fork:");
+	}
+	if (pid == 0) {
+		detach();
+		logmsg(LOG_INFO, "queue runner started, every %lds", every);
+		deliver_runner(-1, every);
+		logmsg(LOG_INFO, "queue runner stopped");
+		_exit(0);
+	}
+	return 0;
 }
 
 /* ---- the daemon: listeners, privileges, signals, the select() loop ---- */
 
-#if WITH_SERVER		/* to the end of stdiosession(): see config.h */
+#if WITH_SERVER		/* to the end of server(): see config.h */
 
 static int lfds[MAXLISTEN];	/* listening sockets */
 static int nlfd;
@@ -468,12 +447,10 @@ handedover(int flags)
 		fcntl(lfds[i], F_SETFD, flags);
 	}
 	fcntl(spool_fd(), F_SETFD, flags);
-	if (logfd > 2) {
+	if (logfd > 2) {	/* never stderr; -1 is syslog */
 		fcntl(logfd, F_SETFD, flags);
 	}
-	if (runnerfd != -1) {
-		fcntl(runnerfd, F_SETFD, flags);
-	}
+	fcntl(runnerfd, F_SETFD, flags);	/* -1 (none): EBADF, harmless */
 }
 
 /*
@@ -871,15 +848,25 @@ serverconfig(void)
 	}
 }
 
-/* -bd, -bD: the SMTP daemon; every is the -q interval (0: none). */
+/*
+ * -bs: one session on stdin/stdout (inetd, tests). -bd, -bD: the SMTP
+ * daemon, in the background or not, with a -qINTERVAL queue run.
+ */
 static int
-smtpdaemon(int background, long every)
+server(void)
 {
+	long every = opt.mode != 's' ? interval() : 0;	/* -qINTERVAL */
 	ssize_t n;
 	pid_t pid;
 	int i;
 
 	serverconfig();
+	if (opt.mode == 's') {
+		openqueue(EX_CANTCREAT);
+		catchsignals();
+		smtp_stdio();
+		serve();	/* it never returns */
+	}
 	if (adopt()) {
 		logmsg(LOG_INFO, "restarted after SIGHUP, pid %ld",
 		    (long)getpid());
@@ -888,7 +875,7 @@ smtpdaemon(int background, long every)
 		for (i = 0; i < set.nlisten; i++) {
 			lfds[nlfd++] = openlistener(set.listen[i]);
 		}
-		if (background) {
+		if (opt.mode == 'd') {
 			if ((pid = fork()) == -1) {
 				die(EX_OSERR, "fork:");
 			}
@@ -917,18 +904,6 @@ smtpdaemon(int background, long every)
 		    strerror(errno));
 	}
 	catchsignals();
-	serve();
-	return 0;
-}
-
-/* -bs: one session on stdin/stdout (inetd, tests). */
-static int
-stdiosession(void)
-{
-	serverconfig();
-	openqueue(EX_CANTCREAT);
-	catchsignals();
-	smtp_stdio();
 	serve();
 	return 0;
 }
@@ -980,19 +955,6 @@ dflag(const char *v)
 	exit(fflush(stdout) == 0 ? 0 : EX_IOERR);
 }
 
-/* The flags that take a value: "-fx" or "-f x". */
-static const char *
-optval(char **argv, int *i, const char *p)
-{
-	if (*p != '\0') {
-		return p;
-	}
-	if (argv[*i + 1] == NULL) {
-		usage("an option is missing its value");
-	}
-	return argv[++*i];
-}
-
 /* One cluster of flags, getopt style ("-ti", "-odq", "-fme"). */
 static void
 flag(char **argv, int *i)
@@ -1012,7 +974,11 @@ flag(char **argv, int *i)
 			opt.qarg = p + 1;
 			return;
 		}
-		v = optval(argv, i, p + 1);
+		/* the rest take a value: "-fx" or "-f x" (argv ends in NULL) */
+		v = p[1] != '\0' ? p + 1 : argv[++*i];
+		if (v == NULL) {
+			usage("an option is missing its value");
+		}
 		switch (*p) {
 		case 'b':
 			if (v[1] != '\0' || strchr("mdDspviO", *v) == NULL) {
@@ -1081,15 +1047,7 @@ main(int argc, char **argv)
 		return submit_run(argv + i, argc - i);
 	case 'p':
 		openqueue(EX_CANTCREAT);
-		if (mailq_print() == -1) {
-			return EX_IOERR;
-		}
-		if (verbose) {
-			printf("Host status (hosts skipped for "
-			    "HostStatusTimeout):\n");
-			remote_dumpstat(printstat);
-		}
-		return 0;
+		return mailq_print() == -1 ? EX_IOERR : 0;
 	case 'v':
 		return verify(argv + i, argc - i);
 	case 'i':
@@ -1099,9 +1057,8 @@ main(int argc, char **argv)
 #if WITH_SERVER
 	case 'd':
 	case 'D':
-		return smtpdaemon(opt.mode == 'd', interval());
 	case 's':
-		return stdiosession();
+		return server();
 #else
 	case 'd':
 	case 'D':

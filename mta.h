@@ -87,13 +87,7 @@ struct settings {
 	SETTINGS(S_FIELD)
 };
 /* ... and its initializer: { SETTINGS(S_DEFAULT) } */
-#define S_DEF_LISTEN(d)		{ d }
-#define S_DEF_STR(d)		d
-#define S_DEF_CHOICE(d)		d
-#define S_DEF_NUM(d)		d
-#define S_DEF_DUR(d)		d
-#define S_DEF_SIZE(d)		d
-#define S_DEFAULT(name, f, kind, def, limit)	.f = S_DEF_##kind(def),
+#define S_DEFAULT(name, f, kind, def, limit)	.f = def,
 extern struct settings set;
 
 /* What the command line asked for. */

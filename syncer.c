@@ -17,7 +17,6 @@
  * after it wait for the next one (smtp.c counts generations).
  */
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +44,7 @@ syncer_stage(struct msg *m, int dffd)
 	if (spool_stage(m, dffd) == -1) {
 		return -1;
 	}
+	/* room for the ID, its space and syncer_ask's newline */
 	if (nstaged + n + 2 > capstaged) {
 		capstaged = (nstaged + n + 2) * 2;
 		staged = xrealloc(staged, capstaged);
@@ -73,7 +73,7 @@ static void
 serve(int fd)
 {
 	char *buf = NULL, *nl;
-	int cap = 0, len = 0, used;
+	int cap = 0, len = 0;
 	unsigned char c;
 	ssize_t r;
 
@@ -93,9 +93,8 @@ serve(int fd)
 			if (write(fd, &c, 1) != 1) {
 				return;
 			}
-			used = (int)(nl - buf) + 1;
-			memmove(buf, nl + 1, (size_t)(len - used));
-			len -= used;
+			len -= (int)(nl - buf) + 1;
+			memmove(buf, nl + 1, (size_t)len);
 		}
 	}
 }
@@ -144,25 +143,23 @@ syncer_drop(void)
 }
 
 /*
- * Ask for a flush of what is staged; -1 when there is no syncer (flush
- * yourself). At most one request is in flight, so the socket's buffer
- * is empty and the write does not block the loop. The IDs stay in
- * staged until the answer, in case the syncer dies meanwhile.
+ * Ask for a flush of what is staged (something is: smtp.c asks only
+ * then); -1 when there is no syncer (flush yourself). At most one
+ * request is in flight, so the socket's buffer is empty and the write
+ * does not block the loop. The IDs stay in staged until the answer, in
+ * case the syncer dies meanwhile.
  */
 int
 syncer_ask(void)
 {
-	struct iovec iov[2];
 	ssize_t r;
 
 	if (syncer == -1) {
 		return -1;
 	}
-	iov[0].iov_base = staged;
-	iov[0].iov_len = nstaged;
-	iov[1].iov_base = "\n";
-	iov[1].iov_len = 1;
-	while ((r = writev(syncer, iov, 2)) == -1 && errno == EINTR) {
+	staged[nstaged] = '\n';	/* syncer_stage left room for it */
+	while ((r = write(syncer, staged, nstaged + 1)) == -1 &&
+	    errno == EINTR) {
 		continue;
 	}
 	if (r != (ssize_t)nstaged + 1) {

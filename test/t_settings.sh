@@ -72,6 +72,17 @@ check "settings: an unknown name is still 64, and names it" eval \
     '[ "$RC" -eq 64 ] && printf "%s\n" "$ERR" | grep -q NoSuchSetting'
 capture "$MTA" -O QueueWarn=soon -bO
 check "settings: a value that does not parse is still 64" [ "$RC" -eq 64 ]
+# an empty value once looped for ever in the search of the choices
+capture timeout 10 "$MTA" -O SmartHostTLS= -bO
+check "settings: an empty choice is 64 (not one of the words), at once" \
+    [ "$RC" -eq 64 ]
+capture "$MTA" -O MailboxFormat=mbox -O SmartHostTLS=none \
+    -O MailboxFormat=maildir -bO
+check "settings: a choice's first and last word are taken" eval \
+    '[ "$RC" -eq 0 ] && printf "%s\n" "$OUT" | grep -qx "SmartHostTLS=none" &&
+    printf "%s\n" "$OUT" | grep -qx "MailboxFormat=maildir"'
+capture "$MTA" -O SmartHostTLS=requir -bO
+check "settings: a part of a choice's word is 64" [ "$RC" -eq 64 ]
 capture eval '"$MTA" -bO >/dev/full'
 check "settings: a write error is 74 (EX_IOERR), with a message" eval \
     '[ "$RC" -eq 74 ] && printf "%s\n" "$ERR" | grep -q -- "-bO"'
