@@ -1099,11 +1099,37 @@ setstr(char **p, const char *val)
 	return 0;
 }
 
-/* One line of a recipient block; r is the current recipient. */
+/*
+ * One line of the qf after V1, other than R and the end line: before the
+ * first R a line of the message (an upper-case tag, below 'a'), after it
+ * a line of the recipient r (a lower-case tag).
+ */
 static int
-parsercpt(struct rcpt *r, char tag, char *val)
+parseline(struct msg *m, struct rcpt *r, char tag, char *val)
 {
+	if ((r != NULL) != (tag >= 'a')) {
+		return -1;	/* a line out of its place */
+	}
 	switch (tag) {
+	case 'T':
+		m->arrival = (time_t)num(val, LLONG_MAX);
+		return m->arrival < 0 ? -1 : 0;
+	case 'Z':
+		m->size = (off_t)num(val, LLONG_MAX);
+		return m->size < 0 ? -1 : 0;
+	case 'S':
+		return setstr(&m->sender, val);
+	case 'E':
+		return setstr(&m->envid, val);
+	case 'N':
+		m->ret = letter(val, "FH");	/* RET_FULL, RET_HDRS */
+		return m->ret < 0 ? -1 : 0;
+	case 'W':
+		m->warned = 1;
+		return *val == '\0' ? 0 : -1;
+	case 'B':
+		m->bounce = letter(val, "12") - '0';
+		return m->bounce < 0 ? -1 : 0;
 	case 's':
 		r->state = letter(val, "PDFB");
 		return r->state < 0 ? -1 : 0;
@@ -1131,47 +1157,10 @@ parsercpt(struct rcpt *r, char tag, char *val)
 	return -1;
 }
 
-/* One line of the message part; seen gets T 1, Z 2, S 4. */
-static int
-parsemsg(struct msg *m, char tag, char *val, unsigned *seen)
-{
-	switch (tag) {
-	case 'T':
-		*seen |= 1;
-		m->arrival = (time_t)num(val, LLONG_MAX);
-		return m->arrival < 0 ? -1 : 0;
-	case 'Z':
-		*seen |= 2;
-		m->size = (off_t)num(val, LLONG_MAX);
-		return m->size < 0 ? -1 : 0;
-	case 'S':
-		*seen |= 4;
-		return setstr(&m->sender, val);
-	case 'E':
-		return setstr(&m->envid, val);
-	case 'N':
-		m->ret = letter(val, "FH");	/* RET_FULL, RET_HDRS */
-		return m->ret < 0 ? -1 : 0;
-	case 'W':
-		m->warned = 1;
-		return *val == '\0' ? 0 : -1;
-	case 'B':
-		m->bounce = letter(val, "12") - '0';
-		return m->bounce < 0 ? -1 : 0;
-	}
-	return -1;
-}
-
-static int
-hasctl(const char *s)
-{
-	for (; *s != '\0'; s++) {
-		if ((unsigned char)*s < 0x20 || *s == 0x7f) {
-			return 1;
-		}
-	}
-	return 0;
-}
+/* The C0 controls and DEL: spool_format never writes one in a value. */
+static const char ctl[] = "\001\002\003\004\005\006\007\010\011\012\013\014"
+    "\015\016\017\020\021\022\023\024\025\026\027\030\031\032\033\034"
+    "\035\036\037\177";
 
 /*
  * Parse a qf held in buf (NUL-terminated, len bytes). Strict: an unknown
@@ -1183,20 +1172,19 @@ spool_parse(const char *buf, size_t len, struct msg *m)
 {
 	char *copy, *line, *nl;
 	struct rcpt *r = NULL;
-	unsigned seen = 0;
 	int done = 0, err = 0;
 
 	if (strlen(buf) != len || strncmp(buf, "V1\n", 3) != 0) {
 		return -1;
 	}
+	m->arrival = -1;	/* T, Z and S must come */
+	m->size = -1;
 	copy = xstrdup(buf + 3);
-	for (line = copy; *line != '\0' && !done && !err; line = nl + 1) {
-		if ((nl = strchr(line, '\n')) == NULL) {
-			err = 1;	/* torn: the last line has no newline */
-			break;
-		}
+	/* a last line without its newline is torn: no end line is seen */
+	for (line = copy; !done && !err && (nl = strchr(line, '\n')) != NULL;
+	    line = nl + 1) {
 		*nl = '\0';
-		if (hasctl(line)) {
+		if (line[strcspn(line, ctl)] != '\0') {
 			err = 1;	/* spool_format never writes one */
 		} else if (strcmp(line, ".") == 0) {
 			done = 1;
@@ -1208,14 +1196,13 @@ spool_parse(const char *buf, size_t len, struct msg *m)
 				r = msg_addrcpt(m, line + 1);
 				r->state = 0;
 			}
-		} else if (r != NULL) {
-			err = parsercpt(r, line[0], line + 1) == -1;
 		} else {
-			err = parsemsg(m, line[0], line + 1, &seen) == -1;
+			err = parseline(m, r, line[0], line + 1) == -1;
 		}
 	}
 	free(copy);
-	if (err || !done || seen != 7 || m->nrcpt == 0) {
+	if (err || !done || m->arrival < 0 || m->size < 0 ||
+	    m->sender == NULL || m->nrcpt == 0) {
 		return -1;
 	}
 	for (r = m->rcpt; r < m->rcpt + m->nrcpt; r++) {
@@ -1248,9 +1235,7 @@ put(struct sbuf *b, char tag, const char *val)
 	}
 	b->p[b->len++] = tag;
 	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)val[i];
-
-		b->p[b->len++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+		b->p[b->len++] = strchr(ctl, val[i]) != NULL ? ' ' : val[i];
 	}
 	b->p[b->len++] = '\n';
 	b->p[b->len] = '\0';
