@@ -416,13 +416,10 @@ writetf(struct msg *m, int lock)
 	int fd, e;
 
 	buf = spool_format(m, &len);
-	fname(name, 't', m->id);
-	/* a tf left by a crash, or planted: gone before ours is made */
-	if ((unlinkat(spoolfd, name, 0) == -1 && errno != ENOENT) ||
-	    (fd = sopen(name, O_WRONLY | O_CREAT)) == -1) {
-		fd = -1;
-	} else if ((lock && flock(fd, LOCK_EX) == -1) ||
-	    writeall(fd, buf, len) == -1) {
+	/* a tf left by a crash, or planted, goes before ours is made */
+	fd = spool_openfile(fname(name, 't', m->id), O_WRONLY | O_CREAT);
+	if (fd != -1 && ((lock && flock(fd, LOCK_EX) == -1) ||
+	    writeall(fd, buf, len) == -1)) {
 		e = errno;	/* made but not written: it goes */
 		close(fd);
 		unlinkat(spoolfd, name, 0);
@@ -511,10 +508,11 @@ syncfiles(const int *fd, int n, int group)
 }
 
 /*
- * Commit or stage, up to the rename (see the top): the tf written, df
- * and tf flushed (with sync, for a commit), the tf renamed to qf, then
- * the df closed. dffd is closed here whatever happens; on failure
- * nothing of the message is left and -1 is returned with errno set.
+ * Commit or stage (see the top): the tf written, df and tf flushed (with
+ * sync, for a commit), the tf renamed to qf, the df closed, then (a
+ * commit) the directory fsynced. dffd is closed here whatever happens;
+ * on failure nothing of the message is left and -1 is returned with
+ * errno set.
  */
 static int
 place(struct msg *m, int dffd, int sync)
@@ -543,8 +541,12 @@ place(struct msg *m, int dffd, int sync)
 			goto fail;
 		}
 	}
-	/* the df's lock goes only now that its qf exists */
-	if (close(dffd) == -1) {
+	/*
+	 * The df's lock goes only now that its qf exists. If the directory's
+	 * fsync fails, the name may or may not reach the disk: we cannot
+	 * promise the message, so it must not exist. Take it back.
+	 */
+	if (close(dffd) == -1 || (sync && fsync(spoolfd) == -1)) {
 		dffd = -1;
 		goto fail;
 	}
@@ -562,18 +564,7 @@ fail:
 int
 spool_commit(struct msg *m, int dffd)
 {
-	if (place(m, dffd, 1) == -1) {
-		return -1;
-	}
-	if (fsync(spoolfd) == -1) {
-		/*
-		 * The name may or may not reach the disk: we cannot promise
-		 * the message, so it must not exist. Take it back.
-		 */
-		spool_abort(m, -1);
-		return -1;
-	}
-	return 0;
+	return place(m, dffd, 1);
 }
 
 /*
@@ -731,8 +722,8 @@ spool_update(struct msg *m)
 	spool_unlock(m);	/* the old qf's lock; the new qf is locked */
 	m->lockfd = fd;
 	key = statekey(m);
-	deferral = lastkey != NULL && strcmp(lastid, m->id) == 0 &&
-	    strcmp(lastkey, key) == 0;
+	/* lastid is empty until remember() sets it with lastkey */
+	deferral = strcmp(lastid, m->id) == 0 && strcmp(lastkey, key) == 0;
 	if (!deferral && fsync(spoolfd) == -1) {
 		free(key);
 		return -1;
@@ -823,28 +814,6 @@ spool_read(const char *id, struct msg *m)
 	return r;
 }
 
-/*
- * Files and programs as recipients ("x" lines) come only from alias
- * expansion by a root runner, which writes its qf as root. Running as
- * root, a qf from anyone else (the daemon's user owns the spool) that
- * carries them is refused: it would make that user root.
- */
-static int
-trusted(const struct msg *m, const struct stat *st)
-{
-	int i;
-
-	if (geteuid() != 0 || st->st_uid == 0) {
-		return 1;
-	}
-	for (i = 0; i < m->nrcpt; i++) {
-		if (m->rcpt[i].expanded) {
-			return 0;
-		}
-	}
-	return 1;
-}
-
 /* An unusable message: forgotten, unlocked, and its qf put aside. */
 static int
 refuse(struct msg *m, const char *id, const char *why)
@@ -865,7 +834,7 @@ spool_lock(const char *id, struct msg *m)
 	char qf[QIDLEN + 2];
 	const char *why;
 	struct stat st, now;
-	int fd;
+	int fd, i;
 
 	if (!isid(id)) {
 		return 1;	/* not a queue ID (the runner pipe, say) */
@@ -884,8 +853,19 @@ spool_lock(const char *id, struct msg *m)
 		return 1;
 	}
 	m->lockfd = fd;
-	why = readqf(id, m, fd) == -1 ? "malformed qf" : !trusted(m, &st) ?
-	    "alias targets in a qf not written by root" : NULL;
+	why = readqf(id, m, fd) == -1 ? "malformed qf" : NULL;
+	/*
+	 * Files and programs as recipients ("x" lines) come only from alias
+	 * expansion by a root runner, which writes its qf as root. Running as
+	 * root, a qf from anyone else (the daemon's user owns the spool) that
+	 * carries them is refused: it would make that user root.
+	 */
+	for (i = 0; why == NULL && geteuid() == 0 && st.st_uid != 0 &&
+	    i < m->nrcpt; i++) {
+		if (m->rcpt[i].expanded) {
+			why = "alias targets in a qf not written by root";
+		}
+	}
 	if (why != NULL) {
 		return refuse(m, id, why);
 	}
@@ -984,7 +964,7 @@ spool_list(char ***ids)
 	return n;
 }
 
-/* Is there a tf/df of id that changed within STALE_AGE? */
+/* Is there a file kind+id that changed within STALE_AGE? */
 static int
 fresh(char kind, const char *id, time_t now)
 {
@@ -1023,20 +1003,19 @@ orphan(const char *name, const char *id)
 static void
 recover1(const char *name, time_t now)
 {
-	struct stat st;
 	const char *id = name + 2;
 
-	if (name[1] != 'f' || !isid(id) ||
-	    fstatat(spoolfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+	/* a name gone since readdir is not fresh: its unlink or open fails */
+	if (name[1] != 'f' || !isid(id)) {
 		return;
 	}
-	if (name[0] == 't' && now - st.st_mtime > STALE_AGE) {
+	if (name[0] == 't' && !fresh('t', id, now)) {
 		/* a commit or update that died before its rename */
 		if (unlinkat(spoolfd, name, 0) == 0) {
 			logmsg(LOG_NOTICE, "%s: spool: removed stale %s", id,
 			    name);
 		}
-	} else if (name[0] == 'd' && now - st.st_mtime > STALE_AGE &&
+	} else if (name[0] == 'd' && !fresh('d', id, now) &&
 	    !exists('q', id) && !fresh('t', id, now)) {
 		orphan(name, id);
 	} else if (name[0] == 'q' && !exists('d', id)) {
@@ -1241,13 +1220,14 @@ put(struct sbuf *b, char tag, const char *val)
 	b->p[b->len] = '\0';
 }
 
+/* A number; a 0 only with zero (else it is an optional item not there). */
 static void
-putnum(struct sbuf *b, char tag, long long v)
+putnum(struct sbuf *b, char tag, long long v, int zero)
 {
 	char num[32];
 
 	snprintf(num, sizeof(num), "%lld", v);
-	put(b, tag, num);
+	put(b, tag, v != 0 || zero ? num : NULL);
 }
 
 /* The qf text of m; the caller frees it. */
@@ -1259,26 +1239,22 @@ spool_format(const struct msg *m, size_t *len)
 	char st[2] = { 0, 0 };
 
 	put(&b, 'V', "1");
-	putnum(&b, 'T', (long long)m->arrival);
-	putnum(&b, 'Z', (long long)m->size);
+	putnum(&b, 'T', (long long)m->arrival, 1);
+	putnum(&b, 'Z', (long long)m->size, 1);
 	put(&b, 'S', m->sender != NULL ? m->sender : "");
 	put(&b, 'E', m->envid);
 	st[0] = (char)m->ret;
 	put(&b, 'N', m->ret != RET_DEFAULT ? st : NULL);
 	put(&b, 'W', m->warned ? "" : NULL);
-	if (m->bounce != 0) {
-		putnum(&b, 'B', m->bounce);
-	}
+	putnum(&b, 'B', m->bounce, 0);
 	for (r = m->rcpt; r < m->rcpt + m->nrcpt; r++) {
 		put(&b, 'R', r->addr);
 		st[0] = (char)r->state;
 		put(&b, 's', st);
-		putnum(&b, 'a', r->attempts);
-		putnum(&b, 'n', (long long)r->next);
+		putnum(&b, 'a', r->attempts, 1);
+		putnum(&b, 'n', (long long)r->next, 1);
 		put(&b, 'o', r->orcpt);
-		if (r->notify != 0) {
-			putnum(&b, 'd', r->notify);
-		}
+		putnum(&b, 'd', r->notify, 0);
 		put(&b, 'p', r->parent);
 		put(&b, 'x', r->expanded ? "" : NULL);
 		put(&b, 'e', r->reply);
@@ -1292,8 +1268,7 @@ spool_format(const struct msg *m, size_t *len)
 void
 msg_init(struct msg *m)
 {
-	memset(m, 0, sizeof(*m));
-	m->lockfd = -1;
+	*m = (struct msg){ .lockfd = -1 };
 }
 
 void
@@ -1322,8 +1297,6 @@ msg_addrcpt(struct msg *m, const char *addr)
 
 	m->rcpt = grow(m->rcpt, m->nrcpt, &m->rcptcap, sizeof(*m->rcpt));
 	r = &m->rcpt[m->nrcpt++];
-	memset(r, 0, sizeof(*r));
-	r->addr = xstrdup(addr);
-	r->state = R_PENDING;
+	*r = (struct rcpt){ .addr = xstrdup(addr), .state = R_PENDING };
 	return r;
 }
