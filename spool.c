@@ -140,20 +140,6 @@
 static int spoolfd = -1;	/* the open QueueDirectory; its fsync makes
 				 * its entries (new, renamed, removed names)
 				 * durable */
-static uid_t spooluid;		/* its owner: RunAsUser, or root */
-
-/* Note who owns the spool: files of that user and ours are the spool's. */
-static int
-spoolinfo(void)
-{
-	struct stat st;
-
-	if (fstat(spoolfd, &st) == -1) {
-		return -1;
-	}
-	spooluid = st.st_uid;
-	return 0;
-}
 
 /*
  * Every spool file is opened here, by a name relative to the spool's
@@ -162,14 +148,16 @@ spoolinfo(void)
  * planted: a symlink is never followed (O_NOFOLLOW), a FIFO or device
  * never blocks or is read (O_NONBLOCK, then S_ISREG), a hard link to a
  * file elsewhere is refused (one link only), and so is a file owned by
- * anyone but us, root or the spool's owner. O_CREAT always means O_EXCL:
+ * anyone but us, root or the spool's owner (RunAsUser, or root; asked of
+ * the folder each time, as spool_chown may change it). O_CREAT always
+ * means O_EXCL:
  * the caller removes a stale file first when it means to replace one.
  * A refused file gives -1 with errno EPERM.
  */
 static int
 sopen(const char *name, int flags)
 {
-	struct stat st;
+	struct stat st, dir;
 	int fd;
 
 	if (flags & O_CREAT) {
@@ -186,8 +174,7 @@ sopen(const char *name, int flags)
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
 	    st.st_nlink != 1 || (st.st_uid != 0 && st.st_uid != geteuid() &&
-	    st.st_uid != spooluid && (spoolinfo() == -1 ||
-	    st.st_uid != spooluid))) {
+	    (fstat(spoolfd, &dir) == -1 || st.st_uid != dir.st_uid))) {
 		close(fd);
 		logmsg(LOG_ALERT, "spool: %s refused: not a plain file of the "
 		    "spool's (a link, or another owner)", name);
@@ -208,7 +195,7 @@ spool_open(void)
 		return -1;
 	}
 	spoolfd = open(set.queuedir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	return spoolfd == -1 ? -1 : spoolinfo();
+	return spoolfd == -1 ? -1 : 0;
 }
 
 int
@@ -224,7 +211,6 @@ spool_adopt(int fd)
 {
 	spoolfd = fd;
 	fcntl(fd, F_SETFD, FD_CLOEXEC);
-	spoolinfo();
 }
 
 /*
@@ -268,7 +254,6 @@ spool_chown(uid_t uid, gid_t gid)
 	if (fchown(spoolfd, uid, gid) == -1) {
 		return -1;
 	}
-	spooluid = uid;
 	if ((d = spooldir()) == NULL) {
 		return -1;
 	}
@@ -765,19 +750,27 @@ spool_unlock(struct msg *m)
 	}
 }
 
-/* Put a qf aside as Qf<ID> so that it is kept but never delivered. */
-void
-spool_quarantine(const char *id, const char *why)
+/*
+ * Put a qf aside as Qf<ID> so that it is kept but never delivered; m,
+ * when it was read from it (spool_lock), is forgotten and unlocked
+ * first. Returns -1, spool_lock's "unusable".
+ */
+static int
+quarantine(struct msg *m, const char *id, const char *why)
 {
+	if (m != NULL) {
+		msg_free(m);
+	}
 	if (srename(id, 'q', 'Q') == -1) {
 		if (errno != ENOENT) {
 			logmsg(LOG_ERR, "%s: spool: cannot quarantine: %s",
 			    id, strerror(errno));
 		}
-		return;
+		return -1;
 	}
 	fsync(spoolfd);
 	logmsg(LOG_ALERT, "%s: spool: quarantined as Qf%s: %s", id, id, why);
+	return -1;
 }
 
 /* Read and parse the qf of id from fd. */
@@ -814,15 +807,6 @@ spool_read(const char *id, struct msg *m)
 	return r;
 }
 
-/* An unusable message: forgotten, unlocked, and its qf put aside. */
-static int
-refuse(struct msg *m, const char *id, const char *why)
-{
-	msg_free(m);
-	spool_quarantine(id, why);
-	return -1;
-}
-
 /*
  * Lock the message id for delivery and read its envelope.
  * Returns 0 when locked (m filled, m->lockfd held), 1 when another runner
@@ -843,7 +827,7 @@ spool_lock(const char *id, struct msg *m)
 	fname(qf, 'q', id);
 	if ((fd = sopen(qf, O_RDONLY)) == -1) {
 		return errno != EPERM ? 1 :
-		    refuse(m, id, "the qf is not a plain spool file");
+		    quarantine(m, id, "the qf is not a plain spool file");
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1 || fstat(fd, &st) == -1 ||
 	    fstatat(spoolfd, qf, &now, AT_SYMLINK_NOFOLLOW) == -1 ||
@@ -867,7 +851,7 @@ spool_lock(const char *id, struct msg *m)
 		}
 	}
 	if (why != NULL) {
-		return refuse(m, id, why);
+		return quarantine(m, id, why);
 	}
 	remember(m, statekey(m));
 	if ((fd = spool_opendf(m)) == -1) {
@@ -878,7 +862,7 @@ spool_lock(const char *id, struct msg *m)
 			msg_free(m);
 			return 1;	/* cannot tell now: try later */
 		}
-		return refuse(m, id, why);
+		return quarantine(m, id, why);
 	}
 	close(fd);
 	return 0;
@@ -1019,7 +1003,7 @@ recover1(const char *name, time_t now)
 	    !exists('q', id) && !fresh('t', id, now)) {
 		orphan(name, id);
 	} else if (name[0] == 'q' && !exists('d', id)) {
-		spool_quarantine(id, "df missing");
+		quarantine(NULL, id, "df missing");
 	}
 }
 
