@@ -81,12 +81,14 @@ isfield(const char *s, size_t n)
 struct hdrs {
 	char *p;		/* MAXHEADER bytes at most */
 	size_t len;
-	char *first;		/* the line that ended the header block, or
-				 * NULL: no body follows (the input ended) */
-	ssize_t firstlen;
 };
 
-static void
+/*
+ * Read the header block into h. Returns the length of the line that
+ * ended it, left in *line (a separator or body text), or 0: no body
+ * follows (the input ended).
+ */
+static ssize_t
 readheaders(struct hdrs *h, char **line, size_t *cap)
 {
 	ssize_t n;
@@ -99,9 +101,7 @@ readheaders(struct hdrs *h, char **line, size_t *cap)
 		int cont = (**line == ' ' || **line == '\t') && h->len > 0;
 
 		if (!cont && !isfield(*line, (size_t)n)) {
-			h->first = *line;
-			h->firstlen = n;
-			return;
+			return n;
 		}
 		if (memchr(*line, '\0', (size_t)n) != NULL) {
 			die(EX_DATAERR, "NUL byte in the message header");
@@ -120,6 +120,7 @@ readheaders(struct hdrs *h, char **line, size_t *cap)
 	if (n == -1) {
 		die(EX_IOERR, "reading the message:");
 	}
+	return 0;
 }
 
 /* Iterate over header fields: returns the field length, 0 at the end. */
@@ -337,26 +338,23 @@ writehead(struct wbuf *w, const struct hdrs *h, const struct msg *m,
 	}
 }
 
-/* The body, streamed from stdin to the df. */
+/*
+ * The body, streamed from stdin to the df, from the line of n bytes in
+ * *line that ended the header block (none when n is 0).
+ */
 static void
-writebody(struct wbuf *w, struct hdrs *h, char **line, size_t *cap)
+writebody(struct wbuf *w, ssize_t n, char **line, size_t *cap)
 {
-	ssize_t n;
-
-	if (h->first == NULL) {
+	if (n == 0) {
 		return;
 	}
-	/* the line that ended the header block: a separator or body text */
-	if (h->firstlen != 1 || h->first[0] != '\n') {
+	/* that line: a separator, or body text that needs one before it */
+	if (n != 1 || **line != '\n') {
 		wputs(w, "\n");
 	}
-	wput(w, h->first, (size_t)h->firstlen);
-	while ((n = readline(line, cap)) > 0) {
+	do {
 		wput(w, *line, (size_t)n);
-		if (w->total > set.maxsize) {
-			break;
-		}
-	}
+	} while (w->total <= set.maxsize && (n = readline(line, cap)) > 0);
 	if (n == -1) {
 		w->err = errno != 0 ? errno : EIO;
 	}
@@ -415,12 +413,13 @@ submit_run(char **argv, int argc)
 {
 	static struct wbuf w;
 	struct strv rcpts = { NULL, 0, 0 };
-	struct hdrs h = { NULL, 0, NULL, 0 };
+	struct hdrs h = { NULL, 0 };
 	struct msg m;
 	const char *user, *gecos;
 	char *line = NULL;
 	size_t cap = 0;
-	int i, bad, notify, fd;
+	ssize_t first;
+	int i, bad, notify;
 
 	msg_init(&m);
 	for (i = 0; i < argc; i++) {
@@ -441,7 +440,7 @@ submit_run(char **argv, int argc)
 		die(EX_TEMPFAIL, "not enough free space in %s (MinFreeSpace "
 		    "%lld bytes); try again later", set.queuedir, set.minfree);
 	}
-	readheaders(&h, &line, &cap);
+	first = readheaders(&h, &line, &cap);
 	if (opt.tflag) {
 		headerrcpts(&h, &rcpts);
 		if (rcpts.n == 0) {
@@ -453,32 +452,31 @@ submit_run(char **argv, int argc)
 		die(EX_NOUSER, "no valid recipients, message not queued");
 	}
 	m.arrival = time(NULL);
-	if ((fd = spool_create(&m)) == -1) {
+	if ((w.fd = spool_create(&m)) == -1) {
 		die(tempfailcode(errno), "cannot create a file in %s:",
 		    set.queuedir);
 	}
-	w.fd = fd;
 	writehead(&w, &h, &m, gecos);
-	writebody(&w, &h, &line, &cap);
+	writebody(&w, first, &line, &cap);
 	wflush(&w);
 	if (w.total > set.maxsize) {
-		spool_abort(&m, fd);
+		spool_abort(&m, w.fd);
 		die(EX_DATAERR, "message larger than MaxMessageSize (%lld "
 		    "bytes), not queued", set.maxsize);
 	}
 	if (w.err != 0) {
-		spool_abort(&m, fd);
+		spool_abort(&m, w.fd);
 		errno = w.err;
 		die(EX_TEMPFAIL, "%s: writing the message to %s, not "
 		    "queued:", m.id, set.queuedir);
 	}
 	if (spool_freespace(0) == -1) {
-		spool_abort(&m, fd);
+		spool_abort(&m, w.fd);
 		die(EX_TEMPFAIL, "not enough free space in %s (MinFreeSpace "
 		    "%lld bytes), not queued; try again later", set.queuedir,
 		    set.minfree);
 	}
-	if (spool_commit(&m, fd) == -1) {
+	if (spool_commit(&m, w.fd) == -1) {
 		die(EX_TEMPFAIL, "%s: cannot commit the message to %s, not "
 		    "queued:", m.id, set.queuedir);
 	}
