@@ -468,8 +468,8 @@ firsterr(int *e, int r)
  * directory fsynced (the names; on a journaled file system one commit
  * that carries the files' sizes too), then each file fdatasynced: what
  * the directory's commit did not already make durable, which costs
- * little where it did. Every file is tried; -1 with the first errno when
- * any step failed.
+ * little where it did, and closed. Every file is tried; -1 with the
+ * first errno when any step failed.
  */
 static int
 syncfiles(const int *fd, int n, int group)
@@ -487,6 +487,9 @@ syncfiles(const int *fd, int n, int group)
 	}
 	for (i = 0; i < n; i++) {
 		firsterr(&e, group ? fdatasync(fd[i]) : fsync(fd[i]));
+		if (group) {
+			close(fd[i]);
+		}
 	}
 	errno = e;
 	return e == 0 ? 0 : -1;
@@ -503,7 +506,7 @@ static int
 place(struct msg *m, int dffd, int sync)
 {
 	struct stat st;
-	int fd[2];
+	int fd[2] = { dffd, -1 };	/* the df, the tf */
 
 	if (fstat(dffd, &st) == -1) {
 		goto fail;
@@ -515,7 +518,6 @@ place(struct msg *m, int dffd, int sync)
 		goto fail;
 	}
 	m->lockfd = fd[1];	/* spool_abort closes it, keeping errno */
-	fd[0] = dffd;
 	if ((sync && syncfiles(fd, 2, 0) == -1) ||
 	    srename(m->id, 't', 'q') == -1) {
 		goto fail;
@@ -568,21 +570,6 @@ spool_stage(struct msg *m, int dffd)
 
 #define FLUSHMAX	256	/* files flushed together (open descriptors) */
 
-/* Flush a batch of open files (see spool_flush), and close them. */
-static void
-flushbatch(int *fd, int *n, int *e)
-{
-	int i;
-
-	if (*n > 0) {
-		firsterr(e, syncfiles(fd, *n, 1));
-	}
-	for (i = 0; i < *n; i++) {
-		close(fd[i]);
-	}
-	*n = 0;
-}
-
 /*
  * Group commit, step two: flush the staged messages named in ids ("ID
  * ID ... ", len bytes, as syncer.c keeps them): their own files, never
@@ -610,7 +597,8 @@ spool_flush(char *ids, size_t len)
 		for (k = "dq"; isid(id) && *k != '\0'; k++) {
 			if (n == FLUSHMAX) {
 				/* a huge group: one directory fsync a batch */
-				flushbatch(fd, &n, &e);
+				firsterr(&e, syncfiles(fd, n, 1));
+				n = 0;
 			}
 			if ((fd[n] = sopen(fname(name, *k, id), O_RDONLY)) != -1) {
 				n++;
@@ -620,7 +608,9 @@ spool_flush(char *ids, size_t len)
 		}
 		*sp = ' ';
 	}
-	flushbatch(fd, &n, &e);
+	if (n > 0) {
+		firsterr(&e, syncfiles(fd, n, 1));
+	}
 	errno = e;
 	return e == 0 ? 0 : -1;
 }
@@ -1065,9 +1055,10 @@ setstr(char **p, const char *val)
 /*
  * One line of the qf after V1, other than R and the end line: before the
  * first R a line of the message (an upper-case tag, below 'a'), after it
- * a line of the recipient r (a lower-case tag).
+ * a line of the recipient r (a lower-case tag). Returns the value it
+ * stored (0 for a text), negative when the line is not valid.
  */
-static int
+static long long
 parseline(struct msg *m, struct rcpt *r, char tag, char *val)
 {
 	if ((r != NULL) != (tag >= 'a')) {
@@ -1075,43 +1066,33 @@ parseline(struct msg *m, struct rcpt *r, char tag, char *val)
 	}
 	switch (tag) {
 	case 'T':
-		m->arrival = (time_t)num(val, LLONG_MAX);
-		return m->arrival < 0 ? -1 : 0;
+		return m->arrival = (time_t)num(val, LLONG_MAX);
 	case 'Z':
-		m->size = (off_t)num(val, LLONG_MAX);
-		return m->size < 0 ? -1 : 0;
+		return m->size = (off_t)num(val, LLONG_MAX);
 	case 'S':
 		return setstr(&m->sender, val);
 	case 'E':
 		return setstr(&m->envid, val);
 	case 'N':
-		m->ret = letter(val, "FH");	/* RET_FULL, RET_HDRS */
-		return m->ret < 0 ? -1 : 0;
+		return m->ret = letter(val, "FH");	/* RET_FULL, RET_HDRS */
 	case 'W':
-		m->warned = 1;
-		return *val == '\0' ? 0 : -1;
+		return m->warned = *val == '\0' ? 1 : -1;
 	case 'B':
-		m->bounce = letter(val, "12") - '0';
-		return m->bounce < 0 ? -1 : 0;
+		return m->bounce = letter(val, "12") - '0';
 	case 's':
-		r->state = letter(val, "PDFB");
-		return r->state < 0 ? -1 : 0;
+		return r->state = letter(val, "PDFB");
 	case 'a':
-		r->attempts = (int)num(val, 1000000);
-		return r->attempts < 0 ? -1 : 0;
+		return r->attempts = (int)num(val, 1000000);
 	case 'n':
-		r->next = (time_t)num(val, LLONG_MAX);
-		return r->next < 0 ? -1 : 0;
+		return r->next = (time_t)num(val, LLONG_MAX);
 	case 'd':
-		r->notify = (int)num(val, 15);
-		return r->notify < 0 ? -1 : 0;
+		return r->notify = (int)num(val, 15);
 	case 'o':
 		return setstr(&r->orcpt, val);
 	case 'p':
 		return setstr(&r->parent, val);
 	case 'x':
-		r->expanded = 1;
-		return *val == '\0' ? 0 : -1;
+		return r->expanded = *val == '\0' ? 1 : -1;
 	case 'e':
 		return setstr(&r->reply, val);
 	case 'h':
@@ -1160,7 +1141,7 @@ spool_parse(const char *buf, size_t len, struct msg *m)
 				r->state = 0;
 			}
 		} else {
-			err = parseline(m, r, line[0], line + 1) == -1;
+			err = parseline(m, r, line[0], line + 1) < 0;
 		}
 	}
 	free(copy);
