@@ -308,9 +308,7 @@ static char *
 fname(char *buf, char kind, const char *id)
 {
 	/* ids are at most QIDLEN-1 characters, buf is QIDLEN + 2 */
-	buf[0] = kind;
-	buf[1] = 'f';
-	memcpy(buf + 2, id, strlen(id) + 1);
+	snprintf(buf, QIDLEN + 2, "%cf%s", kind, id);
 	return buf;
 }
 
@@ -1179,7 +1177,8 @@ put(struct sbuf *b, char tag, const char *val)
 	}
 	b->p[b->len++] = tag;
 	for (i = 0; i < n; i++) {
-		b->p[b->len++] = strchr(ctl, val[i]) != NULL ? ' ' : val[i];
+		b->p[b->len++] = (unsigned char)val[i] < 0x20 || val[i] == 0x7f ?
+		    ' ' : val[i];
 	}
 	b->p[b->len++] = '\n';
 	b->p[b->len] = '\0';
