@@ -215,17 +215,20 @@ putheaders(struct wbuf *w, const struct hdrs *h)
 	}
 }
 
-/* The envelope sender; the caller's login and full name for From:. */
+/*
+ * The envelope sender; the caller's login, and full name for From: (the
+ * password file's, cut at its first comma).
+ */
 static char *
 sender(const char **user, const char **gecos)
 {
 	static char buf[MAXADDR + 1], name[64], full[256];
 	struct passwd *pw = getpwuid(getuid());
+	const char *g = pw != NULL && pw->pw_gecos != NULL ? pw->pw_gecos : "";
 
 	/* copies: getpwnam() in the alias lookups reuses getpwuid's buffer */
 	snprintf(name, sizeof(name), "%s", pw != NULL ? pw->pw_name : "nobody");
-	snprintf(full, sizeof(full), "%s", pw != NULL && pw->pw_gecos != NULL ?
-	    pw->pw_gecos : "");
+	snprintf(full, sizeof(full), "%.*s", (int)strcspn(g, ","), g);
 	*user = name;
 	*gecos = full;
 	if (opt.from == NULL) {
@@ -240,7 +243,7 @@ sender(const char **user, const char **gecos)
 }
 
 /*
- * The first n bytes of name as an RFC 5322 display name in out: control
+ * The name as an RFC 5322 display name in out: control
  * characters dropped, outer blanks trimmed, and the whole quoted, with
  * a backslash before '"' and '\\', when it holds anything but atext and
  * blanks: "Smith, John" or "Mallory <ceo@bank.test>" stay one name and
@@ -248,7 +251,7 @@ sender(const char **user, const char **gecos)
  * inside an escape, when out (len 3 or more) is short.
  */
 static void
-displayname(const char *name, size_t n, char *out, size_t len)
+displayname(const char *name, char *out, size_t len)
 {
 	static const char atext[] = "!#$%&'*+-/=?^_`{|}~ ";
 	size_t i, o = 0, end = 0;
@@ -256,7 +259,7 @@ displayname(const char *name, size_t n, char *out, size_t len)
 	unsigned char c;
 
 	out[o++] = '"';
-	for (i = 0; i < n && o + 4 < len; i++) {
+	for (i = 0; name[i] != '\0' && o + 4 < len; i++) {
 		c = (unsigned char)name[i];
 		if (c < 0x20 || c == 0x7f || (c == ' ' && o == 1)) {
 			continue;
@@ -284,8 +287,8 @@ displayname(const char *name, size_t n, char *out, size_t len)
 
 /*
  * The From: we add follows the envelope, as Postfix's does: the -F name,
- * else the caller's full name from the password file (cut at its first
- * comma), before the envelope sender (with our domain if it has none);
+ * else the caller's full name from the password file (gecos, from
+ * sender()), before the envelope sender (with our domain if it has none);
  * just MAILER-DAEMON for the null sender.
  */
 static void
@@ -294,16 +297,13 @@ addfrom(struct wbuf *w, const char *sender, const char *gecos)
 	char dn[2 * 256 + 3], line[sizeof(dn) + MAXADDR + 256 + 16];
 	const char *at = strrchr(sender, '@');
 	int bare = at == NULL || strchr(at, '"') != NULL;	/* "a@b" */
+	const char *name = opt.fullname != NULL ? opt.fullname : gecos;
 
 	if (sender[0] == '\0') {
 		wputs(w, "From: MAILER-DAEMON\n");
 		return;
 	}
-	if (opt.fullname != NULL) {
-		displayname(opt.fullname, strlen(opt.fullname), dn, sizeof(dn));
-	} else {
-		displayname(gecos, strcspn(gecos, ","), dn, sizeof(dn));
-	}
+	displayname(name, dn, sizeof(dn));
 	snprintf(line, sizeof(line), "From: %s%s%s%s%s%s\n", dn,
 	    dn[0] != '\0' ? " <" : "", sender,
 	    bare ? "@" : "", bare ? set.hostname : "",
