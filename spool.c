@@ -812,8 +812,7 @@ spool_lock(const char *id, struct msg *m)
 		return 1;	/* not a queue ID (the runner pipe, say) */
 	}
 	msg_init(m);
-	fname(qf, 'q', id);
-	if ((fd = sopen(qf, O_RDONLY)) == -1) {
+	if ((fd = sopen(fname(qf, 'q', id), O_RDONLY)) == -1) {
 		return errno != EPERM ? 1 :
 		    quarantine(m, id, "the qf is not a plain spool file");
 	}
@@ -922,11 +921,10 @@ spool_list(char ***ids)
 		return -1;
 	}
 	while ((e = readdir(d)) != NULL) {
-		if (strncmp(e->d_name, "qf", 2) != 0 || !isid(e->d_name + 2)) {
-			continue;
+		if (strncmp(e->d_name, "qf", 2) == 0 && isid(e->d_name + 2)) {
+			v = grow(v, n, &cap, sizeof(*v));
+			v[n++] = xstrdup(e->d_name + 2);
 		}
-		v = grow(v, n, &cap, sizeof(*v));
-		v[n++] = xstrdup(e->d_name + 2);
 	}
 	closedir(d);
 	if (n > 1) {
