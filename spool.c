@@ -150,9 +150,8 @@ static int spoolfd = -1;	/* the open QueueDirectory; its fsync makes
  * file elsewhere is refused (one link only), and so is a file owned by
  * anyone but us, root or the spool's owner (RunAsUser, or root; asked of
  * the folder each time, as spool_chown may change it). O_CREAT always
- * means O_EXCL:
- * the caller removes a stale file first when it means to replace one.
- * A refused file gives -1 with errno EPERM.
+ * means O_EXCL: the caller removes a stale file first when it means to
+ * replace one. A refused file gives -1 with errno EPERM.
  */
 static int
 sopen(const char *name, int flags)
