@@ -243,12 +243,12 @@ sender(const char **user, const char **gecos)
 }
 
 /*
- * The name as an RFC 5322 display name in out: control
- * characters dropped, outer blanks trimmed, and the whole quoted, with
- * a backslash before '"' and '\\', when it holds anything but atext and
- * blanks: "Smith, John" or "Mallory <ceo@bank.test>" stay one name and
- * add no address. Empty when nothing is left; cut at a character, never
- * inside an escape, when out (len 3 or more) is short.
+ * name as an RFC 5322 display name in out: control characters
+ * dropped, outer blanks trimmed, and the whole quoted, with a backslash
+ * before '"' and '\\', when it holds anything but atext and blanks:
+ * "Smith, John" or "Mallory <ceo@bank.test>" stay one name and add no
+ * address. Empty when nothing is left; cut at a character, never inside
+ * an escape, when out (len 3 or more) is short.
  */
 static void
 displayname(const char *name, char *out, size_t len)
