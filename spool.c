@@ -933,7 +933,7 @@ spool_list(char ***ids)
 	return n;
 }
 
-/* Is there a file kind+id that changed within STALE_AGE? */
+/* Is there a tf/df of id that changed within STALE_AGE? */
 static int
 fresh(char kind, const char *id, time_t now)
 {
@@ -972,19 +972,25 @@ orphan(const char *name, const char *id)
 static void
 recover1(const char *name, time_t now)
 {
+	struct stat st;
 	const char *id = name + 2;
 
-	/* a name gone since readdir is not fresh: its unlink or open fails */
-	if (name[1] != 'f' || !isid(id)) {
+	/*
+	 * The entry's own age, from one stat: a tf that is gone since
+	 * readdir must not count as stale, as an update may be making a
+	 * new one under that name.
+	 */
+	if (name[1] != 'f' || !isid(id) ||
+	    fstatat(spoolfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
 		return;
 	}
-	if (name[0] == 't' && !fresh('t', id, now)) {
+	if (name[0] == 't' && now - st.st_mtime > STALE_AGE) {
 		/* a commit or update that died before its rename */
 		if (unlinkat(spoolfd, name, 0) == 0) {
 			logmsg(LOG_NOTICE, "%s: spool: removed stale %s", id,
 			    name);
 		}
-	} else if (name[0] == 'd' && !fresh('d', id, now) &&
+	} else if (name[0] == 'd' && now - st.st_mtime > STALE_AGE &&
 	    !exists('q', id) && !fresh('t', id, now)) {
 		orphan(name, id);
 	} else if (name[0] == 'q' && !exists('d', id)) {
