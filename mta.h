@@ -180,7 +180,6 @@ int spool_lock(const char *id, struct msg *m);
 int spool_read(const char *id, struct msg *m);
 void spool_unlock(struct msg *m);
 int spool_opendf(struct msg *m);
-void spool_quarantine(const char *id, const char *why);
 int spool_parse(const char *buf, size_t len, struct msg *m);
 char *spool_format(const struct msg *m, size_t *len);
 void spool_recover(void);

@@ -140,20 +140,6 @@
 static int spoolfd = -1;	/* the open QueueDirectory; its fsync makes
 				 * its entries (new, renamed, removed names)
 				 * durable */
-static uid_t spooluid;		/* its owner: RunAsUser, or root */
-
-/* Note who owns the spool: files of that user and ours are the spool's. */
-static int
-spoolinfo(void)
-{
-	struct stat st;
-
-	if (fstat(spoolfd, &st) == -1) {
-		return -1;
-	}
-	spooluid = st.st_uid;
-	return 0;
-}
 
 /*
  * Every spool file is opened here, by a name relative to the spool's
@@ -162,14 +148,15 @@ spoolinfo(void)
  * planted: a symlink is never followed (O_NOFOLLOW), a FIFO or device
  * never blocks or is read (O_NONBLOCK, then S_ISREG), a hard link to a
  * file elsewhere is refused (one link only), and so is a file owned by
- * anyone but us, root or the spool's owner. O_CREAT always means O_EXCL:
- * the caller removes a stale file first when it means to replace one.
- * A refused file gives -1 with errno EPERM.
+ * anyone but us, root or the spool's owner (RunAsUser, or root; asked of
+ * the folder each time, as spool_chown may change it). O_CREAT always
+ * means O_EXCL: the caller removes a stale file first when it means to
+ * replace one. A refused file gives -1 with errno EPERM.
  */
 static int
 sopen(const char *name, int flags)
 {
-	struct stat st;
+	struct stat st, dir;
 	int fd;
 
 	if (flags & O_CREAT) {
@@ -186,8 +173,7 @@ sopen(const char *name, int flags)
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
 	    st.st_nlink != 1 || (st.st_uid != 0 && st.st_uid != geteuid() &&
-	    st.st_uid != spooluid && (spoolinfo() == -1 ||
-	    st.st_uid != spooluid))) {
+	    (fstat(spoolfd, &dir) == -1 || st.st_uid != dir.st_uid))) {
 		close(fd);
 		logmsg(LOG_ALERT, "spool: %s refused: not a plain file of the "
 		    "spool's (a link, or another owner)", name);
@@ -208,7 +194,7 @@ spool_open(void)
 		return -1;
 	}
 	spoolfd = open(set.queuedir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	return spoolfd == -1 ? -1 : spoolinfo();
+	return spoolfd == -1 ? -1 : 0;
 }
 
 int
@@ -224,7 +210,6 @@ spool_adopt(int fd)
 {
 	spoolfd = fd;
 	fcntl(fd, F_SETFD, FD_CLOEXEC);
-	spoolinfo();
 }
 
 /*
@@ -268,7 +253,6 @@ spool_chown(uid_t uid, gid_t gid)
 	if (fchown(spoolfd, uid, gid) == -1) {
 		return -1;
 	}
-	spooluid = uid;
 	if ((d = spooldir()) == NULL) {
 		return -1;
 	}
@@ -323,9 +307,7 @@ static char *
 fname(char *buf, char kind, const char *id)
 {
 	/* ids are at most QIDLEN-1 characters, buf is QIDLEN + 2 */
-	buf[0] = kind;
-	buf[1] = 'f';
-	memcpy(buf + 2, id, strlen(id) + 1);
+	snprintf(buf, QIDLEN + 2, "%cf%s", kind, id);
 	return buf;
 }
 
@@ -416,13 +398,10 @@ writetf(struct msg *m, int lock)
 	int fd, e;
 
 	buf = spool_format(m, &len);
-	fname(name, 't', m->id);
-	/* a tf left by a crash, or planted: gone before ours is made */
-	if ((unlinkat(spoolfd, name, 0) == -1 && errno != ENOENT) ||
-	    (fd = sopen(name, O_WRONLY | O_CREAT)) == -1) {
-		fd = -1;
-	} else if ((lock && flock(fd, LOCK_EX) == -1) ||
-	    writeall(fd, buf, len) == -1) {
+	/* a tf left by a crash, or planted, goes before ours is made */
+	fd = spool_openfile(fname(name, 't', m->id), O_WRONLY | O_CREAT);
+	if (fd != -1 && ((lock && flock(fd, LOCK_EX) == -1) ||
+	    writeall(fd, buf, len) == -1)) {
 		e = errno;	/* made but not written: it goes */
 		close(fd);
 		unlinkat(spoolfd, name, 0);
@@ -486,8 +465,8 @@ firsterr(int *e, int r)
  * directory fsynced (the names; on a journaled file system one commit
  * that carries the files' sizes too), then each file fdatasynced: what
  * the directory's commit did not already make durable, which costs
- * little where it did. Every file is tried; -1 with the first errno when
- * any step failed.
+ * little where it did, and closed. Every file is tried; -1 with the
+ * first errno when any step failed.
  */
 static int
 syncfiles(const int *fd, int n, int group)
@@ -505,22 +484,26 @@ syncfiles(const int *fd, int n, int group)
 	}
 	for (i = 0; i < n; i++) {
 		firsterr(&e, group ? fdatasync(fd[i]) : fsync(fd[i]));
+		if (group) {
+			close(fd[i]);
+		}
 	}
 	errno = e;
 	return e == 0 ? 0 : -1;
 }
 
 /*
- * Commit or stage, up to the rename (see the top): the tf written, df
- * and tf flushed (with sync, for a commit), the tf renamed to qf, then
- * the df closed. dffd is closed here whatever happens; on failure
- * nothing of the message is left and -1 is returned with errno set.
+ * Commit or stage (see the top): the tf written, df and tf flushed (with
+ * sync, for a commit), the tf renamed to qf, the df closed, then (a
+ * commit) the directory fsynced. dffd is closed here whatever happens;
+ * on failure nothing of the message is left and -1 is returned with
+ * errno set.
  */
 static int
 place(struct msg *m, int dffd, int sync)
 {
 	struct stat st;
-	int fd[2];
+	int fd[2] = { dffd, -1 };	/* the df, the tf */
 
 	if (fstat(dffd, &st) == -1) {
 		goto fail;
@@ -532,7 +515,6 @@ place(struct msg *m, int dffd, int sync)
 		goto fail;
 	}
 	m->lockfd = fd[1];	/* spool_abort closes it, keeping errno */
-	fd[0] = dffd;
 	if ((sync && syncfiles(fd, 2, 0) == -1) ||
 	    srename(m->id, 't', 'q') == -1) {
 		goto fail;
@@ -543,8 +525,12 @@ place(struct msg *m, int dffd, int sync)
 			goto fail;
 		}
 	}
-	/* the df's lock goes only now that its qf exists */
-	if (close(dffd) == -1) {
+	/*
+	 * The df's lock goes only now that its qf exists. If the directory's
+	 * fsync fails, the name may or may not reach the disk: we cannot
+	 * promise the message, so it must not exist. Take it back.
+	 */
+	if (close(dffd) == -1 || (sync && fsync(spoolfd) == -1)) {
 		dffd = -1;
 		goto fail;
 	}
@@ -562,18 +548,7 @@ fail:
 int
 spool_commit(struct msg *m, int dffd)
 {
-	if (place(m, dffd, 1) == -1) {
-		return -1;
-	}
-	if (fsync(spoolfd) == -1) {
-		/*
-		 * The name may or may not reach the disk: we cannot promise
-		 * the message, so it must not exist. Take it back.
-		 */
-		spool_abort(m, -1);
-		return -1;
-	}
-	return 0;
+	return place(m, dffd, 1);
 }
 
 /*
@@ -591,21 +566,6 @@ spool_stage(struct msg *m, int dffd)
 }
 
 #define FLUSHMAX	256	/* files flushed together (open descriptors) */
-
-/* Flush a batch of open files (see spool_flush), and close them. */
-static void
-flushbatch(int *fd, int *n, int *e)
-{
-	int i;
-
-	if (*n > 0) {
-		firsterr(e, syncfiles(fd, *n, 1));
-	}
-	for (i = 0; i < *n; i++) {
-		close(fd[i]);
-	}
-	*n = 0;
-}
 
 /*
  * Group commit, step two: flush the staged messages named in ids ("ID
@@ -634,7 +594,8 @@ spool_flush(char *ids, size_t len)
 		for (k = "dq"; isid(id) && *k != '\0'; k++) {
 			if (n == FLUSHMAX) {
 				/* a huge group: one directory fsync a batch */
-				flushbatch(fd, &n, &e);
+				firsterr(&e, syncfiles(fd, n, 1));
+				n = 0;
 			}
 			if ((fd[n] = sopen(fname(name, *k, id), O_RDONLY)) != -1) {
 				n++;
@@ -644,7 +605,9 @@ spool_flush(char *ids, size_t len)
 		}
 		*sp = ' ';
 	}
-	flushbatch(fd, &n, &e);
+	if (n > 0) {
+		firsterr(&e, syncfiles(fd, n, 1));
+	}
 	errno = e;
 	return e == 0 ? 0 : -1;
 }
@@ -731,8 +694,8 @@ spool_update(struct msg *m)
 	spool_unlock(m);	/* the old qf's lock; the new qf is locked */
 	m->lockfd = fd;
 	key = statekey(m);
-	deferral = lastkey != NULL && strcmp(lastid, m->id) == 0 &&
-	    strcmp(lastkey, key) == 0;
+	/* lastid is empty until remember() sets it with lastkey */
+	deferral = strcmp(lastid, m->id) == 0 && strcmp(lastkey, key) == 0;
 	if (!deferral && fsync(spoolfd) == -1) {
 		free(key);
 		return -1;
@@ -774,19 +737,27 @@ spool_unlock(struct msg *m)
 	}
 }
 
-/* Put a qf aside as Qf<ID> so that it is kept but never delivered. */
-void
-spool_quarantine(const char *id, const char *why)
+/*
+ * Put a qf aside as Qf<ID> so that it is kept but never delivered; m,
+ * when it was read from it (spool_lock), is forgotten and unlocked
+ * first. Returns -1, spool_lock's "unusable".
+ */
+static int
+quarantine(struct msg *m, const char *id, const char *why)
 {
+	if (m != NULL) {
+		msg_free(m);
+	}
 	if (srename(id, 'q', 'Q') == -1) {
 		if (errno != ENOENT) {
 			logmsg(LOG_ERR, "%s: spool: cannot quarantine: %s",
 			    id, strerror(errno));
 		}
-		return;
+		return -1;
 	}
 	fsync(spoolfd);
 	logmsg(LOG_ALERT, "%s: spool: quarantined as Qf%s: %s", id, id, why);
+	return -1;
 }
 
 /* Read and parse the qf of id from fd. */
@@ -824,37 +795,6 @@ spool_read(const char *id, struct msg *m)
 }
 
 /*
- * Files and programs as recipients ("x" lines) come only from alias
- * expansion by a root runner, which writes its qf as root. Running as
- * root, a qf from anyone else (the daemon's user owns the spool) that
- * carries them is refused: it would make that user root.
- */
-static int
-trusted(const struct msg *m, const struct stat *st)
-{
-	int i;
-
-	if (geteuid() != 0 || st->st_uid == 0) {
-		return 1;
-	}
-	for (i = 0; i < m->nrcpt; i++) {
-		if (m->rcpt[i].expanded) {
-			return 0;
-		}
-	}
-	return 1;
-}
-
-/* An unusable message: forgotten, unlocked, and its qf put aside. */
-static int
-refuse(struct msg *m, const char *id, const char *why)
-{
-	msg_free(m);
-	spool_quarantine(id, why);
-	return -1;
-}
-
-/*
  * Lock the message id for delivery and read its envelope.
  * Returns 0 when locked (m filled, m->lockfd held), 1 when another runner
  * has it or it is gone, -1 when it is unusable (and quarantined).
@@ -865,16 +805,15 @@ spool_lock(const char *id, struct msg *m)
 	char qf[QIDLEN + 2];
 	const char *why;
 	struct stat st, now;
-	int fd;
+	int fd, i;
 
 	if (!isid(id)) {
 		return 1;	/* not a queue ID (the runner pipe, say) */
 	}
 	msg_init(m);
-	fname(qf, 'q', id);
-	if ((fd = sopen(qf, O_RDONLY)) == -1) {
+	if ((fd = sopen(fname(qf, 'q', id), O_RDONLY)) == -1) {
 		return errno != EPERM ? 1 :
-		    refuse(m, id, "the qf is not a plain spool file");
+		    quarantine(m, id, "the qf is not a plain spool file");
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1 || fstat(fd, &st) == -1 ||
 	    fstatat(spoolfd, qf, &now, AT_SYMLINK_NOFOLLOW) == -1 ||
@@ -884,10 +823,21 @@ spool_lock(const char *id, struct msg *m)
 		return 1;
 	}
 	m->lockfd = fd;
-	why = readqf(id, m, fd) == -1 ? "malformed qf" : !trusted(m, &st) ?
-	    "alias targets in a qf not written by root" : NULL;
+	why = readqf(id, m, fd) == -1 ? "malformed qf" : NULL;
+	/*
+	 * Files and programs as recipients ("x" lines) come only from alias
+	 * expansion by a root runner, which writes its qf as root. Running as
+	 * root, a qf from anyone else (the daemon's user owns the spool) that
+	 * carries them is refused: it would make that user root.
+	 */
+	for (i = 0; why == NULL && geteuid() == 0 && st.st_uid != 0 &&
+	    i < m->nrcpt; i++) {
+		if (m->rcpt[i].expanded) {
+			why = "alias targets in a qf not written by root";
+		}
+	}
 	if (why != NULL) {
-		return refuse(m, id, why);
+		return quarantine(m, id, why);
 	}
 	remember(m, statekey(m));
 	if ((fd = spool_opendf(m)) == -1) {
@@ -898,7 +848,7 @@ spool_lock(const char *id, struct msg *m)
 			msg_free(m);
 			return 1;	/* cannot tell now: try later */
 		}
-		return refuse(m, id, why);
+		return quarantine(m, id, why);
 	}
 	close(fd);
 	return 0;
@@ -970,11 +920,10 @@ spool_list(char ***ids)
 		return -1;
 	}
 	while ((e = readdir(d)) != NULL) {
-		if (strncmp(e->d_name, "qf", 2) != 0 || !isid(e->d_name + 2)) {
-			continue;
+		if (strncmp(e->d_name, "qf", 2) == 0 && isid(e->d_name + 2)) {
+			v = grow(v, n, &cap, sizeof(*v));
+			v[n++] = xstrdup(e->d_name + 2);
 		}
-		v = grow(v, n, &cap, sizeof(*v));
-		v[n++] = xstrdup(e->d_name + 2);
 	}
 	closedir(d);
 	if (n > 1) {
@@ -1026,6 +975,11 @@ recover1(const char *name, time_t now)
 	struct stat st;
 	const char *id = name + 2;
 
+	/*
+	 * The entry's own age, from one stat: a tf that is gone since
+	 * readdir must not count as stale, as an update may be making a
+	 * new one under that name.
+	 */
 	if (name[1] != 'f' || !isid(id) ||
 	    fstatat(spoolfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
 		return;
@@ -1040,7 +994,7 @@ recover1(const char *name, time_t now)
 	    !exists('q', id) && !fresh('t', id, now)) {
 		orphan(name, id);
 	} else if (name[0] == 'q' && !exists('d', id)) {
-		spool_quarantine(id, "df missing");
+		quarantine(NULL, id, "df missing");
 	}
 }
 
@@ -1099,30 +1053,47 @@ setstr(char **p, const char *val)
 	return 0;
 }
 
-/* One line of a recipient block; r is the current recipient. */
-static int
-parsercpt(struct rcpt *r, char tag, char *val)
+/*
+ * One line of the qf after V1, other than R and the end line: before the
+ * first R a line of the message (an upper-case tag, below 'a'), after it
+ * a line of the recipient r (a lower-case tag). Returns the value it
+ * stored (0 for a text), negative when the line is not valid.
+ */
+static long long
+parseline(struct msg *m, struct rcpt *r, char tag, char *val)
 {
+	if ((r != NULL) != (tag >= 'a')) {
+		return -1;	/* a line out of its place */
+	}
 	switch (tag) {
+	case 'T':
+		return m->arrival = (time_t)num(val, LLONG_MAX);
+	case 'Z':
+		return m->size = (off_t)num(val, LLONG_MAX);
+	case 'S':
+		return setstr(&m->sender, val);
+	case 'E':
+		return setstr(&m->envid, val);
+	case 'N':
+		return m->ret = letter(val, "FH");	/* RET_FULL, RET_HDRS */
+	case 'W':
+		return m->warned = *val == '\0' ? 1 : -1;
+	case 'B':
+		return m->bounce = letter(val, "12") - '0';
 	case 's':
-		r->state = letter(val, "PDFB");
-		return r->state < 0 ? -1 : 0;
+		return r->state = letter(val, "PDFB");
 	case 'a':
-		r->attempts = (int)num(val, 1000000);
-		return r->attempts < 0 ? -1 : 0;
+		return r->attempts = (int)num(val, 1000000);
 	case 'n':
-		r->next = (time_t)num(val, LLONG_MAX);
-		return r->next < 0 ? -1 : 0;
+		return r->next = (time_t)num(val, LLONG_MAX);
 	case 'd':
-		r->notify = (int)num(val, 15);
-		return r->notify < 0 ? -1 : 0;
+		return r->notify = (int)num(val, 15);
 	case 'o':
 		return setstr(&r->orcpt, val);
 	case 'p':
 		return setstr(&r->parent, val);
 	case 'x':
-		r->expanded = 1;
-		return *val == '\0' ? 0 : -1;
+		return r->expanded = *val == '\0' ? 1 : -1;
 	case 'e':
 		return setstr(&r->reply, val);
 	case 'h':
@@ -1131,47 +1102,10 @@ parsercpt(struct rcpt *r, char tag, char *val)
 	return -1;
 }
 
-/* One line of the message part; seen gets T 1, Z 2, S 4. */
-static int
-parsemsg(struct msg *m, char tag, char *val, unsigned *seen)
-{
-	switch (tag) {
-	case 'T':
-		*seen |= 1;
-		m->arrival = (time_t)num(val, LLONG_MAX);
-		return m->arrival < 0 ? -1 : 0;
-	case 'Z':
-		*seen |= 2;
-		m->size = (off_t)num(val, LLONG_MAX);
-		return m->size < 0 ? -1 : 0;
-	case 'S':
-		*seen |= 4;
-		return setstr(&m->sender, val);
-	case 'E':
-		return setstr(&m->envid, val);
-	case 'N':
-		m->ret = letter(val, "FH");	/* RET_FULL, RET_HDRS */
-		return m->ret < 0 ? -1 : 0;
-	case 'W':
-		m->warned = 1;
-		return *val == '\0' ? 0 : -1;
-	case 'B':
-		m->bounce = letter(val, "12") - '0';
-		return m->bounce < 0 ? -1 : 0;
-	}
-	return -1;
-}
-
-static int
-hasctl(const char *s)
-{
-	for (; *s != '\0'; s++) {
-		if ((unsigned char)*s < 0x20 || *s == 0x7f) {
-			return 1;
-		}
-	}
-	return 0;
-}
+/* The C0 controls and DEL: spool_format never writes one in a value. */
+static const char ctl[] = "\001\002\003\004\005\006\007\010\011\012\013\014"
+    "\015\016\017\020\021\022\023\024\025\026\027\030\031\032\033\034"
+    "\035\036\037\177";
 
 /*
  * Parse a qf held in buf (NUL-terminated, len bytes). Strict: an unknown
@@ -1183,20 +1117,19 @@ spool_parse(const char *buf, size_t len, struct msg *m)
 {
 	char *copy, *line, *nl;
 	struct rcpt *r = NULL;
-	unsigned seen = 0;
 	int done = 0, err = 0;
 
 	if (strlen(buf) != len || strncmp(buf, "V1\n", 3) != 0) {
 		return -1;
 	}
+	m->arrival = -1;	/* T, Z and S must come */
+	m->size = -1;
 	copy = xstrdup(buf + 3);
-	for (line = copy; *line != '\0' && !done && !err; line = nl + 1) {
-		if ((nl = strchr(line, '\n')) == NULL) {
-			err = 1;	/* torn: the last line has no newline */
-			break;
-		}
+	/* a last line without its newline is torn: no end line is seen */
+	for (line = copy; !done && !err && (nl = strchr(line, '\n')) != NULL;
+	    line = nl + 1) {
 		*nl = '\0';
-		if (hasctl(line)) {
+		if (line[strcspn(line, ctl)] != '\0') {
 			err = 1;	/* spool_format never writes one */
 		} else if (strcmp(line, ".") == 0) {
 			done = 1;
@@ -1208,14 +1141,13 @@ spool_parse(const char *buf, size_t len, struct msg *m)
 				r = msg_addrcpt(m, line + 1);
 				r->state = 0;
 			}
-		} else if (r != NULL) {
-			err = parsercpt(r, line[0], line + 1) == -1;
 		} else {
-			err = parsemsg(m, line[0], line + 1, &seen) == -1;
+			err = parseline(m, r, line[0], line + 1) < 0;
 		}
 	}
 	free(copy);
-	if (err || !done || seen != 7 || m->nrcpt == 0) {
+	if (err || !done || m->arrival < 0 || m->size < 0 ||
+	    m->sender == NULL || m->nrcpt == 0) {
 		return -1;
 	}
 	for (r = m->rcpt; r < m->rcpt + m->nrcpt; r++) {
@@ -1248,21 +1180,21 @@ put(struct sbuf *b, char tag, const char *val)
 	}
 	b->p[b->len++] = tag;
 	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)val[i];
-
-		b->p[b->len++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+		b->p[b->len++] = (unsigned char)val[i] < 0x20 || val[i] == 0x7f ?
+		    ' ' : val[i];
 	}
 	b->p[b->len++] = '\n';
 	b->p[b->len] = '\0';
 }
 
+/* A number; a 0 only with zero (else it is an optional item not there). */
 static void
-putnum(struct sbuf *b, char tag, long long v)
+putnum(struct sbuf *b, char tag, long long v, int zero)
 {
 	char num[32];
 
 	snprintf(num, sizeof(num), "%lld", v);
-	put(b, tag, num);
+	put(b, tag, v != 0 || zero ? num : NULL);
 }
 
 /* The qf text of m; the caller frees it. */
@@ -1274,26 +1206,22 @@ spool_format(const struct msg *m, size_t *len)
 	char st[2] = { 0, 0 };
 
 	put(&b, 'V', "1");
-	putnum(&b, 'T', (long long)m->arrival);
-	putnum(&b, 'Z', (long long)m->size);
+	putnum(&b, 'T', (long long)m->arrival, 1);
+	putnum(&b, 'Z', (long long)m->size, 1);
 	put(&b, 'S', m->sender != NULL ? m->sender : "");
 	put(&b, 'E', m->envid);
 	st[0] = (char)m->ret;
 	put(&b, 'N', m->ret != RET_DEFAULT ? st : NULL);
 	put(&b, 'W', m->warned ? "" : NULL);
-	if (m->bounce != 0) {
-		putnum(&b, 'B', m->bounce);
-	}
+	putnum(&b, 'B', m->bounce, 0);
 	for (r = m->rcpt; r < m->rcpt + m->nrcpt; r++) {
 		put(&b, 'R', r->addr);
 		st[0] = (char)r->state;
 		put(&b, 's', st);
-		putnum(&b, 'a', r->attempts);
-		putnum(&b, 'n', (long long)r->next);
+		putnum(&b, 'a', r->attempts, 1);
+		putnum(&b, 'n', (long long)r->next, 1);
 		put(&b, 'o', r->orcpt);
-		if (r->notify != 0) {
-			putnum(&b, 'd', r->notify);
-		}
+		putnum(&b, 'd', r->notify, 0);
 		put(&b, 'p', r->parent);
 		put(&b, 'x', r->expanded ? "" : NULL);
 		put(&b, 'e', r->reply);
@@ -1307,8 +1235,7 @@ spool_format(const struct msg *m, size_t *len)
 void
 msg_init(struct msg *m)
 {
-	memset(m, 0, sizeof(*m));
-	m->lockfd = -1;
+	*m = (struct msg){ .lockfd = -1 };
 }
 
 void
@@ -1337,8 +1264,6 @@ msg_addrcpt(struct msg *m, const char *addr)
 
 	m->rcpt = grow(m->rcpt, m->nrcpt, &m->rcptcap, sizeof(*m->rcpt));
 	r = &m->rcpt[m->nrcpt++];
-	memset(r, 0, sizeof(*r));
-	r->addr = xstrdup(addr);
-	r->state = R_PENDING;
+	*r = (struct rcpt){ .addr = xstrdup(addr), .state = R_PENDING };
 	return r;
 }

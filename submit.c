@@ -81,12 +81,14 @@ isfield(const char *s, size_t n)
 struct hdrs {
 	char *p;		/* MAXHEADER bytes at most */
 	size_t len;
-	char *first;		/* the line that ended the header block, or
-				 * NULL: no body follows (the input ended) */
-	ssize_t firstlen;
 };
 
-static void
+/*
+ * Read the header block into h. Returns the length of the line that
+ * ended it, left in *line (a separator or body text), or 0: no body
+ * follows (the input ended).
+ */
+static ssize_t
 readheaders(struct hdrs *h, char **line, size_t *cap)
 {
 	ssize_t n;
@@ -99,9 +101,7 @@ readheaders(struct hdrs *h, char **line, size_t *cap)
 		int cont = (**line == ' ' || **line == '\t') && h->len > 0;
 
 		if (!cont && !isfield(*line, (size_t)n)) {
-			h->first = *line;
-			h->firstlen = n;
-			return;
+			return n;
 		}
 		if (memchr(*line, '\0', (size_t)n) != NULL) {
 			die(EX_DATAERR, "NUL byte in the message header");
@@ -120,6 +120,7 @@ readheaders(struct hdrs *h, char **line, size_t *cap)
 	if (n == -1) {
 		die(EX_IOERR, "reading the message:");
 	}
+	return 0;
 }
 
 /* Iterate over header fields: returns the field length, 0 at the end. */
@@ -214,17 +215,20 @@ putheaders(struct wbuf *w, const struct hdrs *h)
 	}
 }
 
-/* The envelope sender; the caller's login and full name for From:. */
+/*
+ * The envelope sender; the caller's login, and full name for From: (the
+ * password file's, cut at its first comma).
+ */
 static char *
 sender(const char **user, const char **gecos)
 {
 	static char buf[MAXADDR + 1], name[64], full[256];
 	struct passwd *pw = getpwuid(getuid());
+	const char *g = pw != NULL && pw->pw_gecos != NULL ? pw->pw_gecos : "";
 
 	/* copies: getpwnam() in the alias lookups reuses getpwuid's buffer */
 	snprintf(name, sizeof(name), "%s", pw != NULL ? pw->pw_name : "nobody");
-	snprintf(full, sizeof(full), "%s", pw != NULL && pw->pw_gecos != NULL ?
-	    pw->pw_gecos : "");
+	snprintf(full, sizeof(full), "%.*s", (int)strcspn(g, ","), g);
 	*user = name;
 	*gecos = full;
 	if (opt.from == NULL) {
@@ -239,15 +243,15 @@ sender(const char **user, const char **gecos)
 }
 
 /*
- * The first n bytes of name as an RFC 5322 display name in out: control
- * characters dropped, outer blanks trimmed, and the whole quoted, with
- * a backslash before '"' and '\\', when it holds anything but atext and
- * blanks: "Smith, John" or "Mallory <ceo@bank.test>" stay one name and
- * add no address. Empty when nothing is left; cut at a character, never
- * inside an escape, when out (len 3 or more) is short.
+ * name as an RFC 5322 display name in out: control characters
+ * dropped, outer blanks trimmed, and the whole quoted, with a backslash
+ * before '"' and '\\', when it holds anything but atext and blanks:
+ * "Smith, John" or "Mallory <ceo@bank.test>" stay one name and add no
+ * address. Empty when nothing is left; cut at a character, never inside
+ * an escape, when out (len 3 or more) is short.
  */
 static void
-displayname(const char *name, size_t n, char *out, size_t len)
+displayname(const char *name, char *out, size_t len)
 {
 	static const char atext[] = "!#$%&'*+-/=?^_`{|}~ ";
 	size_t i, o = 0, end = 0;
@@ -255,7 +259,7 @@ displayname(const char *name, size_t n, char *out, size_t len)
 	unsigned char c;
 
 	out[o++] = '"';
-	for (i = 0; i < n && o + 4 < len; i++) {
+	for (i = 0; name[i] != '\0' && o + 4 < len; i++) {
 		c = (unsigned char)name[i];
 		if (c < 0x20 || c == 0x7f || (c == ' ' && o == 1)) {
 			continue;
@@ -283,8 +287,8 @@ displayname(const char *name, size_t n, char *out, size_t len)
 
 /*
  * The From: we add follows the envelope, as Postfix's does: the -F name,
- * else the caller's full name from the password file (cut at its first
- * comma), before the envelope sender (with our domain if it has none);
+ * else the caller's full name from the password file (gecos, from
+ * sender()), before the envelope sender (with our domain if it has none);
  * just MAILER-DAEMON for the null sender.
  */
 static void
@@ -293,16 +297,13 @@ addfrom(struct wbuf *w, const char *sender, const char *gecos)
 	char dn[2 * 256 + 3], line[sizeof(dn) + MAXADDR + 256 + 16];
 	const char *at = strrchr(sender, '@');
 	int bare = at == NULL || strchr(at, '"') != NULL;	/* "a@b" */
+	const char *name = opt.fullname != NULL ? opt.fullname : gecos;
 
 	if (sender[0] == '\0') {
 		wputs(w, "From: MAILER-DAEMON\n");
 		return;
 	}
-	if (opt.fullname != NULL) {
-		displayname(opt.fullname, strlen(opt.fullname), dn, sizeof(dn));
-	} else {
-		displayname(gecos, strcspn(gecos, ","), dn, sizeof(dn));
-	}
+	displayname(name, dn, sizeof(dn));
 	snprintf(line, sizeof(line), "From: %s%s%s%s%s%s\n", dn,
 	    dn[0] != '\0' ? " <" : "", sender,
 	    bare ? "@" : "", bare ? set.hostname : "",
@@ -337,26 +338,23 @@ writehead(struct wbuf *w, const struct hdrs *h, const struct msg *m,
 	}
 }
 
-/* The body, streamed from stdin to the df. */
+/*
+ * The body, streamed from stdin to the df, from the line of n bytes in
+ * *line that ended the header block (none when n is 0).
+ */
 static void
-writebody(struct wbuf *w, struct hdrs *h, char **line, size_t *cap)
+writebody(struct wbuf *w, ssize_t n, char **line, size_t *cap)
 {
-	ssize_t n;
-
-	if (h->first == NULL) {
+	if (n == 0) {
 		return;
 	}
-	/* the line that ended the header block: a separator or body text */
-	if (h->firstlen != 1 || h->first[0] != '\n') {
+	/* that line: a separator, or body text that needs one before it */
+	if (n != 1 || **line != '\n') {
 		wputs(w, "\n");
 	}
-	wput(w, h->first, (size_t)h->firstlen);
-	while ((n = readline(line, cap)) > 0) {
+	do {
 		wput(w, *line, (size_t)n);
-		if (w->total > set.maxsize) {
-			break;
-		}
-	}
+	} while (w->total <= set.maxsize && (n = readline(line, cap)) > 0);
 	if (n == -1) {
 		w->err = errno != 0 ? errno : EIO;
 	}
@@ -415,12 +413,13 @@ submit_run(char **argv, int argc)
 {
 	static struct wbuf w;
 	struct strv rcpts = { NULL, 0, 0 };
-	struct hdrs h = { NULL, 0, NULL, 0 };
+	struct hdrs h = { NULL, 0 };
 	struct msg m;
 	const char *user, *gecos;
 	char *line = NULL;
 	size_t cap = 0;
-	int i, bad, notify, fd;
+	ssize_t first;
+	int i, bad, notify;
 
 	msg_init(&m);
 	for (i = 0; i < argc; i++) {
@@ -441,7 +440,7 @@ submit_run(char **argv, int argc)
 		die(EX_TEMPFAIL, "not enough free space in %s (MinFreeSpace "
 		    "%lld bytes); try again later", set.queuedir, set.minfree);
 	}
-	readheaders(&h, &line, &cap);
+	first = readheaders(&h, &line, &cap);
 	if (opt.tflag) {
 		headerrcpts(&h, &rcpts);
 		if (rcpts.n == 0) {
@@ -453,32 +452,31 @@ submit_run(char **argv, int argc)
 		die(EX_NOUSER, "no valid recipients, message not queued");
 	}
 	m.arrival = time(NULL);
-	if ((fd = spool_create(&m)) == -1) {
+	if ((w.fd = spool_create(&m)) == -1) {
 		die(tempfailcode(errno), "cannot create a file in %s:",
 		    set.queuedir);
 	}
-	w.fd = fd;
 	writehead(&w, &h, &m, gecos);
-	writebody(&w, &h, &line, &cap);
+	writebody(&w, first, &line, &cap);
 	wflush(&w);
 	if (w.total > set.maxsize) {
-		spool_abort(&m, fd);
+		spool_abort(&m, w.fd);
 		die(EX_DATAERR, "message larger than MaxMessageSize (%lld "
 		    "bytes), not queued", set.maxsize);
 	}
 	if (w.err != 0) {
-		spool_abort(&m, fd);
+		spool_abort(&m, w.fd);
 		errno = w.err;
 		die(EX_TEMPFAIL, "%s: writing the message to %s, not "
 		    "queued:", m.id, set.queuedir);
 	}
 	if (spool_freespace(0) == -1) {
-		spool_abort(&m, fd);
+		spool_abort(&m, w.fd);
 		die(EX_TEMPFAIL, "not enough free space in %s (MinFreeSpace "
 		    "%lld bytes), not queued; try again later", set.queuedir,
 		    set.minfree);
 	}
-	if (spool_commit(&m, fd) == -1) {
+	if (spool_commit(&m, w.fd) == -1) {
 		die(EX_TEMPFAIL, "%s: cannot commit the message to %s, not "
 		    "queued:", m.id, set.queuedir);
 	}
