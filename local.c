@@ -193,26 +193,6 @@ struct mbox {
 };
 
 /*
- * Open an existing named file (a /file or DeadLetterFile), else create it,
- * but only on a path that root alone controls (local_safepath): whoever
- * can write a directory on the way could point us anywhere.
- */
-static int
-opennamed(struct mbox *b, int fl, int *made, char *why, size_t wlen)
-{
-	*made = 0;
-	if ((b->fd = open(b->path, fl)) >= 0 || errno != ENOENT) {
-		return 0;
-	}
-	if (!local_safepath(b->path, geteuid(), why, wlen)) {
-		return -1;
-	}
-	*made = 1;
-	b->fd = open(b->path, fl | O_CREAT | O_EXCL, 0600);
-	return 0;
-}
-
-/*
  * Is the opened file one we may append to? A regular file with one link
  * (a /file may be a device such as /dev/null); a mailbox belongs to its
  * user or root; DeadLetterFile to root (us) and private; a named file lies
@@ -244,29 +224,32 @@ checkmbox(const struct mbox *b, const struct stat *st, int made, char *why,
 }
 
 /*
- * Open for append, creating it 0600. O_NOFOLLOW and the link count stop
- * whoever can write the spool from pointing us at another file; as root, an
- * existing mailbox must belong to its user (or root). O_NONBLOCK: a FIFO
- * planted in its place must not hang us.
+ * Open for append, creating it 0600 (O_EXCL) if there is none. O_NOFOLLOW
+ * and the link count stop whoever can write the spool from pointing us at
+ * another file; as root, an existing mailbox must belong to its user (or
+ * root). O_NONBLOCK: a FIFO planted in its place must not hang us. A named
+ * file (a /file or DeadLetterFile) is created only on a path that root
+ * alone controls (local_safepath): whoever can write a directory on the way
+ * could point us anywhere.
  */
 static int
 openmbox(struct mbox *b, char *reply, size_t rlen)
 {
 	int fl = O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
 	    O_NOCTTY;
-	int made = 1, root = geteuid() == 0;
+	int made = 0, root = geteuid() == 0;
 	char why[PATH_MAX + 100];
 	const char *bad = NULL;
 	struct stat st;
 
-	if (b->isfile || b->dead) {
-		if (opennamed(b, fl, &made, why, sizeof why) != 0) {
+	if ((b->fd = open(b->path, fl)) < 0 && errno == ENOENT) {
+		if ((b->isfile || b->dead) &&
+		    !local_safepath(b->path, geteuid(), why, sizeof why)) {
 			bad = why;
+		} else {
+			made = 1;
+			b->fd = open(b->path, fl | O_CREAT | O_EXCL, 0600);
 		}
-	} else if ((b->fd = open(b->path, fl | O_CREAT | O_EXCL, 0600)) < 0 &&
-	    errno == EEXIST) {
-		made = 0;
-		b->fd = open(b->path, fl);
 	}
 	if (bad == NULL && (b->fd < 0 || fstat(b->fd, &st) != 0)) {
 		return tempfail(reply, rlen, "cannot open", b->path);
