@@ -272,33 +272,6 @@ openmbox(struct mbox *b, char *reply, size_t rlen)
 	return D_OK;
 }
 
-/*
- * Does the dot-lock name a process of this machine that no longer runs?
- * (A lock made by a killed runner must not hold mail for LOCK_STALE.)
- */
-static int
-deadholder(const char *lock)
-{
-	char buf[32], *end;
-	ssize_t n;
-	long pid;
-	int fd;
-
-	if ((fd = open(lock, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC)) == -1) {
-		return 0;
-	}
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0) {
-		return 0;
-	}
-	buf[n] = '\0';
-	pid = strtol(buf, &end, 10);
-	return pid > 0 && (*end == '\n' || *end == '\0') &&
-	    kill((pid_t)pid, 0) == -1 && errno == ESRCH;
-}
-
 /* When this machine booted (btime in /proc/stat), or 0 if unknown. */
 static time_t
 boottime(void)
@@ -323,20 +296,36 @@ boottime(void)
 
 /*
  * Is someone else's dot-lock dead? One from before the last boot is,
- * whatever it holds; so is one naming a process that no longer runs, and
- * any (empty, unreadable, a live pid) older than LOCK_STALE.
+ * whatever it holds, and any (empty, unreadable, a live pid) older than
+ * LOCK_STALE; so is one naming a process of this machine that no longer
+ * runs (a lock made by a killed runner must not hold mail for LOCK_STALE).
  */
 static int
 stalelock(const char *lock)
 {
 	time_t bt = boottime();
 	struct stat st;
+	char buf[32], *end;
+	ssize_t n = 0;
+	long pid;
+	int fd;
 
 	if (lstat(lock, &st) != 0) {
 		return errno == ENOENT;		/* gone meanwhile */
 	}
-	return (bt > 0 && st.st_mtime < bt) ||
-	    time(NULL) - st.st_mtime > LOCK_STALE || deadholder(lock);
+	if ((bt > 0 && st.st_mtime < bt) ||
+	    time(NULL) - st.st_mtime > LOCK_STALE) {
+		return 1;
+	}
+	if ((fd = open(lock, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC)) != -1) {
+		n = read(fd, buf, sizeof buf - 1);
+		(void)close(fd);	/* read-only */
+	}
+	buf[n > 0 ? n : 0] = '\0';
+	pid = strtol(buf, &end, 10);
+	return pid > 0 && (*end == '\n' || *end == '\0') &&
+	    kill((pid_t)pid, 0) == -1 && errno == ESRCH;
 }
 
 /*
