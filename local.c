@@ -168,15 +168,17 @@ cleansender(const struct msg *m, char *buf, size_t len, int forfrom)
 	buf[i] = '\0';
 }
 
-static void
-putreturnpath(struct wbuf *o, const struct msg *m)
+/*
+ * "Return-Path: <sender>\n" in buf, and its length. The callers put it in
+ * ibuf, which the df's copy fills only after it has been used.
+ */
+static size_t
+returnpath(char *buf, size_t len, const struct msg *m)
 {
 	char s[1024];
 
 	cleansender(m, s, sizeof s, 0);
-	wput(o, "Return-Path: <", 14);
-	wput(o, s, strlen(s));
-	wput(o, ">\n", 2);
+	return (size_t)snprintf(buf, len, "Return-Path: <%s>\n", s);
 }
 
 /* An mbox being appended to: a user's, or a /file from the aliases. */
@@ -449,7 +451,7 @@ writembox(struct mbox *b, const struct msg *m, int dffd)
 	}
 	wput(o, line, (size_t)snprintf(line, sizeof line, "From %s %s\n", from,
 	    date));
-	putreturnpath(o, m);
+	wput(o, ibuf, returnpath(ibuf, BUFSZ, m));
 	if ((last = copydf(o, m, dffd, 1)) < 0) {
 		return -1;
 	}
@@ -576,7 +578,7 @@ maildirfile(int tmp, int new, const char *name, const struct msg *m,
 	if (geteuid() == 0 && fchown(o->fd, uid, gid) != 0) {
 		o->err = errno;
 	}
-	putreturnpath(o, m);
+	wput(o, ibuf, returnpath(ibuf, BUFSZ, m));
 	if (copydf(o, m, dffd, 0) < 0 && o->err == 0) {
 		o->err = errno;
 	}
@@ -862,9 +864,7 @@ pipedeliver(const struct target *t, const struct msg *m, int dffd,
 	c.out = out[0];
 	(void)fcntl(c.in, F_SETFL, O_NONBLOCK);	/* valid fds: cannot fail */
 	(void)fcntl(c.out, F_SETFL, O_NONBLOCK);
-	cleansender(m, obuf.buf, 1024, 0);	/* unused while piping */
-	c.len = (size_t)snprintf(ibuf, BUFSZ, "Return-Path: <%s>\n",
-	    obuf.buf);
+	c.len = returnpath(ibuf, BUFSZ, m);	/* fed first, then the df */
 	r = waitcmd(pid, &c, dffd, &status);
 	xclose(c.in);
 	xclose(c.out);
