@@ -507,13 +507,27 @@ aliastrust(const char *path, const struct stat *st)
 	at.warned = !at.trusted;
 }
 
+/* A temporary failure of the whole expansion; the first reason is kept. */
+static void
+tempexp(struct exp *e, const char *fmt, const char *arg)
+{
+	int n = errno;
+
+	if (!e->fail) {
+		(void)snprintf(e->err, e->errlen, fmt, arg, strerror(n));
+		logmsg(LOG_ERR, "aliases: %s", e->err);
+	}
+	e->fail = 1;
+}
+
 /*
  * Load set.aliasfile unless the cached copy is still that file: comparing
  * the stat lets a long-running daemon see an edited file. Entries with
- * errors are left out (mta -bi names them).
+ * errors are left out (mta -bi names them); a file that cannot be read
+ * fails the expansion (tempexp).
  */
 static int
-loadaliases(char *err, size_t errlen)
+loadaliases(struct exp *e)
 {
 	const char *path = set.aliasfile;
 	struct parse p = { .path = path };
@@ -557,9 +571,7 @@ loadaliases(char *err, size_t errlen)
 	aliastrust(path, &st);
 	return 0;
 fail:
-	(void)snprintf(err, errlen, "4.3.0 alias file %s: %s", path,
-	    strerror(errno));
-	logmsg(LOG_ERR, "aliases: %s", err);
+	tempexp(e, "4.3.0 alias file %s: %s", path);
 	return -1;
 }
 
@@ -582,19 +594,6 @@ local_getuser(const char *name, struct passwd **pw)
 	*pw = name[i] == '\0' ? getpwnam(low) : NULL;
 	return *pw == NULL && errno != 0 && errno != ENOENT &&
 	    errno != ESRCH && errno != EBADF && errno != EPERM ? -1 : 0;
-}
-
-/* A temporary failure of the whole expansion; the first reason is kept. */
-static void
-tempexp(struct exp *e, const char *fmt, const char *arg)
-{
-	int n = errno;
-
-	if (!e->fail) {
-		(void)snprintf(e->err, e->errlen, fmt, arg, strerror(n));
-		logmsg(LOG_ERR, "aliases: %s", e->err);
-	}
-	e->fail = 1;
 }
 
 static void
@@ -691,9 +690,7 @@ expandaddr(struct exp *e, const char *addr, int noalias, int trusted)
 		addtarget(e, T_REMOTE, addr);
 	} else if (noalias) {
 		addmailbox(e, local);
-	} else if (!e->loaded && loadaliases(e->err, e->errlen) != 0) {
-		e->fail = 1;
-	} else {
+	} else if (e->loaded || loadaliases(e) == 0) {
 		e->loaded = 1;
 		expandlocal(e, local, trusted);
 	}
