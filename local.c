@@ -529,19 +529,16 @@ opendirmk(int at, const char *name, uid_t uid, gid_t gid, int *bad)
 	}
 	if (!made && geteuid() == 0 && (fstat(fd, &st) != 0 ||
 	    st.st_uid != uid)) {
-		(void)close(fd);	/* read-only */
 		*bad = 1;
 		errno = EPERM;
-		return -1;
+	} else if (!made || ((geteuid() != 0 || fchown(fd, uid, gid) == 0) &&
+	    (at == AT_FDCWD || fsync(at) == 0))) {
+		return fd;	/* an old one of its user, or a new one given */
 	}
-	if (made && ((geteuid() == 0 && fchown(fd, uid, gid) != 0) ||
-	    (at != AT_FDCWD && fsync(at) != 0))) {
-		e = errno;
-		(void)close(fd);	/* read-only */
-		errno = e;
-		return -1;
-	}
-	return fd;
+	e = errno;
+	(void)close(fd);	/* read-only */
+	errno = e;
+	return -1;
 }
 
 /* time.M<usec>P<pid>Q<n>.<host>, '/' and ':' escaped as Maildir says. */
