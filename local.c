@@ -472,8 +472,6 @@ mboxdeliver(struct mbox *b, const struct msg *m, int dffd, char *reply,
 	struct stat st;
 	int s, e;
 
-	b->fd = -1;
-	st.st_size = 0;
 	if ((s = openmbox(b, reply, rlen)) != D_OK ||
 	    (!b->dev && (s = lockmbox(b, reply, rlen)) != D_OK)) {
 		goto out;
