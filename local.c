@@ -78,16 +78,6 @@ tempfail(char *reply, size_t rlen, const char *what, const char *path)
 	    strerror(e));
 }
 
-/* The output buffer, emptied, for fd. */
-static struct wbuf *
-oopen(int fd)
-{
-	obuf.fd = fd;
-	obuf.err = 0;
-	obuf.n = 0;
-	return &obuf;
-}
-
 /* The '>'s and the part of "From " held back at the start of a line. */
 static void
 pending(struct wbuf *o, size_t *nq, size_t *nf)
@@ -433,29 +423,40 @@ lockmbox(struct mbox *b, char *reply, size_t rlen)
 	    "locked");
 }
 
-/* "From sender date", Return-Path, the quoted df, and a blank line. */
+/*
+ * The copy in fd, 0 or -1 with errno. An mbox gets "From sender date",
+ * Return-Path, the quoted df and a blank line; a Maildir file Return-Path
+ * and the df as it is.
+ */
 static int
-writembox(struct mbox *b, const struct msg *m, int dffd)
+writecopy(int fd, const struct msg *m, int dffd, int mbox)
 {
-	struct wbuf *o = oopen(b->fd);
+	struct wbuf *o = &obuf;
 	char from[1024], date[64], line[sizeof from + sizeof date + 8];
 	time_t t = m->arrival > 0 ? m->arrival : time(NULL);
 	struct tm tm;
 	int last;
 
-	cleansender(m, from, sizeof from, 1);
-	if (localtime_r(&t, &tm) == NULL ||
-	    strftime(date, sizeof date, "%a %b %e %H:%M:%S %Y", &tm) == 0) {
-		errno = EINVAL;
-		return -1;
+	o->fd = fd;
+	o->err = 0;
+	o->n = 0;
+	if (mbox) {
+		cleansender(m, from, sizeof from, 1);
+		if (localtime_r(&t, &tm) == NULL || strftime(date, sizeof date,
+		    "%a %b %e %H:%M:%S %Y", &tm) == 0) {
+			errno = EINVAL;
+			return -1;
+		}
+		wput(o, line, (size_t)snprintf(line, sizeof line,
+		    "From %s %s\n", from, date));
 	}
-	wput(o, line, (size_t)snprintf(line, sizeof line, "From %s %s\n", from,
-	    date));
 	wput(o, ibuf, returnpath(ibuf, BUFSZ, m));
-	if ((last = copydf(o, m, dffd, 1)) < 0) {
+	if ((last = copydf(o, m, dffd, mbox)) < 0) {
 		return -1;
 	}
-	wput(o, "\n\n", last == '\n' ? 1 : 2);
+	if (mbox) {
+		wput(o, "\n\n", last == '\n' ? 1 : 2);
+	}
 	wflush(o);
 	errno = o->err;
 	return o->err != 0 ? -1 : 0;
@@ -478,7 +479,7 @@ mboxdeliver(struct mbox *b, const struct msg *m, int dffd, char *reply,
 	}
 	if (!b->dev && fstat(b->fd, &st) != 0) {
 		s = tempfail(reply, rlen, "cannot stat", b->path);
-	} else if (writembox(b, m, dffd) != 0 ||
+	} else if (writecopy(b->fd, m, dffd, 1) != 0 ||
 	    (!b->dev && fsync(b->fd) != 0)) {
 		e = errno;
 		if (!b->dev && (ftruncate(b->fd, st.st_size) != 0 ||
@@ -562,34 +563,25 @@ static int
 maildirfile(int tmp, int new, const char *name, const struct msg *m,
     int dffd, uid_t uid, gid_t gid)
 {
-	struct wbuf *o;
-	int fd;
+	int fd, e = 0;
 
 	if ((fd = openat(tmp, name, O_WRONLY | O_CREAT | O_EXCL |
 	    O_NOFOLLOW | O_CLOEXEC, 0600)) < 0) {
 		return -1;
 	}
-	o = oopen(fd);
-	if (geteuid() == 0 && fchown(o->fd, uid, gid) != 0) {
-		o->err = errno;
+	if ((geteuid() == 0 && fchown(fd, uid, gid) != 0) ||
+	    writecopy(fd, m, dffd, 0) != 0 || fsync(fd) != 0) {
+		e = errno;
 	}
-	wput(o, ibuf, returnpath(ibuf, BUFSZ, m));
-	if (copydf(o, m, dffd, 0) < 0 && o->err == 0) {
-		o->err = errno;
+	if (close(fd) != 0 && e == 0) {
+		e = errno;
 	}
-	wflush(o);
-	if (o->err == 0 && fsync(o->fd) != 0) {
-		o->err = errno;
-	}
-	if (close(o->fd) != 0 && o->err == 0) {
-		o->err = errno;
-	}
-	if (o->err == 0 && renameat(tmp, name, new, name) == 0) {
+	if (e == 0 && renameat(tmp, name, new, name) == 0) {
 		return fsync(new);
 	}
-	o->err = o->err != 0 ? o->err : errno;
-	(void)unlinkat(tmp, name, 0);	/* clean up; o->err is the cause */
-	errno = o->err;
+	e = e != 0 ? e : errno;
+	(void)unlinkat(tmp, name, 0);	/* clean up; e is the cause */
+	errno = e;
 	return -1;
 }
 
