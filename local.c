@@ -46,13 +46,17 @@ static struct wbuf obuf;	/* IOBUF: as large as ibuf */
 
 /* --- the mailers --- */
 
-/* For descriptors whose close cannot lose data (read-only, pipes). */
+/*
+ * For descriptors whose close cannot lose data (read-only, pipes): close
+ * *fd if open, and mark it closed (-1).
+ */
 static void
-xclose(int fd)
+xclose(int *fd)
 {
-	if (fd >= 0) {
-		(void)close(fd);
+	if (*fd >= 0) {
+		(void)close(*fd);
 	}
+	*fd = -1;
 }
 
 static int
@@ -194,13 +198,11 @@ static const char *
 checkmbox(const struct mbox *b, const struct stat *st, int made, char *why,
     size_t wlen)
 {
-	int root = geteuid() == 0;
-
 	if (!(b->isfile && S_ISCHR(st->st_mode)) &&
 	    (!S_ISREG(st->st_mode) || st->st_nlink != 1)) {
 		return "not a regular file with one link";
 	}
-	if (!made && root && !b->isfile && !b->dead &&
+	if (!made && geteuid() == 0 && !b->isfile && !b->dead &&
 	    st->st_uid != b->uid && st->st_uid != 0) {
 		return "not owned by its user";
 	}
@@ -609,7 +611,7 @@ maildir(const char *dir, uid_t uid, gid_t gid, const struct msg *m,
 		s = tempfail(reply, rlen, "cannot deliver to", dir);
 	}
 	for (i = 0; i < 4; i++) {
-		xclose(fd[i]);
+		xclose(&fd[i]);
 	}
 	return s == D_OK ? setreply(reply, rlen, D_OK, "2.0.0 delivered to "
 	    "maildir") : s;
@@ -676,6 +678,7 @@ runchild(const char *cmd, const struct msg *m, const char *rcpt, int in,
 	char *env[] = { "PATH=/usr/bin:/bin", "SHELL=/bin/sh", sender,
 	    recipient, NULL };
 	const char *ru = set.runasuser;
+	int drop = geteuid() == 0 && strcmp(ru, "root") != 0;
 	struct passwd *pw = NULL;
 	sigset_t none;
 	int sig;
@@ -686,15 +689,13 @@ runchild(const char *cmd, const struct msg *m, const char *rcpt, int in,
 	}
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
-	if (geteuid() == 0 && strcmp(ru, "root") != 0 &&
-	    (pw = getpwnam(ru)) == NULL) {
+	if (drop && (pw = getpwnam(ru)) == NULL) {
 		pw = getpwnam("nobody");
 	}
 	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0 ||
-	    chdir("/") != 0 || (geteuid() == 0 && strcmp(ru, "root") != 0 &&
-	    (pw == NULL || setgroups(1, &pw->pw_gid) != 0 ||
-	    setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0 ||
-	    (pw->pw_uid != 0 && setuid(0) == 0)))) {
+	    chdir("/") != 0 || (drop && (pw == NULL ||
+	    setgroups(1, &pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
+	    setuid(pw->pw_uid) != 0 || (pw->pw_uid != 0 && setuid(0) == 0)))) {
 		dprintf(out, "mta: cannot set up the command as %s\n", ru);
 		_exit(EX_TEMPFAIL);
 	}
@@ -716,8 +717,7 @@ feed(struct cmd *c, int dffd)
 	while (c->in >= 0) {
 		if (c->pos == c->len) {
 			if ((r = pread(dffd, ibuf, BUFSZ, c->off)) <= 0) {
-				xclose(c->in);	/* EOF for the command */
-				c->in = -1;
+				xclose(&c->in);	/* EOF for the command */
 				return r < 0 ? -1 : 0;
 			}
 			c->off += r;
@@ -727,8 +727,7 @@ feed(struct cmd *c, int dffd)
 		if ((r = write(c->in, ibuf + c->pos, c->len - c->pos)) < 0) {
 			if (errno != EAGAIN && errno != EINTR) {
 				/* EPIPE: it wants no more; its status says */
-				xclose(c->in);
-				c->in = -1;
+				xclose(&c->in);
 			}
 			return 0;
 		}
@@ -752,8 +751,7 @@ drain(struct cmd *c)
 		if (r > 0) {
 			c->n += room > 0 ? (size_t)r : 0;
 		} else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
-			xclose(c->out);
-			c->out = -1;
+			xclose(&c->out);
 		} else if (errno == EAGAIN) {
 			return;
 		}
@@ -835,8 +833,8 @@ pipedeliver(const struct target *t, const struct msg *m, int dffd,
 	    (pid = fork()) < 0) {
 		r = tempfail(reply, rlen, "cannot start", t->addr);
 		for (i = 0; i < 2; i++) {
-			xclose(in[i]);
-			xclose(out[i]);
+			xclose(&in[i]);
+			xclose(&out[i]);
 		}
 		return r;
 	}
@@ -845,16 +843,16 @@ pipedeliver(const struct target *t, const struct msg *m, int dffd,
 		    out[1]);
 	}
 	(void)setpgid(pid, 0);	/* as the child does: no race with kill */
-	xclose(in[0]);
-	xclose(out[1]);
+	xclose(&in[0]);
+	xclose(&out[1]);
 	c.in = in[1];
 	c.out = out[0];
 	(void)fcntl(c.in, F_SETFL, O_NONBLOCK);	/* valid fds: cannot fail */
 	(void)fcntl(c.out, F_SETFL, O_NONBLOCK);
 	c.len = returnpath(ibuf, BUFSZ, m);	/* fed first, then the df */
 	r = waitcmd(pid, &c, dffd, &status);
-	xclose(c.in);
-	xclose(c.out);
+	xclose(&c.in);
+	xclose(&c.out);
 	if (r == 1) {
 		return setreply(reply, rlen, D_TEMP, "4.3.0 command timed out "
 		    "after %d s", PIPE_TIMEOUT);
