@@ -294,33 +294,30 @@ additem(char *raw, struct strv *sv)
 	strv_add(sv, u);
 }
 
-/* Split at commas outside double quotes; -1 for an unterminated quote. */
+/*
+ * Split s in place at commas outside double quotes; -1 for an
+ * unterminated quote.
+ */
 static int
-splititems(const char *s, struct strv *sv)
+splititems(char *s, struct strv *sv)
 {
-	char *cur = xmalloc(strlen(s) + 1);
-	size_t len = 0;
+	char *item = s;
 	int inq = 0;
 
 	for (; *s != '\0'; s++) {
 		if (*s == ',' && !inq) {
-			cur[len] = '\0';
-			additem(cur, sv);
-			len = 0;
-			continue;
-		}
-		if (inq && *s == '\\' && s[1] != '\0') {
-			cur[len++] = *s++;
+			*s = '\0';
+			additem(item, sv);
+			item = s + 1;
+		} else if (inq && *s == '\\' && s[1] != '\0') {
+			s++;
 		} else if (*s == '"') {
 			inq = !inq;
 		}
-		cur[len++] = *s;
 	}
-	cur[len] = '\0';
 	if (!inq) {
-		additem(cur, sv);
+		additem(item, sv);
 	}
-	free(cur);
 	return inq ? -1 : 0;
 }
 
