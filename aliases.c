@@ -460,11 +460,9 @@ parsebuf(struct parse *p, char *s)
 		}
 		last = *nl == '\0';
 		*nl = '\0';
-		if (*s == ' ' || *s == '\t') {
-			if (!skipline(s)) {
-				aerr(p, start, "continuation line without an "
-				    "alias name");
-			}
+		if (!skipline(s) && (*s == ' ' || *s == '\t')) {
+			aerr(p, start, "continuation line without an alias "
+			    "name");
 		} else if (!skipline(s)) {
 			parseentry(p, s, start);
 		}
