@@ -526,10 +526,9 @@ loadaliases(struct exp *e)
 {
 	const char *path = set.aliasfile;
 	struct parse p = { .path = path };
-	struct stat st;
+	struct stat st = { 0 };		/* none yet: st_ino 0 */
 	char *buf = NULL;
 
-	memset(&st, 0, sizeof st);
 	if (*path != '\0' && stat(path, &st) != 0 && errno != ENOENT &&
 	    errno != ENOTDIR) {
 		goto fail;
