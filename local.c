@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE	/* pipe2() on glibc (the test build) */
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <sys/wait.h>
 #include <ctype.h>
 #include <errno.h>
@@ -266,28 +267,6 @@ openmbox(struct mbox *b, char *reply, size_t rlen)
 	return D_OK;
 }
 
-/* When this machine booted (btime in /proc/stat), or 0 if unknown. */
-static time_t
-boottime(void)
-{
-	static time_t bt = -1;
-	char *buf = NULL, *p;
-	int fd;
-
-	if (bt != -1) {
-		return bt;
-	}
-	/* the intr line alone can be tens of KiB on a large machine */
-	if ((fd = open("/proc/stat", O_RDONLY | O_CLOEXEC)) != -1) {
-		buf = readall(fd, 1 << 20, NULL);
-		(void)close(fd);	/* read-only */
-	}
-	p = buf != NULL ? strstr(buf, "\nbtime ") : NULL;
-	bt = p != NULL ? (time_t)strtoll(p + 7, NULL, 10) : 0;
-	free(buf);
-	return bt;
-}
-
 /*
  * Is someone else's dot-lock dead? One from before the last boot is,
  * whatever it holds, and any (empty, unreadable, a live pid) older than
@@ -297,7 +276,7 @@ boottime(void)
 static int
 stalelock(const char *lock)
 {
-	time_t bt = boottime();
+	struct sysinfo si;	/* uptime: since the boot */
 	struct stat st;
 	char buf[32], *end;
 	ssize_t n = 0;
@@ -307,7 +286,8 @@ stalelock(const char *lock)
 	if (lstat(lock, &st) != 0) {
 		return errno == ENOENT;		/* gone meanwhile */
 	}
-	if ((bt > 0 && st.st_mtime < bt) ||
+	if ((sysinfo(&si) == 0 &&
+	    st.st_mtime < time(NULL) - (time_t)si.uptime) ||
 	    time(NULL) - st.st_mtime > LOCK_STALE) {
 		return 1;
 	}
