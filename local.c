@@ -348,16 +348,12 @@ linklock(struct mbox *b, char *reply, size_t rlen)
 	}
 	e = errno;
 	(void)unlink(tmp);
-	if (ok) {
-		b->dotlock = 1;
-		return D_OK;
-	}
-	if (e == EEXIST) {
-		return -1;
+	b->dotlock = ok;
+	if (ok || e == EPERM) {
+		return D_OK;	/* EPERM: no hard links (FAT), fcntl alone */
 	}
 	errno = e;
-	/* a file system without hard links (FAT): fcntl alone */
-	return e == EPERM ? D_OK : tempfail(reply, rlen, "cannot lock with",
+	return e == EEXIST ? -1 : tempfail(reply, rlen, "cannot lock with",
 	    b->lock);
 }
 
