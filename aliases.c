@@ -506,10 +506,8 @@ aliastrust(const char *path, const struct stat *st)
 static void
 tempexp(struct exp *e, const char *fmt, const char *arg)
 {
-	int n = errno;
-
 	if (!e->fail) {
-		(void)snprintf(e->err, e->errlen, fmt, arg, strerror(n));
+		(void)snprintf(e->err, e->errlen, fmt, arg, strerror(errno));
 		logmsg(LOG_ERR, "aliases: %s", e->err);
 	}
 	e->fail = 1;
