@@ -294,33 +294,30 @@ additem(char *raw, struct strv *sv)
 	strv_add(sv, u);
 }
 
-/* Split at commas outside double quotes; -1 for an unterminated quote. */
+/*
+ * Split s in place at commas outside double quotes; -1 for an
+ * unterminated quote.
+ */
 static int
-splititems(const char *s, struct strv *sv)
+splititems(char *s, struct strv *sv)
 {
-	char *cur = xmalloc(strlen(s) + 1);
-	size_t len = 0;
+	char *item = s;
 	int inq = 0;
 
 	for (; *s != '\0'; s++) {
 		if (*s == ',' && !inq) {
-			cur[len] = '\0';
-			additem(cur, sv);
-			len = 0;
-			continue;
-		}
-		if (inq && *s == '\\' && s[1] != '\0') {
-			cur[len++] = *s++;
+			*s = '\0';
+			additem(item, sv);
+			item = s + 1;
+		} else if (inq && *s == '\\' && s[1] != '\0') {
+			s++;
 		} else if (*s == '"') {
 			inq = !inq;
 		}
-		cur[len++] = *s;
 	}
-	cur[len] = '\0';
 	if (!inq) {
-		additem(cur, sv);
+		additem(item, sv);
 	}
-	free(cur);
 	return inq ? -1 : 0;
 }
 
@@ -463,11 +460,9 @@ parsebuf(struct parse *p, char *s)
 		}
 		last = *nl == '\0';
 		*nl = '\0';
-		if (*s == ' ' || *s == '\t') {
-			if (!skipline(s)) {
-				aerr(p, start, "continuation line without an "
-				    "alias name");
-			}
+		if (!skipline(s) && (*s == ' ' || *s == '\t')) {
+			aerr(p, start, "continuation line without an alias "
+			    "name");
 		} else if (!skipline(s)) {
 			parseentry(p, s, start);
 		}
@@ -507,20 +502,31 @@ aliastrust(const char *path, const struct stat *st)
 	at.warned = !at.trusted;
 }
 
+/* A temporary failure of the whole expansion; the first reason is kept. */
+static void
+tempexp(struct exp *e, const char *fmt, const char *arg)
+{
+	if (!e->fail) {
+		(void)snprintf(e->err, e->errlen, fmt, arg, strerror(errno));
+		logmsg(LOG_ERR, "aliases: %s", e->err);
+	}
+	e->fail = 1;
+}
+
 /*
  * Load set.aliasfile unless the cached copy is still that file: comparing
  * the stat lets a long-running daemon see an edited file. Entries with
- * errors are left out (mta -bi names them).
+ * errors are left out (mta -bi names them); a file that cannot be read
+ * fails the expansion (tempexp).
  */
 static int
-loadaliases(char *err, size_t errlen)
+loadaliases(struct exp *e)
 {
 	const char *path = set.aliasfile;
 	struct parse p = { .path = path };
-	struct stat st;
+	struct stat st = { 0 };		/* none yet: st_ino 0 */
 	char *buf = NULL;
 
-	memset(&st, 0, sizeof st);
 	if (*path != '\0' && stat(path, &st) != 0 && errno != ENOENT &&
 	    errno != ENOTDIR) {
 		goto fail;
@@ -557,9 +563,7 @@ loadaliases(char *err, size_t errlen)
 	aliastrust(path, &st);
 	return 0;
 fail:
-	(void)snprintf(err, errlen, "4.3.0 alias file %s: %s", path,
-	    strerror(errno));
-	logmsg(LOG_ERR, "aliases: %s", err);
+	tempexp(e, "4.3.0 alias file %s: %s", path);
 	return -1;
 }
 
@@ -582,19 +586,6 @@ local_getuser(const char *name, struct passwd **pw)
 	*pw = name[i] == '\0' ? getpwnam(low) : NULL;
 	return *pw == NULL && errno != 0 && errno != ENOENT &&
 	    errno != ESRCH && errno != EBADF && errno != EPERM ? -1 : 0;
-}
-
-/* A temporary failure of the whole expansion; the first reason is kept. */
-static void
-tempexp(struct exp *e, const char *fmt, const char *arg)
-{
-	int n = errno;
-
-	if (!e->fail) {
-		(void)snprintf(e->err, e->errlen, fmt, arg, strerror(n));
-		logmsg(LOG_ERR, "aliases: %s", e->err);
-	}
-	e->fail = 1;
 }
 
 static void
@@ -691,9 +682,7 @@ expandaddr(struct exp *e, const char *addr, int noalias, int trusted)
 		addtarget(e, T_REMOTE, addr);
 	} else if (noalias) {
 		addmailbox(e, local);
-	} else if (!e->loaded && loadaliases(e->err, e->errlen) != 0) {
-		e->fail = 1;
-	} else {
+	} else if (e->loaded || loadaliases(e) == 0) {
 		e->loaded = 1;
 		expandlocal(e, local, trusted);
 	}

@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE	/* pipe2() on glibc (the test build) */
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <sys/wait.h>
 #include <ctype.h>
 #include <errno.h>
@@ -25,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sysexits.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -46,13 +46,17 @@ static struct wbuf obuf;	/* IOBUF: as large as ibuf */
 
 /* --- the mailers --- */
 
-/* For descriptors whose close cannot lose data (read-only, pipes). */
+/*
+ * For descriptors whose close cannot lose data (read-only, pipes): close
+ * *fd if open, and mark it closed (-1).
+ */
 static void
-xclose(int fd)
+xclose(int *fd)
 {
-	if (fd >= 0) {
-		(void)close(fd);
+	if (*fd >= 0) {
+		(void)close(*fd);
 	}
+	*fd = -1;
 }
 
 static int
@@ -76,16 +80,6 @@ tempfail(char *reply, size_t rlen, const char *what, const char *path)
 	return setreply(reply, rlen, D_TEMP, "%s %s %s: %s",
 	    e == ENOSPC || e == EDQUOT ? "4.2.2" : "4.3.0", what, path,
 	    strerror(e));
-}
-
-/* The output buffer, emptied, for fd. */
-static struct wbuf *
-oopen(int fd)
-{
-	obuf.fd = fd;
-	obuf.err = 0;
-	obuf.n = 0;
-	return &obuf;
 }
 
 /* The '>'s and the part of "From " held back at the start of a line. */
@@ -168,15 +162,17 @@ cleansender(const struct msg *m, char *buf, size_t len, int forfrom)
 	buf[i] = '\0';
 }
 
-static void
-putreturnpath(struct wbuf *o, const struct msg *m)
+/*
+ * "Return-Path: <sender>\n" in buf, and its length. The callers put it in
+ * ibuf, which the df's copy fills only after it has been used.
+ */
+static size_t
+returnpath(char *buf, size_t len, const struct msg *m)
 {
 	char s[1024];
 
 	cleansender(m, s, sizeof s, 0);
-	wput(o, "Return-Path: <", 14);
-	wput(o, s, strlen(s));
-	wput(o, ">\n", 2);
+	return (size_t)snprintf(buf, len, "Return-Path: <%s>\n", s);
 }
 
 /* An mbox being appended to: a user's, or a /file from the aliases. */
@@ -193,26 +189,6 @@ struct mbox {
 };
 
 /*
- * Open an existing named file (a /file or DeadLetterFile), else create it,
- * but only on a path that root alone controls (local_safepath): whoever
- * can write a directory on the way could point us anywhere.
- */
-static int
-opennamed(struct mbox *b, int fl, int *made, char *why, size_t wlen)
-{
-	*made = 0;
-	if ((b->fd = open(b->path, fl)) >= 0 || errno != ENOENT) {
-		return 0;
-	}
-	if (!local_safepath(b->path, geteuid(), why, wlen)) {
-		return -1;
-	}
-	*made = 1;
-	b->fd = open(b->path, fl | O_CREAT | O_EXCL, 0600);
-	return 0;
-}
-
-/*
  * Is the opened file one we may append to? A regular file with one link
  * (a /file may be a device such as /dev/null); a mailbox belongs to its
  * user or root; DeadLetterFile to root (us) and private; a named file lies
@@ -222,13 +198,11 @@ static const char *
 checkmbox(const struct mbox *b, const struct stat *st, int made, char *why,
     size_t wlen)
 {
-	int root = geteuid() == 0;
-
 	if (!(b->isfile && S_ISCHR(st->st_mode)) &&
 	    (!S_ISREG(st->st_mode) || st->st_nlink != 1)) {
 		return "not a regular file with one link";
 	}
-	if (!made && root && !b->isfile && !b->dead &&
+	if (!made && geteuid() == 0 && !b->isfile && !b->dead &&
 	    st->st_uid != b->uid && st->st_uid != 0) {
 		return "not owned by its user";
 	}
@@ -244,29 +218,32 @@ checkmbox(const struct mbox *b, const struct stat *st, int made, char *why,
 }
 
 /*
- * Open for append, creating it 0600. O_NOFOLLOW and the link count stop
- * whoever can write the spool from pointing us at another file; as root, an
- * existing mailbox must belong to its user (or root). O_NONBLOCK: a FIFO
- * planted in its place must not hang us.
+ * Open for append, creating it 0600 (O_EXCL) if there is none. O_NOFOLLOW
+ * and the link count stop whoever can write the spool from pointing us at
+ * another file; as root, an existing mailbox must belong to its user (or
+ * root). O_NONBLOCK: a FIFO planted in its place must not hang us. A named
+ * file (a /file or DeadLetterFile) is created only on a path that root
+ * alone controls (local_safepath): whoever can write a directory on the way
+ * could point us anywhere.
  */
 static int
 openmbox(struct mbox *b, char *reply, size_t rlen)
 {
 	int fl = O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
 	    O_NOCTTY;
-	int made = 1, root = geteuid() == 0;
+	int made = 0, root = geteuid() == 0;
 	char why[PATH_MAX + 100];
 	const char *bad = NULL;
 	struct stat st;
 
-	if (b->isfile || b->dead) {
-		if (opennamed(b, fl, &made, why, sizeof why) != 0) {
+	if ((b->fd = open(b->path, fl)) < 0 && errno == ENOENT) {
+		if ((b->isfile || b->dead) &&
+		    !local_safepath(b->path, geteuid(), why, sizeof why)) {
 			bad = why;
+		} else {
+			made = 1;
+			b->fd = open(b->path, fl | O_CREAT | O_EXCL, 0600);
 		}
-	} else if ((b->fd = open(b->path, fl | O_CREAT | O_EXCL, 0600)) < 0 &&
-	    errno == EEXIST) {
-		made = 0;
-		b->fd = open(b->path, fl);
 	}
 	if (bad == NULL && (b->fd < 0 || fstat(b->fd, &st) != 0)) {
 		return tempfail(reply, rlen, "cannot open", b->path);
@@ -290,70 +267,38 @@ openmbox(struct mbox *b, char *reply, size_t rlen)
 }
 
 /*
- * Does the dot-lock name a process of this machine that no longer runs?
- * (A lock made by a killed runner must not hold mail for LOCK_STALE.)
- */
-static int
-deadholder(const char *lock)
-{
-	char buf[32], *end;
-	ssize_t n;
-	long pid;
-	int fd;
-
-	if ((fd = open(lock, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC)) == -1) {
-		return 0;
-	}
-	n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0) {
-		return 0;
-	}
-	buf[n] = '\0';
-	pid = strtol(buf, &end, 10);
-	return pid > 0 && (*end == '\n' || *end == '\0') &&
-	    kill((pid_t)pid, 0) == -1 && errno == ESRCH;
-}
-
-/* When this machine booted (btime in /proc/stat), or 0 if unknown. */
-static time_t
-boottime(void)
-{
-	static time_t bt = -1;
-	char *buf = NULL, *p;
-	int fd;
-
-	if (bt != -1) {
-		return bt;
-	}
-	/* the intr line alone can be tens of KiB on a large machine */
-	if ((fd = open("/proc/stat", O_RDONLY | O_CLOEXEC)) != -1) {
-		buf = readall(fd, 1 << 20, NULL);
-		(void)close(fd);	/* read-only */
-	}
-	p = buf != NULL ? strstr(buf, "\nbtime ") : NULL;
-	bt = p != NULL ? (time_t)strtoll(p + 7, NULL, 10) : 0;
-	free(buf);
-	return bt;
-}
-
-/*
  * Is someone else's dot-lock dead? One from before the last boot is,
- * whatever it holds; so is one naming a process that no longer runs, and
- * any (empty, unreadable, a live pid) older than LOCK_STALE.
+ * whatever it holds, and any (empty, unreadable, a live pid) older than
+ * LOCK_STALE; so is one naming a process of this machine that no longer
+ * runs (a lock made by a killed runner must not hold mail for LOCK_STALE).
  */
 static int
 stalelock(const char *lock)
 {
-	time_t bt = boottime();
+	struct sysinfo si;	/* uptime: since the boot */
 	struct stat st;
+	char buf[32], *end;
+	ssize_t n = 0;
+	long pid;
+	int fd;
 
 	if (lstat(lock, &st) != 0) {
 		return errno == ENOENT;		/* gone meanwhile */
 	}
-	return (bt > 0 && st.st_mtime < bt) ||
-	    time(NULL) - st.st_mtime > LOCK_STALE || deadholder(lock);
+	if ((sysinfo(&si) == 0 &&
+	    st.st_mtime < time(NULL) - (time_t)si.uptime) ||
+	    time(NULL) - st.st_mtime > LOCK_STALE) {
+		return 1;
+	}
+	if ((fd = open(lock, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC)) != -1) {
+		n = read(fd, buf, sizeof buf - 1);
+		(void)close(fd);	/* read-only */
+	}
+	buf[n > 0 ? n : 0] = '\0';
+	pid = strtol(buf, &end, 10);
+	return pid > 0 && (*end == '\n' || *end == '\0') &&
+	    kill((pid_t)pid, 0) == -1 && errno == ESRCH;
 }
 
 /*
@@ -403,16 +348,12 @@ linklock(struct mbox *b, char *reply, size_t rlen)
 	}
 	e = errno;
 	(void)unlink(tmp);
-	if (ok) {
-		b->dotlock = 1;
-		return D_OK;
-	}
-	if (e == EEXIST) {
-		return -1;
+	b->dotlock = ok;
+	if (ok || e == EPERM) {
+		return D_OK;	/* EPERM: no hard links (FAT), fcntl alone */
 	}
 	errno = e;
-	/* a file system without hard links (FAT): fcntl alone */
-	return e == EPERM ? D_OK : tempfail(reply, rlen, "cannot lock with",
+	return e == EEXIST ? -1 : tempfail(reply, rlen, "cannot lock with",
 	    b->lock);
 }
 
@@ -459,29 +400,40 @@ lockmbox(struct mbox *b, char *reply, size_t rlen)
 	    "locked");
 }
 
-/* "From sender date", Return-Path, the quoted df, and a blank line. */
+/*
+ * The copy in fd, 0 or -1 with errno. An mbox gets "From sender date",
+ * Return-Path, the quoted df and a blank line; a Maildir file Return-Path
+ * and the df as it is.
+ */
 static int
-writembox(struct mbox *b, const struct msg *m, int dffd)
+writecopy(int fd, const struct msg *m, int dffd, int mbox)
 {
-	struct wbuf *o = oopen(b->fd);
+	struct wbuf *o = &obuf;
 	char from[1024], date[64], line[sizeof from + sizeof date + 8];
 	time_t t = m->arrival > 0 ? m->arrival : time(NULL);
 	struct tm tm;
 	int last;
 
-	cleansender(m, from, sizeof from, 1);
-	if (localtime_r(&t, &tm) == NULL ||
-	    strftime(date, sizeof date, "%a %b %e %H:%M:%S %Y", &tm) == 0) {
-		errno = EINVAL;
+	o->fd = fd;
+	o->err = 0;
+	o->n = 0;
+	if (mbox) {
+		cleansender(m, from, sizeof from, 1);
+		if (localtime_r(&t, &tm) == NULL || strftime(date, sizeof date,
+		    "%a %b %e %H:%M:%S %Y", &tm) == 0) {
+			errno = EINVAL;
+			return -1;
+		}
+		wput(o, line, (size_t)snprintf(line, sizeof line,
+		    "From %s %s\n", from, date));
+	}
+	wput(o, ibuf, returnpath(ibuf, BUFSZ, m));
+	if ((last = copydf(o, m, dffd, mbox)) < 0) {
 		return -1;
 	}
-	wput(o, line, (size_t)snprintf(line, sizeof line, "From %s %s\n", from,
-	    date));
-	putreturnpath(o, m);
-	if ((last = copydf(o, m, dffd, 1)) < 0) {
-		return -1;
+	if (mbox) {
+		wput(o, "\n\n", last == '\n' ? 1 : 2);
 	}
-	wput(o, "\n\n", last == '\n' ? 1 : 2);
 	wflush(o);
 	errno = o->err;
 	return o->err != 0 ? -1 : 0;
@@ -498,15 +450,13 @@ mboxdeliver(struct mbox *b, const struct msg *m, int dffd, char *reply,
 	struct stat st;
 	int s, e;
 
-	b->fd = -1;
-	st.st_size = 0;
 	if ((s = openmbox(b, reply, rlen)) != D_OK ||
 	    (!b->dev && (s = lockmbox(b, reply, rlen)) != D_OK)) {
 		goto out;
 	}
 	if (!b->dev && fstat(b->fd, &st) != 0) {
 		s = tempfail(reply, rlen, "cannot stat", b->path);
-	} else if (writembox(b, m, dffd) != 0 ||
+	} else if (writecopy(b->fd, m, dffd, 1) != 0 ||
 	    (!b->dev && fsync(b->fd) != 0)) {
 		e = errno;
 		if (!b->dev && (ftruncate(b->fd, st.st_size) != 0 ||
@@ -555,19 +505,16 @@ opendirmk(int at, const char *name, uid_t uid, gid_t gid, int *bad)
 	}
 	if (!made && geteuid() == 0 && (fstat(fd, &st) != 0 ||
 	    st.st_uid != uid)) {
-		(void)close(fd);	/* read-only */
 		*bad = 1;
 		errno = EPERM;
-		return -1;
+	} else if (!made || ((geteuid() != 0 || fchown(fd, uid, gid) == 0) &&
+	    (at == AT_FDCWD || fsync(at) == 0))) {
+		return fd;	/* an old one of its user, or a new one given */
 	}
-	if (made && ((geteuid() == 0 && fchown(fd, uid, gid) != 0) ||
-	    (at != AT_FDCWD && fsync(at) != 0))) {
-		e = errno;
-		(void)close(fd);	/* read-only */
-		errno = e;
-		return -1;
-	}
-	return fd;
+	e = errno;
+	(void)close(fd);	/* read-only */
+	errno = e;
+	return -1;
 }
 
 /* time.M<usec>P<pid>Q<n>.<host>, '/' and ':' escaped as Maildir says. */
@@ -593,34 +540,25 @@ static int
 maildirfile(int tmp, int new, const char *name, const struct msg *m,
     int dffd, uid_t uid, gid_t gid)
 {
-	struct wbuf *o;
-	int fd;
+	int fd, e = 0;
 
 	if ((fd = openat(tmp, name, O_WRONLY | O_CREAT | O_EXCL |
 	    O_NOFOLLOW | O_CLOEXEC, 0600)) < 0) {
 		return -1;
 	}
-	o = oopen(fd);
-	if (geteuid() == 0 && fchown(o->fd, uid, gid) != 0) {
-		o->err = errno;
+	if ((geteuid() == 0 && fchown(fd, uid, gid) != 0) ||
+	    writecopy(fd, m, dffd, 0) != 0 || fsync(fd) != 0) {
+		e = errno;
 	}
-	putreturnpath(o, m);
-	if (copydf(o, m, dffd, 0) < 0 && o->err == 0) {
-		o->err = errno;
+	if (close(fd) != 0 && e == 0) {
+		e = errno;
 	}
-	wflush(o);
-	if (o->err == 0 && fsync(o->fd) != 0) {
-		o->err = errno;
-	}
-	if (close(o->fd) != 0 && o->err == 0) {
-		o->err = errno;
-	}
-	if (o->err == 0 && renameat(tmp, name, new, name) == 0) {
+	if (e == 0 && renameat(tmp, name, new, name) == 0) {
 		return fsync(new);
 	}
-	o->err = o->err != 0 ? o->err : errno;
-	(void)unlinkat(tmp, name, 0);	/* clean up; o->err is the cause */
-	errno = o->err;
+	e = e != 0 ? e : errno;
+	(void)unlinkat(tmp, name, 0);	/* clean up; e is the cause */
+	errno = e;
 	return -1;
 }
 
@@ -648,7 +586,7 @@ maildir(const char *dir, uid_t uid, gid_t gid, const struct msg *m,
 		s = tempfail(reply, rlen, "cannot deliver to", dir);
 	}
 	for (i = 0; i < 4; i++) {
-		xclose(fd[i]);
+		xclose(&fd[i]);
 	}
 	return s == D_OK ? setreply(reply, rlen, D_OK, "2.0.0 delivered to "
 	    "maildir") : s;
@@ -715,6 +653,7 @@ runchild(const char *cmd, const struct msg *m, const char *rcpt, int in,
 	char *env[] = { "PATH=/usr/bin:/bin", "SHELL=/bin/sh", sender,
 	    recipient, NULL };
 	const char *ru = set.runasuser;
+	int drop = geteuid() == 0 && strcmp(ru, "root") != 0;
 	struct passwd *pw = NULL;
 	sigset_t none;
 	int sig;
@@ -725,15 +664,13 @@ runchild(const char *cmd, const struct msg *m, const char *rcpt, int in,
 	}
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
-	if (geteuid() == 0 && strcmp(ru, "root") != 0 &&
-	    (pw = getpwnam(ru)) == NULL) {
+	if (drop && (pw = getpwnam(ru)) == NULL) {
 		pw = getpwnam("nobody");
 	}
 	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0 ||
-	    chdir("/") != 0 || (geteuid() == 0 && strcmp(ru, "root") != 0 &&
-	    (pw == NULL || setgroups(1, &pw->pw_gid) != 0 ||
-	    setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0 ||
-	    (pw->pw_uid != 0 && setuid(0) == 0)))) {
+	    chdir("/") != 0 || (drop && (pw == NULL ||
+	    setgroups(1, &pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
+	    setuid(pw->pw_uid) != 0 || (pw->pw_uid != 0 && setuid(0) == 0)))) {
 		dprintf(out, "mta: cannot set up the command as %s\n", ru);
 		_exit(EX_TEMPFAIL);
 	}
@@ -755,8 +692,7 @@ feed(struct cmd *c, int dffd)
 	while (c->in >= 0) {
 		if (c->pos == c->len) {
 			if ((r = pread(dffd, ibuf, BUFSZ, c->off)) <= 0) {
-				xclose(c->in);	/* EOF for the command */
-				c->in = -1;
+				xclose(&c->in);	/* EOF for the command */
 				return r < 0 ? -1 : 0;
 			}
 			c->off += r;
@@ -766,8 +702,7 @@ feed(struct cmd *c, int dffd)
 		if ((r = write(c->in, ibuf + c->pos, c->len - c->pos)) < 0) {
 			if (errno != EAGAIN && errno != EINTR) {
 				/* EPIPE: it wants no more; its status says */
-				xclose(c->in);
-				c->in = -1;
+				xclose(&c->in);
 			}
 			return 0;
 		}
@@ -791,8 +726,7 @@ drain(struct cmd *c)
 		if (r > 0) {
 			c->n += room > 0 ? (size_t)r : 0;
 		} else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
-			xclose(c->out);
-			c->out = -1;
+			xclose(&c->out);
 		} else if (errno == EAGAIN) {
 			return;
 		}
@@ -874,8 +808,8 @@ pipedeliver(const struct target *t, const struct msg *m, int dffd,
 	    (pid = fork()) < 0) {
 		r = tempfail(reply, rlen, "cannot start", t->addr);
 		for (i = 0; i < 2; i++) {
-			xclose(in[i]);
-			xclose(out[i]);
+			xclose(&in[i]);
+			xclose(&out[i]);
 		}
 		return r;
 	}
@@ -884,18 +818,16 @@ pipedeliver(const struct target *t, const struct msg *m, int dffd,
 		    out[1]);
 	}
 	(void)setpgid(pid, 0);	/* as the child does: no race with kill */
-	xclose(in[0]);
-	xclose(out[1]);
+	xclose(&in[0]);
+	xclose(&out[1]);
 	c.in = in[1];
 	c.out = out[0];
 	(void)fcntl(c.in, F_SETFL, O_NONBLOCK);	/* valid fds: cannot fail */
 	(void)fcntl(c.out, F_SETFL, O_NONBLOCK);
-	cleansender(m, obuf.buf, 1024, 0);	/* unused while piping */
-	c.len = (size_t)snprintf(ibuf, BUFSZ, "Return-Path: <%s>\n",
-	    obuf.buf);
+	c.len = returnpath(ibuf, BUFSZ, m);	/* fed first, then the df */
 	r = waitcmd(pid, &c, dffd, &status);
-	xclose(c.in);
-	xclose(c.out);
+	xclose(&c.in);
+	xclose(&c.out);
 	if (r == 1) {
 		return setreply(reply, rlen, D_TEMP, "4.3.0 command timed out "
 		    "after %d s", PIPE_TIMEOUT);
