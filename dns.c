@@ -274,7 +274,7 @@ mkquery(unsigned char *q, unsigned int id, const unsigned char *name,
 {
 	size_t n = namelen(name);
 
-	memset(q, 0, 12);
+	memset(q, 0, 16 + n);
 	q[0] = id >> 8;
 	q[1] = id & 0xff;
 	q[2] = 0x01;	/* RD: the NameServer recurses for us */
@@ -282,70 +282,63 @@ mkquery(unsigned char *q, unsigned int id, const unsigned char *name,
 	memcpy(q + 12, name, n);
 	q[12 + n] = (unsigned char)(qtype >> 8);
 	q[13 + n] = qtype & 0xff;
-	q[14 + n] = 0;
 	q[15 + n] = QC_IN;
 	return 16 + n;
 }
 
-/* The RDATA of a record we keep, checked against its RDLENGTH. */
-static int
-rdata(const unsigned char *pkt, size_t len, size_t off, size_t rdlen,
-    struct dnsrr *rr)
-{
-	size_t end = off + rdlen;
-
-	switch (rr->type) {
-	case QT_A:
-	case QT_AAAA:
-		if (rdlen != (rr->type == QT_A ? 4u : 16u)) {
-			return -1;
-		}
-		memcpy(rr->addr, pkt + off, rdlen);
-		return 0;
-	case QT_MX:
-		if (rdlen < 3) {
-			return -1;
-		}
-		rr->pref = (int)get16(pkt + off);
-		off += 2;
-		/* FALLTHROUGH */
-	default:	/* QT_CNAME */
-		if (getname(pkt, len, &off, rr->target) == -1 || off != end) {
-			return -1;
-		}
-		return 0;
-	}
-}
-
-/* The answer section: A, AAAA, MX and CNAME records of class IN. */
+/*
+ * The answer section: A, AAAA, MX and CNAME records of class IN, their
+ * RDATA checked against its RDLENGTH; other records are stepped over.
+ */
 static int
 answers(const unsigned char *pkt, size_t len, size_t off, unsigned int an,
     struct dnsans *a)
 {
 	struct dnsrr spare, *rr;
-	unsigned int i, type, rdlen;
+	unsigned int i, rdlen;
+	size_t at;
 
-	for (i = 0; i < an; i++) {
+	for (i = 0; i < an; i++, off += rdlen) {
 		rr = a->n < DNS_MAXRR ? &a->rr[a->n] : &spare;
 		if (getname(pkt, len, &off, rr->owner) == -1 ||
 		    off + 10 > len) {
 			return PR_BAD;
 		}
-		type = get16(pkt + off);
+		rr->type = (int)get16(pkt + off);
 		rdlen = get16(pkt + off + 8);
 		off += 10;
 		if (off + rdlen > len) {
 			return PR_BAD;
 		}
-		if (get16(pkt + off - 8) == QC_IN && (type == QT_A ||
-		    type == QT_AAAA || type == QT_MX || type == QT_CNAME)) {
-			rr->type = (int)type;
-			if (rdata(pkt, len, off, rdlen, rr) == -1) {
+		if (get16(pkt + off - 8) != QC_IN) {
+			continue;
+		}
+		at = off;
+		switch (rr->type) {
+		case QT_A:
+		case QT_AAAA:
+			if (rdlen != (rr->type == QT_A ? 4u : 16u)) {
 				return PR_BAD;
 			}
-			a->n += rr != &spare;
+			memcpy(rr->addr, pkt + off, rdlen);
+			break;
+		case QT_MX:
+			if (rdlen < 3) {
+				return PR_BAD;
+			}
+			rr->pref = (int)get16(pkt + off);
+			at += 2;
+			/* FALLTHROUGH */
+		case QT_CNAME:
+			if (getname(pkt, len, &at, rr->target) == -1 ||
+			    at != off + rdlen) {
+				return PR_BAD;
+			}
+			break;
+		default:
+			continue;
 		}
-		off += rdlen;
+		a->n += rr != &spare;
 	}
 	return PR_OK;
 }
@@ -532,8 +525,6 @@ query(const struct sockaddr_storage *ns, const unsigned char *name,
 	size_t qlen;
 	int r;
 
-	a->n = 0;
-	a->rcode = -1;
 	qlen = mkquery(q + 2, rnd() & 0xffff, name, qtype);
 	q[0] = (unsigned char)(qlen >> 8);
 	q[1] = qlen & 0xff;
@@ -596,19 +587,18 @@ static int
 lookup(const struct sockaddr_storage *ns, unsigned char *name, int qtype,
     struct dnsans *a)
 {
-	unsigned char asked[256];
-	int hops = 0, n, s;
+	int hops = 0, before, n, s;
 
 	for (;;) {
 		if ((s = query(ns, name, qtype, a)) != 0) {
 			return s;
 		}
-		memcpy(asked, name, namelen(name));
+		before = hops;
 		if ((n = chase(a, name, qtype, &hops)) == -1) {
 			logmsg(LOG_NOTICE, "dns: CNAME chain too long");
 			return DNS_TEMP;
 		}
-		if (n > 0 || namecmp(asked, name) == 0) {
+		if (n > 0 || hops == before) {	/* not moved by a CNAME */
 			return 0;
 		}
 	}
@@ -645,7 +635,7 @@ getserver(struct sockaddr_storage *ns)
 	char ip[INET6_ADDRSTRLEN], *buf = NULL, *p;
 	unsigned char a[16];
 	size_t len;
-	int fd, k;
+	int fd, k = 0;
 
 	if (*set.nameserver != '\0') {
 		if (dns_parseserver(set.nameserver, ns) == 0) {
@@ -670,50 +660,44 @@ getserver(struct sockaddr_storage *ns)
 		}
 		p += 10 + strspn(p + 10, " \t");
 		len = strcspn(p, " \t\r\n#;");
-		if (len < sizeof(ip)) {
-			memcpy(ip, p, len);
-			ip[len] = '\0';
-			if ((k = ipaddr(ip, 0, a)) != 0) {
-				ipsockaddr(a, k, 53, ns);
-				free(buf);
-				return 0;
-			}
+		snprintf(ip, sizeof(ip), "%.*s", (int)len, p);
+		if (len < sizeof(ip) && (k = ipaddr(ip, 0, a)) != 0) {
+			break;
 		}
 	}
 	free(buf);
-	return dns_parseserver("127.0.0.1", ns);
+	if (k == 0) {
+		k = ipaddr("127.0.0.1", 0, a);
+	}
+	ipsockaddr(a, k, 53, ns);
+	return 0;
 }
 
 /*
  * The MX hosts of one answer, by preference; equal preferences in random
- * order (a shuffle, then a stable sort). A lone "0 ." is a null MX; a "."
- * among real hosts is skipped, as are names no host can have.
+ * order (each sorted in by its preference and, below it, 32 random bits).
+ * A lone "0 ." is a null MX; a "." among real hosts is skipped, as are
+ * names no host can have.
  */
 static int
 mxlist(const struct dnsans *a, const unsigned char *owner,
     struct mxhost *mx, int max, int *err)
 {
-	int idx[DNS_MAXRR], i, j, t, n = 0, got = 0, null = 0;
+	int idx[DNS_MAXRR], i, j, n = 0, got = 0, null = 0;
+	uint64_t key[DNS_MAXRR], k;
 
 	for (i = 0; i < a->n; i++) {
-		if (a->rr[i].type == QT_MX &&
-		    namecmp(a->rr[i].owner, owner) == 0) {
-			idx[n++] = i;
+		if (a->rr[i].type != QT_MX ||
+		    namecmp(a->rr[i].owner, owner) != 0) {
+			continue;
 		}
-	}
-	for (i = n - 1; i > 0; i--) {
-		j = (int)(rnd() % (uint32_t)(i + 1));
-		t = idx[i];
-		idx[i] = idx[j];
-		idx[j] = t;
-	}
-	for (i = 1; i < n; i++) {
-		for (j = i; j > 0 && a->rr[idx[j - 1]].pref >
-		    a->rr[idx[j]].pref; j--) {
-			t = idx[j];
+		k = (uint64_t)a->rr[i].pref << 32 | rnd();
+		for (j = n++; j > 0 && key[j - 1] > k; j--) {
+			key[j] = key[j - 1];
 			idx[j] = idx[j - 1];
-			idx[j - 1] = t;
 		}
+		key[j] = k;
+		idx[j] = i;
 	}
 	for (i = 0; i < n && got < max; i++) {
 		if (a->rr[idx[i]].target[0] == 0) {
