@@ -216,23 +216,24 @@ profile(br_ssl_engine_context *eng)
 	br_ssl_engine_set_poly1305(eng, br_poly1305_ctmul_run);
 }
 
-/* "TLSv1.2 with cipher ECDHE-RSA-AES128-GCM-SHA256", for Received:. */
+/*
+ * "TLSv1.2 with cipher ECDHE-RSA-AES128-GCM-SHA256", for Received:. The
+ * version is always 1.2: profile() allows no other.
+ */
 void
 tls_describe(const br_ssl_engine_context *eng, char *buf, size_t len)
 {
 	uint16_t id = eng->session.cipher_suite;
-	unsigned v = br_ssl_engine_get_version(eng);
 	size_t i;
 
-	v = v >= 0x0301 ? v - 0x0301 : 0;
 	for (i = 0; i < NSUITES; i++) {
 		if (suites[i].id == id) {
-			snprintf(buf, len, "TLSv1.%u with cipher %s", v,
+			snprintf(buf, len, "TLSv1.2 with cipher %s",
 			    suites[i].name);
 			return;
 		}
 	}
-	snprintf(buf, len, "TLSv1.%u with cipher 0x%04x", v, id);
+	snprintf(buf, len, "TLSv1.2 with cipher 0x%04x", id);
 }
 
 /* ---- the client side: trust anchors, verification, a client engine ---- */
@@ -301,7 +302,8 @@ tls_loadcas(char *err, size_t errlen)
  * the alternative. Either way a copy of that first certificate is kept,
  * because the minimal engine matches DNS names only and an address
  * literal ([192.0.2.1]) is looked for in it afterwards (see
- * tls_certaddr). A certificate too big for the copy names no address.
+ * tls_certaddr). A certificate too big for the copy (len counts past
+ * der then) names no address.
  */
 #define EECERTMAX	16384
 
@@ -311,9 +313,8 @@ struct x509 {
 	br_x509_minimal_context xc;	/* verify: the engine */
 	br_x509_decoder_context dc;	/* not: the first certificate's key */
 	unsigned char der[EECERTMAX];
-	size_t len;
+	size_t len;		/* of the first certificate */
 	int n;			/* certificates seen */
-	int big;		/* the first did not fit */
 };
 
 static void
@@ -323,7 +324,7 @@ x_start_chain(const br_x509_class **ctx, const char *server_name)
 
 	x->len = 0;
 	x->n = 0;
-	x->big = 0;
+	br_x509_decoder_init(&x->dc, NULL, NULL);
 	if (x->verify) {
 		x->xc.vtable->start_chain(&x->xc.vtable, server_name);
 	}
@@ -334,10 +335,6 @@ x_start_cert(const br_x509_class **ctx, uint32_t length)
 {
 	struct x509 *x = (struct x509 *)ctx;
 
-	if (x->n == 0) {
-		x->big = length > sizeof(x->der);
-		br_x509_decoder_init(&x->dc, NULL, NULL);
-	}
 	if (x->verify) {
 		x->xc.vtable->start_cert(&x->xc.vtable, length);
 	}
@@ -349,12 +346,11 @@ x_append(const br_x509_class **ctx, const unsigned char *buf, size_t len)
 	struct x509 *x = (struct x509 *)ctx;
 
 	if (x->n == 0) {
-		if (x->big || len > sizeof(x->der) - x->len) {
-			x->big = 1;
-		} else {
+		if (x->len <= sizeof(x->der) &&
+		    len <= sizeof(x->der) - x->len) {
 			memcpy(x->der + x->len, buf, len);
-			x->len += len;
 		}
+		x->len += len;
 		br_x509_decoder_push(&x->dc, buf, len);
 	}
 	if (x->verify) {
@@ -381,9 +377,8 @@ x_end_chain(const br_x509_class **ctx)
 	if (x->verify) {
 		return x->xc.vtable->end_chain(&x->xc.vtable);
 	}
-	if (x->n == 0) {
-		return BR_ERR_X509_EMPTY_CHAIN;
-	}
+	/* BearSSL never ends an empty chain here (it refuses the message
+	 * first); without a whole first certificate there is no key */
 	return br_x509_decoder_get_pkey(&x->dc) != NULL ? 0 :
 	    BR_ERR_X509_INVALID_VALUE;
 }
@@ -408,23 +403,24 @@ static const br_x509_class x509_vtable = {
 };
 
 /*
- * One DER element of [*p, end): its tag, its contents (*c, *clen), and
- * *p moved past it. Strict: one-byte tags, definite lengths in at most
- * two bytes (the copy is at most EECERTMAX), every length within what
- * is left. -1 when malformed: a hostile certificate reads nothing
- * outside its bytes.
+ * One DER element of [*p, end): its contents [*c, *cend), *p moved past
+ * it. Strict: one-byte tags, definite lengths in at most two bytes (the
+ * copy is at most EECERTMAX), every length within what is left. Returns
+ * the tag, or -1 when malformed or its tag is not want (0: any): a
+ * hostile certificate reads nothing outside its bytes.
  */
 static int
-dernext(const unsigned char **p, const unsigned char *end, unsigned *tag,
-    const unsigned char **c, size_t *clen)
+dernext(const unsigned char **p, const unsigned char *end, unsigned want,
+    const unsigned char **c, const unsigned char **cend)
 {
 	const unsigned char *q = *p;
 	size_t len, nb;
+	unsigned tag;
 
 	if (end - q < 2 || (*q & 0x1f) == 0x1f) {
 		return -1;
 	}
-	*tag = *q++;
+	tag = *q++;
 	len = *q++;
 	if ((len & 0x80) != 0) {
 		nb = len & 0x7f;
@@ -435,28 +431,13 @@ dernext(const unsigned char **p, const unsigned char *end, unsigned *tag,
 			len = len << 8 | *q++;
 		}
 	}
-	if (len > (size_t)(end - q)) {
+	if (len > (size_t)(end - q) || (want != 0 && tag != want)) {
 		return -1;
 	}
 	*c = q;
-	*clen = len;
-	*p = q + len;
-	return 0;
-}
-
-/* The next element, which must carry tag: its contents [*c, *cend). */
-static int
-derin(const unsigned char **p, const unsigned char *end, unsigned tag,
-    const unsigned char **c, const unsigned char **cend)
-{
-	unsigned t;
-	size_t n;
-
-	if (dernext(p, end, &t, c, &n) == -1 || t != tag) {
-		return -1;
-	}
-	*cend = *c + n;
-	return 0;
+	*cend = q + len;
+	*p = *cend;
+	return (int)tag;
 }
 
 /*
@@ -470,27 +451,27 @@ extaddr(const unsigned char *p, const unsigned char *end,
 {
 	static const unsigned char san[] = { 0x55, 0x1d, 0x11 };
 	const unsigned char *c, *ce, *g, *ge;
-	unsigned tag;
-	size_t n;
+	int tag;
 
-	if (derin(&p, end, 0x06, &c, &ce) == -1) {
+	if (dernext(&p, end, 0x06, &c, &ce) == -1) {
 		return -1;
 	}
 	if (ce - c != sizeof(san) || memcmp(c, san, sizeof(san)) != 0) {
 		return 0;
 	}
-	if (p < end && *p == 0x01 && dernext(&p, end, &tag, &c, &n) == -1) {
+	if (p < end && *p == 0x01 && dernext(&p, end, 0x01, &c, &ce) == -1) {
 		return -1;
 	}
-	if (derin(&p, end, 0x04, &c, &ce) == -1 ||
-	    derin(&c, ce, 0x30, &g, &ge) == -1) {
+	if (dernext(&p, end, 0x04, &c, &ce) == -1 ||
+	    dernext(&c, ce, 0x30, &g, &ge) == -1) {
 		return -1;
 	}
 	while (g < ge) {
-		if (dernext(&g, ge, &tag, &c, &n) == -1) {
+		if ((tag = dernext(&g, ge, 0, &c, &ce)) == -1) {
 			return -1;
 		}
-		if (tag == 0x87 && n == alen && memcmp(c, addr, alen) == 0) {
+		if (tag == 0x87 && (size_t)(ce - c) == alen &&
+		    memcmp(c, addr, alen) == 0) {
 			return 1;
 		}
 	}
@@ -507,23 +488,21 @@ certaddr(const unsigned char *der, size_t len, const unsigned char *addr,
     size_t alen)
 {
 	const unsigned char *p = der, *end = der + len, *c, *ce, *x, *xe;
-	unsigned tag;
-	size_t n;
 	int r;
 
-	if (derin(&p, end, 0x30, &c, &ce) == -1 ||
-	    derin(&c, ce, 0x30, &p, &end) == -1) {
+	if (dernext(&p, end, 0x30, &c, &ce) == -1 ||
+	    dernext(&c, ce, 0x30, &p, &end) == -1) {
 		return 0;
 	}
 	while (p < end) {
-		if (dernext(&p, end, &tag, &c, &n) == -1) {
+		if ((r = dernext(&p, end, 0, &c, &ce)) == -1) {
 			return 0;
 		}
-		if (tag != 0xa3 || derin(&c, c + n, 0x30, &x, &xe) == -1) {
+		if (r != 0xa3 || dernext(&c, ce, 0x30, &x, &xe) == -1) {
 			continue;
 		}
 		while (x < xe) {
-			if (derin(&x, xe, 0x30, &c, &ce) == -1 ||
+			if (dernext(&x, xe, 0x30, &c, &ce) == -1 ||
 			    (r = extaddr(c, ce, addr, alen)) == -1) {
 				return 0;
 			}
@@ -601,7 +580,8 @@ tls_certaddr(const struct tlsclient *t, const char *addr)
 	unsigned char a[16];
 	int alen = ipaddr(addr, 0, a);
 
-	if (alen == 0 || !t->x.verify || t->x.n == 0 || t->x.big) {
+	if (alen == 0 || !t->x.verify || t->x.n == 0 ||
+	    t->x.len > sizeof(t->x.der)) {
 		return 0;
 	}
 	return certaddr(t->x.der, t->x.len, a, (size_t)alen);
@@ -649,24 +629,12 @@ addkey(const char *name, struct der *d, void *arg)
 	*found = br_skey_decoder_last_error(&keydec) == 0 ? 1 : -1;
 }
 
-/* Equal big-endian numbers, whatever leading zeros either carries. */
-static int
-samebig(const unsigned char *a, size_t alen, const unsigned char *b,
-    size_t blen)
-{
-	for (; alen > 0 && *a == 0; a++, alen--) {
-		;
-	}
-	for (; blen > 0 && *b == 0; b++, blen--) {
-		;
-	}
-	return alen == blen && memcmp(a, b, alen) == 0;
-}
-
 /*
  * Does the private key belong to pk, the leaf certificate's key? A
  * mismatch would otherwise show only as a failed handshake at every
- * STARTTLS.
+ * STARTTLS. Neither modulus has leading zeros: the certificate's
+ * decoder strips them, and the computed one is as long as the key
+ * file's own modulus (a file whose n is longer than p * q is refused).
  */
 static int
 keymatches(const br_x509_pkey *pk)
@@ -687,7 +655,8 @@ keymatches(const br_x509_pkey *pk)
 		if (n == 0 || n > sizeof(buf) || mod(buf, sk) != n) {
 			return 0;
 		}
-		return samebig(pk->key.rsa.n, pk->key.rsa.nlen, buf, n);
+		return pk->key.rsa.nlen == n &&
+		    memcmp(pk->key.rsa.n, buf, n) == 0;
 	}
 	n = br_ec_compute_pub(&ec31, &ec, buf,
 	    br_skey_decoder_get_ec(&keydec));
