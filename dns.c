@@ -478,11 +478,9 @@ stream(int fd, unsigned char *buf, size_t n, int out, long long deadline)
 		}
 		r = out ? send(fd, buf + done, n - done, MSG_NOSIGNAL) :
 		    recv(fd, buf + done, n - done, 0);
-		if (r == 0 && !out) {
-			return -1;
-		}
-		if (r == -1 && errno != EAGAIN && errno != EINTR) {
-			return -1;
+		if ((r == 0 && !out) ||
+		    (r == -1 && errno != EAGAIN && errno != EINTR)) {
+			return -1;	/* closed early, or an error */
 		}
 		done += r > 0 ? (size_t)r : 0;
 	}
@@ -794,11 +792,9 @@ dns_addrs(const char *host, struct sockaddr_storage *ss, int max, int *err)
 			got[f] = addrlist(&a, name, qtype[f], list[f]);
 		}
 	}
-	for (i = 0; i < DNS_MAXADDR; i++) {
-		for (f = 0; f < 2; f++) {
-			if (i < got[f] && n < max) {
-				ss[n++] = list[f][i];
-			}
+	for (i = 0; i < 2 * DNS_MAXADDR && n < max; i++) {
+		if (i / 2 < got[i % 2]) {
+			ss[n++] = list[i % 2][i / 2];
 		}
 	}
 	if (n == 0 && (s[0] != 0 || s[1] != 0)) {
