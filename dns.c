@@ -358,12 +358,10 @@ dns_parse(const unsigned char *pkt, size_t len, unsigned int id,
 
 	a->n = 0;
 	a->rcode = -1;
-	if (len < 12 || get16(pkt) != id) {
+	/* not our ID, not a reply (QR), or not opcode QUERY */
+	if (len < 12 || get16(pkt) != id ||
+	    ((flags = get16(pkt + 2)) & 0xf800) != 0x8000) {
 		return PR_FOREIGN;
-	}
-	flags = get16(pkt + 2);
-	if ((flags & 0x8000) == 0 || (flags & 0x7800) != 0) {
-		return PR_FOREIGN;	/* not a reply, or not opcode QUERY */
 	}
 	a->rcode = flags & 0x0f;
 	/* FORMERR and REFUSED may come without the question */
