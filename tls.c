@@ -25,10 +25,11 @@
 
 #if WITH_TLS
 
-/* A growing byte buffer for one PEM object. */
+/* A growing byte buffer for one PEM object or DN: a certificate or key
+ * of a few KB comes in chunks of up to 255 bytes, a realloc for each. */
 struct der {
 	unsigned char *p;
-	size_t len, cap;
+	size_t len;
 };
 
 static void
@@ -36,10 +37,7 @@ derappend(void *ctx, const void *data, size_t len)
 {
 	struct der *d = ctx;
 
-	if (d->len + len > d->cap) {
-		d->cap = (d->len + len) * 2;
-		d->p = xrealloc(d->p, d->cap);
-	}
+	d->p = xrealloc(d->p, d->len + len);
 	memcpy(d->p + d->len, data, len);
 	d->len += len;
 }
@@ -53,7 +51,7 @@ pemeach(const char *path, void (*fn)(const char *, struct der *, void *),
     void *arg, char *err, size_t errlen)
 {
 	br_pem_decoder_context pc;
-	struct der d = { NULL, 0, 0 };
+	struct der d = { NULL, 0 };
 	char *buf, name[128];
 	size_t len, off = 0;
 	int n = 0, fd;
@@ -247,7 +245,7 @@ static void
 addanchor(const char *name, struct der *d, void *arg)
 {
 	br_x509_decoder_context dc;
-	struct der dn = { NULL, 0, 0 };
+	struct der dn = { NULL, 0 };
 	br_x509_trust_anchor *ta;
 	const br_x509_pkey *pk;
 
