@@ -115,14 +115,15 @@ rnd(void)
 			r = read(fd, pool, sizeof(pool));
 			close(fd);
 		}
+		left = sizeof(pool);
 		if (r != (ssize_t)sizeof(pool)) {
 			logmsg(LOG_WARNING, "dns: no random source, "
 			    "query IDs are guessable");
 			clock_gettime(CLOCK_MONOTONIC, &ts);
 			memcpy(pool, &ts, sizeof(ts));
 			memcpy(pool + sizeof(ts), &pid, sizeof(pid));
+			left = sizeof(ts) + sizeof(pid);	/* only these */
 		}
-		left = sizeof(pool);
 	}
 	left -= 4;
 	return (uint32_t)get16(pool + left) << 16 | get16(pool + left + 2);
