@@ -52,7 +52,7 @@ pemeach(const char *path, void (*fn)(const char *, struct der *, void *),
 {
 	br_pem_decoder_context pc;
 	struct der d = { NULL, 0 };
-	char *buf, name[128];
+	char *buf;
 	size_t len, off = 0;
 	int n = 0, fd;
 
@@ -70,13 +70,12 @@ pemeach(const char *path, void (*fn)(const char *, struct der *, void *),
 		off += br_pem_decoder_push(&pc, buf + off, len - off);
 		switch (br_pem_decoder_event(&pc)) {
 		case BR_PEM_BEGIN_OBJ:
-			snprintf(name, sizeof(name), "%s",
-			    br_pem_decoder_name(&pc));
 			d.len = 0;
 			br_pem_decoder_setdest(&pc, derappend, &d);
 			break;
 		case BR_PEM_END_OBJ:	/* only ever after a BEGIN_OBJ */
-			fn(name, &d, arg);
+			/* the name is the BEGIN line's until the next one */
+			fn(br_pem_decoder_name(&pc), &d, arg);
 			n++;
 			break;
 		case BR_PEM_ERROR:
@@ -593,7 +592,6 @@ tls_certaddr(const struct tlsclient *t, const char *addr)
 static br_x509_certificate chain[MAXCHAIN];
 static size_t chainlen;
 static br_skey_decoder_context keydec;	/* owns the decoded key */
-static int keytype;			/* BR_KEYTYPE_RSA or _EC */
 static unsigned issuertype;		/* key type of the chain's issuer */
 
 static void
@@ -642,10 +640,10 @@ keymatches(const br_x509_pkey *pk)
 	br_ec_public_key ec;
 	size_t n;
 
-	if (pk == NULL || pk->key_type != keytype) {
+	if (pk == NULL || pk->key_type != br_skey_decoder_key_type(&keydec)) {
 		return 0;
 	}
-	if (keytype == BR_KEYTYPE_RSA) {
+	if (pk->key_type == BR_KEYTYPE_RSA) {
 		const br_rsa_private_key *sk = br_skey_decoder_get_rsa(&keydec);
 		br_rsa_compute_modulus mod = br_rsa_i31_compute_modulus;
 
@@ -699,7 +697,6 @@ tls_loadserver(const char *certfile, const char *keyfile, char *err,
 		    "decoded");
 		return -1;
 	}
-	keytype = br_skey_decoder_key_type(&keydec);
 	if (!keymatches(br_x509_decoder_get_pkey(&dc))) {
 		snprintf(err, errlen, "%s: the private key does not belong to "
 		    "the first certificate of %s", keyfile, certfile);
@@ -720,7 +717,7 @@ tls_serverinit(br_ssl_server_context *sc, unsigned char *buf, size_t len)
 {
 	br_ssl_server_zero(sc);
 	profile(&sc->eng);
-	if (keytype == BR_KEYTYPE_RSA) {
+	if (br_skey_decoder_key_type(&keydec) == BR_KEYTYPE_RSA) {
 		br_ssl_server_set_single_rsa(sc, chain, chainlen,
 		    br_skey_decoder_get_rsa(&keydec), BR_KEYTYPE_SIGN,
 		    br_rsa_i31_private, br_rsa_i31_pkcs1_sign);
