@@ -158,39 +158,33 @@ static const br_ec_impl ec31 = {
  * key exchange (forward secrecy), AEAD ciphers only. That leaves out
  * CBC, CCM, 3DES, static ECDH and RSA key exchange, and with them a
  * good part of the library; every current SMTP client is served. In
- * order of preference, each with the name tls_describe() gives it.
+ * order of preference, as BearSSL takes them; suitenames[] has the name
+ * tls_describe() gives each, in the same order.
  */
-static const struct {
-	uint16_t id;
-	const char *name;
-} suites[] = {
-	{ BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-	    "ECDHE-ECDSA-CHACHA20-POLY1305" },
-	{ BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-	    "ECDHE-RSA-CHACHA20-POLY1305" },
-	{ BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-	    "ECDHE-ECDSA-AES128-GCM-SHA256" },
-	{ BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-	    "ECDHE-RSA-AES128-GCM-SHA256" },
-	{ BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-	    "ECDHE-ECDSA-AES256-GCM-SHA384" },
-	{ BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-	    "ECDHE-RSA-AES256-GCM-SHA384" },
+static const uint16_t suites[] = {
+	BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
+};
+static const char *const suitenames[] = {
+	"ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+	"ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+	"ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384"
 };
 #define NSUITES	(sizeof(suites) / sizeof(*suites))
+/* the build fails when the two lists differ in length */
+typedef char suitenames_match[NSUITES ==
+    sizeof(suitenames) / sizeof(*suitenames) ? 1 : -1];
 
 /* What both ends of our TLS need: versions, suites, curves, hashes. */
 static void
 profile(br_ssl_engine_context *eng)
 {
-	uint16_t ids[NSUITES];
-	size_t i;
-
-	for (i = 0; i < NSUITES; i++) {
-		ids[i] = suites[i].id;
-	}
 	br_ssl_engine_set_versions(eng, BR_TLS12, BR_TLS12);
-	br_ssl_engine_set_suites(eng, ids, NSUITES);
+	br_ssl_engine_set_suites(eng, suites, NSUITES);
 	br_ssl_engine_set_ec(eng, &ec31);
 	/* No SHA-1: RFC 9155 forbids it in TLS 1.2 signatures */
 	br_ssl_engine_set_hash(eng, br_sha256_ID, &br_sha256_vtable);
@@ -224,9 +218,9 @@ tls_describe(const br_ssl_engine_context *eng, char *buf, size_t len)
 	size_t i;
 
 	for (i = 0; i < NSUITES; i++) {
-		if (suites[i].id == id) {
+		if (suites[i] == id) {
 			snprintf(buf, len, "TLSv1.2 with cipher %s",
-			    suites[i].name);
+			    suitenames[i]);
 			return;
 		}
 	}
@@ -343,8 +337,8 @@ x_append(const br_x509_class **ctx, const unsigned char *buf, size_t len)
 	struct x509 *x = (struct x509 *)ctx;
 
 	if (x->n == 0) {
-		if (x->len <= sizeof(x->der) &&
-		    len <= sizeof(x->der) - x->len) {
+		/* chunks of at most 256 bytes: the sum cannot wrap */
+		if (x->len + len <= sizeof(x->der)) {
 			memcpy(x->der + x->len, buf, len);
 		}
 		x->len += len;
