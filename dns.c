@@ -173,21 +173,19 @@ static int
 mkname(const char *s, unsigned char *out)
 {
 	size_t n = 0, l;
-	const char *dot;
 
 	if (*s == '\0' || strcmp(s, ".") == 0) {
 		return -1;
 	}
 	while (*s != '\0') {
-		dot = strchr(s, '.');
-		l = dot == NULL ? strlen(s) : (size_t)(dot - s);
+		l = strcspn(s, ".");
 		if (l == 0 || l > 63 || n + l + 1 > 254) {
 			return -1;
 		}
 		out[n] = (unsigned char)l;
 		memcpy(out + n + 1, s, l);
 		n += l + 1;
-		s += l + (dot != NULL);
+		s += l + (s[l] == '.');
 	}
 	out[n++] = 0;
 	return (int)n;
@@ -486,26 +484,27 @@ stream(int fd, unsigned char *buf, size_t n, int out, long long deadline)
 	return 0;
 }
 
-/* One try over TCP: q carries the 2-octet length prefix already. */
+/*
+ * One try over TCP: q carries the 2-octet length prefix already. The
+ * reply's prefix is read over it, after the query has gone; the query's
+ * ID behind it stays.
+ */
 static int
 tcp(const struct sockaddr_storage *ns, unsigned char *q, size_t qlen,
     const unsigned char *name, int qtype, struct dnsans *a)
 {
 	long long deadline = nowms() + dnstimeout;
-	size_t n;
 	int fd, r = PR_NONE;
 
 	if ((fd = dial(ns, SOCK_STREAM)) == -1) {
 		return PR_NONE;
 	}
 	if (stream(fd, q, qlen, 1, deadline) == 0 &&
-	    stream(fd, dnsbuf, 2, 0, deadline) == 0) {
-		n = get16(dnsbuf);
-		if (stream(fd, dnsbuf, n, 0, deadline) == 0) {
-			r = dns_parse(dnsbuf, n, get16(q + 2), name, qtype, a);
-			/* nothing else comes on this stream */
-			r = r == PR_FOREIGN || r == PR_TRUNC ? PR_BAD : r;
-		}
+	    stream(fd, q, 2, 0, deadline) == 0 &&
+	    stream(fd, dnsbuf, get16(q), 0, deadline) == 0) {
+		r = dns_parse(dnsbuf, get16(q), get16(q + 2), name, qtype, a);
+		/* nothing else comes on this stream */
+		r = r == PR_FOREIGN || r == PR_TRUNC ? PR_BAD : r;
 	}
 	close(fd);
 	return r;
