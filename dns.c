@@ -309,11 +309,9 @@ answers(const unsigned char *pkt, size_t len, size_t off, unsigned int an,
 		if (off + rdlen > len) {
 			return PR_BAD;
 		}
-		if (get16(pkt + off - 8) != QC_IN) {
-			continue;
-		}
 		at = off;
-		switch (rr->type) {
+		/* another class than IN is stepped over, as other types are */
+		switch (get16(pkt + off - 8) == QC_IN ? rr->type : 0) {
 		case QT_A:
 		case QT_AAAA:
 			if (rdlen != (rr->type == QT_A ? 4u : 16u)) {
@@ -356,7 +354,6 @@ dns_parse(const unsigned char *pkt, size_t len, unsigned int id,
 	size_t off = 12;
 
 	a->n = 0;
-	a->rcode = -1;
 	/* not our ID, not a reply (QR), or not opcode QUERY */
 	if (len < 12 || get16(pkt) != id ||
 	    ((flags = get16(pkt + 2)) & 0xf800) != 0x8000) {
@@ -521,6 +518,7 @@ query(const struct sockaddr_storage *ns, const unsigned char *name,
 	size_t qlen;
 	int r;
 
+	a->rcode = -1;	/* for the log line when no reply came */
 	qlen = mkquery(q + 2, rnd() & 0xffff, name, qtype);
 	q[0] = (unsigned char)(qlen >> 8);
 	q[1] = qlen & 0xff;
