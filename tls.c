@@ -450,10 +450,9 @@ extaddr(const unsigned char *p, const unsigned char *end,
 	if (ce - c != sizeof(san) || memcmp(c, san, sizeof(san)) != 0) {
 		return 0;
 	}
-	if (p < end && *p == 0x01 && dernext(&p, end, 0x01, &c, &ce) == -1) {
-		return -1;
-	}
-	if (dernext(&p, end, 0x04, &c, &ce) == -1 ||
+	/* past the critical flag, if any, the GeneralNames in extnValue */
+	if ((p < end && *p == 0x01 && dernext(&p, end, 0x01, &c, &ce) == -1) ||
+	    dernext(&p, end, 0x04, &c, &ce) == -1 ||
 	    dernext(&c, ce, 0x30, &g, &ge) == -1) {
 		return -1;
 	}
