@@ -79,9 +79,8 @@ parse(const char *setting, size_t *saltlen, unsigned long *rounds)
 static char *
 enc24(char *o, unsigned int b2, unsigned int b1, unsigned int b0, int n)
 {
-	unsigned long w;
+	unsigned long w = (unsigned long)b2 << 16 | (unsigned long)b1 << 8 | b0;
 
-	w = ((unsigned long)b2 << 16) | ((unsigned long)b1 << 8) | b0;
 	while (n-- > 0) {
 		*o++ = b64[w & 0x3f];
 		w >>= 6;
