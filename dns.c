@@ -403,6 +403,7 @@ waitfd(int fd, int out, long long deadline)
 	return 0;
 }
 
+/* A non-blocking socket connected (or connecting) to ns; -1 if none. */
 static int
 dial(const struct sockaddr_storage *ns, int type)
 {
@@ -411,10 +412,7 @@ dial(const struct sockaddr_storage *ns, int type)
 	int fd;
 
 	fd = socket(ns->ss_family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd == -1) {
-		return -1;
-	}
-	if (connect(fd, (const struct sockaddr *)ns, len) == -1 &&
+	if (fd != -1 && connect(fd, (const struct sockaddr *)ns, len) == -1 &&
 	    errno != EINPROGRESS) {
 		close(fd);
 		return -1;
