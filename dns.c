@@ -627,7 +627,7 @@ getserver(struct sockaddr_storage *ns)
 	char ip[INET6_ADDRSTRLEN], *buf = NULL, *p;
 	unsigned char a[16];
 	size_t len;
-	int fd, k = 0;
+	int fd, k;
 
 	if (*set.nameserver != '\0') {
 		if (dns_parseserver(set.nameserver, ns) == 0) {
@@ -652,17 +652,18 @@ getserver(struct sockaddr_storage *ns)
 		}
 		p += 10 + strspn(p + 10, " \t");
 		len = strcspn(p, " \t\r\n#;");
-		snprintf(ip, sizeof(ip), "%.*s", (int)len, p);
-		if (len < sizeof(ip) && (k = ipaddr(ip, 0, a)) != 0) {
-			break;
+		if (len < sizeof(ip)) {
+			memcpy(ip, p, len);
+			ip[len] = '\0';
+			if ((k = ipaddr(ip, 0, a)) != 0) {
+				ipsockaddr(a, k, 53, ns);
+				free(buf);
+				return 0;
+			}
 		}
 	}
 	free(buf);
-	if (k == 0) {
-		k = ipaddr("127.0.0.1", 0, a);
-	}
-	ipsockaddr(a, k, 53, ns);
-	return 0;
+	return dns_parseserver("127.0.0.1", ns);
 }
 
 /*
