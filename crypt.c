@@ -37,13 +37,12 @@ static const char b64[] =
     "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /*
- * Reads "$6$[rounds=N$]salt[$...]": returns the salt and sets *saltlen,
- * *rounds and *custom (rounds= was given, so the output repeats it). NULL
- * when the setting is not SHA-512 crypt or its rounds= is not a number.
+ * Reads "$6$[rounds=N$]salt[$...]": returns the salt and sets *saltlen and
+ * *rounds. NULL when the setting is not SHA-512 crypt or its rounds= is
+ * not a number. The salt starts past setting + 3 when rounds= was given.
  */
 static const char *
-parse(const char *setting, size_t *saltlen, unsigned long *rounds,
-    int *custom)
+parse(const char *setting, size_t *saltlen, unsigned long *rounds)
 {
 	const char *p;
 	unsigned long n;
@@ -53,7 +52,6 @@ parse(const char *setting, size_t *saltlen, unsigned long *rounds,
 	}
 	p = setting + 3;
 	*rounds = ROUNDS_DEFAULT;
-	*custom = 0;
 	if (strncmp(p, "rounds=", 7) == 0) {
 		p += 7;
 		if (*p < '0' || *p > '9') {
@@ -69,7 +67,6 @@ parse(const char *setting, size_t *saltlen, unsigned long *rounds,
 		}
 		*rounds = n < ROUNDS_MIN ? ROUNDS_MIN : n > ROUNDS_MAX ?
 		    ROUNDS_MAX : n;
-		*custom = 1;
 	}
 	*saltlen = strcspn(p, "$");
 	if (*saltlen > SALT_MAX) {
@@ -82,9 +79,8 @@ parse(const char *setting, size_t *saltlen, unsigned long *rounds,
 static char *
 enc24(char *o, unsigned int b2, unsigned int b1, unsigned int b0, int n)
 {
-	unsigned long w;
+	unsigned long w = (unsigned long)b2 << 16 | (unsigned long)b1 << 8 | b0;
 
-	w = ((unsigned long)b2 << 16) | ((unsigned long)b1 << 8) | b0;
 	while (n-- > 0) {
 		*o++ = b64[w & 0x3f];
 		w >>= 6;
@@ -121,15 +117,18 @@ sha512crypt(const char *key, const char *setting)
 {
 	static char out[OUT_MAX];
 	br_sha512_context ctx;
-	unsigned char a[64], b[64], dp[64], ds[64], p[KEY_MAX], s[SALT_MAX];
+	struct {	/* what is derived from the key, wiped at the end */
+		unsigned char a[64], b[64], dp[64], ds[64];
+		unsigned char p[KEY_MAX], s[SALT_MAX];
+	} w;
 	const char *salt;
 	size_t keylen, saltlen, n;
 	unsigned long rounds, r;
-	int custom, len;
+	int len;
 
 	if (key == NULL || setting == NULL ||
 	    (keylen = strnlen(key, KEY_MAX + 1)) > KEY_MAX ||
-	    (salt = parse(setting, &saltlen, &rounds, &custom)) == NULL) {
+	    (salt = parse(setting, &saltlen, &rounds)) == NULL) {
 		return NULL;
 	}
 
@@ -138,56 +137,57 @@ sha512crypt(const char *key, const char *setting)
 	br_sha512_update(&ctx, key, keylen);
 	br_sha512_update(&ctx, salt, saltlen);
 	br_sha512_update(&ctx, key, keylen);
-	br_sha512_out(&ctx, b);
+	br_sha512_out(&ctx, w.b);
 
 	/* A = H(key salt, B repeated to keylen, B or key per bit of keylen) */
 	br_sha512_init(&ctx);
 	br_sha512_update(&ctx, key, keylen);
 	br_sha512_update(&ctx, salt, saltlen);
 	for (n = keylen; n > 64; n -= 64) {
-		br_sha512_update(&ctx, b, 64);
+		br_sha512_update(&ctx, w.b, 64);
 	}
-	br_sha512_update(&ctx, b, n);
+	br_sha512_update(&ctx, w.b, n);
 	for (n = keylen; n > 0; n >>= 1) {
-		br_sha512_update(&ctx, n & 1 ? (const void *)b : key,
+		br_sha512_update(&ctx, n & 1 ? (const void *)w.b : key,
 		    n & 1 ? 64 : keylen);
 	}
-	br_sha512_out(&ctx, a);
+	br_sha512_out(&ctx, w.a);
 
 	/* P: H(key, keylen times) repeated to keylen bytes */
 	br_sha512_init(&ctx);
 	for (n = 0; n < keylen; n++) {
 		br_sha512_update(&ctx, key, keylen);
 	}
-	br_sha512_out(&ctx, dp);
+	br_sha512_out(&ctx, w.dp);
 	for (n = 0; n < keylen; n += 64) {
-		memcpy(p + n, dp, keylen - n < 64 ? keylen - n : 64);
+		memcpy(w.p + n, w.dp, keylen - n < 64 ? keylen - n : 64);
 	}
 
 	/* S: H(salt, 16 + A[0] times) cut to saltlen bytes */
 	br_sha512_init(&ctx);
-	for (n = 0; n < 16 + (size_t)a[0]; n++) {
+	for (n = 0; n < 16 + (size_t)w.a[0]; n++) {
 		br_sha512_update(&ctx, salt, saltlen);
 	}
-	br_sha512_out(&ctx, ds);
-	memcpy(s, ds, saltlen);
+	br_sha512_out(&ctx, w.ds);
+	memcpy(w.s, w.ds, saltlen);
 
 	/* The stretching that makes guessing slow; A is the spec's C. Odd
 	 * rounds: P first and A last; even rounds: A first and P last. */
 	for (r = 0; r < rounds; r++) {
 		br_sha512_init(&ctx);
-		br_sha512_update(&ctx, r & 1 ? p : a, r & 1 ? keylen : 64);
+		br_sha512_update(&ctx, r & 1 ? w.p : w.a, r & 1 ? keylen : 64);
 		if (r % 3 != 0) {
-			br_sha512_update(&ctx, s, saltlen);
+			br_sha512_update(&ctx, w.s, saltlen);
 		}
 		if (r % 7 != 0) {
-			br_sha512_update(&ctx, p, keylen);
+			br_sha512_update(&ctx, w.p, keylen);
 		}
-		br_sha512_update(&ctx, r & 1 ? a : p, r & 1 ? 64 : keylen);
-		br_sha512_out(&ctx, a);
+		br_sha512_update(&ctx, r & 1 ? w.a : w.p, r & 1 ? 64 : keylen);
+		br_sha512_out(&ctx, w.a);
 	}
 
-	if (custom) {
+	/* rounds= given (the salt is not right after "$6$"): repeat it */
+	if (salt != setting + 3) {
 		len = snprintf(out, sizeof(out), "$6$rounds=%lu$%.*s$", rounds,
 		    (int)saltlen, salt);
 	} else {
@@ -195,16 +195,10 @@ sha512crypt(const char *key, const char *setting)
 		    salt);
 	}
 	/* len is at most 20 + SALT_MAX + 1: OUT_MAX has room for the 87 */
-	encode(out + len, a);
-
-	/* Everything derived from the key; only the final hash leaves. */
+	encode(out + len, w.a);
+	/* everything derived from the key; only the final hash leaves */
 	explicit_bzero(&ctx, sizeof(ctx));
-	explicit_bzero(a, sizeof(a));
-	explicit_bzero(b, sizeof(b));
-	explicit_bzero(dp, sizeof(dp));
-	explicit_bzero(ds, sizeof(ds));
-	explicit_bzero(p, keylen);
-	explicit_bzero(s, sizeof(s));
+	explicit_bzero(&w, sizeof(w));
 	return out;
 }
 #endif /* WITH_SERVER && WITH_TLS */

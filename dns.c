@@ -115,14 +115,15 @@ rnd(void)
 			r = read(fd, pool, sizeof(pool));
 			close(fd);
 		}
+		left = sizeof(pool);
 		if (r != (ssize_t)sizeof(pool)) {
 			logmsg(LOG_WARNING, "dns: no random source, "
 			    "query IDs are guessable");
 			clock_gettime(CLOCK_MONOTONIC, &ts);
 			memcpy(pool, &ts, sizeof(ts));
 			memcpy(pool + sizeof(ts), &pid, sizeof(pid));
+			left = sizeof(ts) + sizeof(pid);	/* only these */
 		}
-		left = sizeof(pool);
 	}
 	left -= 4;
 	return (uint32_t)get16(pool + left) << 16 | get16(pool + left + 2);
@@ -172,21 +173,19 @@ static int
 mkname(const char *s, unsigned char *out)
 {
 	size_t n = 0, l;
-	const char *dot;
 
 	if (*s == '\0' || strcmp(s, ".") == 0) {
 		return -1;
 	}
 	while (*s != '\0') {
-		dot = strchr(s, '.');
-		l = dot == NULL ? strlen(s) : (size_t)(dot - s);
+		l = strcspn(s, ".");
 		if (l == 0 || l > 63 || n + l + 1 > 254) {
 			return -1;
 		}
 		out[n] = (unsigned char)l;
 		memcpy(out + n + 1, s, l);
 		n += l + 1;
-		s += l + (dot != NULL);
+		s += l + (s[l] == '.');
 	}
 	out[n++] = 0;
 	return (int)n;
@@ -274,7 +273,7 @@ mkquery(unsigned char *q, unsigned int id, const unsigned char *name,
 {
 	size_t n = namelen(name);
 
-	memset(q, 0, 12);
+	memset(q, 0, 16 + n);
 	q[0] = id >> 8;
 	q[1] = id & 0xff;
 	q[2] = 0x01;	/* RD: the NameServer recurses for us */
@@ -282,70 +281,61 @@ mkquery(unsigned char *q, unsigned int id, const unsigned char *name,
 	memcpy(q + 12, name, n);
 	q[12 + n] = (unsigned char)(qtype >> 8);
 	q[13 + n] = qtype & 0xff;
-	q[14 + n] = 0;
 	q[15 + n] = QC_IN;
 	return 16 + n;
 }
 
-/* The RDATA of a record we keep, checked against its RDLENGTH. */
-static int
-rdata(const unsigned char *pkt, size_t len, size_t off, size_t rdlen,
-    struct dnsrr *rr)
-{
-	size_t end = off + rdlen;
-
-	switch (rr->type) {
-	case QT_A:
-	case QT_AAAA:
-		if (rdlen != (rr->type == QT_A ? 4u : 16u)) {
-			return -1;
-		}
-		memcpy(rr->addr, pkt + off, rdlen);
-		return 0;
-	case QT_MX:
-		if (rdlen < 3) {
-			return -1;
-		}
-		rr->pref = (int)get16(pkt + off);
-		off += 2;
-		/* FALLTHROUGH */
-	default:	/* QT_CNAME */
-		if (getname(pkt, len, &off, rr->target) == -1 || off != end) {
-			return -1;
-		}
-		return 0;
-	}
-}
-
-/* The answer section: A, AAAA, MX and CNAME records of class IN. */
+/*
+ * The answer section: A, AAAA, MX and CNAME records of class IN, their
+ * RDATA checked against its RDLENGTH; other records are stepped over.
+ */
 static int
 answers(const unsigned char *pkt, size_t len, size_t off, unsigned int an,
     struct dnsans *a)
 {
 	struct dnsrr spare, *rr;
-	unsigned int i, type, rdlen;
+	unsigned int i, rdlen;
+	size_t at;
 
-	for (i = 0; i < an; i++) {
+	for (i = 0; i < an; i++, off += rdlen) {
 		rr = a->n < DNS_MAXRR ? &a->rr[a->n] : &spare;
 		if (getname(pkt, len, &off, rr->owner) == -1 ||
 		    off + 10 > len) {
 			return PR_BAD;
 		}
-		type = get16(pkt + off);
+		rr->type = (int)get16(pkt + off);
 		rdlen = get16(pkt + off + 8);
 		off += 10;
 		if (off + rdlen > len) {
 			return PR_BAD;
 		}
-		if (get16(pkt + off - 8) == QC_IN && (type == QT_A ||
-		    type == QT_AAAA || type == QT_MX || type == QT_CNAME)) {
-			rr->type = (int)type;
-			if (rdata(pkt, len, off, rdlen, rr) == -1) {
+		at = off;
+		/* another class than IN is stepped over, as other types are */
+		switch (get16(pkt + off - 8) == QC_IN ? rr->type : 0) {
+		case QT_A:
+		case QT_AAAA:
+			if (rdlen != (rr->type == QT_A ? 4u : 16u)) {
 				return PR_BAD;
 			}
-			a->n += rr != &spare;
+			memcpy(rr->addr, pkt + off, rdlen);
+			break;
+		case QT_MX:
+			if (rdlen < 3) {
+				return PR_BAD;
+			}
+			rr->pref = (int)get16(pkt + off);
+			at += 2;
+			/* FALLTHROUGH */
+		case QT_CNAME:
+			if (getname(pkt, len, &at, rr->target) == -1 ||
+			    at != off + rdlen) {
+				return PR_BAD;
+			}
+			break;
+		default:
+			continue;
 		}
-		off += rdlen;
+		a->n += rr != &spare;
 	}
 	return PR_OK;
 }
@@ -364,13 +354,10 @@ dns_parse(const unsigned char *pkt, size_t len, unsigned int id,
 	size_t off = 12;
 
 	a->n = 0;
-	a->rcode = -1;
-	if (len < 12 || get16(pkt) != id) {
+	/* not our ID, not a reply (QR), or not opcode QUERY */
+	if (len < 12 || get16(pkt) != id ||
+	    ((flags = get16(pkt + 2)) & 0xf800) != 0x8000) {
 		return PR_FOREIGN;
-	}
-	flags = get16(pkt + 2);
-	if ((flags & 0x8000) == 0 || (flags & 0x7800) != 0) {
-		return PR_FOREIGN;	/* not a reply, or not opcode QUERY */
 	}
 	a->rcode = flags & 0x0f;
 	/* FORMERR and REFUSED may come without the question */
@@ -416,6 +403,7 @@ waitfd(int fd, int out, long long deadline)
 	return 0;
 }
 
+/* A non-blocking socket connected (or connecting) to ns; -1 if none. */
 static int
 dial(const struct sockaddr_storage *ns, int type)
 {
@@ -424,10 +412,7 @@ dial(const struct sockaddr_storage *ns, int type)
 	int fd;
 
 	fd = socket(ns->ss_family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd == -1) {
-		return -1;
-	}
-	if (connect(fd, (const struct sockaddr *)ns, len) == -1 &&
+	if (fd != -1 && connect(fd, (const struct sockaddr *)ns, len) == -1 &&
 	    errno != EINPROGRESS) {
 		close(fd);
 		return -1;
@@ -485,37 +470,36 @@ stream(int fd, unsigned char *buf, size_t n, int out, long long deadline)
 		}
 		r = out ? send(fd, buf + done, n - done, MSG_NOSIGNAL) :
 		    recv(fd, buf + done, n - done, 0);
-		if (r == 0 && !out) {
-			return -1;
-		}
-		if (r == -1 && errno != EAGAIN && errno != EINTR) {
-			return -1;
+		if ((r == 0 && !out) ||
+		    (r == -1 && errno != EAGAIN && errno != EINTR)) {
+			return -1;	/* closed early, or an error */
 		}
 		done += r > 0 ? (size_t)r : 0;
 	}
 	return 0;
 }
 
-/* One try over TCP: q carries the 2-octet length prefix already. */
+/*
+ * One try over TCP: q carries the 2-octet length prefix already. The
+ * reply's prefix is read over it, after the query has gone; the query's
+ * ID behind it stays.
+ */
 static int
 tcp(const struct sockaddr_storage *ns, unsigned char *q, size_t qlen,
     const unsigned char *name, int qtype, struct dnsans *a)
 {
 	long long deadline = nowms() + dnstimeout;
-	size_t n;
 	int fd, r = PR_NONE;
 
 	if ((fd = dial(ns, SOCK_STREAM)) == -1) {
 		return PR_NONE;
 	}
 	if (stream(fd, q, qlen, 1, deadline) == 0 &&
-	    stream(fd, dnsbuf, 2, 0, deadline) == 0) {
-		n = get16(dnsbuf);
-		if (stream(fd, dnsbuf, n, 0, deadline) == 0) {
-			r = dns_parse(dnsbuf, n, get16(q + 2), name, qtype, a);
-			/* nothing else comes on this stream */
-			r = r == PR_FOREIGN || r == PR_TRUNC ? PR_BAD : r;
-		}
+	    stream(fd, q, 2, 0, deadline) == 0 &&
+	    stream(fd, dnsbuf, get16(q), 0, deadline) == 0) {
+		r = dns_parse(dnsbuf, get16(q), get16(q + 2), name, qtype, a);
+		/* nothing else comes on this stream */
+		r = r == PR_FOREIGN || r == PR_TRUNC ? PR_BAD : r;
 	}
 	close(fd);
 	return r;
@@ -532,8 +516,7 @@ query(const struct sockaddr_storage *ns, const unsigned char *name,
 	size_t qlen;
 	int r;
 
-	a->n = 0;
-	a->rcode = -1;
+	a->rcode = -1;	/* for the log line when no reply came */
 	qlen = mkquery(q + 2, rnd() & 0xffff, name, qtype);
 	q[0] = (unsigned char)(qlen >> 8);
 	q[1] = qlen & 0xff;
@@ -596,19 +579,18 @@ static int
 lookup(const struct sockaddr_storage *ns, unsigned char *name, int qtype,
     struct dnsans *a)
 {
-	unsigned char asked[256];
-	int hops = 0, n, s;
+	int hops = 0, before, n, s;
 
 	for (;;) {
 		if ((s = query(ns, name, qtype, a)) != 0) {
 			return s;
 		}
-		memcpy(asked, name, namelen(name));
+		before = hops;
 		if ((n = chase(a, name, qtype, &hops)) == -1) {
 			logmsg(LOG_NOTICE, "dns: CNAME chain too long");
 			return DNS_TEMP;
 		}
-		if (n > 0 || namecmp(asked, name) == 0) {
+		if (n > 0 || hops == before) {	/* not moved by a CNAME */
 			return 0;
 		}
 	}
@@ -686,34 +668,29 @@ getserver(struct sockaddr_storage *ns)
 
 /*
  * The MX hosts of one answer, by preference; equal preferences in random
- * order (a shuffle, then a stable sort). A lone "0 ." is a null MX; a "."
- * among real hosts is skipped, as are names no host can have.
+ * order (each sorted in by its preference and, below it, 32 random bits).
+ * A lone "0 ." is a null MX; a "." among real hosts is skipped, as are
+ * names no host can have.
  */
 static int
 mxlist(const struct dnsans *a, const unsigned char *owner,
     struct mxhost *mx, int max, int *err)
 {
-	int idx[DNS_MAXRR], i, j, t, n = 0, got = 0, null = 0;
+	int idx[DNS_MAXRR], i, j, n = 0, got = 0, null = 0;
+	uint64_t key[DNS_MAXRR], k;
 
 	for (i = 0; i < a->n; i++) {
-		if (a->rr[i].type == QT_MX &&
-		    namecmp(a->rr[i].owner, owner) == 0) {
-			idx[n++] = i;
+		if (a->rr[i].type != QT_MX ||
+		    namecmp(a->rr[i].owner, owner) != 0) {
+			continue;
 		}
-	}
-	for (i = n - 1; i > 0; i--) {
-		j = (int)(rnd() % (uint32_t)(i + 1));
-		t = idx[i];
-		idx[i] = idx[j];
-		idx[j] = t;
-	}
-	for (i = 1; i < n; i++) {
-		for (j = i; j > 0 && a->rr[idx[j - 1]].pref >
-		    a->rr[idx[j]].pref; j--) {
-			t = idx[j];
+		k = (uint64_t)a->rr[i].pref << 32 | rnd();
+		for (j = n++; j > 0 && key[j - 1] > k; j--) {
+			key[j] = key[j - 1];
 			idx[j] = idx[j - 1];
-			idx[j - 1] = t;
 		}
+		key[j] = k;
+		idx[j] = i;
 	}
 	for (i = 0; i < n && got < max; i++) {
 		if (a->rr[idx[i]].target[0] == 0) {
@@ -810,11 +787,9 @@ dns_addrs(const char *host, struct sockaddr_storage *ss, int max, int *err)
 			got[f] = addrlist(&a, name, qtype[f], list[f]);
 		}
 	}
-	for (i = 0; i < DNS_MAXADDR; i++) {
-		for (f = 0; f < 2; f++) {
-			if (i < got[f] && n < max) {
-				ss[n++] = list[f][i];
-			}
+	for (i = 0; i < 2 * DNS_MAXADDR && n < max; i++) {
+		if (i / 2 < got[i % 2]) {
+			ss[n++] = list[i % 2][i / 2];
 		}
 	}
 	if (n == 0 && (s[0] != 0 || s[1] != 0)) {

@@ -25,10 +25,11 @@
 
 #if WITH_TLS
 
-/* A growing byte buffer for one PEM object. */
+/* A growing byte buffer for one PEM object or DN: a certificate or key
+ * of a few KB comes in chunks of up to 255 bytes, a realloc for each. */
 struct der {
 	unsigned char *p;
-	size_t len, cap;
+	size_t len;
 };
 
 static void
@@ -36,10 +37,7 @@ derappend(void *ctx, const void *data, size_t len)
 {
 	struct der *d = ctx;
 
-	if (d->len + len > d->cap) {
-		d->cap = (d->len + len) * 2;
-		d->p = xrealloc(d->p, d->cap);
-	}
+	d->p = xrealloc(d->p, d->len + len);
 	memcpy(d->p + d->len, data, len);
 	d->len += len;
 }
@@ -53,8 +51,8 @@ pemeach(const char *path, void (*fn)(const char *, struct der *, void *),
     void *arg, char *err, size_t errlen)
 {
 	br_pem_decoder_context pc;
-	struct der d = { NULL, 0, 0 };
-	char *buf, name[128];
+	struct der d = { NULL, 0 };
+	char *buf;
 	size_t len, off = 0;
 	int n = 0, fd;
 
@@ -72,13 +70,12 @@ pemeach(const char *path, void (*fn)(const char *, struct der *, void *),
 		off += br_pem_decoder_push(&pc, buf + off, len - off);
 		switch (br_pem_decoder_event(&pc)) {
 		case BR_PEM_BEGIN_OBJ:
-			snprintf(name, sizeof(name), "%s",
-			    br_pem_decoder_name(&pc));
 			d.len = 0;
 			br_pem_decoder_setdest(&pc, derappend, &d);
 			break;
 		case BR_PEM_END_OBJ:	/* only ever after a BEGIN_OBJ */
-			fn(name, &d, arg);
+			/* the name is the BEGIN line's until the next one */
+			fn(br_pem_decoder_name(&pc), &d, arg);
 			n++;
 			break;
 		case BR_PEM_ERROR:
@@ -161,39 +158,33 @@ static const br_ec_impl ec31 = {
  * key exchange (forward secrecy), AEAD ciphers only. That leaves out
  * CBC, CCM, 3DES, static ECDH and RSA key exchange, and with them a
  * good part of the library; every current SMTP client is served. In
- * order of preference, each with the name tls_describe() gives it.
+ * order of preference, as BearSSL takes them; suitenames[] has the name
+ * tls_describe() gives each, in the same order.
  */
-static const struct {
-	uint16_t id;
-	const char *name;
-} suites[] = {
-	{ BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-	    "ECDHE-ECDSA-CHACHA20-POLY1305" },
-	{ BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-	    "ECDHE-RSA-CHACHA20-POLY1305" },
-	{ BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-	    "ECDHE-ECDSA-AES128-GCM-SHA256" },
-	{ BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-	    "ECDHE-RSA-AES128-GCM-SHA256" },
-	{ BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-	    "ECDHE-ECDSA-AES256-GCM-SHA384" },
-	{ BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-	    "ECDHE-RSA-AES256-GCM-SHA384" },
+static const uint16_t suites[] = {
+	BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
+};
+static const char *const suitenames[] = {
+	"ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+	"ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+	"ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384"
 };
 #define NSUITES	(sizeof(suites) / sizeof(*suites))
+/* the build fails when the two lists differ in length */
+typedef char suitenames_match[NSUITES ==
+    sizeof(suitenames) / sizeof(*suitenames) ? 1 : -1];
 
 /* What both ends of our TLS need: versions, suites, curves, hashes. */
 static void
 profile(br_ssl_engine_context *eng)
 {
-	uint16_t ids[NSUITES];
-	size_t i;
-
-	for (i = 0; i < NSUITES; i++) {
-		ids[i] = suites[i].id;
-	}
 	br_ssl_engine_set_versions(eng, BR_TLS12, BR_TLS12);
-	br_ssl_engine_set_suites(eng, ids, NSUITES);
+	br_ssl_engine_set_suites(eng, suites, NSUITES);
 	br_ssl_engine_set_ec(eng, &ec31);
 	/* No SHA-1: RFC 9155 forbids it in TLS 1.2 signatures */
 	br_ssl_engine_set_hash(eng, br_sha256_ID, &br_sha256_vtable);
@@ -216,23 +207,24 @@ profile(br_ssl_engine_context *eng)
 	br_ssl_engine_set_poly1305(eng, br_poly1305_ctmul_run);
 }
 
-/* "TLSv1.2 with cipher ECDHE-RSA-AES128-GCM-SHA256", for Received:. */
+/*
+ * "TLSv1.2 with cipher ECDHE-RSA-AES128-GCM-SHA256", for Received:. The
+ * version is always 1.2: profile() allows no other.
+ */
 void
 tls_describe(const br_ssl_engine_context *eng, char *buf, size_t len)
 {
 	uint16_t id = eng->session.cipher_suite;
-	unsigned v = br_ssl_engine_get_version(eng);
 	size_t i;
 
-	v = v >= 0x0301 ? v - 0x0301 : 0;
 	for (i = 0; i < NSUITES; i++) {
-		if (suites[i].id == id) {
-			snprintf(buf, len, "TLSv1.%u with cipher %s", v,
-			    suites[i].name);
+		if (suites[i] == id) {
+			snprintf(buf, len, "TLSv1.2 with cipher %s",
+			    suitenames[i]);
 			return;
 		}
 	}
-	snprintf(buf, len, "TLSv1.%u with cipher 0x%04x", v, id);
+	snprintf(buf, len, "TLSv1.2 with cipher 0x%04x", id);
 }
 
 /* ---- the client side: trust anchors, verification, a client engine ---- */
@@ -246,7 +238,7 @@ static void
 addanchor(const char *name, struct der *d, void *arg)
 {
 	br_x509_decoder_context dc;
-	struct der dn = { NULL, 0, 0 };
+	struct der dn = { NULL, 0 };
 	br_x509_trust_anchor *ta;
 	const br_x509_pkey *pk;
 
@@ -301,7 +293,8 @@ tls_loadcas(char *err, size_t errlen)
  * the alternative. Either way a copy of that first certificate is kept,
  * because the minimal engine matches DNS names only and an address
  * literal ([192.0.2.1]) is looked for in it afterwards (see
- * tls_certaddr). A certificate too big for the copy names no address.
+ * tls_certaddr). A certificate too big for the copy (len counts past
+ * der then) names no address.
  */
 #define EECERTMAX	16384
 
@@ -311,9 +304,8 @@ struct x509 {
 	br_x509_minimal_context xc;	/* verify: the engine */
 	br_x509_decoder_context dc;	/* not: the first certificate's key */
 	unsigned char der[EECERTMAX];
-	size_t len;
+	size_t len;		/* of the first certificate */
 	int n;			/* certificates seen */
-	int big;		/* the first did not fit */
 };
 
 static void
@@ -323,7 +315,7 @@ x_start_chain(const br_x509_class **ctx, const char *server_name)
 
 	x->len = 0;
 	x->n = 0;
-	x->big = 0;
+	br_x509_decoder_init(&x->dc, NULL, NULL);
 	if (x->verify) {
 		x->xc.vtable->start_chain(&x->xc.vtable, server_name);
 	}
@@ -334,10 +326,6 @@ x_start_cert(const br_x509_class **ctx, uint32_t length)
 {
 	struct x509 *x = (struct x509 *)ctx;
 
-	if (x->n == 0) {
-		x->big = length > sizeof(x->der);
-		br_x509_decoder_init(&x->dc, NULL, NULL);
-	}
 	if (x->verify) {
 		x->xc.vtable->start_cert(&x->xc.vtable, length);
 	}
@@ -349,12 +337,11 @@ x_append(const br_x509_class **ctx, const unsigned char *buf, size_t len)
 	struct x509 *x = (struct x509 *)ctx;
 
 	if (x->n == 0) {
-		if (x->big || len > sizeof(x->der) - x->len) {
-			x->big = 1;
-		} else {
+		/* chunks of at most 256 bytes: the sum cannot wrap */
+		if (x->len + len <= sizeof(x->der)) {
 			memcpy(x->der + x->len, buf, len);
-			x->len += len;
 		}
+		x->len += len;
 		br_x509_decoder_push(&x->dc, buf, len);
 	}
 	if (x->verify) {
@@ -381,9 +368,8 @@ x_end_chain(const br_x509_class **ctx)
 	if (x->verify) {
 		return x->xc.vtable->end_chain(&x->xc.vtable);
 	}
-	if (x->n == 0) {
-		return BR_ERR_X509_EMPTY_CHAIN;
-	}
+	/* BearSSL never ends an empty chain here (it refuses the message
+	 * first); without a whole first certificate there is no key */
 	return br_x509_decoder_get_pkey(&x->dc) != NULL ? 0 :
 	    BR_ERR_X509_INVALID_VALUE;
 }
@@ -408,23 +394,24 @@ static const br_x509_class x509_vtable = {
 };
 
 /*
- * One DER element of [*p, end): its tag, its contents (*c, *clen), and
- * *p moved past it. Strict: one-byte tags, definite lengths in at most
- * two bytes (the copy is at most EECERTMAX), every length within what
- * is left. -1 when malformed: a hostile certificate reads nothing
- * outside its bytes.
+ * One DER element of [*p, end): its contents [*c, *cend), *p moved past
+ * it. Strict: one-byte tags, definite lengths in at most two bytes (the
+ * copy is at most EECERTMAX), every length within what is left. Returns
+ * the tag, or -1 when malformed or its tag is not want (0: any): a
+ * hostile certificate reads nothing outside its bytes.
  */
 static int
-dernext(const unsigned char **p, const unsigned char *end, unsigned *tag,
-    const unsigned char **c, size_t *clen)
+dernext(const unsigned char **p, const unsigned char *end, unsigned want,
+    const unsigned char **c, const unsigned char **cend)
 {
 	const unsigned char *q = *p;
 	size_t len, nb;
+	unsigned tag;
 
 	if (end - q < 2 || (*q & 0x1f) == 0x1f) {
 		return -1;
 	}
-	*tag = *q++;
+	tag = *q++;
 	len = *q++;
 	if ((len & 0x80) != 0) {
 		nb = len & 0x7f;
@@ -435,28 +422,13 @@ dernext(const unsigned char **p, const unsigned char *end, unsigned *tag,
 			len = len << 8 | *q++;
 		}
 	}
-	if (len > (size_t)(end - q)) {
+	if (len > (size_t)(end - q) || (want != 0 && tag != want)) {
 		return -1;
 	}
 	*c = q;
-	*clen = len;
-	*p = q + len;
-	return 0;
-}
-
-/* The next element, which must carry tag: its contents [*c, *cend). */
-static int
-derin(const unsigned char **p, const unsigned char *end, unsigned tag,
-    const unsigned char **c, const unsigned char **cend)
-{
-	unsigned t;
-	size_t n;
-
-	if (dernext(p, end, &t, c, &n) == -1 || t != tag) {
-		return -1;
-	}
-	*cend = *c + n;
-	return 0;
+	*cend = q + len;
+	*p = *cend;
+	return (int)tag;
 }
 
 /*
@@ -470,27 +442,26 @@ extaddr(const unsigned char *p, const unsigned char *end,
 {
 	static const unsigned char san[] = { 0x55, 0x1d, 0x11 };
 	const unsigned char *c, *ce, *g, *ge;
-	unsigned tag;
-	size_t n;
+	int tag;
 
-	if (derin(&p, end, 0x06, &c, &ce) == -1) {
+	if (dernext(&p, end, 0x06, &c, &ce) == -1) {
 		return -1;
 	}
 	if (ce - c != sizeof(san) || memcmp(c, san, sizeof(san)) != 0) {
 		return 0;
 	}
-	if (p < end && *p == 0x01 && dernext(&p, end, &tag, &c, &n) == -1) {
-		return -1;
-	}
-	if (derin(&p, end, 0x04, &c, &ce) == -1 ||
-	    derin(&c, ce, 0x30, &g, &ge) == -1) {
+	/* past the critical flag, if any, the GeneralNames in extnValue */
+	if ((p < end && *p == 0x01 && dernext(&p, end, 0x01, &c, &ce) == -1) ||
+	    dernext(&p, end, 0x04, &c, &ce) == -1 ||
+	    dernext(&c, ce, 0x30, &g, &ge) == -1) {
 		return -1;
 	}
 	while (g < ge) {
-		if (dernext(&g, ge, &tag, &c, &n) == -1) {
+		if ((tag = dernext(&g, ge, 0, &c, &ce)) == -1) {
 			return -1;
 		}
-		if (tag == 0x87 && n == alen && memcmp(c, addr, alen) == 0) {
+		if (tag == 0x87 && (size_t)(ce - c) == alen &&
+		    memcmp(c, addr, alen) == 0) {
 			return 1;
 		}
 	}
@@ -507,23 +478,21 @@ certaddr(const unsigned char *der, size_t len, const unsigned char *addr,
     size_t alen)
 {
 	const unsigned char *p = der, *end = der + len, *c, *ce, *x, *xe;
-	unsigned tag;
-	size_t n;
 	int r;
 
-	if (derin(&p, end, 0x30, &c, &ce) == -1 ||
-	    derin(&c, ce, 0x30, &p, &end) == -1) {
+	if (dernext(&p, end, 0x30, &c, &ce) == -1 ||
+	    dernext(&c, ce, 0x30, &p, &end) == -1) {
 		return 0;
 	}
 	while (p < end) {
-		if (dernext(&p, end, &tag, &c, &n) == -1) {
+		if ((r = dernext(&p, end, 0, &c, &ce)) == -1) {
 			return 0;
 		}
-		if (tag != 0xa3 || derin(&c, c + n, 0x30, &x, &xe) == -1) {
+		if (r != 0xa3 || dernext(&c, ce, 0x30, &x, &xe) == -1) {
 			continue;
 		}
 		while (x < xe) {
-			if (derin(&x, xe, 0x30, &c, &ce) == -1 ||
+			if (dernext(&x, xe, 0x30, &c, &ce) == -1 ||
 			    (r = extaddr(c, ce, addr, alen)) == -1) {
 				return 0;
 			}
@@ -601,7 +570,8 @@ tls_certaddr(const struct tlsclient *t, const char *addr)
 	unsigned char a[16];
 	int alen = ipaddr(addr, 0, a);
 
-	if (alen == 0 || !t->x.verify || t->x.n == 0 || t->x.big) {
+	if (alen == 0 || !t->x.verify || t->x.n == 0 ||
+	    t->x.len > sizeof(t->x.der)) {
 		return 0;
 	}
 	return certaddr(t->x.der, t->x.len, a, (size_t)alen);
@@ -615,7 +585,6 @@ tls_certaddr(const struct tlsclient *t, const char *addr)
 static br_x509_certificate chain[MAXCHAIN];
 static size_t chainlen;
 static br_skey_decoder_context keydec;	/* owns the decoded key */
-static int keytype;			/* BR_KEYTYPE_RSA or _EC */
 static unsigned issuertype;		/* key type of the chain's issuer */
 
 static void
@@ -649,24 +618,12 @@ addkey(const char *name, struct der *d, void *arg)
 	*found = br_skey_decoder_last_error(&keydec) == 0 ? 1 : -1;
 }
 
-/* Equal big-endian numbers, whatever leading zeros either carries. */
-static int
-samebig(const unsigned char *a, size_t alen, const unsigned char *b,
-    size_t blen)
-{
-	for (; alen > 0 && *a == 0; a++, alen--) {
-		;
-	}
-	for (; blen > 0 && *b == 0; b++, blen--) {
-		;
-	}
-	return alen == blen && memcmp(a, b, alen) == 0;
-}
-
 /*
  * Does the private key belong to pk, the leaf certificate's key? A
  * mismatch would otherwise show only as a failed handshake at every
- * STARTTLS.
+ * STARTTLS. Neither modulus has leading zeros: the certificate's
+ * decoder strips them, and the computed one is as long as the key
+ * file's own modulus (a file whose n is longer than p * q is refused).
  */
 static int
 keymatches(const br_x509_pkey *pk)
@@ -676,10 +633,10 @@ keymatches(const br_x509_pkey *pk)
 	br_ec_public_key ec;
 	size_t n;
 
-	if (pk == NULL || pk->key_type != keytype) {
+	if (pk == NULL || pk->key_type != br_skey_decoder_key_type(&keydec)) {
 		return 0;
 	}
-	if (keytype == BR_KEYTYPE_RSA) {
+	if (pk->key_type == BR_KEYTYPE_RSA) {
 		const br_rsa_private_key *sk = br_skey_decoder_get_rsa(&keydec);
 		br_rsa_compute_modulus mod = br_rsa_i31_compute_modulus;
 
@@ -687,7 +644,8 @@ keymatches(const br_x509_pkey *pk)
 		if (n == 0 || n > sizeof(buf) || mod(buf, sk) != n) {
 			return 0;
 		}
-		return samebig(pk->key.rsa.n, pk->key.rsa.nlen, buf, n);
+		return pk->key.rsa.nlen == n &&
+		    memcmp(pk->key.rsa.n, buf, n) == 0;
 	}
 	n = br_ec_compute_pub(&ec31, &ec, buf,
 	    br_skey_decoder_get_ec(&keydec));
@@ -732,7 +690,6 @@ tls_loadserver(const char *certfile, const char *keyfile, char *err,
 		    "decoded");
 		return -1;
 	}
-	keytype = br_skey_decoder_key_type(&keydec);
 	if (!keymatches(br_x509_decoder_get_pkey(&dc))) {
 		snprintf(err, errlen, "%s: the private key does not belong to "
 		    "the first certificate of %s", keyfile, certfile);
@@ -753,7 +710,7 @@ tls_serverinit(br_ssl_server_context *sc, unsigned char *buf, size_t len)
 {
 	br_ssl_server_zero(sc);
 	profile(&sc->eng);
-	if (keytype == BR_KEYTYPE_RSA) {
+	if (br_skey_decoder_key_type(&keydec) == BR_KEYTYPE_RSA) {
 		br_ssl_server_set_single_rsa(sc, chain, chainlen,
 		    br_skey_decoder_get_rsa(&keydec), BR_KEYTYPE_SIGN,
 		    br_rsa_i31_private, br_rsa_i31_pkcs1_sign);
