@@ -310,21 +310,6 @@ smartroute(struct route *rt, char *err, size_t errlen)
 	return 0;
 }
 
-/* Is this host name us? (An MX naming us would loop the mail.) */
-static int
-isself(const char *host)
-{
-	char h[256];
-	size_t n;
-
-	snprintf(h, sizeof(h), "%s", host);
-	n = strlen(h);
-	if (n > 0 && h[n - 1] == '.') {
-		h[n - 1] = '\0';
-	}
-	return islocaldomain(h);	/* our hostname is one */
-}
-
 /* MX hosts of domain, or the domain itself (RFC 5321 5.1). */
 static int
 mxroute(struct route *rt, const char *domain, char *err, size_t errlen)
@@ -346,9 +331,13 @@ mxroute(struct route *rt, const char *domain, char *err, size_t errlen)
 		rt->nmx = 1;
 		return 0;
 	}
-	/* RFC 5321 5.1: we are one of the MX hosts: only better ones count */
+	/*
+	 * RFC 5321 5.1: we are one of the MX hosts (an MX naming us would
+	 * loop the mail): only better ones count. dns.c gives the names
+	 * without the final dot, so our hostname compares as it is.
+	 */
 	for (i = 0; i < rt->nmx; i++) {
-		if (isself(rt->mx[i].host) && (self == -1 ||
+		if (islocaldomain(rt->mx[i].host) && (self == -1 ||
 		    rt->mx[i].pref < self)) {
 			self = rt->mx[i].pref;
 		}
