@@ -6,14 +6,14 @@
  *
  * Nothing here blocks. wire_io() moves what can move now, in clear or
  * through the engine; wire_wants() says what to wait for; select() waits:
- * mta.c's loop for the server, wire_wait() for the client, which runs in
- * a delivery child and may wait, but never past a deadline.
+ * mta.c's loop for the server, wire_wait() (util.c's waitfds) for the
+ * client, which runs in a delivery child and may wait, but never past a
+ * deadline.
  *
  * Reading order: wire_io -> plainio / tlsio; wire_line, wire_put; then
  * wire_wait. It is on the floor above util.c and BearSSL, below both
  * SMTP sides.
  */
-#include <sys/select.h>
 #include <sys/socket.h>
 #include <errno.h>
 #include <string.h>
@@ -132,11 +132,9 @@ wire_line(struct wire *w, char *line, size_t len)
 int
 wire_wait(struct wire *w, time_t deadline)
 {
-	struct timeval tv;
-	fd_set r, wr;
-	unsigned st;
 	time_t now = time(NULL);
-	int n, max = w->fd > w->wfd ? w->fd : w->wfd;
+	unsigned st;
+	int n;
 
 	if (now >= deadline) {
 		errno = ETIMEDOUT;
@@ -150,20 +148,11 @@ wire_wait(struct wire *w, time_t deadline)
 		errno = ECONNRESET;
 		return w->eof ? -1 : 0;
 	}
-	FD_ZERO(&r);
-	FD_ZERO(&wr);
-	if (st & WIRE_READ) {
-		FD_SET(w->fd, &r);
-	}
-	if (st & WIRE_WRITE) {
-		FD_SET(w->wfd, &wr);
-	}
-	tv.tv_sec = deadline - now;
-	tv.tv_usec = 0;
-	if ((n = select(max + 1, &r, &wr, NULL, &tv)) == -1) {
-		return errno == EINTR ? 0 : -1;
-	}
-	return n == 0 ? 0 : wire_io(w, FD_ISSET(w->fd, &r));
+	/* the client's socket does not block: a read that finds nothing
+	 * when only the write side was ready is harmless */
+	n = waitfds((st & WIRE_READ) ? w->fd : -1,
+	    (st & WIRE_WRITE) ? w->wfd : -1, (long long)(deadline - now) * 1000);
+	return n <= 0 ? n : wire_io(w, (st & WIRE_READ) != 0);
 }
 
 /* ---- in clear ---- */
