@@ -63,12 +63,9 @@ struct pend {
 
 static struct {
 	int state;	/* enum cstate */
-	int tls, tlsmode, verify;
+	int tlsmode, verify;
 	const char *tlsname, *cred;
-#if WITH_TLS
-	struct tlsclient *t;
-#endif
-	struct wire w;
+	struct wire w;		/* in TLS when w.eng is set */
 	time_t deadline;
 	unsigned ext;
 	struct pend q[MAXPEND];
@@ -185,13 +182,13 @@ opening(int st, const char *user, const char *pass, char *err,
 		    C_HELO : -1;
 		break;
 	case C_STARTTLS:
-		if (cl.tls || (cl.tlsmode == TLS_NONE && cl.cred == NULL)) {
+		if (cl.w.eng != NULL || (cl.tlsmode == TLS_NONE && cl.cred == NULL)) {
 			return cl.cred != NULL ? C_AUTH : C_READY;
 		}
 		return starttls(err, errlen);
 	case C_AUTH:
 		/* verify made TLS a must with credentials: this keeps it so */
-		if (!cl.tls) {
+		if (cl.w.eng == NULL) {
 			return tlsfail(err, errlen, "4.7.4", "no TLS");
 		}
 		return auth(user, pass, err, errlen) == 0 ? C_READY : -1;
@@ -413,16 +410,13 @@ client_close(int polite)
 		cl.deadline = time(NULL) + 10;
 		cl.state = C_QUIT;
 		exchange(C_QUIT, "QUIT", NULL);
-#if WITH_TLS
-		if (cl.tls) {
+		if (cl.w.eng != NULL) {
 			wire_close(&cl.w);
 			flush();
 		}
-#endif
 	}
 	close(cl.w.fd);
 	cl.state = C_CLOSED;
-	cl.tls = 0;
 	cl.key[0] = '\0';
 	cl.qlen = 0;
 }
@@ -819,6 +813,7 @@ static int
 handshake(char *why, size_t whylen)
 {
 	br_ssl_engine_context *eng;
+	struct tlsclient *t;
 	char cas[300] = "no usable CA certificate in CACertFile";
 	const char *name = cl.tlsname;
 	unsigned char a[16];
@@ -833,16 +828,15 @@ handshake(char *why, size_t whylen)
 	/* BearSSL matches DNS names only (and an address is no SNI): an
 	 * address literal (SmartHost [192.0.2.1]) is checked after */
 	lit = ipaddr(name, 0, a) != 0;
-	cl.t = tls_client(lit ? NULL : name, cl.verify);
-	eng = tls_clientengine(cl.t);
+	t = tls_client(lit ? NULL : name, cl.verify);
+	eng = tls_clientengine(t);
 	wire_tls(&cl.w, eng);
-	cl.tls = 1;
 	cl.state = C_LOST;	/* neither TLS nor clear text until done */
 	while (((st = br_ssl_engine_current_state(eng)) & (BR_SSL_SENDAPP |
 	    BR_SSL_CLOSED)) == 0 && wire_wait(&cl.w, cl.deadline) == 0)
 		;
 	if ((st & BR_SSL_SENDAPP) && !(st & BR_SSL_CLOSED)) {
-		if (cl.verify && lit && !tls_certaddr(cl.t, name)) {
+		if (cl.verify && lit && !tls_certaddr(t, name)) {
 			snprintf(why, whylen, "the certificate does not name "
 			    "%s", name);
 			return -1;
