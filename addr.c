@@ -435,10 +435,7 @@ list(struct parse *ps, int ingroup)
 static void
 init(struct parse *ps, const char *s, addrfn *fn, void *arg)
 {
-	memset(ps, 0, sizeof(*ps));
-	ps->p = s;
-	ps->fn = fn;
-	ps->arg = arg;
+	*ps = (struct parse){ .p = s, .fn = fn, .arg = arg };
 	lex(ps);
 }
 
