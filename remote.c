@@ -288,7 +288,6 @@ smartroute(struct route *rt, char *err, size_t errlen)
 	int derr, br;
 
 	rt->smart = 1;
-	rt->implicit = 0;
 	rt->tls = tlsmode(set.smarthosttls);
 	rt->port = rt->tls == TLS_IMPLICIT ? 465 : 25;
 	if ((br = splithostport(s, rt->name, sizeof(rt->name),
@@ -316,7 +315,6 @@ mxroute(struct route *rt, const char *domain, char *err, size_t errlen)
 {
 	int derr, i, k, self = -1;
 
-	rt->smart = 0;
 	rt->tls = TLS_OPPORTUNISTIC;	/* RFC 7435 */
 	rt->port = (int)set.smtpport;
 	if ((rt->nmx = dns_mx(domain, rt->mx, MAXMX, &derr)) == -1) {
@@ -478,7 +476,7 @@ void
 remote_deliver(struct msg *m, int dffd, const int *idx, int n, int *res,
     char (*replies)[REPLYLEN], char *relay)
 {
-	struct route rt = { .nmx = 0 };
+	struct route rt = { .nmx = 0 };	/* each route sets what is its own */
 	char err[REPLYLEN] = "4.4.0 no host to try", user[256], pass[512];
 	const char *dom = strrchr(m->rcpt[idx[0]].addr, '@');
 	int i, r, cred = 1;
