@@ -21,7 +21,7 @@
  * turns the df into DATA.
  *
  * Reading order: client_open -> opening; client_send -> answer; then the
- * replies (take, reply), the bytes (cput, flush, getline_), TLS.
+ * replies (take), the bytes (cput, flush), TLS.
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -105,7 +105,6 @@ static void give(int i, int res, const char *text);
 static int command(int what, int i, const char *fmt, ...);
 static int take(void);
 static int rset(void);
-static int getline_(char *line, size_t len);
 static int settle(void);
 static int exchange(int what, const char *fmt, const char *arg);
 static int flush(void);
@@ -126,12 +125,11 @@ client_open(const struct sockaddr_storage *ss, const char *host,
     char *err, size_t errlen)
 {
 	char why[REPLYLEN];
-	int st = C_GREET;
+	int st;
 
-	client_close(1);
+	client_close(1);	/* it also forgets the key */
 	snprintf(cl.host, sizeof(cl.host), "%s", host);
 	cl.tlsinfo[0] = '\0';
-	cl.key[0] = '\0';
 	cl.tlsname = tlsname != NULL ? tlsname : host;
 	cl.cred = user != NULL ? cl.tlsname : NULL;
 	cl.verify = cl.cred != NULL || tlsmode == TLS_REQUIRE ||
@@ -150,13 +148,11 @@ client_open(const struct sockaddr_storage *ss, const char *host,
 	cl.q[0].what = C_GREET;
 	cl.qlen = 1;
 	cl.tlsmode = tlsmode;
-	while (st != C_READY) {
-		cl.state = st;
-		if ((st = opening(st, user, pass, err, errlen)) == -1) {
+	for (cl.state = C_GREET; cl.state != C_READY; cl.state = st) {
+		if ((st = opening(cl.state, user, pass, err, errlen)) == -1) {
 			return -1;
 		}
 	}
-	cl.state = C_READY;
 	return 0;
 }
 
@@ -201,11 +197,12 @@ opening(int st, const char *user, const char *pass, char *err,
 
 /*
  * Send one message to recipients idx[0..n-1] of m. res[i] gets the
- * outcome for m->rcpt[idx[i]] and replies[i] the server's words.
- * Returns 0 if the connection can carry another message, -1 if not.
+ * outcome for m->rcpt[idx[i]] and replies[i] the server's words; a
+ * server that took NOTIFY clears N_SUCCESS of what it accepted. Returns
+ * 0 if the connection can carry another message, -1 if not.
  */
 int
-client_send(const struct msg *m, int dffd, const int *idx, int n, int *res,
+client_send(struct msg *m, int dffd, const int *idx, int n, int *res,
     char (*replies)[REPLYLEN], const char *masq)
 {
 	char sender[MAXADDR + 1], why[REPLYLEN];
@@ -275,6 +272,12 @@ client_send(const struct msg *m, int dffd, const int *idx, int n, int *res,
 			}
 		}
 		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (res[i] == D_OK && (cl.ext & X_DSN)) {
+			/* RFC 3461 5.2.2: the next hop reports success now */
+			m->rcpt[idx[i]].notify &= ~N_SUCCESS;
+		}
 	}
 	cl.state = C_READY;
 	return 0;
@@ -365,8 +368,8 @@ client_keep(const char *key)
 int
 client_reuse(const char *key)
 {
-	if (cl.state != C_READY || cl.key[0] == '\0' ||
-	    strcmp(cl.key, key) != 0) {
+	/* key is never empty: an empty cl.key (none kept) matches nothing */
+	if (cl.state != C_READY || strcmp(cl.key, key) != 0) {
 		return -1;
 	}
 	if (rset() == -1) {
@@ -380,13 +383,6 @@ const char *
 client_tlsinfo(void)
 {
 	return cl.tlsinfo;
-}
-
-/* Did the server take DSN parameters (so it reports, not us)? */
-int
-client_dsn(void)
-{
-	return (cl.ext & X_DSN) != 0;
 }
 
 /*
@@ -417,8 +413,7 @@ client_close(int polite)
 	}
 	close(cl.w.fd);
 	cl.state = C_CLOSED;
-	cl.key[0] = '\0';
-	cl.qlen = 0;
+	cl.key[0] = '\0';	/* the queue is reset by the next nbconnect */
 }
 
 /* ---- the opening's steps ---- */
@@ -702,9 +697,9 @@ settle(void)
 
 /*
  * Read a whole reply, multi-line included, into cl.text ("550 5.1.1
- * ...", lines joined), for the oldest command awaiting one. Returns the
- * code, or -1 if the connection failed (cl.text says why): then it is
- * out of step.
+ * ...", lines joined; a line too long is cut, not split), for the oldest
+ * command awaiting one. Returns the code, or -1 if the connection failed
+ * (cl.text says why): then it is out of step.
  */
 static int
 take(void)
@@ -717,11 +712,14 @@ take(void)
 	cl.qhead = (cl.qhead + 1) % MAXPEND;
 	cl.qlen--;
 	for (;;) {
-		if (flush() == -1 || getline_(line, sizeof(line)) == -1) {
-			snprintf(cl.text, len, "lost connection with %s: %s",
-			    cl.host, strerror(errno));
-			cl.state = C_LOST;
-			return -1;
+		/* each wait sends what is queued first (wire_wait) */
+		while (wire_line(&cl.w, line, sizeof(line)) == 0) {
+			if (wire_wait(&cl.w, cl.deadline) == -1) {
+				snprintf(cl.text, len, "lost connection with "
+				    "%s: %s", cl.host, strerror(errno));
+				cl.state = C_LOST;
+				return -1;
+			}
 		}
 		if (strlen(line) < 3 || line[0] < '2' || line[0] > '5' ||
 		    (line[3] != ' ' && line[3] != '-' && line[3] != '\0')) {
@@ -750,18 +748,6 @@ take(void)
 }
 
 /* ---- bytes, through wire.c, with deadlines ---- */
-
-/* One reply line, CRLF removed; a longer line is cut, not split. */
-static int
-getline_(char *line, size_t len)
-{
-	while (wire_line(&cl.w, line, len) == 0) {
-		if (wire_wait(&cl.w, cl.deadline) == -1) {
-			return -1;
-		}
-	}
-	return 0;
-}
 
 /* Everything queued out; a failure leaves the session out of step. */
 static int

@@ -291,12 +291,11 @@ enum { TLS_NONE, TLS_OPPORTUNISTIC, TLS_REQUIRE, TLS_IMPLICIT };
 int client_open(const struct sockaddr_storage *ss, const char *host,
     const char *tlsname, int tlsmode, const char *user, const char *pass,
     char *err, size_t errlen);
-int client_send(const struct msg *m, int dffd, const int *idx, int n,
+int client_send(struct msg *m, int dffd, const int *idx, int n,
     int *res, char (*replies)[REPLYLEN], const char *masq);
 void client_keep(const char *key);
 int client_reuse(const char *key);
 const char *client_tlsinfo(void);
-int client_dsn(void);
 void client_close(int polite);
 
 /* dns.c: a small resolver of our own (NameServer) */

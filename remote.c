@@ -382,23 +382,19 @@ masq(const struct msg *m)
 	    set.masquerade : NULL;
 }
 
-/* One transaction on an open connection; the outcomes in res, replies. */
+/*
+ * One transaction on an open connection; the outcomes in res, replies
+ * (and a recipient a next hop with DSN took no longer asks us for
+ * SUCCESS).
+ */
 static void
 transact(struct msg *m, int dffd, const int *idx, int n, const char *key,
     int *res, char (*replies)[REPLYLEN])
 {
-	int i;
-
 	if (client_send(m, dffd, idx, n, res, replies, masq(m)) == 0) {
 		client_keep(key);	/* for the next message this way */
 	} else {
 		client_close(1);	/* QUIT, unless it is out of step */
-	}
-	for (i = 0; i < n; i++) {
-		if (res[i] == D_OK && client_dsn()) {
-			/* RFC 3461 5.2.2: the next hop reports success now */
-			m->rcpt[idx[i]].notify &= ~N_SUCCESS;
-		}
 	}
 }
 
