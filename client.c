@@ -88,8 +88,7 @@ static struct tx {
 
 static int opening(int st, const char *user, const char *pass, char *err,
     size_t errlen);
-static int auth(const char *user, const char *pass, char *err,
-    size_t errlen);
+static int auth(const char *user, const char *pass);
 static int starttls(char *err, size_t errlen);
 static int handshake(char *why, size_t whylen);
 static int tlsfail(char *err, size_t errlen, const char *code,
@@ -161,12 +160,11 @@ static int
 opening(int st, const char *user, const char *pass, char *err,
     size_t errlen)
 {
-	int code = -1;
+	int code;
 
 	switch (st) {
 	case C_GREET:
-		code = take();
-		st = code == 220 ? C_EHLO : -1;
+		st = take() == 220 ? C_EHLO : -1;
 		break;
 	case C_EHLO:
 	case C_HELO:
@@ -178,7 +176,8 @@ opening(int st, const char *user, const char *pass, char *err,
 		    C_HELO : -1;
 		break;
 	case C_STARTTLS:
-		if (cl.w.eng != NULL || (cl.tlsmode == TLS_NONE && cl.cred == NULL)) {
+		if (cl.w.eng != NULL || (cl.tlsmode == TLS_NONE &&
+		    cl.cred == NULL)) {
 			return cl.cred != NULL ? C_AUTH : C_READY;
 		}
 		return starttls(err, errlen);
@@ -187,7 +186,8 @@ opening(int st, const char *user, const char *pass, char *err,
 		if (cl.w.eng == NULL) {
 			return tlsfail(err, errlen, "4.7.4", "no TLS");
 		}
-		return auth(user, pass, err, errlen) == 0 ? C_READY : -1;
+		st = auth(user, pass) == 0 ? C_READY : -1;
+		break;
 	}
 	if (st == -1) {
 		snprintf(err, errlen, "%s", cl.text);
@@ -242,10 +242,8 @@ client_send(struct msg *m, int dffd, const int *idx, int n, int *res,
 			goto broken;	/* a reply would be missing: desync */
 		}
 	}
-	if ((pipe || tx.accepted > 0) && command(C_DATA, 0, "DATA") == -1) {
-		goto broken;
-	}
-	if (settle() == -1) {
+	if (((pipe || tx.accepted > 0) && command(C_DATA, 0, "DATA") == -1) ||
+	    settle() == -1) {
 		goto broken;
 	}
 	if (tx.go && tx.accepted == 0) {
@@ -453,9 +451,10 @@ keyword(const char *kw)
 	}
 }
 
-/* AUTH PLAIN (or LOGIN); the secret is wiped and never logged. */
+/* AUTH PLAIN (or LOGIN), -1 with cl.text saying why not; the secret is
+ * wiped and never logged. */
 static int
-auth(const char *user, const char *pass, char *err, size_t errlen)
+auth(const char *user, const char *pass)
 {
 	unsigned char raw[600];
 	char enc[820];
@@ -463,7 +462,8 @@ auth(const char *user, const char *pass, char *err, size_t errlen)
 	int code = -1;
 
 	if (ul + pl + 2 > sizeof(raw)) {
-		snprintf(err, errlen, "4.7.0 credentials too long");
+		snprintf(cl.text, sizeof(cl.text), "4.7.0 credentials too "
+		    "long");
 		return -1;
 	}
 	if (cl.ext & X_PLAIN) {
@@ -490,7 +490,6 @@ auth(const char *user, const char *pass, char *err, size_t errlen)
 	explicit_bzero(raw, sizeof(raw));
 	explicit_bzero(enc, sizeof(enc));
 	explicit_bzero(cl.out, sizeof(cl.out));
-	snprintf(err, errlen, "%s", cl.text);
 	return code == 235 ? 0 : -1;
 }
 
