@@ -167,45 +167,41 @@ remote_dumpstat(void (*fn)(const char *line))
 static FILE *
 openauth(int *absent, char *err, size_t errlen)
 {
-	const char *fn = set.authinfofile;
+	const char *fn = set.authinfofile, *why = NULL;
+	char owner[64];
 	struct stat st;
 	FILE *f;
 	int fd;
 
-	*absent = 0;
-	if ((fd = open(fn, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC)) == -1) {
-		if (errno == ENOENT) {
-			*absent = 1;
-		} else if (errno == ELOOP) {
-			snprintf(err, errlen, "4.7.0 AuthInfoFile %s is a "
-			    "symbolic link: not using it", fn);
-		} else {
-			snprintf(err, errlen, "4.7.0 AuthInfoFile %s: %s", fn,
-			    strerror(errno));
-		}
+	fd = open(fn, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if ((*absent = fd == -1 && errno == ENOENT)) {
 		return NULL;
 	}
-	if (fstat(fd, &st) == -1) {
-		snprintf(err, errlen, "4.7.0 AuthInfoFile %s: %s", fn,
-		    strerror(errno));
+	if (fd == -1 && errno == ELOOP) {
+		why = "is a symbolic link";
+	} else if (fd == -1 || fstat(fd, &st) == -1) {
+		why = NULL;	/* errno says it */
 	} else if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "4.7.0 AuthInfoFile %s is not a regular "
-		    "file: not using it", fn);
+		why = "is not a regular file";
 	} else if (st.st_uid != 0 && st.st_uid != geteuid()) {
-		snprintf(err, errlen, "4.7.0 AuthInfoFile %s is owned by uid "
-		    "%ld, neither root nor us: not using it", fn,
-		    (long)st.st_uid);
+		snprintf(owner, sizeof(owner), "is owned by uid %ld, neither "
+		    "root nor us", (long)st.st_uid);
+		why = owner;
 	} else if ((st.st_mode & 077) != 0) {
-		snprintf(err, errlen, "4.7.0 AuthInfoFile %s is readable by "
-		    "group or others: not using it", fn);
+		why = "is readable by group or others";
 	} else if ((f = fdopen(fd, "r")) != NULL) {
 		return f;
+	}
+	if (why != NULL) {
+		snprintf(err, errlen, "4.7.0 AuthInfoFile %s %s: not using it",
+		    fn, why);
 	} else {
 		snprintf(err, errlen, "4.7.0 AuthInfoFile %s: %s", fn,
 		    strerror(errno));
 	}
-	close(fd);
+	if (fd != -1) {
+		close(fd);
+	}
 	return NULL;
 }
 
