@@ -259,9 +259,9 @@ authinfo(const char *host, char *user, size_t ulen, char *pass, size_t plen,
 
 struct route {
 	struct mxhost mx[MAXMX];
-	int nmx, port, tls, smart;
+	int nmx, port, tls, smart;	/* nmx 0: name alone (no MX) */
 	int implicit;		/* no MX: the domain's own address records */
-	char name[256];		/* SmartHost name, for AuthInfoFile */
+	char name[256];		/* the SmartHost (for AuthInfoFile) or domain */
 };
 
 static int
@@ -297,11 +297,6 @@ smartroute(struct route *rt, char *err, size_t errlen)
 		    "failed", rt->name);
 		return -1;
 	}
-	if (br || rt->nmx == 0) {
-		snprintf(rt->mx[0].host, sizeof(rt->mx[0].host), "%s",
-		    rt->name);
-		rt->nmx = 1;
-	}
 	return 0;
 }
 
@@ -313,16 +308,14 @@ mxroute(struct route *rt, const char *domain, char *err, size_t errlen)
 
 	rt->tls = TLS_OPPORTUNISTIC;	/* RFC 7435 */
 	rt->port = (int)set.smtpport;
+	snprintf(rt->name, sizeof(rt->name), "%s", domain);
 	if ((rt->nmx = dns_mx(domain, rt->mx, MAXMX, &derr)) == -1) {
 		snprintf(err, errlen, derr == DNS_NULLMX ? "5.1.10 %s does not "
 		    "accept mail (null MX)" : derr == DNS_PERM ? "5.1.2 domain "
 		    "%s not found" : "4.4.3 DNS lookup of %s failed", domain);
 		return derr == DNS_TEMP ? -1 : -2;
 	}
-	rt->implicit = rt->nmx == 0;
-	if (rt->nmx == 0) {
-		snprintf(rt->mx[0].host, sizeof(rt->mx[0].host), "%s", domain);
-		rt->nmx = 1;
+	if ((rt->implicit = rt->nmx == 0)) {
 		return 0;
 	}
 	/*
@@ -404,6 +397,11 @@ tryhosts(struct msg *m, int dffd, const int *idx, int n, struct route *rt,
 	char key[INET6_ADDRSTRLEN + 16], ckey[600];
 	int i, j, nss, derr;
 
+	if (rt->nmx == 0) {	/* no MX: the name's own addresses */
+		snprintf(rt->mx[0].host, sizeof(rt->mx[0].host), "%s",
+		    rt->name);
+		rt->nmx = 1;
+	}
 	for (i = 0; i < rt->nmx; i++) {
 		if ((nss = dns_addrs(rt->mx[i].host, ss, MAXADDRS, &derr)) <= 0) {
 			if (rt->implicit && (nss == 0 || derr == DNS_PERM)) {
