@@ -271,23 +271,20 @@ mime_has8(const char *p, size_t n)
 static int
 rdpiece(struct rd *r, char **p, size_t *n, int *eol)
 {
+	size_t avail;
 	char *nl;
 	ssize_t k;
 
 	for (;;) {
-		nl = memchr(r->buf + r->pos, '\n', r->len - r->pos);
-		if (nl != NULL && (size_t)(nl - (r->buf + r->pos)) <= PIECE) {
-			*p = r->buf + r->pos;
-			*n = (size_t)(nl - *p);
-			*eol = 1;
-			r->pos += *n + 1;
-			return 1;
-		}
-		if (r->len - r->pos >= PIECE || (r->eof && r->len > r->pos)) {
-			*p = r->buf + r->pos;
-			*n = r->len - r->pos < PIECE ? r->len - r->pos : PIECE;
-			*eol = 0;
-			r->pos += *n;
+		avail = r->len - r->pos;
+		*p = r->buf + r->pos;
+		nl = memchr(*p, '\n', avail);
+		*eol = nl != NULL && (size_t)(nl - *p) <= PIECE;
+		/* a whole line, a full piece, or what the df ends with */
+		if (*eol || avail >= PIECE || (r->eof && avail > 0)) {
+			*n = *eol ? (size_t)(nl - *p) : avail;
+			*n = *n < PIECE ? *n : PIECE;
+			r->pos += *n + (size_t)*eol;
 			return 1;
 		}
 		if (r->eof) {
