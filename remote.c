@@ -264,14 +264,6 @@ struct route {
 	char name[256];		/* the SmartHost (for AuthInfoFile) or domain */
 };
 
-static int
-tlsmode(const char *s)
-{
-	return strcmp(s, "implicit") == 0 ? TLS_IMPLICIT :
-	    strcmp(s, "opportunistic") == 0 ? TLS_OPPORTUNISTIC :
-	    strcmp(s, "none") == 0 ? TLS_NONE : TLS_REQUIRE;
-}
-
 /*
  * SmartHost "host", "host:port" or "[host]:port" (brackets: no MX
  * lookup). Any DNS failure is temporary here: a box that is offline must
@@ -280,11 +272,14 @@ tlsmode(const char *s)
 static int
 smartroute(struct route *rt, char *err, size_t errlen)
 {
-	const char *s = set.smarthost;
+	const char *s = set.smarthost, *t = set.smarthosttls;
 	int derr, br;
 
 	rt->smart = 1;
-	rt->tls = tlsmode(set.smarthosttls);
+	/* SmartHostTLS: implicit, opportunistic, none, else require */
+	rt->tls = strcmp(t, "implicit") == 0 ? TLS_IMPLICIT :
+	    strcmp(t, "opportunistic") == 0 ? TLS_OPPORTUNISTIC :
+	    strcmp(t, "none") == 0 ? TLS_NONE : TLS_REQUIRE;
 	rt->port = rt->tls == TLS_IMPLICIT ? 465 : 25;
 	if ((br = splithostport(s, rt->name, sizeof(rt->name),
 	    &rt->port)) == -1) {
@@ -363,14 +358,6 @@ atport(struct sockaddr_storage *ss, int port, char *key, size_t len)
 	snprintf(key, len, "[%s]:%d", a, port);
 }
 
-/* MasqueradeAs applies to relayed mail, never to bounces. */
-static const char *
-masq(const struct msg *m)
-{
-	return set.masquerade[0] != '\0' && m->sender[0] != '\0' ?
-	    set.masquerade : NULL;
-}
-
 /*
  * One transaction on an open connection; the outcomes in res, replies
  * (and a recipient a next hop with DSN took no longer asks us for
@@ -380,7 +367,11 @@ static void
 transact(struct msg *m, int dffd, const int *idx, int n, const char *key,
     int *res, char (*replies)[REPLYLEN])
 {
-	if (client_send(m, dffd, idx, n, res, replies, masq(m)) == 0) {
+	/* MasqueradeAs applies to relayed mail, never to bounces */
+	const char *masq = set.masquerade[0] != '\0' && m->sender[0] != '\0' ?
+	    set.masquerade : NULL;
+
+	if (client_send(m, dffd, idx, n, res, replies, masq) == 0) {
 		client_keep(key);	/* for the next message this way */
 	} else {
 		client_close(1);	/* QUIT, unless it is out of step */
