@@ -547,7 +547,8 @@ nbconnect(const struct sockaddr_storage *ss)
 {
 	socklen_t len = ss->ss_family == AF_INET6 ?
 	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-	int fd;
+	socklen_t elen = sizeof(int);
+	int fd, e = 0, n = 0;
 
 	if ((fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
 		return -1;
@@ -563,13 +564,19 @@ nbconnect(const struct sockaddr_storage *ss)
 	if (errno != EINPROGRESS) {
 		return -1;
 	}
-	cl.w.connecting = 1;
-	while (cl.w.connecting) {
-		if (wire_wait(&cl.w, cl.deadline) == -1) {
-			return -1;
-		}
+	/* writable: the connect() has ended, and SO_ERROR says how */
+	while (n == 0 && time(NULL) < cl.deadline) {
+		n = waitfds(-1, fd,
+		    (long long)(cl.deadline - time(NULL)) * 1000);
 	}
-	return 0;
+	if (n == 0) {
+		errno = ETIMEDOUT;
+	}
+	if (n <= 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) == -1) {
+		return -1;
+	}
+	errno = e;
+	return e != 0 ? -1 : 0;
 }
 
 /* ---- the transaction's commands ---- */

@@ -214,7 +214,6 @@ struct wire {
 	int fd, wfd;		/* wfd differs from fd only for -bs */
 	int eof;		/* the peer closed its side */
 	int skip;		/* dropping the rest of a cut line */
-	int connecting;		/* a connect() in progress (the client's) */
 	void *eng;		/* the br_ssl_engine_context, NULL in clear */
 	char *in, *out;		/* the owner's buffers */
 	size_t insize, outsize;

@@ -14,7 +14,6 @@
  * wire_wait. It is on the floor above util.c and BearSSL, below both
  * SMTP sides.
  */
-#include <sys/socket.h>
 #include <errno.h>
 #include <string.h>
 #include <time.h>
@@ -53,9 +52,6 @@ wire_io(struct wire *w, int canread)
 unsigned
 wire_wants(const struct wire *w)
 {
-	if (w->connecting) {
-		return WIRE_WRITE;
-	}
 #if WITH_TLS
 	if (w->eng != NULL) {
 		unsigned st = br_ssl_engine_current_state(w->eng);
@@ -141,7 +137,7 @@ wire_wait(struct wire *w, time_t deadline)
 		return -1;
 	}
 	/* what can move now (queued output into the engine) moves first */
-	if (!w->connecting && wire_io(w, 0) == -1) {
+	if (wire_io(w, 0) == -1) {
 		return -1;
 	}
 	if ((st = wire_wants(w)) == 0) {
@@ -160,19 +156,7 @@ wire_wait(struct wire *w, time_t deadline)
 static int
 plainio(struct wire *w, int canread)
 {
-	socklen_t elen = sizeof(int);
 	ssize_t n;
-	int e = 0;
-
-	if (w->connecting) {
-		/* writable: the connect() in progress has ended */
-		if (getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &e, &elen) == -1) {
-			return -1;
-		}
-		errno = e;
-		w->connecting = 0;
-		return e != 0 ? -1 : 0;
-	}
 
 	while (w->outoff < w->outlen) {
 		n = write(w->wfd, w->out + w->outoff, w->outlen - w->outoff);
