@@ -145,8 +145,7 @@ masqfrom(const char *f, size_t len, const char *masq, char *out,
 	if (len <= 5 || len - 5 >= sizeof(val)) {
 		return -1;
 	}
-	memcpy(val, f + 5, len - 5);
-	val[len - 5] = '\0';
+	snprintf(val, sizeof(val), "%.*s", (int)(len - 5), f + 5);
 	if (val[len - 6] == '\n') {
 		val[len - 6] = '\0';
 	}
@@ -472,7 +471,6 @@ body8(void)
 static int
 qp(const char *p, size_t n, int eol)
 {
-	static const char hex[] = "0123456789ABCDEF";
 	char o[PIECE * 4];
 	size_t k = 0, i, t;
 	unsigned char ch;
@@ -490,9 +488,7 @@ qp(const char *p, size_t n, int eol)
 			cv.ocol = 0;
 		}
 		if (enc) {
-			o[k++] = '=';
-			o[k++] = hex[ch >> 4];
-			o[k++] = hex[ch & 15];
+			k += (size_t)snprintf(o + k, 4, "=%02X", ch);
 		} else {
 			o[k++] = (char)ch;
 		}
