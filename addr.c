@@ -339,7 +339,7 @@ route(struct parse *ps)
 		}
 		n += c == '@';
 	}
-	bufreset(&ps->out);
+	/* the route's domains in ps->out are dropped by addrspec() */
 	if (n == 0 || ps->tok != ':') {
 		return -1;
 	}
