@@ -207,7 +207,7 @@ client_send(struct msg *m, int dffd, const int *idx, int n, int *res,
 {
 	char sender[MAXADDR + 1], why[REPLYLEN];
 	int i, pipe = (cl.ext & X_PIPELINING) != 0;
-	int any8, hdr8, utf8, conv;
+	int any8, hdr8, utf8, conv, lost;
 	long long size;
 
 	tx = (struct tx){ .idx = idx, .n = n, .res = res, .replies = replies };
@@ -262,20 +262,18 @@ client_send(struct msg *m, int dffd, const int *idx, int n, int *res,
 	}
 	/* RFC 5321 4.5.3.2.6: the final reply may take 10 minutes */
 	cl.deadline = time(NULL) + 2 * set.tcommand;
-	if (take() == -1) {
-		for (i = 0; i < n; i++) {
-			if (res[i] == D_OK) {
-				give(i, D_TEMP, "4.4.2 connection lost "
-				    "after the final dot");
-			}
-		}
-		return -1;
-	}
+	lost = take() == -1;
 	for (i = 0; i < n; i++) {
-		if (res[i] == D_OK && (cl.ext & X_DSN)) {
+		if (res[i] == D_OK && lost) {
+			give(i, D_TEMP, "4.4.2 connection lost after the final "
+			    "dot");
+		} else if (res[i] == D_OK && (cl.ext & X_DSN)) {
 			/* RFC 3461 5.2.2: the next hop reports success now */
 			m->rcpt[idx[i]].notify &= ~N_SUCCESS;
 		}
+	}
+	if (lost) {
+		return -1;
 	}
 	cl.state = C_READY;
 	return 0;
@@ -618,11 +616,10 @@ static int
 rcptto(const struct rcpt *r, int i)
 {
 	const char *orcpt = (cl.ext & X_DSN) ? r->orcpt : NULL;
-	char notify[32] = "";
+	char notify[32];
 
-	if (cl.ext & X_DSN) {
-		dsn_notifystr(r->notify, notify, sizeof(notify));
-	}
+	/* no bits: "" */
+	dsn_notifystr((cl.ext & X_DSN) ? r->notify : 0, notify, sizeof(notify));
 	return command(C_RCPT, i, "RCPT TO:<%s>%s%s%s%s", r->addr,
 	    notify[0] != '\0' ? " NOTIFY=" : "", notify,
 	    orcpt != NULL ? " ORCPT=" : "", orcpt != NULL ? orcpt : "");
@@ -712,8 +709,8 @@ take(void)
 {
 	struct pend p = cl.q[cl.qhead];
 	char line[1024];
-	size_t n = 0, len = sizeof(cl.text);
-	int code = -1, first = 1;
+	size_t n = 0, len = sizeof(cl.text);	/* n == 0: the first line */
+	int code = -1;
 
 	cl.qhead = (cl.qhead + 1) % MAXPEND;
 	cl.qlen--;
@@ -734,16 +731,15 @@ take(void)
 			cl.state = C_LOST;	/* what follows cannot be trusted */
 			return -1;
 		}
-		if (first) {
+		if (n == 0) {
 			code = atoi(line);
 		} else if (p.what == C_EHLO) {
 			keyword(line + 4);
 		}
 		if (n < len) {
 			n += (size_t)snprintf(cl.text + n, len - n, "%s%s",
-			    first ? "" : " ", first ? line : line + 4);
+			    n == 0 ? "" : " ", n == 0 ? line : line + 4);
 		}
-		first = 0;
 		if (line[3] != '-') {
 			break;
 		}
