@@ -119,14 +119,15 @@ static int bodyput(const char *p, size_t n);
  * Returns 0, or -1 with err filled: a temporary failure of this host.
  */
 int
-client_open(const struct sockaddr_storage *ss, const char *host,
-    const char *tlsname, int tlsmode, const char *user, const char *pass,
-    char *err, size_t errlen)
+client_open(const struct sockaddr_storage *ss, const char *key,
+    const char *host, const char *tlsname, int tlsmode, const char *user,
+    const char *pass, char *err, size_t errlen)
 {
 	char why[REPLYLEN];
 	int st;
 
-	client_close(1);	/* it also forgets the key */
+	client_close(1);
+	snprintf(cl.key, sizeof(cl.key), "%s", key);
 	snprintf(cl.host, sizeof(cl.host), "%s", host);
 	cl.tlsinfo[0] = '\0';
 	cl.tlsname = tlsname != NULL ? tlsname : host;
@@ -351,16 +352,10 @@ rset(void)
 }
 
 /*
- * Keep the connection for the next message that goes to key (address,
- * port, TLS mode, user); client_reuse() takes it back after an RSET
- * shows it is still alive.
+ * The connection client_open made for key (address, port, TLS mode,
+ * user), for the next message that goes there, once an RSET shows it is
+ * still alive. A session that failed was closed, which forgot its key.
  */
-void
-client_keep(const char *key)
-{
-	snprintf(cl.key, sizeof(cl.key), "%s", key);
-}
-
 int
 client_reuse(const char *key)
 {

@@ -287,12 +287,11 @@ void mime_b64(const unsigned char *p, size_t n, char *out, size_t outlen);
 /* client.c: the SMTP client (delivery children only) */
 enum { TLS_NONE, TLS_OPPORTUNISTIC, TLS_REQUIRE, TLS_IMPLICIT };
 #define REPLYLEN	512
-int client_open(const struct sockaddr_storage *ss, const char *host,
-    const char *tlsname, int tlsmode, const char *user, const char *pass,
-    char *err, size_t errlen);
+int client_open(const struct sockaddr_storage *ss, const char *key,
+    const char *host, const char *tlsname, int tlsmode, const char *user,
+    const char *pass, char *err, size_t errlen);
 int client_send(struct msg *m, int dffd, const int *idx, int n,
     int *res, char (*replies)[REPLYLEN], const char *masq);
-void client_keep(const char *key);
 int client_reuse(const char *key);
 const char *client_tlsinfo(void);
 void client_close(int polite);

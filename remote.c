@@ -364,16 +364,15 @@ atport(struct sockaddr_storage *ss, int port, char *key, size_t len)
  * SUCCESS).
  */
 static void
-transact(struct msg *m, int dffd, const int *idx, int n, const char *key,
-    int *res, char (*replies)[REPLYLEN])
+transact(struct msg *m, int dffd, const int *idx, int n, int *res,
+    char (*replies)[REPLYLEN])
 {
 	/* MasqueradeAs applies to relayed mail, never to bounces */
 	const char *masq = set.masquerade[0] != '\0' && m->sender[0] != '\0' ?
 	    set.masquerade : NULL;
 
-	if (client_send(m, dffd, idx, n, res, replies, masq) == 0) {
-		client_keep(key);	/* for the next message this way */
-	} else {
+	/* a connection still in step is kept for the next message */
+	if (client_send(m, dffd, idx, n, res, replies, masq) == -1) {
 		client_close(1);	/* QUIT, unless it is out of step */
 	}
 }
@@ -411,7 +410,7 @@ tryhosts(struct msg *m, int dffd, const int *idx, int n, struct route *rt,
 			snprintf(ckey, sizeof(ckey), "%s %d %s", relay, rt->tls,
 			    user != NULL ? user : "-");
 			if (client_reuse(ckey) == 0) {
-				transact(m, dffd, idx, n, ckey, res, replies);
+				transact(m, dffd, idx, n, res, replies);
 				return 0;
 			}
 			if (hostdown(key, err, errlen)) {
@@ -425,9 +424,9 @@ tryhosts(struct msg *m, int dffd, const int *idx, int n, struct route *rt,
 			/* credentials go to the SmartHost as configured: a
 			 * certificate for an MX host found for it would let a
 			 * spoofed DNS answer take them */
-			if (client_open(&ss[j], rt->mx[i].host, rt->smart &&
-			    user != NULL ? rt->name : NULL, rt->tls, user, pass,
-			    err, errlen) == -1) {
+			if (client_open(&ss[j], ckey, rt->mx[i].host,
+			    rt->smart && user != NULL ? rt->name : NULL, rt->tls,
+			    user, pass, err, errlen) == -1) {
 				/* a refused AUTH or EHLO still ends in QUIT */
 				client_close(1);
 				/* a host that did not answer is remembered */
@@ -441,7 +440,7 @@ tryhosts(struct msg *m, int dffd, const int *idx, int n, struct route *rt,
 				logmsg(LOG_INFO, "%s: TLS to %s: %s", m->id,
 				    relay, client_tlsinfo());
 			}
-			transact(m, dffd, idx, n, ckey, res, replies);
+			transact(m, dffd, idx, n, res, replies);
 			return 0;
 		}
 	}
