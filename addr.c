@@ -563,10 +563,8 @@ dsn_xtext(const char *s, size_t max)
 		return 0;
 	}
 	for (; *s != '\0'; s++) {
-		if (*s < '!' || *s > '~' || *s == '=') {
-			return 0;
-		}
-		if (*s == '+' && (strspn(s + 1, "0123456789ABCDEF") < 2)) {
+		if (*s < '!' || *s > '~' || *s == '=' || (*s == '+' &&
+		    strspn(s + 1, "0123456789ABCDEF") < 2)) {
 			return 0;
 		}
 	}
