@@ -425,8 +425,8 @@ tryhosts(struct msg *m, int dffd, const int *idx, int n, struct route *rt,
 			 * certificate for an MX host found for it would let a
 			 * spoofed DNS answer take them */
 			if (client_open(&ss[j], ckey, rt->mx[i].host,
-			    rt->smart && user != NULL ? rt->name : NULL, rt->tls,
-			    user, pass, err, errlen) == -1) {
+			    rt->smart && user != NULL ? rt->name : NULL,
+			    rt->tls, user, pass, err, errlen) == -1) {
 				/* a refused AUTH or EHLO still ends in QUIT */
 				client_close(1);
 				/* a host that did not answer is remembered */

@@ -147,7 +147,8 @@ wire_wait(struct wire *w, time_t deadline)
 	/* the client's socket does not block: a read that finds nothing
 	 * when only the write side was ready is harmless */
 	n = waitfds((st & WIRE_READ) ? w->fd : -1,
-	    (st & WIRE_WRITE) ? w->wfd : -1, (long long)(deadline - now) * 1000);
+	    (st & WIRE_WRITE) ? w->wfd : -1,
+	    (long long)(deadline - now) * 1000);
 	return n <= 0 ? n : wire_io(w, (st & WIRE_READ) != 0);
 }
 
