@@ -182,7 +182,7 @@ enclosed(struct parse *ps, int close)
 	return close == '"' ? T_QSTR : T_DLIT;
 }
 
-/* Read the next token into ps->tok and ps->val. */
+/* Read the next token into ps->tok and ps->val (a special: its char). */
 static int
 lex(struct parse *ps)
 {
@@ -204,6 +204,7 @@ lex(struct parse *ps)
 		ps->tok = T_ATOM;
 	} else if (strchr("<>@,:;.", c) != NULL) {
 		ps->p++;
+		putch(&ps->val, c);
 		ps->tok = c;
 	} else {
 		ps->tok = T_ERR;
@@ -230,10 +231,8 @@ phrase(struct parse *ps)
 			ps->lpok = 0;
 		}
 		word = ps->tok != '.';
+		/* a word unquoted, or the dot itself */
 		put(&ps->lp, ps->val.s, ps->val.len, ps->val.over);
-		if (ps->tok == '.') {
-			putch(&ps->lp, '.');
-		}
 	}
 	if (n > 0 && word == 0) {
 		ps->lpok = 0;
