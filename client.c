@@ -422,8 +422,8 @@ keyword(const char *kw)
 		{ "8BITMIME", 8, X_8BITMIME }, { "DSN", 4, X_DSN },
 		{ "STARTTLS", 9, X_STARTTLS }, { "SMTPUTF8", 8, X_SMTPUTF8 }
 	};
-	char buf[256], *p, *save;
-	size_t i;
+	const char *p;
+	size_t i, n;
 
 	for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
 		if (strncasecmp(kw, tab[i].kw, tab[i].n) == 0) {
@@ -433,12 +433,12 @@ keyword(const char *kw)
 	if (strncasecmp(kw, "AUTH", 4) != 0 || (kw[4] != ' ' && kw[4] != '=')) {
 		return;
 	}
-	snprintf(buf, sizeof(buf), "%.255s", kw + 5);
-	for (p = strtok_r(buf, " ", &save); p != NULL;
-	    p = strtok_r(NULL, " ", &save)) {
-		if (strcasecmp(p, "PLAIN") == 0) {
+	/* the mechanisms, a word each */
+	for (p = kw + 5; *p != '\0'; p += n + strspn(p + n, " ")) {
+		n = strcspn(p, " ");
+		if (n == 5 && strncasecmp(p, "PLAIN", 5) == 0) {
 			cl.ext |= X_PLAIN;
-		} else if (strcasecmp(p, "LOGIN") == 0) {
+		} else if (n == 5 && strncasecmp(p, "LOGIN", 5) == 0) {
 			cl.ext |= X_LOGIN;
 		}
 	}
