@@ -182,7 +182,7 @@ enclosed(struct parse *ps, int close)
 	return close == '"' ? T_QSTR : T_DLIT;
 }
 
-/* Read the next token into ps->tok and ps->val. */
+/* Read the next token into ps->tok and ps->val (a special: its char). */
 static int
 lex(struct parse *ps)
 {
@@ -204,6 +204,7 @@ lex(struct parse *ps)
 		ps->tok = T_ATOM;
 	} else if (strchr("<>@,:;.", c) != NULL) {
 		ps->p++;
+		putch(&ps->val, c);
 		ps->tok = c;
 	} else {
 		ps->tok = T_ERR;
@@ -230,10 +231,8 @@ phrase(struct parse *ps)
 			ps->lpok = 0;
 		}
 		word = ps->tok != '.';
+		/* a word unquoted, or the dot itself */
 		put(&ps->lp, ps->val.s, ps->val.len, ps->val.over);
-		if (ps->tok == '.') {
-			putch(&ps->lp, '.');
-		}
 	}
 	if (n > 0 && word == 0) {
 		ps->lpok = 0;
@@ -339,7 +338,7 @@ route(struct parse *ps)
 		}
 		n += c == '@';
 	}
-	bufreset(&ps->out);
+	/* the route's domains in ps->out are dropped by addrspec() */
 	if (n == 0 || ps->tok != ':') {
 		return -1;
 	}
@@ -435,10 +434,7 @@ list(struct parse *ps, int ingroup)
 static void
 init(struct parse *ps, const char *s, addrfn *fn, void *arg)
 {
-	memset(ps, 0, sizeof(*ps));
-	ps->p = s;
-	ps->fn = fn;
-	ps->arg = arg;
+	*ps = (struct parse){ .p = s, .fn = fn, .arg = arg };
 	lex(ps);
 }
 
@@ -566,10 +562,8 @@ dsn_xtext(const char *s, size_t max)
 		return 0;
 	}
 	for (; *s != '\0'; s++) {
-		if (*s < '!' || *s > '~' || *s == '=') {
-			return 0;
-		}
-		if (*s == '+' && (strspn(s + 1, "0123456789ABCDEF") < 2)) {
+		if (*s < '!' || *s > '~' || *s == '=' || (*s == '+' &&
+		    strspn(s + 1, "0123456789ABCDEF") < 2)) {
 			return 0;
 		}
 	}

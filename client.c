@@ -21,7 +21,7 @@
  * turns the df into DATA.
  *
  * Reading order: client_open -> opening; client_send -> answer; then the
- * replies (take, reply), the bytes (cput, flush, getline_), TLS.
+ * replies (take), the bytes (cput, flush), TLS.
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -63,12 +63,9 @@ struct pend {
 
 static struct {
 	int state;	/* enum cstate */
-	int tls, tlsmode, verify;
+	int tlsmode, verify;
 	const char *tlsname, *cred;
-#if WITH_TLS
-	struct tlsclient *t;
-#endif
-	struct wire w;
+	struct wire w;		/* in TLS when w.eng is set */
 	time_t deadline;
 	unsigned ext;
 	struct pend q[MAXPEND];
@@ -91,8 +88,7 @@ static struct tx {
 
 static int opening(int st, const char *user, const char *pass, char *err,
     size_t errlen);
-static int auth(const char *user, const char *pass, char *err,
-    size_t errlen);
+static int auth(const char *user, const char *pass);
 static int starttls(char *err, size_t errlen);
 static int handshake(char *why, size_t whylen);
 static int tlsfail(char *err, size_t errlen, const char *code,
@@ -108,7 +104,6 @@ static void give(int i, int res, const char *text);
 static int command(int what, int i, const char *fmt, ...);
 static int take(void);
 static int rset(void);
-static int getline_(char *line, size_t len);
 static int settle(void);
 static int exchange(int what, const char *fmt, const char *arg);
 static int flush(void);
@@ -124,17 +119,17 @@ static int bodyput(const char *p, size_t n);
  * Returns 0, or -1 with err filled: a temporary failure of this host.
  */
 int
-client_open(const struct sockaddr_storage *ss, const char *host,
-    const char *tlsname, int tlsmode, const char *user, const char *pass,
-    char *err, size_t errlen)
+client_open(const struct sockaddr_storage *ss, const char *key,
+    const char *host, const char *tlsname, int tlsmode, const char *user,
+    const char *pass, char *err, size_t errlen)
 {
 	char why[REPLYLEN];
-	int st = C_GREET;
+	int st;
 
 	client_close(1);
+	snprintf(cl.key, sizeof(cl.key), "%s", key);
 	snprintf(cl.host, sizeof(cl.host), "%s", host);
 	cl.tlsinfo[0] = '\0';
-	cl.key[0] = '\0';
 	cl.tlsname = tlsname != NULL ? tlsname : host;
 	cl.cred = user != NULL ? cl.tlsname : NULL;
 	cl.verify = cl.cred != NULL || tlsmode == TLS_REQUIRE ||
@@ -153,13 +148,11 @@ client_open(const struct sockaddr_storage *ss, const char *host,
 	cl.q[0].what = C_GREET;
 	cl.qlen = 1;
 	cl.tlsmode = tlsmode;
-	while (st != C_READY) {
-		cl.state = st;
-		if ((st = opening(st, user, pass, err, errlen)) == -1) {
+	for (cl.state = C_GREET; cl.state != C_READY; cl.state = st) {
+		if ((st = opening(cl.state, user, pass, err, errlen)) == -1) {
 			return -1;
 		}
 	}
-	cl.state = C_READY;
 	return 0;
 }
 
@@ -168,12 +161,11 @@ static int
 opening(int st, const char *user, const char *pass, char *err,
     size_t errlen)
 {
-	int code = -1;
+	int code;
 
 	switch (st) {
 	case C_GREET:
-		code = take();
-		st = code == 220 ? C_EHLO : -1;
+		st = take() == 220 ? C_EHLO : -1;
 		break;
 	case C_EHLO:
 	case C_HELO:
@@ -185,16 +177,18 @@ opening(int st, const char *user, const char *pass, char *err,
 		    C_HELO : -1;
 		break;
 	case C_STARTTLS:
-		if (cl.tls || (cl.tlsmode == TLS_NONE && cl.cred == NULL)) {
+		if (cl.w.eng != NULL || (cl.tlsmode == TLS_NONE &&
+		    cl.cred == NULL)) {
 			return cl.cred != NULL ? C_AUTH : C_READY;
 		}
 		return starttls(err, errlen);
 	case C_AUTH:
 		/* verify made TLS a must with credentials: this keeps it so */
-		if (!cl.tls) {
+		if (cl.w.eng == NULL) {
 			return tlsfail(err, errlen, "4.7.4", "no TLS");
 		}
-		return auth(user, pass, err, errlen) == 0 ? C_READY : -1;
+		st = auth(user, pass) == 0 ? C_READY : -1;
+		break;
 	}
 	if (st == -1) {
 		snprintf(err, errlen, "%s", cl.text);
@@ -204,16 +198,17 @@ opening(int st, const char *user, const char *pass, char *err,
 
 /*
  * Send one message to recipients idx[0..n-1] of m. res[i] gets the
- * outcome for m->rcpt[idx[i]] and replies[i] the server's words.
- * Returns 0 if the connection can carry another message, -1 if not.
+ * outcome for m->rcpt[idx[i]] and replies[i] the server's words; a
+ * server that took NOTIFY clears N_SUCCESS of what it accepted. Returns
+ * 0 if the connection can carry another message, -1 if not.
  */
 int
-client_send(const struct msg *m, int dffd, const int *idx, int n, int *res,
+client_send(struct msg *m, int dffd, const int *idx, int n, int *res,
     char (*replies)[REPLYLEN], const char *masq)
 {
 	char sender[MAXADDR + 1], why[REPLYLEN];
 	int i, pipe = (cl.ext & X_PIPELINING) != 0;
-	int any8, hdr8, utf8, conv;
+	int any8, hdr8, utf8, conv, lost;
 	long long size;
 
 	tx = (struct tx){ .idx = idx, .n = n, .res = res, .replies = replies };
@@ -248,10 +243,8 @@ client_send(const struct msg *m, int dffd, const int *idx, int n, int *res,
 			goto broken;	/* a reply would be missing: desync */
 		}
 	}
-	if ((pipe || tx.accepted > 0) && command(C_DATA, 0, "DATA") == -1) {
-		goto broken;
-	}
-	if (settle() == -1) {
+	if (((pipe || tx.accepted > 0) && command(C_DATA, 0, "DATA") == -1) ||
+	    settle() == -1) {
 		goto broken;
 	}
 	if (tx.go && tx.accepted == 0) {
@@ -270,13 +263,17 @@ client_send(const struct msg *m, int dffd, const int *idx, int n, int *res,
 	}
 	/* RFC 5321 4.5.3.2.6: the final reply may take 10 minutes */
 	cl.deadline = time(NULL) + 2 * set.tcommand;
-	if (take() == -1) {
-		for (i = 0; i < n; i++) {
-			if (res[i] == D_OK) {
-				give(i, D_TEMP, "4.4.2 connection lost "
-				    "after the final dot");
-			}
+	lost = take() == -1;
+	for (i = 0; i < n; i++) {
+		if (res[i] == D_OK && lost) {
+			give(i, D_TEMP, "4.4.2 connection lost after the final "
+			    "dot");
+		} else if (res[i] == D_OK && (cl.ext & X_DSN)) {
+			/* RFC 3461 5.2.2: the next hop reports success now */
+			m->rcpt[idx[i]].notify &= ~N_SUCCESS;
 		}
+	}
+	if (lost) {
 		return -1;
 	}
 	cl.state = C_READY;
@@ -355,21 +352,15 @@ rset(void)
 }
 
 /*
- * Keep the connection for the next message that goes to key (address,
- * port, TLS mode, user); client_reuse() takes it back after an RSET
- * shows it is still alive.
+ * The connection client_open made for key (address, port, TLS mode,
+ * user), for the next message that goes there, once an RSET shows it is
+ * still alive. A session that failed was closed, which forgot its key.
  */
-void
-client_keep(const char *key)
-{
-	snprintf(cl.key, sizeof(cl.key), "%s", key);
-}
-
 int
 client_reuse(const char *key)
 {
-	if (cl.state != C_READY || cl.key[0] == '\0' ||
-	    strcmp(cl.key, key) != 0) {
+	/* key is never empty: an empty cl.key (none kept) matches nothing */
+	if (cl.state != C_READY || strcmp(cl.key, key) != 0) {
 		return -1;
 	}
 	if (rset() == -1) {
@@ -383,13 +374,6 @@ const char *
 client_tlsinfo(void)
 {
 	return cl.tlsinfo;
-}
-
-/* Did the server take DSN parameters (so it reports, not us)? */
-int
-client_dsn(void)
-{
-	return (cl.ext & X_DSN) != 0;
 }
 
 /*
@@ -413,18 +397,14 @@ client_close(int polite)
 		cl.deadline = time(NULL) + 10;
 		cl.state = C_QUIT;
 		exchange(C_QUIT, "QUIT", NULL);
-#if WITH_TLS
-		if (cl.tls) {
+		if (cl.w.eng != NULL) {
 			wire_close(&cl.w);
 			flush();
 		}
-#endif
 	}
 	close(cl.w.fd);
 	cl.state = C_CLOSED;
-	cl.tls = 0;
-	cl.key[0] = '\0';
-	cl.qlen = 0;
+	cl.key[0] = '\0';	/* the queue is reset by the next nbconnect */
 }
 
 /* ---- the opening's steps ---- */
@@ -442,8 +422,8 @@ keyword(const char *kw)
 		{ "8BITMIME", 8, X_8BITMIME }, { "DSN", 4, X_DSN },
 		{ "STARTTLS", 9, X_STARTTLS }, { "SMTPUTF8", 8, X_SMTPUTF8 }
 	};
-	char buf[256], *p, *save;
-	size_t i;
+	const char *p;
+	size_t i, n;
 
 	for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
 		if (strncasecmp(kw, tab[i].kw, tab[i].n) == 0) {
@@ -453,20 +433,21 @@ keyword(const char *kw)
 	if (strncasecmp(kw, "AUTH", 4) != 0 || (kw[4] != ' ' && kw[4] != '=')) {
 		return;
 	}
-	snprintf(buf, sizeof(buf), "%.255s", kw + 5);
-	for (p = strtok_r(buf, " ", &save); p != NULL;
-	    p = strtok_r(NULL, " ", &save)) {
-		if (strcasecmp(p, "PLAIN") == 0) {
+	/* the mechanisms, a word each */
+	for (p = kw + 5; *p != '\0'; p += n + strspn(p + n, " ")) {
+		n = strcspn(p, " ");
+		if (n == 5 && strncasecmp(p, "PLAIN", 5) == 0) {
 			cl.ext |= X_PLAIN;
-		} else if (strcasecmp(p, "LOGIN") == 0) {
+		} else if (n == 5 && strncasecmp(p, "LOGIN", 5) == 0) {
 			cl.ext |= X_LOGIN;
 		}
 	}
 }
 
-/* AUTH PLAIN (or LOGIN); the secret is wiped and never logged. */
+/* AUTH PLAIN (or LOGIN), -1 with cl.text saying why not; the secret is
+ * wiped and never logged. */
 static int
-auth(const char *user, const char *pass, char *err, size_t errlen)
+auth(const char *user, const char *pass)
 {
 	unsigned char raw[600];
 	char enc[820];
@@ -474,7 +455,8 @@ auth(const char *user, const char *pass, char *err, size_t errlen)
 	int code = -1;
 
 	if (ul + pl + 2 > sizeof(raw)) {
-		snprintf(err, errlen, "4.7.0 credentials too long");
+		snprintf(cl.text, sizeof(cl.text), "4.7.0 credentials too "
+		    "long");
 		return -1;
 	}
 	if (cl.ext & X_PLAIN) {
@@ -501,7 +483,6 @@ auth(const char *user, const char *pass, char *err, size_t errlen)
 	explicit_bzero(raw, sizeof(raw));
 	explicit_bzero(enc, sizeof(enc));
 	explicit_bzero(cl.out, sizeof(cl.out));
-	snprintf(err, errlen, "%s", cl.text);
 	return code == 235 ? 0 : -1;
 }
 
@@ -559,7 +540,8 @@ nbconnect(const struct sockaddr_storage *ss)
 {
 	socklen_t len = ss->ss_family == AF_INET6 ?
 	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-	int fd;
+	socklen_t elen = sizeof(int);
+	int fd, e = 0, n = 0;
 
 	if ((fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
 		return -1;
@@ -575,13 +557,19 @@ nbconnect(const struct sockaddr_storage *ss)
 	if (errno != EINPROGRESS) {
 		return -1;
 	}
-	cl.w.connecting = 1;
-	while (cl.w.connecting) {
-		if (wire_wait(&cl.w, cl.deadline) == -1) {
-			return -1;
-		}
+	/* writable: the connect() has ended, and SO_ERROR says how */
+	while (n == 0 && time(NULL) < cl.deadline) {
+		n = waitfds(-1, fd,
+		    (long long)(cl.deadline - time(NULL)) * 1000);
 	}
-	return 0;
+	if (n == 0) {
+		errno = ETIMEDOUT;
+	}
+	if (n <= 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) == -1) {
+		return -1;
+	}
+	errno = e;
+	return e != 0 ? -1 : 0;
 }
 
 /* ---- the transaction's commands ---- */
@@ -623,11 +611,10 @@ static int
 rcptto(const struct rcpt *r, int i)
 {
 	const char *orcpt = (cl.ext & X_DSN) ? r->orcpt : NULL;
-	char notify[32] = "";
+	char notify[32];
 
-	if (cl.ext & X_DSN) {
-		dsn_notifystr(r->notify, notify, sizeof(notify));
-	}
+	/* no bits: "" */
+	dsn_notifystr((cl.ext & X_DSN) ? r->notify : 0, notify, sizeof(notify));
 	return command(C_RCPT, i, "RCPT TO:<%s>%s%s%s%s", r->addr,
 	    notify[0] != '\0' ? " NOTIFY=" : "", notify,
 	    orcpt != NULL ? " ORCPT=" : "", orcpt != NULL ? orcpt : "");
@@ -708,26 +695,29 @@ settle(void)
 
 /*
  * Read a whole reply, multi-line included, into cl.text ("550 5.1.1
- * ...", lines joined), for the oldest command awaiting one. Returns the
- * code, or -1 if the connection failed (cl.text says why): then it is
- * out of step.
+ * ...", lines joined; a line too long is cut, not split), for the oldest
+ * command awaiting one. Returns the code, or -1 if the connection failed
+ * (cl.text says why): then it is out of step.
  */
 static int
 take(void)
 {
 	struct pend p = cl.q[cl.qhead];
 	char line[1024];
-	size_t n = 0, len = sizeof(cl.text);
-	int code = -1, first = 1;
+	size_t n = 0, len = sizeof(cl.text);	/* n == 0: the first line */
+	int code = -1;
 
 	cl.qhead = (cl.qhead + 1) % MAXPEND;
 	cl.qlen--;
 	for (;;) {
-		if (flush() == -1 || getline_(line, sizeof(line)) == -1) {
-			snprintf(cl.text, len, "lost connection with %s: %s",
-			    cl.host, strerror(errno));
-			cl.state = C_LOST;
-			return -1;
+		/* each wait sends what is queued first (wire_wait) */
+		while (wire_line(&cl.w, line, sizeof(line)) == 0) {
+			if (wire_wait(&cl.w, cl.deadline) == -1) {
+				snprintf(cl.text, len, "lost connection with "
+				    "%s: %s", cl.host, strerror(errno));
+				cl.state = C_LOST;
+				return -1;
+			}
 		}
 		if (strlen(line) < 3 || line[0] < '2' || line[0] > '5' ||
 		    (line[3] != ' ' && line[3] != '-' && line[3] != '\0')) {
@@ -736,16 +726,15 @@ take(void)
 			cl.state = C_LOST;	/* what follows cannot be trusted */
 			return -1;
 		}
-		if (first) {
+		if (n == 0) {
 			code = atoi(line);
 		} else if (p.what == C_EHLO) {
 			keyword(line + 4);
 		}
 		if (n < len) {
 			n += (size_t)snprintf(cl.text + n, len - n, "%s%s",
-			    first ? "" : " ", first ? line : line + 4);
+			    n == 0 ? "" : " ", n == 0 ? line : line + 4);
 		}
-		first = 0;
 		if (line[3] != '-') {
 			break;
 		}
@@ -756,18 +745,6 @@ take(void)
 }
 
 /* ---- bytes, through wire.c, with deadlines ---- */
-
-/* One reply line, CRLF removed; a longer line is cut, not split. */
-static int
-getline_(char *line, size_t len)
-{
-	while (wire_line(&cl.w, line, len) == 0) {
-		if (wire_wait(&cl.w, cl.deadline) == -1) {
-			return -1;
-		}
-	}
-	return 0;
-}
 
 /* Everything queued out; a failure leaves the session out of step. */
 static int
@@ -819,6 +796,7 @@ static int
 handshake(char *why, size_t whylen)
 {
 	br_ssl_engine_context *eng;
+	struct tlsclient *t;
 	char cas[300] = "no usable CA certificate in CACertFile";
 	const char *name = cl.tlsname;
 	unsigned char a[16];
@@ -833,16 +811,15 @@ handshake(char *why, size_t whylen)
 	/* BearSSL matches DNS names only (and an address is no SNI): an
 	 * address literal (SmartHost [192.0.2.1]) is checked after */
 	lit = ipaddr(name, 0, a) != 0;
-	cl.t = tls_client(lit ? NULL : name, cl.verify);
-	eng = tls_clientengine(cl.t);
+	t = tls_client(lit ? NULL : name, cl.verify);
+	eng = tls_clientengine(t);
 	wire_tls(&cl.w, eng);
-	cl.tls = 1;
 	cl.state = C_LOST;	/* neither TLS nor clear text until done */
 	while (((st = br_ssl_engine_current_state(eng)) & (BR_SSL_SENDAPP |
 	    BR_SSL_CLOSED)) == 0 && wire_wait(&cl.w, cl.deadline) == 0)
 		;
 	if ((st & BR_SSL_SENDAPP) && !(st & BR_SSL_CLOSED)) {
-		if (cl.verify && lit && !tls_certaddr(cl.t, name)) {
+		if (cl.verify && lit && !tls_certaddr(t, name)) {
 			snprintf(why, whylen, "the certificate does not name "
 			    "%s", name);
 			return -1;

@@ -113,21 +113,19 @@ deliver_record(const struct msg *m, struct rcpt *r, int res,
 	}
 }
 
-/* The mailer target of a recipient already expanded from an alias. */
+/*
+ * The mailer target of a recipient already expanded from an alias. A
+ * remote one never comes here: runmsg() sends it to remotes() first
+ * (isremote).
+ */
 static void
 targetof(const struct rcpt *r, struct target *t)
 {
-	const char *dom = NULL;
-	char local[MAXADDR + 1];
-
 	t->addr = r->addr;
 	if (r->addr[0] == '|') {
 		t->type = T_PIPE;
 	} else if (r->addr[0] == '/') {
 		t->type = T_FILE;
-	} else if (splitaddr(r->addr, local, sizeof(local), &dom) == 0 &&
-	    dom != NULL && !islocaldomain(dom)) {
-		t->type = T_REMOTE;
 	} else {
 		t->type = T_MAILBOX;
 	}

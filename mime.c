@@ -75,8 +75,7 @@ static struct conv {
 
 
 static int downgrade(int dffd, const char *masq, int dry);
-static off_t sendheaders(int dffd, const char *masq);
-static int sendbody(int dffd, off_t from);
+static int sendplain(int dffd, const char *masq);
 
 /*
  * The message from the df through fn, up to the final dot (not sent):
@@ -87,14 +86,8 @@ int
 mime_send(int dffd, const char *masq, int conv,
     int (*fn)(const char *p, size_t n))
 {
-	off_t body;
-
 	put = fn;
-	if (conv && downgrade(dffd, masq, 0) == -1) {
-		return -1;
-	}
-	if (!conv && ((body = sendheaders(dffd, masq)) == -1 ||
-	    sendbody(dffd, body) == -1)) {
+	if ((conv ? downgrade(dffd, masq, 0) : sendplain(dffd, masq)) == -1) {
 		return -1;
 	}
 	/* the last line ended (the dot is client.c's) */
@@ -152,8 +145,7 @@ masqfrom(const char *f, size_t len, const char *masq, char *out,
 	if (len <= 5 || len - 5 >= sizeof(val)) {
 		return -1;
 	}
-	memcpy(val, f + 5, len - 5);
-	val[len - 5] = '\0';
+	snprintf(val, sizeof(val), "%.*s", (int)(len - 5), f + 5);
 	if (val[len - 6] == '\n') {
 		val[len - 6] = '\0';
 	}
@@ -278,23 +270,20 @@ mime_has8(const char *p, size_t n)
 static int
 rdpiece(struct rd *r, char **p, size_t *n, int *eol)
 {
+	size_t avail;
 	char *nl;
 	ssize_t k;
 
 	for (;;) {
-		nl = memchr(r->buf + r->pos, '\n', r->len - r->pos);
-		if (nl != NULL && (size_t)(nl - (r->buf + r->pos)) <= PIECE) {
-			*p = r->buf + r->pos;
-			*n = (size_t)(nl - *p);
-			*eol = 1;
-			r->pos += *n + 1;
-			return 1;
-		}
-		if (r->len - r->pos >= PIECE || (r->eof && r->len > r->pos)) {
-			*p = r->buf + r->pos;
-			*n = r->len - r->pos < PIECE ? r->len - r->pos : PIECE;
-			*eol = 0;
-			r->pos += *n;
+		avail = r->len - r->pos;
+		*p = r->buf + r->pos;
+		nl = memchr(*p, '\n', avail);
+		*eol = nl != NULL && (size_t)(nl - *p) <= PIECE;
+		/* a whole line, a full piece, or what the df ends with */
+		if (*eol || avail >= PIECE || (r->eof && avail > 0)) {
+			*n = *eol ? (size_t)(nl - *p) : avail;
+			*n = *n < PIECE ? *n : PIECE;
+			r->pos += *n + (size_t)*eol;
 			return 1;
 		}
 		if (r->eof) {
@@ -482,7 +471,6 @@ body8(void)
 static int
 qp(const char *p, size_t n, int eol)
 {
-	static const char hex[] = "0123456789ABCDEF";
 	char o[PIECE * 4];
 	size_t k = 0, i, t;
 	unsigned char ch;
@@ -500,9 +488,7 @@ qp(const char *p, size_t n, int eol)
 			cv.ocol = 0;
 		}
 		if (enc) {
-			o[k++] = '=';
-			o[k++] = hex[ch >> 4];
-			o[k++] = hex[ch & 15];
+			k += (size_t)snprintf(o + k, 4, "=%02X", ch);
 		} else {
 			o[k++] = (char)ch;
 		}
@@ -720,13 +706,30 @@ downgrade(int dffd, const char *masq, int dry)
 	return endpart(1);
 }
 
-/* The rest of the df from offset from. */
+/*
+ * The df as it is, through stuff(). With MasqueradeAs the From: header's
+ * address becomes the masquerade address ("@domain": only the domain),
+ * its display name kept, when the header block can be seen whole.
+ */
 static int
-sendbody(int dffd, off_t from)
+sendplain(int dffd, const char *masq)
 {
-	char buf[IOBUF];
+	static char hdr[MAXHEADER + 1];
+	char buf[IOBUF], *end;
+	off_t from = 0;
 	ssize_t n;
 
+	memset(&cv, 0, sizeof(cv));	/* stuff()'s column 0 */
+	if (masq != NULL && (n = pread(dffd, hdr, MAXHEADER, 0)) > 0) {
+		hdr[n] = '\0';
+		if ((end = strstr(hdr, "\n\n")) != NULL) {
+			end[1] = '\0';
+			if (emitheaders(hdr, masq, 0) == -1) {
+				return -1;
+			}
+			from = (off_t)(end + 1 - hdr);
+		}
+	}
 	while ((n = pread(dffd, buf, sizeof(buf), from)) > 0) {
 		if (stuff(buf, (size_t)n) == -1) {
 			return -1;
@@ -735,32 +738,6 @@ sendbody(int dffd, off_t from)
 	}
 	return n == -1 ? -1 : 0;
 }
-
-/*
- * MasqueradeAs: the From: header's address becomes the masquerade
- * address ("@domain": only the domain), its display name kept. Writes
- * the header block (up to the blank line); returns the offset where the
- * body starts, or -1.
- */
-static off_t
-sendheaders(int dffd, const char *masq)
-{
-	static char hdr[MAXHEADER + 1];
-	ssize_t n;
-	char *end;
-
-	memset(&cv, 0, sizeof(cv));	/* stuff()'s column 0 */
-	if (masq == NULL || (n = pread(dffd, hdr, MAXHEADER, 0)) <= 0) {
-		return 0;
-	}
-	hdr[n] = '\0';
-	if ((end = strstr(hdr, "\n\n")) == NULL) {
-		return 0;	/* no header block we can see whole: leave it */
-	}
-	end[1] = '\0';
-	return emitheaders(hdr, masq, 0) == -1 ? -1 : (off_t)(end + 1 - hdr);
-}
-
 
 void
 mime_b64(const unsigned char *p, size_t n, char *out, size_t outlen)

@@ -207,7 +207,6 @@ struct wire {
 	int fd, wfd;		/* wfd differs from fd only for -bs */
 	int eof;		/* the peer closed its side */
 	int skip;		/* dropping the rest of a cut line */
-	int connecting;		/* a connect() in progress (the client's) */
 	void *eng;		/* the br_ssl_engine_context, NULL in clear */
 	char *in, *out;		/* the owner's buffers */
 	size_t insize, outsize;
@@ -281,15 +280,13 @@ void mime_b64(const unsigned char *p, size_t n, char *out, size_t outlen);
 /* client.c: the SMTP client (delivery children only) */
 enum { TLS_NONE, TLS_OPPORTUNISTIC, TLS_REQUIRE, TLS_IMPLICIT };
 #define REPLYLEN	512
-int client_open(const struct sockaddr_storage *ss, const char *host,
-    const char *tlsname, int tlsmode, const char *user, const char *pass,
-    char *err, size_t errlen);
-int client_send(const struct msg *m, int dffd, const int *idx, int n,
+int client_open(const struct sockaddr_storage *ss, const char *key,
+    const char *host, const char *tlsname, int tlsmode, const char *user,
+    const char *pass, char *err, size_t errlen);
+int client_send(struct msg *m, int dffd, const int *idx, int n,
     int *res, char (*replies)[REPLYLEN], const char *masq);
-void client_keep(const char *key);
 int client_reuse(const char *key);
 const char *client_tlsinfo(void);
-int client_dsn(void);
 void client_close(int polite);
 
 /* dns.c: a small resolver of our own (NameServer) */

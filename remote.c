@@ -167,45 +167,41 @@ remote_dumpstat(void (*fn)(const char *line))
 static FILE *
 openauth(int *absent, char *err, size_t errlen)
 {
-	const char *fn = set.authinfofile;
+	const char *fn = set.authinfofile, *why = NULL;
+	char owner[64];
 	struct stat st;
 	FILE *f;
 	int fd;
 
-	*absent = 0;
-	if ((fd = open(fn, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC)) == -1) {
-		if (errno == ENOENT) {
-			*absent = 1;
-		} else if (errno == ELOOP) {
-			snprintf(err, errlen, "4.7.0 AuthInfoFile %s is a "
-			    "symbolic link: not using it", fn);
-		} else {
-			snprintf(err, errlen, "4.7.0 AuthInfoFile %s: %s", fn,
-			    strerror(errno));
-		}
+	fd = open(fn, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if ((*absent = fd == -1 && errno == ENOENT)) {
 		return NULL;
 	}
-	if (fstat(fd, &st) == -1) {
-		snprintf(err, errlen, "4.7.0 AuthInfoFile %s: %s", fn,
-		    strerror(errno));
+	if (fd == -1 && errno == ELOOP) {
+		why = "is a symbolic link";
+	} else if (fd == -1 || fstat(fd, &st) == -1) {
+		why = NULL;	/* errno says it */
 	} else if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "4.7.0 AuthInfoFile %s is not a regular "
-		    "file: not using it", fn);
+		why = "is not a regular file";
 	} else if (st.st_uid != 0 && st.st_uid != geteuid()) {
-		snprintf(err, errlen, "4.7.0 AuthInfoFile %s is owned by uid "
-		    "%ld, neither root nor us: not using it", fn,
-		    (long)st.st_uid);
+		snprintf(owner, sizeof(owner), "is owned by uid %ld, neither "
+		    "root nor us", (long)st.st_uid);
+		why = owner;
 	} else if ((st.st_mode & 077) != 0) {
-		snprintf(err, errlen, "4.7.0 AuthInfoFile %s is readable by "
-		    "group or others: not using it", fn);
+		why = "is readable by group or others";
 	} else if ((f = fdopen(fd, "r")) != NULL) {
 		return f;
+	}
+	if (why != NULL) {
+		snprintf(err, errlen, "4.7.0 AuthInfoFile %s %s: not using it",
+		    fn, why);
 	} else {
 		snprintf(err, errlen, "4.7.0 AuthInfoFile %s: %s", fn,
 		    strerror(errno));
 	}
-	close(fd);
+	if (fd != -1) {
+		close(fd);
+	}
 	return NULL;
 }
 
@@ -263,18 +259,10 @@ authinfo(const char *host, char *user, size_t ulen, char *pass, size_t plen,
 
 struct route {
 	struct mxhost mx[MAXMX];
-	int nmx, port, tls, smart;
+	int nmx, port, tls, smart;	/* nmx 0: name alone (no MX) */
 	int implicit;		/* no MX: the domain's own address records */
-	char name[256];		/* SmartHost name, for AuthInfoFile */
+	char name[256];		/* the SmartHost (for AuthInfoFile) or domain */
 };
-
-static int
-tlsmode(const char *s)
-{
-	return strcmp(s, "implicit") == 0 ? TLS_IMPLICIT :
-	    strcmp(s, "opportunistic") == 0 ? TLS_OPPORTUNISTIC :
-	    strcmp(s, "none") == 0 ? TLS_NONE : TLS_REQUIRE;
-}
 
 /*
  * SmartHost "host", "host:port" or "[host]:port" (brackets: no MX
@@ -284,12 +272,14 @@ tlsmode(const char *s)
 static int
 smartroute(struct route *rt, char *err, size_t errlen)
 {
-	const char *s = set.smarthost;
+	const char *s = set.smarthost, *t = set.smarthosttls;
 	int derr, br;
 
 	rt->smart = 1;
-	rt->implicit = 0;
-	rt->tls = tlsmode(set.smarthosttls);
+	/* SmartHostTLS: implicit, opportunistic, none, else require */
+	rt->tls = strcmp(t, "implicit") == 0 ? TLS_IMPLICIT :
+	    strcmp(t, "opportunistic") == 0 ? TLS_OPPORTUNISTIC :
+	    strcmp(t, "none") == 0 ? TLS_NONE : TLS_REQUIRE;
 	rt->port = rt->tls == TLS_IMPLICIT ? 465 : 25;
 	if ((br = splithostport(s, rt->name, sizeof(rt->name),
 	    &rt->port)) == -1) {
@@ -302,27 +292,7 @@ smartroute(struct route *rt, char *err, size_t errlen)
 		    "failed", rt->name);
 		return -1;
 	}
-	if (br || rt->nmx == 0) {
-		snprintf(rt->mx[0].host, sizeof(rt->mx[0].host), "%s",
-		    rt->name);
-		rt->nmx = 1;
-	}
 	return 0;
-}
-
-/* Is this host name us? (An MX naming us would loop the mail.) */
-static int
-isself(const char *host)
-{
-	char h[256];
-	size_t n;
-
-	snprintf(h, sizeof(h), "%s", host);
-	n = strlen(h);
-	if (n > 0 && h[n - 1] == '.') {
-		h[n - 1] = '\0';
-	}
-	return islocaldomain(h);	/* our hostname is one */
 }
 
 /* MX hosts of domain, or the domain itself (RFC 5321 5.1). */
@@ -331,24 +301,25 @@ mxroute(struct route *rt, const char *domain, char *err, size_t errlen)
 {
 	int derr, i, k, self = -1;
 
-	rt->smart = 0;
 	rt->tls = TLS_OPPORTUNISTIC;	/* RFC 7435 */
 	rt->port = (int)set.smtpport;
+	snprintf(rt->name, sizeof(rt->name), "%s", domain);
 	if ((rt->nmx = dns_mx(domain, rt->mx, MAXMX, &derr)) == -1) {
 		snprintf(err, errlen, derr == DNS_NULLMX ? "5.1.10 %s does not "
 		    "accept mail (null MX)" : derr == DNS_PERM ? "5.1.2 domain "
 		    "%s not found" : "4.4.3 DNS lookup of %s failed", domain);
 		return derr == DNS_TEMP ? -1 : -2;
 	}
-	rt->implicit = rt->nmx == 0;
-	if (rt->nmx == 0) {
-		snprintf(rt->mx[0].host, sizeof(rt->mx[0].host), "%s", domain);
-		rt->nmx = 1;
+	if ((rt->implicit = rt->nmx == 0)) {
 		return 0;
 	}
-	/* RFC 5321 5.1: we are one of the MX hosts: only better ones count */
+	/*
+	 * RFC 5321 5.1: we are one of the MX hosts (an MX naming us would
+	 * loop the mail): only better ones count. dns.c gives the names
+	 * without the final dot, so our hostname compares as it is.
+	 */
 	for (i = 0; i < rt->nmx; i++) {
-		if (isself(rt->mx[i].host) && (self == -1 ||
+		if (islocaldomain(rt->mx[i].host) && (self == -1 ||
 		    rt->mx[i].pref < self)) {
 			self = rt->mx[i].pref;
 		}
@@ -387,31 +358,22 @@ atport(struct sockaddr_storage *ss, int port, char *key, size_t len)
 	snprintf(key, len, "[%s]:%d", a, port);
 }
 
-/* MasqueradeAs applies to relayed mail, never to bounces. */
-static const char *
-masq(const struct msg *m)
-{
-	return set.masquerade[0] != '\0' && m->sender[0] != '\0' ?
-	    set.masquerade : NULL;
-}
-
-/* One transaction on an open connection; the outcomes in res, replies. */
+/*
+ * One transaction on an open connection; the outcomes in res, replies
+ * (and a recipient a next hop with DSN took no longer asks us for
+ * SUCCESS).
+ */
 static void
-transact(struct msg *m, int dffd, const int *idx, int n, const char *key,
-    int *res, char (*replies)[REPLYLEN])
+transact(struct msg *m, int dffd, const int *idx, int n, int *res,
+    char (*replies)[REPLYLEN])
 {
-	int i;
+	/* MasqueradeAs applies to relayed mail, never to bounces */
+	const char *masq = set.masquerade[0] != '\0' && m->sender[0] != '\0' ?
+	    set.masquerade : NULL;
 
-	if (client_send(m, dffd, idx, n, res, replies, masq(m)) == 0) {
-		client_keep(key);	/* for the next message this way */
-	} else {
+	/* a connection still in step is kept for the next message */
+	if (client_send(m, dffd, idx, n, res, replies, masq) == -1) {
 		client_close(1);	/* QUIT, unless it is out of step */
-	}
-	for (i = 0; i < n; i++) {
-		if (res[i] == D_OK && client_dsn()) {
-			/* RFC 3461 5.2.2: the next hop reports success now */
-			m->rcpt[idx[i]].notify &= ~N_SUCCESS;
-		}
 	}
 }
 
@@ -425,6 +387,11 @@ tryhosts(struct msg *m, int dffd, const int *idx, int n, struct route *rt,
 	char key[INET6_ADDRSTRLEN + 16], ckey[600];
 	int i, j, nss, derr;
 
+	if (rt->nmx == 0) {	/* no MX: the name's own addresses */
+		snprintf(rt->mx[0].host, sizeof(rt->mx[0].host), "%s",
+		    rt->name);
+		rt->nmx = 1;
+	}
 	for (i = 0; i < rt->nmx; i++) {
 		if ((nss = dns_addrs(rt->mx[i].host, ss, MAXADDRS, &derr)) <= 0) {
 			if (rt->implicit && (nss == 0 || derr == DNS_PERM)) {
@@ -443,7 +410,7 @@ tryhosts(struct msg *m, int dffd, const int *idx, int n, struct route *rt,
 			snprintf(ckey, sizeof(ckey), "%s %d %s", relay, rt->tls,
 			    user != NULL ? user : "-");
 			if (client_reuse(ckey) == 0) {
-				transact(m, dffd, idx, n, ckey, res, replies);
+				transact(m, dffd, idx, n, res, replies);
 				return 0;
 			}
 			if (hostdown(key, err, errlen)) {
@@ -457,9 +424,9 @@ tryhosts(struct msg *m, int dffd, const int *idx, int n, struct route *rt,
 			/* credentials go to the SmartHost as configured: a
 			 * certificate for an MX host found for it would let a
 			 * spoofed DNS answer take them */
-			if (client_open(&ss[j], rt->mx[i].host, rt->smart &&
-			    user != NULL ? rt->name : NULL, rt->tls, user, pass,
-			    err, errlen) == -1) {
+			if (client_open(&ss[j], ckey, rt->mx[i].host,
+			    rt->smart && user != NULL ? rt->name : NULL,
+			    rt->tls, user, pass, err, errlen) == -1) {
 				/* a refused AUTH or EHLO still ends in QUIT */
 				client_close(1);
 				/* a host that did not answer is remembered */
@@ -473,7 +440,7 @@ tryhosts(struct msg *m, int dffd, const int *idx, int n, struct route *rt,
 				logmsg(LOG_INFO, "%s: TLS to %s: %s", m->id,
 				    relay, client_tlsinfo());
 			}
-			transact(m, dffd, idx, n, ckey, res, replies);
+			transact(m, dffd, idx, n, res, replies);
 			return 0;
 		}
 	}
@@ -489,7 +456,7 @@ void
 remote_deliver(struct msg *m, int dffd, const int *idx, int n, int *res,
     char (*replies)[REPLYLEN], char *relay)
 {
-	struct route rt = { .nmx = 0 };
+	struct route rt = { .nmx = 0 };	/* each route sets what is its own */
 	char err[REPLYLEN] = "4.4.0 no host to try", user[256], pass[512];
 	const char *dom = strrchr(m->rcpt[idx[0]].addr, '@');
 	int i, r, cred = 1;

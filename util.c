@@ -318,7 +318,7 @@ readall(int fd, size_t max, size_t *len)
 int
 islocaldomain(const char *domain)
 {
-	const char *p = set.localdomains, *end;
+	const char *p = set.localdomains;
 	size_t n;
 
 	if (strcasecmp(domain, set.hostname) == 0 ||
@@ -326,16 +326,13 @@ islocaldomain(const char *domain)
 		return 1;
 	}
 	while (*p != '\0') {
-		while (*p == ',' || *p == ' ') {
-			p++;
-		}
-		end = p + strcspn(p, ", ");
-		n = (size_t)(end - p);
+		p += strspn(p, ", ");
+		n = strcspn(p, ", ");
 		if (n > 0 && strlen(domain) == n &&
 		    strncasecmp(domain, p, n) == 0) {
 			return 1;
 		}
-		p = end;
+		p += n;
 	}
 	return 0;
 }

@@ -6,15 +6,14 @@
  *
  * Nothing here blocks. wire_io() moves what can move now, in clear or
  * through the engine; wire_wants() says what to wait for; select() waits:
- * mta.c's loop for the server, wire_wait() for the client, which runs in
- * a delivery child and may wait, but never past a deadline.
+ * mta.c's loop for the server, wire_wait() (util.c's waitfds) for the
+ * client, which runs in a delivery child and may wait, but never past a
+ * deadline.
  *
  * Reading order: wire_io -> plainio / tlsio; wire_line, wire_put; then
  * wire_wait. It is on the floor above util.c and BearSSL, below both
  * SMTP sides.
  */
-#include <sys/select.h>
-#include <sys/socket.h>
 #include <errno.h>
 #include <string.h>
 #include <time.h>
@@ -53,9 +52,6 @@ wire_io(struct wire *w, int canread)
 unsigned
 wire_wants(const struct wire *w)
 {
-	if (w->connecting) {
-		return WIRE_WRITE;
-	}
 #if WITH_TLS
 	if (w->eng != NULL) {
 		unsigned st = br_ssl_engine_current_state(w->eng);
@@ -132,38 +128,28 @@ wire_line(struct wire *w, char *line, size_t len)
 int
 wire_wait(struct wire *w, time_t deadline)
 {
-	struct timeval tv;
-	fd_set r, wr;
-	unsigned st;
 	time_t now = time(NULL);
-	int n, max = w->fd > w->wfd ? w->fd : w->wfd;
+	unsigned st;
+	int n;
 
 	if (now >= deadline) {
 		errno = ETIMEDOUT;
 		return -1;
 	}
 	/* what can move now (queued output into the engine) moves first */
-	if (!w->connecting && wire_io(w, 0) == -1) {
+	if (wire_io(w, 0) == -1) {
 		return -1;
 	}
 	if ((st = wire_wants(w)) == 0) {
 		errno = ECONNRESET;
 		return w->eof ? -1 : 0;
 	}
-	FD_ZERO(&r);
-	FD_ZERO(&wr);
-	if (st & WIRE_READ) {
-		FD_SET(w->fd, &r);
-	}
-	if (st & WIRE_WRITE) {
-		FD_SET(w->wfd, &wr);
-	}
-	tv.tv_sec = deadline - now;
-	tv.tv_usec = 0;
-	if ((n = select(max + 1, &r, &wr, NULL, &tv)) == -1) {
-		return errno == EINTR ? 0 : -1;
-	}
-	return n == 0 ? 0 : wire_io(w, FD_ISSET(w->fd, &r));
+	/* the client's socket does not block: a read that finds nothing
+	 * when only the write side was ready is harmless */
+	n = waitfds((st & WIRE_READ) ? w->fd : -1,
+	    (st & WIRE_WRITE) ? w->wfd : -1,
+	    (long long)(deadline - now) * 1000);
+	return n <= 0 ? n : wire_io(w, (st & WIRE_READ) != 0);
 }
 
 /* ---- in clear ---- */
@@ -171,19 +157,7 @@ wire_wait(struct wire *w, time_t deadline)
 static int
 plainio(struct wire *w, int canread)
 {
-	socklen_t elen = sizeof(int);
 	ssize_t n;
-	int e = 0;
-
-	if (w->connecting) {
-		/* writable: the connect() in progress has ended */
-		if (getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &e, &elen) == -1) {
-			return -1;
-		}
-		errno = e;
-		w->connecting = 0;
-		return e != 0 ? -1 : 0;
-	}
 
 	while (w->outoff < w->outlen) {
 		n = write(w->wfd, w->out + w->outoff, w->outlen - w->outoff);
