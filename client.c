@@ -703,7 +703,7 @@ static int
 take(void)
 {
 	struct pend p = cl.q[cl.qhead];
-	char line[1024];
+	char line[1024], *rest;
 	size_t n = 0, len = sizeof(cl.text);	/* n == 0: the first line */
 	int code = -1;
 
@@ -726,14 +726,15 @@ take(void)
 			cl.state = C_LOST;	/* what follows cannot be trusted */
 			return -1;
 		}
+		rest = line + (line[3] ? 4 : 3);	/* a bare "250" ends too */
 		if (n == 0) {
 			code = atoi(line);
+			n = (size_t)snprintf(cl.text, len, "%.3s", line);
 		} else if (p.what == C_EHLO) {
-			keyword(line + 4);
+			keyword(rest);
 		}
-		if (n < len) {
-			n += (size_t)snprintf(cl.text + n, len - n, "%s%s",
-			    n == 0 ? "" : " ", n == 0 ? line : line + 4);
+		if (*rest && n < len) {
+			n += (size_t)snprintf(cl.text + n, len - n, " %s", rest);
 		}
 		if (line[3] != '-') {
 			break;

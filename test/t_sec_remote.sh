@@ -533,6 +533,56 @@ checkc "sec-remote: ... no ESC, C1 control or invalid UTF-8 in the log, qf or ma
     grep -aq "ok-é" log'
 kill "$C1PID" 2>/dev/null
 
+# a server whose multi-line replies end in a bare "250" or "450" (RFC 5321
+# 4.2: the text is optional); the client must not read the rest of the line
+# before it, as once, into the reply or the EHLO keywords
+newcase bareend
+"$PY" - >be.out 2>be.err <<'PYEOF' &
+import socket
+s = socket.socket()
+s.bind(("127.0.0.2", 0))
+s.listen(4)
+print("ready %d" % s.getsockname()[1], flush=True)
+while True:
+	c, _ = s.accept()
+	f = c.makefile("rb")
+	c.sendall(b"220 be ESMTP\r\n")
+	for l in f:
+		v = l[:4].upper()
+		if v == b"EHLO":
+			c.sendall(b"250-be\r\n250-PIPELINING\r\n250\r\n")
+		elif v == b"RCPT" and b"defer" in l:
+			c.sendall(b"450-4.2.0 first part\r\n450-second part\r\n450\r\n")
+		elif v == b"DATA":
+			c.sendall(b"354 go\r\n")
+			for d in f:
+				if d == b".\r\n":
+					break
+			c.sendall(b"250-2.0.0 queued as be1\r\n250\r\n")
+		elif v == b"QUIT":
+			c.sendall(b"221 bye\r\n")
+			break
+		else:
+			c.sendall(b"250\r\n")
+	c.close()
+PYEOF
+BEPID=$!
+cleanup_add "$BEPID"
+waitfor 10 grep -q '^ready ' be.out || { fail "sec-remote: bare-end server starts" "$(cat be.err)"; exit 1; }
+BEPORT=$(sed -n 's/^ready //p' be.out)
+submit -f root@test.example defer@example.org <"$MSG"
+ID1=$ID
+submit -f root@test.example ok@example.org <"$MSG"
+mta -q -O "SmartHost=[127.0.0.2]:$BEPORT" -O SmartHostTLS=none
+checkc "sec-remote: replies ending in a bare code: one deferred, one sent" eval \
+    'queued "$ID1" && gone "$ID" && grep -q "$ID: .*queued as be1" log'
+checkc "sec-remote: ... each line of the reply once in the log and the qf" eval \
+    '[ "$(grep "$ID1: .*first part" log | grep -c "second part.*second part")" -eq 0 ] &&
+    grep -q "$ID1: .*dsn=4.2.0, stat=Deferred (450 4.2.0 first part second part)" log &&
+    [ "$(grep -o "second part" "spool/qf$ID1" | wc -l)" -eq 1 ] &&
+    [ "$(grep "$ID: .*be1" log | grep -c "be1.*be1")" -eq 0 ]'
+kill "$BEPID" 2>/dev/null
+
 cd "$BASE" || exit 1
 checkc "sec-remote: the password is in no log, spool file or peer record" eval \
     '! grep -rqaF "plugh" --include=log --include="qf*" --include="df*" . &&
