@@ -236,8 +236,8 @@ dsn(const struct msg *m, int dffd, const int *idx, int n, int action,
 		goto fail;
 	}
 	step = "commit";
-	if (spool_commit(&b, fd) == -1) {
-		fd = -1;	/* spool_commit cleans up after itself */
+	if (spool_place(&b, fd, 1) == -1) {
+		fd = -1;	/* spool_place cleans up after itself */
 		goto fail;
 	}
 	logmsg(LOG_INFO, "%s: %s: DSN (%s) to <%s>", m->id, b.id,

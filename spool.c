@@ -28,15 +28,15 @@
  *
  *	create	spool_create: df<ID> made (O_EXCL) and locked; the caller
  *		writes the message into it
- *	commit	spool_commit, one message (sendmail, a DSN): tf written; the
- *		writeback of df and tf started, then each fsynced; tf
- *		renamed to qf (THE COMMIT POINT); the directory fsynced.
- *		Then exit 0. A failed step aborts it: nothing is left
- *	stage	spool_stage, the SMTP daemon's group commit (SPEC's second
- *		form), for each message whose final dot came in one pass of
- *		the loop: tf written and renamed to qf, nothing flushed; the
- *		qf stays locked, so that no runner delivers what may yet be
- *		taken back
+ *	commit	spool_place with sync, one message (sendmail, a DSN): tf
+ *		written; the writeback of df and tf started, then each
+ *		fsynced; tf renamed to qf (THE COMMIT POINT); the directory
+ *		fsynced. Then exit 0. A failed step aborts it: nothing is left
+ *	stage	spool_place without sync, the SMTP daemon's group commit
+ *		(SPEC's second form), for each message whose final dot came in
+ *		one pass of the loop: tf written and renamed to qf, nothing
+ *		flushed; the qf stays locked, so that no runner delivers what
+ *		may yet be taken back
  *	flush	spool_flush, once for the whole group (in the syncer
  *		process, or in the loop; in batches of 256 files): the
  *		writeback of every df and qf started, then waited for; one
@@ -113,7 +113,7 @@
  * Values never hold a newline: spool_format replaces control characters.
  *
  * Reading order: sopen (every spool file is opened through it), then the
- * life above: spool_create, place (commit and stage), spool_flush,
+ * life above: spool_create, spool_place (commit and stage), spool_flush,
  * spool_update, spool_remove, spool_lock, spool_recover; the qf text
  * format last.
  */
@@ -493,14 +493,23 @@ syncfiles(const int *fd, int n, int group)
 }
 
 /*
- * Commit or stage (see the top): the tf written, df and tf flushed (with
- * sync, for a commit), the tf renamed to qf, the df closed, then (a
- * commit) the directory fsynced. dffd is closed here whatever happens;
- * on failure nothing of the message is left and -1 is returned with
- * errno set.
+ * Commit (sync) or stage (see the top): the tf written, df and tf flushed
+ * (with sync), the tf renamed to qf, the df closed, then (with sync) the
+ * directory fsynced. dffd is closed here whatever happens; on failure
+ * nothing of the message is left and -1 is returned with errno set.
+ *
+ * A commit, for one message (sendmail, a DSN): on -1 the caller reports
+ * a temporary failure and the client keeps the message.
+ *
+ * A stage, the group commit's step one (SPEC "The spool", second form):
+ * the df closed and the tf renamed to qf, with no flush yet, the qf
+ * locked. The message must not be acknowledged before spool_flush of its
+ * group returned 0. Until then a crash may leave the qf with a short df,
+ * or a torn qf: the size in the qf and the end line of the qf tell, and
+ * the next runner quarantines instead of delivering.
  */
-static int
-place(struct msg *m, int dffd, int sync)
+int
+spool_place(struct msg *m, int dffd, int sync)
 {
 	struct stat st;
 	int fd[2] = { dffd, -1 };	/* the df, the tf */
@@ -538,31 +547,6 @@ place(struct msg *m, int dffd, int sync)
 fail:
 	spool_abort(m, dffd);
 	return -1;
-}
-
-/*
- * The commit protocol (see the top of this file), for one message: the
- * caller reports a temporary failure on -1 and the client keeps the
- * message.
- */
-int
-spool_commit(struct msg *m, int dffd)
-{
-	return place(m, dffd, 1);
-}
-
-/*
- * Group commit, step one (SPEC "The spool", second form): the df closed
- * and the tf renamed to qf, with no flush yet, the qf locked. The message
- * must not be acknowledged before spool_flush of its group returned 0.
- * Until then a crash may leave the qf with a short df, or a torn qf: the
- * size in the qf and the end line of the qf tell, and the next runner
- * quarantines instead of delivering.
- */
-int
-spool_stage(struct msg *m, int dffd)
-{
-	return place(m, dffd, 0);
 }
 
 #define FLUSHMAX	256	/* files flushed together (open descriptors) */
@@ -610,6 +594,16 @@ spool_flush(char *ids, size_t len)
 	}
 	errno = e;
 	return e == 0 ? 0 : -1;
+}
+
+/* The lock on a message's qf (or staged tf) let go. */
+static void
+spool_unlock(struct msg *m)
+{
+	if (m->lockfd != -1) {
+		close(m->lockfd);
+		m->lockfd = -1;
+	}
 }
 
 /* Forget a message that was never acknowledged: every file goes (qf
@@ -726,15 +720,6 @@ spool_remove(struct msg *m)
 	}
 	spool_unlock(m);
 	return r;
-}
-
-void
-spool_unlock(struct msg *m)
-{
-	if (m->lockfd != -1) {
-		close(m->lockfd);
-		m->lockfd = -1;
-	}
 }
 
 /*

@@ -4,7 +4,7 @@
  * submit_run() reads the message from stdin: the header block first (to
  * find -t's recipients, remove Bcc: and see which of Date:, Message-ID:
  * and From: are missing), then the body, streamed into the df as it
- * comes. The message is committed (spool_commit) before anything says
+ * comes. The message is committed (spool_place) before anything says
  * it was accepted; exit 0 means it is on disk.
  */
 #include <sys/types.h>
@@ -476,7 +476,7 @@ submit_run(char **argv, int argc)
 		    "%lld bytes), not queued; try again later", set.queuedir,
 		    set.minfree);
 	}
-	if (spool_commit(&m, w.fd) == -1) {
+	if (spool_place(&m, w.fd, 1) == -1) {
 		die(EX_TEMPFAIL, "%s: cannot commit the message to %s, not "
 		    "queued:", m.id, set.queuedir);
 	}

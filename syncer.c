@@ -4,7 +4,7 @@
  * spool.c's top first.
  *
  * The SMTP daemon stages every message whose final dot came in one pass
- * of its loop (syncer_stage: spool_stage, and the ID noted here). The
+ * of its loop (syncer_stage: spool_place, and the ID noted here). The
  * staged messages are then flushed together by the syncer, a child that
  * flushes when asked (syncer_ask, then syncer_done when its socket is
  * readable), so that the loop goes on serving the other sessions while
@@ -32,7 +32,7 @@ static size_t nstaged, capstaged, nasked;
 static int syncer = -1;		/* our end of the syncer's socket */
 
 /*
- * Group commit, step one: the message placed (spool_stage) and its ID
+ * Group commit, step one: the message placed (spool_place) and its ID
  * kept for the next flush. It must not be acknowledged before that
  * flush has answered 0.
  */
@@ -41,7 +41,7 @@ syncer_stage(struct msg *m, int dffd)
 {
 	size_t n = strlen(m->id);
 
-	if (spool_stage(m, dffd) == -1) {
+	if (spool_place(m, dffd, 0) == -1) {
 		return -1;
 	}
 	/* room for the ID, its space and syncer_ask's newline */
