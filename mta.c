@@ -642,10 +642,9 @@ reexec(void)
 			return;
 		}
 		if (pid == 0) {
-			for (i = 0; i < nlfd; i++) {
-				close(lfds[i]);
+			while (nlfd > 0) {
+				close(lfds[--nlfd]);
 			}
-			nlfd = 0;
 			handover = 1;
 			smtp_handover();
 			return;
@@ -856,7 +855,6 @@ static int
 server(void)
 {
 	long every = opt.mode != 's' ? interval() : 0;	/* -qINTERVAL */
-	ssize_t n;
 	pid_t pid;
 	int i;
 
@@ -895,9 +893,10 @@ server(void)
 		logmsg(LOG_INFO, "starting daemon (mta %s), pid %ld",
 		    VERSION, (long)getpid());
 	}
-	if ((n = readlink("/proc/self/exe", selfpath,
-	    sizeof(selfpath) - 1)) > 0) {
-		selfpath[n] = '\0';
+	/* readlink adds no NUL, but selfpath is static (zeroed) and read
+	 * once, and its last byte is never filled */
+	if (readlink("/proc/self/exe", selfpath, sizeof(selfpath) - 1) == -1) {
+		selfpath[0] = '\0';	/* reexec() then knows no path */
 	}
 	if (syncer_start() == -1) {
 		logmsg(LOG_NOTICE, "no syncer (%s): flushing in the loop",
@@ -930,11 +929,10 @@ ooption(const char *a)
 	} else if (a[0] == 'd' && a[1] != '\0' && a[2] == '\0' &&
 	    strchr("ibqw", a[1]) != NULL) {
 		opt.dmode = a[1] == 'w' ? 'b' : a[1];
-	} else if (a[0] == 'e' && a[1] != '\0' && a[2] == '\0' &&
-	    strchr("mpqwe", a[1]) != NULL) {
-		;	/* errors are always returned by mail */
-	} else if (strcmp(a, "m") == 0) {
-		;	/* "me too": the sender is never dropped anyway */
+	} else if ((a[0] == 'e' && a[1] != '\0' && a[2] == '\0' &&
+	    strchr("mpqwe", a[1]) != NULL) || strcmp(a, "m") == 0) {
+		/* -oeX: errors are always returned by mail; -om, "me too":
+		 * the sender is never dropped anyway */
 	} else {
 		usage("unknown -o option");
 	}
@@ -1054,15 +1052,12 @@ main(int argc, char **argv)
 		return local_checkaliases(set.aliasfile) > 0 ? EX_DATAERR : 0;
 	case 'q':
 		return queuerun();
-#if WITH_SERVER
 	case 'd':
 	case 'D':
 	case 's':
+#if WITH_SERVER
 		return server();
 #else
-	case 'd':
-	case 'D':
-	case 's':
 		die(EX_UNAVAILABLE, "-b%c: this mta was built without the SMTP "
 		    "server (send-only)%s", opt.mode, opt.mode == 's' ? "" :
 		    "; a queue runner alone is -qINTERVAL");

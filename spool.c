@@ -250,10 +250,7 @@ spool_chown(uid_t uid, gid_t gid)
 	DIR *d;
 	int fd;
 
-	if (fchown(spoolfd, uid, gid) == -1) {
-		return -1;
-	}
-	if ((d = spooldir()) == NULL) {
+	if (fchown(spoolfd, uid, gid) == -1 || (d = spooldir()) == NULL) {
 		return -1;
 	}
 	while ((e = readdir(d)) != NULL) {
