@@ -204,12 +204,12 @@ spool_fd(void)
 }
 
 /* The spool a SIGHUP predecessor had open: its path may be out of reach
- * for the user we now run as. */
+ * for the user we now run as. (mta.c's adopt() closes it on exec again,
+ * with the other descriptors handed over.) */
 void
 spool_adopt(int fd)
 {
 	spoolfd = fd;
-	fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
 /*

@@ -154,11 +154,10 @@ hashdr(const struct hdrs *h, const char *name)
 	const char *p = h->p, *end = h->p + h->len;
 	size_t n;
 
-	while (p < end && (n = nextfield(p, end)) > 0) {
+	for (; p < end && (n = nextfield(p, end)) > 0; p += n) {
 		if (fieldis(p, n, name)) {
 			return 1;
 		}
-		p += n;
 	}
 	return 0;
 }
