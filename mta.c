@@ -979,7 +979,9 @@ flag(char **argv, int *i)
 		}
 		switch (*p) {
 		case 'b':
-			if (v[1] != '\0' || strchr("mdDspviO", *v) == NULL) {
+			/* "-b ''": strchr would find the NUL, v[1] is past it */
+			if (*v == '\0' || v[1] != '\0' ||
+			    strchr("mdDspviO", *v) == NULL) {
 				usage("unknown -b mode");
 			}
 			opt.mode = *v;

@@ -83,6 +83,11 @@ check "settings: a choice's first and last word are taken" eval \
     printf "%s\n" "$OUT" | grep -qx "MailboxFormat=maildir"'
 capture "$MTA" -O SmartHostTLS=requir -bO
 check "settings: a part of a choice's word is 64" [ "$RC" -eq 64 ]
+# "-b ''" once read past its NUL and, before another empty argument,
+# took mode 0 and exited 70 without a word
+capture "$MTA" -b '' ''
+check "settings: an empty -b mode is 64, with a message" eval \
+    '[ "$RC" -eq 64 ] && printf "%s\n" "$ERR" | grep -q "unknown -b mode"'
 capture eval '"$MTA" -bO >/dev/full'
 check "settings: a write error is 74 (EX_IOERR), with a message" eval \
     '[ "$RC" -eq 74 ] && printf "%s\n" "$ERR" | grep -q -- "-bO"'
