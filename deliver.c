@@ -140,14 +140,12 @@ static void
 addtargets(struct msg *m, int i, const struct target *t, int n)
 {
 	struct rcpt *c, *r;
-	char buf[MAXADDR + 2];
 	int k;
 
+	/* a T_PIPE target is "|command" already (aliases.c), which is how
+	 * targetof() knows it again */
 	for (k = 0; k < n; k++) {
-		snprintf(buf, sizeof(buf), "%s%s",
-		    t[k].type == T_PIPE && t[k].addr[0] != '|' ? "|" : "",
-		    t[k].addr);
-		c = msg_addrcpt(m, buf);
+		c = msg_addrcpt(m, t[k].addr);
 		r = &m->rcpt[i];	/* msg_addrcpt may move it */
 		c->expanded = 1;
 		c->parent = xstrdup(r->parent != NULL ? r->parent : r->addr);
