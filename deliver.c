@@ -183,8 +183,8 @@ derived(const struct rcpt *r, const struct target *want)
 		return r->parent == NULL ? 0 : -1;
 	}
 	for (i = 0; i < n && !ok; i++) {
-		ok = t[i].type == want->type && strcmp(t[i].addr +
-		    (*t[i].addr == '|'), want->addr + (*want->addr == '|')) == 0;
+		ok = t[i].type == want->type && strcmp(t[i].addr,
+		    want->addr) == 0;
 	}
 	local_freetargets(t, n);
 	return ok;

@@ -813,9 +813,8 @@ pipedeliver(const struct target *t, const struct msg *m, int dffd,
 		}
 		return r;
 	}
-	if (pid == 0) {
-		runchild(t->addr + (*t->addr == '|'), m, t->addr, in[0],
-		    out[1]);
+	if (pid == 0) {	/* a T_PIPE target is "|command" (aliases.c) */
+		runchild(t->addr + 1, m, t->addr, in[0], out[1]);
 	}
 	(void)setpgid(pid, 0);	/* as the child does: no race with kill */
 	xclose(&in[0]);
