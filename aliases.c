@@ -770,14 +770,16 @@ expanditem(struct exp *e, const char *item, int trusted)
 	}
 }
 
+/*
+ * The targets of rcpt in *t, *n (at least one: the caller frees them), or
+ * -1 with err saying why they cannot be known now (*t, *n are not set).
+ */
 int
 local_expand(const char *rcpt, struct target **t, int *n, char *err,
     size_t errlen)
 {
 	struct exp e = { .err = err, .errlen = errlen };
 
-	*t = NULL;
-	*n = 0;
 	expandaddr(&e, rcpt, 0, 1);
 	if (e.fail) {
 		local_freetargets(e.t, e.n);
