@@ -139,7 +139,7 @@ targetof(const struct rcpt *r, struct target *t)
 static void
 addtargets(struct msg *m, int i, const struct target *t, int n)
 {
-	struct rcpt *c, *r;
+	struct rcpt *c, *r = &m->rcpt[i];
 	int k;
 
 	/* a T_PIPE target is "|command" already (aliases.c), which is how
@@ -156,8 +156,7 @@ addtargets(struct msg *m, int i, const struct target *t, int n)
 			c->reply = xstrdup("5.1.1 user unknown");
 		}
 	}
-	r = &m->rcpt[i];
-	r->state = R_SENT;
+	r->state = R_SENT;	/* r is fresh: set after the last msg_addrcpt */
 	free(r->reply);
 	r->reply = xmalloc(64);
 	snprintf(r->reply, 64, "2.0.0 expanded to %d recipient%s", n,
