@@ -156,7 +156,7 @@ addtargets(struct msg *m, int i, const struct target *t, int n)
 			c->reply = xstrdup("5.1.1 user unknown");
 		}
 	}
-	r->state = R_SENT;	/* r is fresh: set after the last msg_addrcpt */
+	r->state = R_SENT;	/* r: set after the last msg_addrcpt */
 	free(r->reply);
 	r->reply = xmalloc(64);
 	snprintf(r->reply, 64, "2.0.0 expanded to %d recipient%s", n,

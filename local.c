@@ -800,7 +800,7 @@ static int
 pipedeliver(const struct target *t, const struct msg *m, int dffd,
     char *reply, size_t rlen)
 {
-	/* two pipes: p[0] its stdin, p[1] our end; p[2] ours, p[3] its output */
+	/* p[0] its stdin, p[1] our end of it; p[2] ours, p[3] its output */
 	int p[4] = { -1, -1, -1, -1 }, status = 0, r, i;
 	struct cmd c = { 0 };
 	pid_t pid;
