@@ -112,8 +112,8 @@ readfile(const char *path, int flags, struct stat *st)
 static int
 trusteduid(uid_t uid)
 {
-	static int runas = -1;
-	static uid_t ruid;
+	/* RunAsUser's uid, 0 for none (or root); -1 until looked up */
+	static uid_t ruid = (uid_t)-1;
 	struct passwd *pw;
 
 	if (uid == 0) {
@@ -122,12 +122,11 @@ trusteduid(uid_t uid)
 	if (uid != geteuid()) {
 		return 0;
 	}
-	if (runas == -1) {
+	if (ruid == (uid_t)-1) {
 		pw = getpwnam(set.runasuser);
-		runas = pw != NULL && pw->pw_uid != 0;
 		ruid = pw != NULL ? pw->pw_uid : 0;
 	}
-	return !runas || uid != ruid;
+	return uid != ruid;	/* uid is not 0 here: ruid 0 never matches */
 }
 
 /* safepath's "no": why is fmt with path and the text of err. */
@@ -770,14 +769,16 @@ expanditem(struct exp *e, const char *item, int trusted)
 	}
 }
 
+/*
+ * The targets of rcpt in *t, *n (at least one: the caller frees them), or
+ * -1 with err saying why they cannot be known now (*t, *n are not set).
+ */
 int
 local_expand(const char *rcpt, struct target **t, int *n, char *err,
     size_t errlen)
 {
 	struct exp e = { .err = err, .errlen = errlen };
 
-	*t = NULL;
-	*n = 0;
 	expandaddr(&e, rcpt, 0, 1);
 	if (e.fail) {
 		local_freetargets(e.t, e.n);

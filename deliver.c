@@ -139,15 +139,13 @@ targetof(const struct rcpt *r, struct target *t)
 static void
 addtargets(struct msg *m, int i, const struct target *t, int n)
 {
-	struct rcpt *c, *r;
-	char buf[MAXADDR + 2];
+	struct rcpt *c, *r = &m->rcpt[i];
 	int k;
 
+	/* a T_PIPE target is "|command" already (aliases.c), which is how
+	 * targetof() knows it again */
 	for (k = 0; k < n; k++) {
-		snprintf(buf, sizeof(buf), "%s%s",
-		    t[k].type == T_PIPE && t[k].addr[0] != '|' ? "|" : "",
-		    t[k].addr);
-		c = msg_addrcpt(m, buf);
+		c = msg_addrcpt(m, t[k].addr);
 		r = &m->rcpt[i];	/* msg_addrcpt may move it */
 		c->expanded = 1;
 		c->parent = xstrdup(r->parent != NULL ? r->parent : r->addr);
@@ -158,8 +156,7 @@ addtargets(struct msg *m, int i, const struct target *t, int n)
 			c->reply = xstrdup("5.1.1 user unknown");
 		}
 	}
-	r = &m->rcpt[i];
-	r->state = R_SENT;
+	r->state = R_SENT;	/* r: set after the last msg_addrcpt */
 	free(r->reply);
 	r->reply = xmalloc(64);
 	snprintf(r->reply, 64, "2.0.0 expanded to %d recipient%s", n,
@@ -185,8 +182,8 @@ derived(const struct rcpt *r, const struct target *want)
 		return r->parent == NULL ? 0 : -1;
 	}
 	for (i = 0; i < n && !ok; i++) {
-		ok = t[i].type == want->type && strcmp(t[i].addr +
-		    (*t[i].addr == '|'), want->addr + (*want->addr == '|')) == 0;
+		ok = t[i].type == want->type && strcmp(t[i].addr,
+		    want->addr) == 0;
 	}
 	local_freetargets(t, n);
 	return ok;

@@ -800,28 +800,27 @@ static int
 pipedeliver(const struct target *t, const struct msg *m, int dffd,
     char *reply, size_t rlen)
 {
-	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, status = 0, r, i;
+	/* p[0] its stdin, p[1] our end of it; p[2] ours, p[3] its output */
+	int p[4] = { -1, -1, -1, -1 }, status = 0, r, i;
 	struct cmd c = { 0 };
 	pid_t pid;
 
-	if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 ||
+	if (pipe2(p, O_CLOEXEC) != 0 || pipe2(p + 2, O_CLOEXEC) != 0 ||
 	    (pid = fork()) < 0) {
 		r = tempfail(reply, rlen, "cannot start", t->addr);
-		for (i = 0; i < 2; i++) {
-			xclose(&in[i]);
-			xclose(&out[i]);
+		for (i = 0; i < 4; i++) {
+			xclose(&p[i]);
 		}
 		return r;
 	}
-	if (pid == 0) {
-		runchild(t->addr + (*t->addr == '|'), m, t->addr, in[0],
-		    out[1]);
+	if (pid == 0) {	/* a T_PIPE target is "|command" (aliases.c) */
+		runchild(t->addr + 1, m, t->addr, p[0], p[3]);
 	}
 	(void)setpgid(pid, 0);	/* as the child does: no race with kill */
-	xclose(&in[0]);
-	xclose(&out[1]);
-	c.in = in[1];
-	c.out = out[0];
+	xclose(&p[0]);
+	xclose(&p[3]);
+	c.in = p[1];
+	c.out = p[2];
 	(void)fcntl(c.in, F_SETFL, O_NONBLOCK);	/* valid fds: cannot fail */
 	(void)fcntl(c.out, F_SETFL, O_NONBLOCK);
 	c.len = returnpath(ibuf, BUFSZ, m);	/* fed first, then the df */

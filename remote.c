@@ -260,7 +260,6 @@ authinfo(const char *host, char *user, size_t ulen, char *pass, size_t plen,
 struct route {
 	struct mxhost mx[MAXMX];
 	int nmx, port, tls, smart;	/* nmx 0: name alone (no MX) */
-	int implicit;		/* no MX: the domain's own address records */
 	char name[256];		/* the SmartHost (for AuthInfoFile) or domain */
 };
 
@@ -299,7 +298,7 @@ smartroute(struct route *rt, char *err, size_t errlen)
 static int
 mxroute(struct route *rt, const char *domain, char *err, size_t errlen)
 {
-	int derr, i, k, self = -1;
+	int derr, k;
 
 	rt->tls = TLS_OPPORTUNISTIC;	/* RFC 7435 */
 	rt->port = (int)set.smtpport;
@@ -310,24 +309,21 @@ mxroute(struct route *rt, const char *domain, char *err, size_t errlen)
 		    "%s not found" : "4.4.3 DNS lookup of %s failed", domain);
 		return derr == DNS_TEMP ? -1 : -2;
 	}
-	if ((rt->implicit = rt->nmx == 0)) {
+	if (rt->nmx == 0) {
 		return 0;
 	}
 	/*
 	 * RFC 5321 5.1: we are one of the MX hosts (an MX naming us would
-	 * loop the mail): only better ones count. dns.c gives the names
-	 * without the final dot, so our hostname compares as it is.
+	 * loop the mail): only better ones count. dns_mx() sorts by
+	 * preference, so they are those before the first of ours, less any
+	 * of its preference just before it. dns.c gives the names without
+	 * the final dot, so our hostname compares as it is.
 	 */
-	for (i = 0; i < rt->nmx; i++) {
-		if (islocaldomain(rt->mx[i].host) && (self == -1 ||
-		    rt->mx[i].pref < self)) {
-			self = rt->mx[i].pref;
-		}
+	for (k = 0; k < rt->nmx && !islocaldomain(rt->mx[k].host); k++) {
+		continue;
 	}
-	for (i = k = 0; i < rt->nmx; i++) {
-		if (self == -1 || rt->mx[i].pref < self) {
-			rt->mx[k++] = rt->mx[i];
-		}
+	while (k > 0 && k < rt->nmx && rt->mx[k - 1].pref == rt->mx[k].pref) {
+		k--;
 	}
 	if ((rt->nmx = k) == 0) {
 		snprintf(err, errlen, "5.4.6 MX of %s points back to this host "
@@ -385,7 +381,8 @@ tryhosts(struct msg *m, int dffd, const int *idx, int n, struct route *rt,
 {
 	struct sockaddr_storage ss[MAXADDRS];
 	char key[INET6_ADDRSTRLEN + 16], ckey[600];
-	int i, j, nss, derr;
+	/* a domain without MX: its own address records, else nowhere */
+	int i, j, nss, derr, implicit = rt->nmx == 0 && !rt->smart;
 
 	if (rt->nmx == 0) {	/* no MX: the name's own addresses */
 		snprintf(rt->mx[0].host, sizeof(rt->mx[0].host), "%s",
@@ -394,7 +391,7 @@ tryhosts(struct msg *m, int dffd, const int *idx, int n, struct route *rt,
 	}
 	for (i = 0; i < rt->nmx; i++) {
 		if ((nss = dns_addrs(rt->mx[i].host, ss, MAXADDRS, &derr)) <= 0) {
-			if (rt->implicit && (nss == 0 || derr == DNS_PERM)) {
+			if (implicit && (nss == 0 || derr == DNS_PERM)) {
 				/* no MX and no address: nowhere to deliver */
 				snprintf(err, errlen, "5.1.2 domain %s has no "
 				    "MX and no address", rt->mx[i].host);

@@ -426,6 +426,21 @@ else
 piped: $(cat "$D/piped" 2>&1)"
 fi
 
+# One target of several, longer than an envelope address (MAXADDR 320): the
+# qf keeps it whole, so the alias check before it runs still finds it.
+rm -f "$D/piped"
+fresh
+write_aliases
+printf 'longpipe: root, "|/bin/sh %s/pipe.sh %0400d"\n' "$D" 0 >> aliases
+capture mta -odi longpipe < plain.msg
+if [ "$RC" -eq 0 ] && grep -q '^hello$' "$D/piped" 2>/dev/null &&
+    [ "$(mbox_count mail/root)" -eq 1 ]; then
+	ok "local: a |command of 400+ bytes in an alias list is delivered"
+else
+	fail "local: a |command of 400+ bytes in an alias list is delivered" "$(state)
+piped: $(cat "$D/piped" 2>&1)"
+fi
+
 # |command exiting 75: stays queued, retried later, delivered once it works.
 rm -f "$D/p75.count" "$D/p75.ok" "$D/p75.out"
 fresh
