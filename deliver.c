@@ -154,6 +154,9 @@ addtargets(struct msg *m, int i, const struct target *t, int n)
 		if (t[k].type == T_UNKNOWN) {
 			c->state = R_FAILED;
 			c->reply = xstrdup("5.1.1 user unknown");
+		} else if (!rcpt_deliverable(c->addr)) {
+			c->state = R_FAILED;	/* "a b"@x: never a RCPT TO */
+			c->reply = xstrdup("5.1.3 bad address syntax");
 		}
 	}
 	r->state = R_SENT;	/* r: set after the last msg_addrcpt */

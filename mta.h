@@ -186,6 +186,7 @@ int spool_list(char ***ids);
 void msg_init(struct msg *m);
 void msg_free(struct msg *m);
 struct rcpt *msg_addrcpt(struct msg *m, const char *addr);
+int rcpt_deliverable(const char *addr);
 
 /* syncer.c: the group commit's flush, by a child or in the loop */
 int syncer_stage(struct msg *m, int dffd);

@@ -1116,13 +1116,8 @@ spool_parse(const char *buf, size_t len, struct msg *m)
 		} else if (strcmp(line, ".") == 0) {
 			done = 1;
 		} else if (line[0] == 'R') {
-			if (!addr_valid(line + 1) && line[1] != '|' &&
-			    line[1] != '/') {
-				err = 1;
-			} else {
-				r = msg_addrcpt(m, line + 1);
-				r->state = 0;
-			}
+			r = msg_addrcpt(m, line + 1);
+			r->state = 0;
 		} else {
 			err = parseline(m, r, line[0], line + 1) < 0;
 		}
@@ -1133,7 +1128,8 @@ spool_parse(const char *buf, size_t len, struct msg *m)
 		return -1;
 	}
 	for (r = m->rcpt; r < m->rcpt + m->nrcpt; r++) {
-		if (r->state == 0) {
+		if (r->state == 0 ||
+		    (r->state == R_PENDING && !rcpt_deliverable(r->addr))) {
 			return -1;
 		}
 	}
@@ -1237,6 +1233,17 @@ msg_free(struct msg *m)
 	free(m->envid);
 	spool_unlock(m);
 	msg_init(m);
+}
+
+/*
+ * Can a recipient be delivered: an address, a |program or a /file. One
+ * that cannot is only ever kept failed, for its DSN (a refused alias item,
+ * deliver.c); a qf naming it as still to deliver is damaged.
+ */
+int
+rcpt_deliverable(const char *addr)
+{
+	return addr_valid(addr) || addr[0] == '|' || addr[0] == '/';
 }
 
 struct rcpt *

@@ -475,6 +475,32 @@ else
 	fail "local: |command exit 75: delivered once the command succeeds, files removed" "$(state)"
 fi
 
+# A deferred |command beside alias items that failed for good (a missing
+# :include:, "a b@remote.example", which no RCPT TO could carry): the
+# failed ones stay in the qf for the DSN, and the message is retried until
+# the command works, never quarantined.
+rm -f "$D/p75.count" "$D/p75.ok" "$D/p75.out"
+fresh
+write_aliases
+printf 'mix75: root, :include:%s/none.list, "a b@remote.example", |%s/p75.sh\n' \
+    "$D" "$D" >> aliases
+queue plain.msg mix75
+mixid=$ID
+capture mta -q
+touch "$D/p75.ok"
+capture mta -qI"$mixid"
+if [ "$(grep -c run "$D/p75.count" 2>/dev/null)" = 2 ] &&
+    grep -q '^hello$' "$D/p75.out" 2>/dev/null && [ "$(qcount)" -eq 0 ] &&
+    ! ls spool/Qf* >/dev/null 2>&1 && grep -q "5.1.1 user unknown" mail/root &&
+    grep -q "5.1.3 bad address syntax" mail/root; then
+	ok "local: a deferred |command beside failed alias items: retried, delivered, the failures reported, nothing quarantined"
+else
+	fail "local: a deferred |command beside failed alias items: retried, delivered, the failures reported, nothing quarantined" "runs: $(cat "$D/p75.count" 2>&1)
+$(ls spool)
+$(grep -i "quarant\|$mixid" log | tail -5)
+$(state)"
+fi
+
 # |command exiting 1: the recipient fails, nothing retried, nothing dropped.
 rm -f "$D/p1.count"
 fresh

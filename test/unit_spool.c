@@ -60,6 +60,8 @@ static const struct {
 	{ "notify out of range", HEAD "Rroot\nsP\nd99\n.\n" },
 	{ "bad RET", HEAD "NX\nRroot\nsP\n.\n" },
 	{ "bad recipient", HEAD "Ra b@c\nsP\n.\n" },
+	{ "bad recipient, state after it", HEAD "Ra b@c\nsF\nsP\n.\n" },
+	{ "refused item still to deliver", HEAD "R:include:/x\nsP\n.\n" },
 	{ "x with value", HEAD "Rroot\nsP\nxy\n.\n" },
 	{ "message tag after rcpt", HEAD "Rroot\nsP\nT5\n.\n" },
 };
@@ -115,6 +117,11 @@ roundtrip(void)
 	r->attempts = 3;
 	r->next = 1700000600;
 	r->reply = xstrdup("5.3.0 exit 1\nwith a newline");
+	/* a refused alias item is kept, failed, for the DSN (deliver.c) */
+	r = msg_addrcpt(&m, ":include:/no such file");
+	r->expanded = 1;
+	r->parent = xstrdup("root");
+	r->state = R_FAILED;
 	text = spool_format(&m, &len);
 	result("format ends with the end line", len > 2 &&
 	    strcmp(text + len - 3, "\n.\n") == 0, text);
@@ -126,7 +133,8 @@ roundtrip(void)
 	    memcmp(text, again, len) == 0, again);
 	result("round trip keeps the null sender", back.sender != NULL &&
 	    back.sender[0] == '\0', "sender");
-	result("round trip keeps states", back.nrcpt == 2 &&
+	result("round trip keeps states", back.nrcpt == 3 &&
+	    strcmp(back.rcpt[2].addr, ":include:/no such file") == 0 &&
 	    back.rcpt[1].state == R_FAILED && back.rcpt[1].expanded &&
 	    back.rcpt[1].attempts == 3 && back.rcpt[0].notify == 6,
 	    "recipients");
