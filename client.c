@@ -21,7 +21,7 @@
  * turns the df into DATA.
  *
  * Reading order: client_open -> opening; client_send -> answer; then the
- * replies (take), the bytes (cput, flush), TLS.
+ * replies (take), the bytes (cput), TLS.
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -106,7 +106,6 @@ static int take(void);
 static int rset(void);
 static int settle(void);
 static int exchange(int what, const char *fmt, const char *arg);
-static int flush(void);
 static int cput(const char *p, size_t n);
 static int bodyput(const char *p, size_t n);
 
@@ -258,7 +257,7 @@ client_send(struct msg *m, int dffd, const int *idx, int n, int *res,
 	cl.deadline = time(NULL) + set.tdatablock;
 	cl.state = C_LOST;	/* until the final reply: a QUIT would be text */
 	if (mime_send(dffd, masq, conv, bodyput) == -1 ||
-	    command(C_DOT, 0, ".") == -1 || flush() == -1) {
+	    command(C_DOT, 0, ".") == -1 || cput(NULL, 0) == -1) {
 		goto broken;
 	}
 	/* RFC 5321 4.5.3.2.6: the final reply may take 10 minutes */
@@ -399,7 +398,7 @@ client_close(int polite)
 		exchange(C_QUIT, "QUIT", NULL);
 		if (cl.w.eng != NULL) {
 			wire_close(&cl.w);
-			flush();
+			cput(NULL, 0);
 		}
 	}
 	close(cl.w.fd);
@@ -747,23 +746,14 @@ take(void)
 
 /* ---- bytes, through wire.c, with deadlines ---- */
 
-/* Everything queued out; a failure leaves the session out of step. */
-static int
-flush(void)
-{
-	while (wire_pending(&cl.w)) {
-		if (wire_wait(&cl.w, cl.deadline) == -1) {
-			cl.state = C_LOST;
-			return -1;
-		}
-	}
-	return 0;
-}
-
+/*
+ * n bytes at p queued, waiting for room; p NULL: everything queued out
+ * (TLS records too). A failure leaves the session out of step.
+ */
 static int
 cput(const char *p, size_t n)
 {
-	while (wire_put(&cl.w, p, n) == -1) {
+	while (p != NULL ? wire_put(&cl.w, p, n) == -1 : wire_pending(&cl.w)) {
 		if (wire_wait(&cl.w, cl.deadline) == -1) {
 			cl.state = C_LOST;
 			return -1;

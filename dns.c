@@ -379,11 +379,8 @@ dns_parse(const unsigned char *pkt, size_t len, unsigned int id,
 	if ((flags & 0x0200) != 0) {
 		return PR_TRUNC;
 	}
-	if (a->rcode == 3) {
-		return PR_NXDOMAIN;
-	}
 	if (a->rcode != 0) {
-		return PR_FAIL;
+		return a->rcode == 3 ? PR_NXDOMAIN : PR_FAIL;
 	}
 	return answers(pkt, len, off + 4, get16(pkt + 6), a);
 }
