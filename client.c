@@ -26,7 +26,6 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -542,14 +541,14 @@ nbconnect(const struct sockaddr_storage *ss)
 	socklen_t elen = sizeof(int);
 	int fd, e = 0, n = 0;
 
-	if ((fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
+	if ((fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, 0)) == -1) {
 		return -1;
 	}
 	wire_init(&cl.w, fd, fd, cl.in, sizeof(cl.in), cl.out,
 	    sizeof(cl.out));
 	cl.state = C_LOST;	/* not in step until the greeting */
 	cl.qhead = cl.qlen = 0;
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	if (connect(fd, (const struct sockaddr *)ss, len) == 0) {
 		return 0;
 	}
@@ -663,10 +662,9 @@ command(int what, int i, const char *fmt, ...)
 	}
 	line[n++] = '\r';
 	line[n++] = '\n';
-	while (cl.qlen == MAXPEND) {
-		if (take() == -1) {
-			return -1;
-		}
+	/* take() frees one place in the queue, or fails */
+	if (cl.qlen == MAXPEND && take() == -1) {
+		return -1;
 	}
 	cl.q[(cl.qhead + cl.qlen) % MAXPEND] = (struct pend){ what, i };
 	cl.qlen++;
