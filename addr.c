@@ -575,14 +575,12 @@ void
 dsn_unxtext(const char *s, char *out, size_t len)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	const char *h1, *h2;
 	size_t o = 0;
 
 	for (; *s != '\0' && o + 1 < len; s++) {
-		if (*s == '+' && s[1] != '\0' && s[2] != '\0' &&
-		    (h1 = strchr(hex, s[1])) != NULL &&
-		    (h2 = strchr(hex, s[2])) != NULL) {
-			out[o++] = (char)((h1 - hex) * 16 + (h2 - hex));
+		if (*s == '+' && strspn(s + 1, hex) >= 2) {
+			out[o++] = (char)((strchr(hex, s[1]) - hex) * 16 +
+			    (strchr(hex, s[2]) - hex));
 			s += 2;
 		} else {
 			out[o++] = *s;
