@@ -11,7 +11,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -594,7 +593,7 @@ entity(char *h, int top)
 {
 	char v[1024], type[128], bnd[72], *enc;
 	int dig = cv.depth > 0 && cv.digest[cv.depth - 1], b8, drop = 0;
-	int next = 0, composite;
+	int next = 0, multi;
 
 	if (mime_has8(h, strlen(h))) {
 		return cvfail("in a header");
@@ -608,17 +607,16 @@ entity(char *h, int top)
 	hvalue(h, "Content-Transfer-Encoding", v, sizeof(v));
 	enc = v + strspn(v, " \t");
 	cv.mode = E_COPY;
-	composite = strncmp(type, "multipart/", 10) == 0 ||
-	    strcmp(type, "message/rfc822") == 0;
-	if (composite && strcmp(type, "message/rfc822") == 0) {
+	multi = strncmp(type, "multipart/", 10) == 0;
+	if (strcmp(type, "message/rfc822") == 0) {
 		drop = next = 1;	/* its own header block follows */
-	} else if (composite && bnd[0] != '\0' && cv.depth < MAXDEPTH) {
+	} else if (multi && bnd[0] != '\0' && cv.depth < MAXDEPTH) {
 		snprintf(cv.bnd[cv.depth], sizeof(cv.bnd[0]), "%s", bnd);
 		cv.digest[cv.depth++] = strcmp(type, "multipart/digest") == 0;
 		drop = 1;		/* a composite is 7bit once converted */
 	} else if ((b8 = body8()) == -1) {
 		return -1;
-	} else if (b8 && (composite || strncmp(type, "message/", 8) == 0)) {
+	} else if (b8 && (multi || strncmp(type, "message/", 8) == 0)) {
 		return cvfail("in a part that may not be encoded");
 	} else if (b8 && (strncasecmp(enc, "quoted-printable", 16) == 0 ||
 	    strncasecmp(enc, "base64", 6) == 0)) {
