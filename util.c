@@ -220,8 +220,7 @@ strv_free(struct strv *sv)
 		free(sv->v[--sv->n]);
 	}
 	free(sv->v);
-	sv->v = NULL;
-	sv->cap = 0;
+	*sv = (struct strv){ NULL, 0, 0 };
 }
 
 /* ---- small helpers shared by the other files ---- */
