@@ -127,7 +127,8 @@ cur(struct parse *ps)
 /*
  * Skip CFWS: white space and comments, nested, with quoted-pairs. A CR or
  * LF that is not part of a fold can only end the header line, so it
- * counts as white space.
+ * counts as white space. Returns the octet after it ('\0' at the end), or
+ * -1 for a comment left open.
  */
 static int
 skipcfws(struct parse *ps)
@@ -137,7 +138,7 @@ skipcfws(struct parse *ps)
 
 	for (;; ps->p++) {
 		if ((c = cur(ps)) == '\0') {
-			return depth == 0 ? 0 : -1;
+			return depth == 0 ? '\0' : -1;
 		}
 		if (depth > 0 && c == '\\') {
 			if (ps->p[1] == '\0') {
@@ -149,7 +150,7 @@ skipcfws(struct parse *ps)
 		} else if (depth > 0 && c == ')') {
 			depth--;
 		} else if (depth == 0 && strchr(" \t\r\n", c) == NULL) {
-			return 0;
+			return c;
 		}
 	}
 }
@@ -189,10 +190,9 @@ lex(struct parse *ps)
 	int c;
 
 	bufreset(&ps->val);
-	if (skipcfws(ps) == -1) {
+	if ((c = skipcfws(ps)) == -1) {
 		return ps->tok = T_ERR;
 	}
-	c = cur(ps);
 	if (c == '\0') {
 		ps->tok = T_END;
 	} else if (c == '"' || c == '[') {
