@@ -649,8 +649,7 @@ getserver(struct sockaddr_storage *ns)
 		p += 10 + strspn(p + 10, " \t");
 		len = strcspn(p, " \t\r\n#;");
 		if (len < sizeof(ip)) {
-			memcpy(ip, p, len);
-			ip[len] = '\0';
+			snprintf(ip, sizeof(ip), "%.*s", (int)len, p);
 			if ((k = ipaddr(ip, 0, a)) != 0) {
 				ipsockaddr(a, k, 53, ns);
 				free(buf);

@@ -405,8 +405,7 @@ ctype(const char *v, char *type, size_t tlen, char *bnd, size_t blen)
 		p += strspn(p, " \t");
 		n = *p == '"' ? strcspn(++p, "\"") : strcspn(p, " \t;");
 		if (n > 0 && n < blen && n <= 70) {	/* RFC 2046 5.1.1 */
-			memcpy(bnd, p, n);
-			bnd[n] = '\0';
+			snprintf(bnd, blen, "%.*s", (int)n, p);
 		}
 		return;
 	}

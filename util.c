@@ -350,8 +350,7 @@ splitaddr(const char *addr, char *local, size_t llen, const char **domain)
 	if (n >= llen) {
 		return -1;
 	}
-	memcpy(local, addr, n);
-	local[n] = '\0';
+	snprintf(local, llen, "%.*s", (int)n, addr);
 	*domain = at != NULL ? at + 1 : NULL;
 	return 0;
 }
@@ -421,8 +420,7 @@ ipaddr(const char *s, int lit, unsigned char *a)
 		if (n < 2 || s[n - 1] != ']' || n - 2 >= sizeof(buf)) {
 			return 0;
 		}
-		memcpy(buf, s + 1, n - 2);
-		buf[n - 2] = '\0';
+		snprintf(buf, sizeof(buf), "%.*s", (int)(n - 2), s + 1);
 		s = strncasecmp(buf, "IPv6:", 5) == 0 ? buf + 5 : buf;
 	}
 	if (inet_pton(AF_INET, s, a) == 1) {
@@ -492,8 +490,7 @@ splithostport(const char *spec, char *host, size_t hlen, int *port)
 	    (p != NULL && (*port = parseport(p)) == -1)) {
 		return -1;
 	}
-	memcpy(host, spec, (size_t)(end - spec));
-	host[end - spec] = '\0';
+	snprintf(host, hlen, "%.*s", (int)(end - spec), spec);
 	return br;
 }
 
@@ -514,8 +511,7 @@ enhcode(const char *reply, char *code, size_t len)
 	if (n < 5 || n >= len || p[0] < '2' || p[0] > '5' || p[1] != '.') {
 		return 0;
 	}
-	memcpy(code, p, n);
-	code[n] = '\0';
+	snprintf(code, len, "%.*s", (int)n, p);
 	return 1;
 }
 
