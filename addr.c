@@ -539,11 +539,11 @@ addr_valid(const char *addr)
 		}
 		d = d > 2 && dom[d] == ']' ? d + 1 : 0;
 	} else if (dom[0] == '@') {
-		d = dotatomlen(dom + 1);
-		d = d > 0 ? d + 1 : 0;
+		d = dotatomlen(dom + 1) + 1;
 	}
-	/* then the whole is at most 64 + 1 + 255 octets */
-	if (dom[0] == '@' && (d == 0 || d > DOMAIN_MAX + 1)) {
+	/* d <= 1: no domain after the '@'; then the whole is at most
+	 * 64 + 1 + 255 octets */
+	if (dom[0] == '@' && (d <= 1 || d > DOMAIN_MAX + 1)) {
 		return 0;
 	}
 	return dom[d] == '\0' && utf8ok((const unsigned char *)addr);
