@@ -302,12 +302,12 @@ rdpiece(struct rd *r, char **p, size_t *n, int *eol)
 	}
 }
 
+/* Why it cannot be converted: every caller gives up at once, so the
+ * first reason is the only one. */
 static int
 cvfail(const char *what)
 {
-	if (cv.what == NULL) {
-		cv.what = what;
-	}
+	cv.what = what;
 	return -1;
 }
 
