@@ -84,16 +84,19 @@ openlogfile(void)
 	}
 }
 
-static void
-vlog(int pri, const char *fmt, va_list ap)
+void
+logmsg(int pri, const char *fmt, ...)
 {
 	char line[2048], when[32];
 	struct tm tm;
 	time_t now;
+	va_list ap;
 	int n, m;
 
+	va_start(ap, fmt);
 	if (logfd == -1) {
 		vsyslog(pri, fmt, ap);
+		va_end(ap);
 		return;
 	}
 	now = time(NULL);
@@ -102,6 +105,7 @@ vlog(int pri, const char *fmt, va_list ap)
 	n = snprintf(line, sizeof(line), "%s %.255s mta[%ld]: ", when,
 	    set.hostname, (long)getpid());
 	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
 	if (m < 0) {
 		return;
 	}
@@ -114,16 +118,6 @@ vlog(int pri, const char *fmt, va_list ap)
 	if (write(logfd, line, (size_t)n) == -1) {
 		return;
 	}
-}
-
-void
-logmsg(int pri, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vlog(pri, fmt, ap);
-	va_end(ap);
 }
 
 /* A format ending in ':' gets the errno text appended (suckless style). */
