@@ -127,7 +127,8 @@ cur(struct parse *ps)
 /*
  * Skip CFWS: white space and comments, nested, with quoted-pairs. A CR or
  * LF that is not part of a fold can only end the header line, so it
- * counts as white space.
+ * counts as white space. Returns the octet after it ('\0' at the end), or
+ * -1 for a comment left open.
  */
 static int
 skipcfws(struct parse *ps)
@@ -137,7 +138,7 @@ skipcfws(struct parse *ps)
 
 	for (;; ps->p++) {
 		if ((c = cur(ps)) == '\0') {
-			return depth == 0 ? 0 : -1;
+			return depth == 0 ? '\0' : -1;
 		}
 		if (depth > 0 && c == '\\') {
 			if (ps->p[1] == '\0') {
@@ -149,7 +150,7 @@ skipcfws(struct parse *ps)
 		} else if (depth > 0 && c == ')') {
 			depth--;
 		} else if (depth == 0 && strchr(" \t\r\n", c) == NULL) {
-			return 0;
+			return c;
 		}
 	}
 }
@@ -189,10 +190,9 @@ lex(struct parse *ps)
 	int c;
 
 	bufreset(&ps->val);
-	if (skipcfws(ps) == -1) {
+	if ((c = skipcfws(ps)) == -1) {
 		return ps->tok = T_ERR;
 	}
-	c = cur(ps);
 	if (c == '\0') {
 		ps->tok = T_END;
 	} else if (c == '"' || c == '[') {
@@ -539,11 +539,11 @@ addr_valid(const char *addr)
 		}
 		d = d > 2 && dom[d] == ']' ? d + 1 : 0;
 	} else if (dom[0] == '@') {
-		d = dotatomlen(dom + 1);
-		d = d > 0 ? d + 1 : 0;
+		d = dotatomlen(dom + 1) + 1;
 	}
-	/* then the whole is at most 64 + 1 + 255 octets */
-	if (dom[0] == '@' && (d == 0 || d > DOMAIN_MAX + 1)) {
+	/* d <= 1: no domain after the '@'; then the whole is at most
+	 * 64 + 1 + 255 octets */
+	if (dom[0] == '@' && (d <= 1 || d > DOMAIN_MAX + 1)) {
 		return 0;
 	}
 	return dom[d] == '\0' && utf8ok((const unsigned char *)addr);
@@ -575,14 +575,12 @@ void
 dsn_unxtext(const char *s, char *out, size_t len)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	const char *h1, *h2;
 	size_t o = 0;
 
 	for (; *s != '\0' && o + 1 < len; s++) {
-		if (*s == '+' && s[1] != '\0' && s[2] != '\0' &&
-		    (h1 = strchr(hex, s[1])) != NULL &&
-		    (h2 = strchr(hex, s[2])) != NULL) {
-			out[o++] = (char)((h1 - hex) * 16 + (h2 - hex));
+		if (*s == '+' && strspn(s + 1, hex) >= 2) {
+			out[o++] = (char)((strchr(hex, s[1]) - hex) * 16 +
+			    (strchr(hex, s[2]) - hex));
 			s += 2;
 		} else {
 			out[o++] = *s;

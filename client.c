@@ -21,12 +21,11 @@
  * turns the df into DATA.
  *
  * Reading order: client_open -> opening; client_send -> answer; then the
- * replies (take), the bytes (cput, flush), TLS.
+ * replies (take), the bytes (cput), TLS.
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,7 +105,6 @@ static int take(void);
 static int rset(void);
 static int settle(void);
 static int exchange(int what, const char *fmt, const char *arg);
-static int flush(void);
 static int cput(const char *p, size_t n);
 static int bodyput(const char *p, size_t n);
 
@@ -258,7 +256,7 @@ client_send(struct msg *m, int dffd, const int *idx, int n, int *res,
 	cl.deadline = time(NULL) + set.tdatablock;
 	cl.state = C_LOST;	/* until the final reply: a QUIT would be text */
 	if (mime_send(dffd, masq, conv, bodyput) == -1 ||
-	    command(C_DOT, 0, ".") == -1 || flush() == -1) {
+	    command(C_DOT, 0, ".") == -1 || cput(NULL, 0) == -1) {
 		goto broken;
 	}
 	/* RFC 5321 4.5.3.2.6: the final reply may take 10 minutes */
@@ -399,7 +397,7 @@ client_close(int polite)
 		exchange(C_QUIT, "QUIT", NULL);
 		if (cl.w.eng != NULL) {
 			wire_close(&cl.w);
-			flush();
+			cput(NULL, 0);
 		}
 	}
 	close(cl.w.fd);
@@ -543,14 +541,14 @@ nbconnect(const struct sockaddr_storage *ss)
 	socklen_t elen = sizeof(int);
 	int fd, e = 0, n = 0;
 
-	if ((fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
+	if ((fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, 0)) == -1) {
 		return -1;
 	}
 	wire_init(&cl.w, fd, fd, cl.in, sizeof(cl.in), cl.out,
 	    sizeof(cl.out));
 	cl.state = C_LOST;	/* not in step until the greeting */
 	cl.qhead = cl.qlen = 0;
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	if (connect(fd, (const struct sockaddr *)ss, len) == 0) {
 		return 0;
 	}
@@ -664,10 +662,9 @@ command(int what, int i, const char *fmt, ...)
 	}
 	line[n++] = '\r';
 	line[n++] = '\n';
-	while (cl.qlen == MAXPEND) {
-		if (take() == -1) {
-			return -1;
-		}
+	/* take() frees one place in the queue, or fails */
+	if (cl.qlen == MAXPEND && take() == -1) {
+		return -1;
 	}
 	cl.q[(cl.qhead + cl.qlen) % MAXPEND] = (struct pend){ what, i };
 	cl.qlen++;
@@ -747,23 +744,14 @@ take(void)
 
 /* ---- bytes, through wire.c, with deadlines ---- */
 
-/* Everything queued out; a failure leaves the session out of step. */
-static int
-flush(void)
-{
-	while (wire_pending(&cl.w)) {
-		if (wire_wait(&cl.w, cl.deadline) == -1) {
-			cl.state = C_LOST;
-			return -1;
-		}
-	}
-	return 0;
-}
-
+/*
+ * n bytes at p queued, waiting for room; p NULL: everything queued out
+ * (TLS records too). A failure leaves the session out of step.
+ */
 static int
 cput(const char *p, size_t n)
 {
-	while (wire_put(&cl.w, p, n) == -1) {
+	while (p != NULL ? wire_put(&cl.w, p, n) == -1 : wire_pending(&cl.w)) {
 		if (wire_wait(&cl.w, cl.deadline) == -1) {
 			cl.state = C_LOST;
 			return -1;

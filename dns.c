@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -379,11 +378,8 @@ dns_parse(const unsigned char *pkt, size_t len, unsigned int id,
 	if ((flags & 0x0200) != 0) {
 		return PR_TRUNC;
 	}
-	if (a->rcode == 3) {
-		return PR_NXDOMAIN;
-	}
 	if (a->rcode != 0) {
-		return PR_FAIL;
+		return a->rcode == 3 ? PR_NXDOMAIN : PR_FAIL;
 	}
 	return answers(pkt, len, off + 4, get16(pkt + 6), a);
 }
@@ -653,8 +649,7 @@ getserver(struct sockaddr_storage *ns)
 		p += 10 + strspn(p + 10, " \t");
 		len = strcspn(p, " \t\r\n#;");
 		if (len < sizeof(ip)) {
-			memcpy(ip, p, len);
-			ip[len] = '\0';
+			snprintf(ip, sizeof(ip), "%.*s", (int)len, p);
 			if ((k = ipaddr(ip, 0, a)) != 0) {
 				ipsockaddr(a, k, 53, ns);
 				free(buf);

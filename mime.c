@@ -11,7 +11,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -303,12 +302,12 @@ rdpiece(struct rd *r, char **p, size_t *n, int *eol)
 	}
 }
 
+/* Why it cannot be converted: every caller gives up at once, so the
+ * first reason is the only one. */
 static int
 cvfail(const char *what)
 {
-	if (cv.what == NULL) {
-		cv.what = what;
-	}
+	cv.what = what;
 	return -1;
 }
 
@@ -406,8 +405,7 @@ ctype(const char *v, char *type, size_t tlen, char *bnd, size_t blen)
 		p += strspn(p, " \t");
 		n = *p == '"' ? strcspn(++p, "\"") : strcspn(p, " \t;");
 		if (n > 0 && n < blen && n <= 70) {	/* RFC 2046 5.1.1 */
-			memcpy(bnd, p, n);
-			bnd[n] = '\0';
+			snprintf(bnd, blen, "%.*s", (int)n, p);
 		}
 		return;
 	}
@@ -594,7 +592,7 @@ entity(char *h, int top)
 {
 	char v[1024], type[128], bnd[72], *enc;
 	int dig = cv.depth > 0 && cv.digest[cv.depth - 1], b8, drop = 0;
-	int next = 0, composite;
+	int next = 0, multi;
 
 	if (mime_has8(h, strlen(h))) {
 		return cvfail("in a header");
@@ -608,17 +606,16 @@ entity(char *h, int top)
 	hvalue(h, "Content-Transfer-Encoding", v, sizeof(v));
 	enc = v + strspn(v, " \t");
 	cv.mode = E_COPY;
-	composite = strncmp(type, "multipart/", 10) == 0 ||
-	    strcmp(type, "message/rfc822") == 0;
-	if (composite && strcmp(type, "message/rfc822") == 0) {
+	multi = strncmp(type, "multipart/", 10) == 0;
+	if (strcmp(type, "message/rfc822") == 0) {
 		drop = next = 1;	/* its own header block follows */
-	} else if (composite && bnd[0] != '\0' && cv.depth < MAXDEPTH) {
+	} else if (multi && bnd[0] != '\0' && cv.depth < MAXDEPTH) {
 		snprintf(cv.bnd[cv.depth], sizeof(cv.bnd[0]), "%s", bnd);
 		cv.digest[cv.depth++] = strcmp(type, "multipart/digest") == 0;
 		drop = 1;		/* a composite is 7bit once converted */
 	} else if ((b8 = body8()) == -1) {
 		return -1;
-	} else if (b8 && (composite || strncmp(type, "message/", 8) == 0)) {
+	} else if (b8 && (multi || strncmp(type, "message/", 8) == 0)) {
 		return cvfail("in a part that may not be encoded");
 	} else if (b8 && (strncasecmp(enc, "quoted-printable", 16) == 0 ||
 	    strncasecmp(enc, "base64", 6) == 0)) {

@@ -84,16 +84,19 @@ openlogfile(void)
 	}
 }
 
-static void
-vlog(int pri, const char *fmt, va_list ap)
+void
+logmsg(int pri, const char *fmt, ...)
 {
 	char line[2048], when[32];
 	struct tm tm;
 	time_t now;
+	va_list ap;
 	int n, m;
 
+	va_start(ap, fmt);
 	if (logfd == -1) {
 		vsyslog(pri, fmt, ap);
+		va_end(ap);
 		return;
 	}
 	now = time(NULL);
@@ -102,6 +105,7 @@ vlog(int pri, const char *fmt, va_list ap)
 	n = snprintf(line, sizeof(line), "%s %.255s mta[%ld]: ", when,
 	    set.hostname, (long)getpid());
 	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
 	if (m < 0) {
 		return;
 	}
@@ -114,16 +118,6 @@ vlog(int pri, const char *fmt, va_list ap)
 	if (write(logfd, line, (size_t)n) == -1) {
 		return;
 	}
-}
-
-void
-logmsg(int pri, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vlog(pri, fmt, ap);
-	va_end(ap);
 }
 
 /* A format ending in ':' gets the errno text appended (suckless style). */
@@ -220,8 +214,7 @@ strv_free(struct strv *sv)
 		free(sv->v[--sv->n]);
 	}
 	free(sv->v);
-	sv->v = NULL;
-	sv->cap = 0;
+	*sv = (struct strv){ NULL, 0, 0 };
 }
 
 /* ---- small helpers shared by the other files ---- */
@@ -351,8 +344,7 @@ splitaddr(const char *addr, char *local, size_t llen, const char **domain)
 	if (n >= llen) {
 		return -1;
 	}
-	memcpy(local, addr, n);
-	local[n] = '\0';
+	snprintf(local, llen, "%.*s", (int)n, addr);
 	*domain = at != NULL ? at + 1 : NULL;
 	return 0;
 }
@@ -422,8 +414,7 @@ ipaddr(const char *s, int lit, unsigned char *a)
 		if (n < 2 || s[n - 1] != ']' || n - 2 >= sizeof(buf)) {
 			return 0;
 		}
-		memcpy(buf, s + 1, n - 2);
-		buf[n - 2] = '\0';
+		snprintf(buf, sizeof(buf), "%.*s", (int)(n - 2), s + 1);
 		s = strncasecmp(buf, "IPv6:", 5) == 0 ? buf + 5 : buf;
 	}
 	if (inet_pton(AF_INET, s, a) == 1) {
@@ -493,8 +484,7 @@ splithostport(const char *spec, char *host, size_t hlen, int *port)
 	    (p != NULL && (*port = parseport(p)) == -1)) {
 		return -1;
 	}
-	memcpy(host, spec, (size_t)(end - spec));
-	host[end - spec] = '\0';
+	snprintf(host, hlen, "%.*s", (int)(end - spec), spec);
 	return br;
 }
 
@@ -515,8 +505,7 @@ enhcode(const char *reply, char *code, size_t len)
 	if (n < 5 || n >= len || p[0] < '2' || p[0] > '5' || p[1] != '.') {
 		return 0;
 	}
-	memcpy(code, p, n);
-	code[n] = '\0';
+	snprintf(code, len, "%.*s", (int)n, p);
 	return 1;
 }
 

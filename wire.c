@@ -69,8 +69,8 @@ wire_wants(const struct wire *w)
 int
 wire_pending(const struct wire *w)
 {
-	return w->outoff < w->outlen ||
-	    (w->eng != NULL && (wire_wants(w) & WIRE_WRITE));
+	/* in clear, wire_wants() says WIRE_WRITE for the first alone */
+	return w->outoff < w->outlen || (wire_wants(w) & WIRE_WRITE);
 }
 
 /* Queue n bytes for output; -1 (nothing queued) when they do not fit. */
