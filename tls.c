@@ -266,20 +266,27 @@ addanchor(const char *name, struct der *d, void *arg)
 	}
 }
 
-/* CACertFile, read once per process (a queue run). */
+/*
+ * CACertFile, read once per process (a queue run). A file with an error
+ * is none of it, for every session of the run alike, with the same why.
+ */
 int
 tls_loadcas(char *err, size_t errlen)
 {
-	if (tasloaded) {
-		return ntas > 0 ? 0 : -1;
-	}
-	tasloaded = 1;
-	if (pemeach(set.cacertfile, addanchor, NULL, err, errlen) == -1) {
-		return -1;
+	static char why[256];
+
+	if (!tasloaded) {
+		tasloaded = 1;
+		if (pemeach(set.cacertfile, addanchor, NULL, why,
+		    sizeof(why)) == -1) {
+			ntas = 0;	/* the anchors before the error too */
+		} else if (ntas == 0) {
+			snprintf(why, sizeof(why), "%s: no usable CA "
+			    "certificate", set.cacertfile);
+		}
 	}
 	if (ntas == 0) {
-		snprintf(err, errlen, "%s: no usable CA certificate",
-		    set.cacertfile);
+		snprintf(err, errlen, "%s", why);
 		return -1;
 	}
 	return 0;

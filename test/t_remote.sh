@@ -465,6 +465,17 @@ submit -f root@test.example t2@example.org <"$MSG"
 mta -q -O "SmartHost=[127.0.0.2]:$tls_PORT" "${TLSO[@]}"
 checkc "remote: SmartHostTLS=require, SmartHost=[127.0.0.2]:PORT, certificate with IP:127.0.0.2: delivered" eval \
     'gone "$ID" && nmsgs "$tls_DIR" 2'
+# a CACertFile with a broken PEM block after a good one: unusable for
+# every message of the run, not only the first (it is read once)
+newcase tlsbadca
+{ cat "$CA"; printf -- '-----BEGIN CERTIFICATE-----\nnot base64 !\n-----END CERTIFICATE-----\n'; } >badca.pem
+submit -f root@test.example t3@example.org <"$MSG"
+ID1=$ID
+submit -f root@test.example t4@example.org <"$MSG"
+mta -q -O "SmartHost=[127.0.0.2]:$tls_PORT" -O SmartHostTLS=require -O "CACertFile=$PWD/badca.pem"
+checkc "remote: CACertFile with a broken PEM block after a good one: both messages deferred, nothing sent, the log says why" eval \
+    'queued "$ID1" && queued "$ID" && nmsgs "$tls_DIR" 2 &&
+    grep -q "$ID1: .*badca.pem" log && grep -q "$ID: .*badca.pem" log'
 peer_stop tls
 
 # wrong certificate name (same CA): deferred, nothing sent, the log says why
