@@ -199,14 +199,14 @@ static union slot *slots;	/* nslots slots, mapped at start-up */
 #define SLOT(c)	((size_t)((union slot *)(void *)(c) - slots))
 static unsigned char busy[MAXCONN_CAP];	/* slot in use: kept apart so
 					 * that a vacant slot is never written */
-static unsigned opengen;	/* generation of messages staged now */
-static int inflight;		/* a flush was asked for generation... */
+static unsigned opengen;	/* generation of messages staged now; the
+				 * one before is the last asked to flush */
+static int inflight;		/* that flush is not answered yet */
 
 /* Called with each message acknowledged, unlocked, for its delivery: set
  * by mta.c's main() before any session (the daemon's runner, or a
  * child), so that this file calls nothing above it. */
 void (*smtp_onqueued)(const char *id);
-static unsigned flushgen;	/* ...this one */
 static int nslots;
 static struct {
 	unsigned long conns, msgs, rejects;
@@ -1565,29 +1565,23 @@ syncwait(void)
 	if (inflight) {
 		inflight = 0;
 		errno = 0;
-		flushed(flushgen, syncer_done());
+		flushed(opengen - 1, syncer_done());
 	}
 }
 
-/* Flush generation g here and now, and reply. */
-static void
-syncnow(unsigned g)
-{
-	errno = 0;
-	flushed(g, syncer_flush());
-}
-
-/* Flush what is staged: by the syncer if there is one, else here. */
+/* Flush what is staged: by the syncer if there is one, else here and
+ * now, and reply. */
 static void
 askflush(void)
 {
 	if (inflight) {
 		return;		/* the next flush starts when this one ends */
 	}
-	flushgen = opengen++;
+	opengen++;	/* what is staged from now on waits for the next */
 	inflight = syncer_ask() == 0;
 	if (!inflight) {
-		syncnow(flushgen);
+		errno = 0;
+		flushed(opengen - 1, syncer_flush());
 	}
 }
 
@@ -1624,16 +1618,17 @@ commitall(void)
 }
 
 /*
- * SIGHUP, in the child that keeps the old sessions: no syncer there.
- * A flush in flight is answered by the syncer, waited for: never done a
- * second time (see syncer_done).
+ * SIGHUP, in the child that keeps the old sessions, and SIGTERM: no
+ * syncer from now on. A flush in flight is answered by the syncer,
+ * waited for: never done a second time (see syncer_done). What was
+ * staged after it is flushed here and now.
  */
 void
 smtp_handover(void)
 {
 	syncwait();
 	syncer_drop();
-	if (opengen != flushgen) {
+	if (sessions(NULL, P_SYNC) > 0) {
 		askflush();	/* no syncer now: flushed here and now */
 	}
 }
@@ -1677,14 +1672,10 @@ smtp_shutdown(void)
 	struct conn *c;
 	int i;
 
-	/* what is staged is flushed and acknowledged before we go: the
-	 * client was told nothing yet, and the message must not stay
-	 * behind unacknowledged. A flush in flight: the syncer's answer,
-	 * waited for, never a second flush (see syncer_done). */
-	syncwait();
-	if (sessions(NULL, P_SYNC) > 0) {
-		syncnow(opengen++);
-	}
+	/* what is staged is flushed and acknowledged before we go, as
+	 * SIGHUP's child does: the client was told nothing yet, and the
+	 * message must not stay behind unacknowledged */
+	smtp_handover();
 	for (i = 0; (c = each(&i)) != NULL; ) {
 		if (c->phase != P_DATA) {
 			reply(c, "421 4.3.2 %s Service shutting down",
