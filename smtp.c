@@ -196,21 +196,19 @@ union slot {
 	char pages[(sizeof(struct conn) + 4095) / 4096 * 4096];
 };
 static union slot *slots;	/* nslots slots, mapped at start-up */
+static int nslots;
 #define SLOT(c)	((size_t)((union slot *)(void *)(c) - slots))
 static unsigned char busy[MAXCONN_CAP];	/* slot in use: kept apart so
 					 * that a vacant slot is never written */
 static unsigned opengen;	/* generation of messages staged now; the
 				 * one before is the last asked to flush */
 static int inflight;		/* that flush is not answered yet */
+static unsigned long nconns, nmsgs, nrejects;	/* since start, SIGUSR1 */
 
 /* Called with each message acknowledged, unlocked, for its delivery: set
  * by mta.c's main() before any session (the daemon's runner, or a
  * child), so that this file calls nothing above it. */
 void (*smtp_onqueued)(const char *id);
-static int nslots;
-static struct {
-	unsigned long conns, msgs, rejects;
-} stats;
 
 /* ---- RelayFrom ---- */
 
@@ -346,7 +344,7 @@ reject(struct conn *c, const char *cmd, const char *fmt, ...)
 	reply(c, "%s", text);
 	sanitize(text);
 	logmsg(LOG_NOTICE, "reject: %s from [%s]: %s", cmd, c->addr, text);
-	stats.rejects++;
+	nrejects++;
 	if (++c->errors >= MAXERRORS && isopen(c)) {
 		reply(c, "421 4.7.0 %s Error: too many errors", set.hostname);
 		smtp_enter(c, intls(c) ? L_TLSCLOSING : L_CLOSING);
@@ -1245,7 +1243,7 @@ greet(struct conn *c, int fd, int wfd)
 	c->phase = P_INIT;	/* a new session starts: no change to log */
 	c->deadline = time(NULL) + set.tcommand;
 	msg_init(&c->m);
-	stats.conns++;
+	nconns++;
 	reply(c, "220 %s ESMTP mta", set.hostname);
 }
 
@@ -1546,7 +1544,7 @@ flushed(unsigned g, int r)
 			reply(c, "250 2.0.0 Ok: queued as %s", c->m.id);
 			c->nmsg++;
 			c->nrcpt += (unsigned)c->m.nrcpt;
-			stats.msgs++;
+			nmsgs++;
 			memcpy(id, c->m.id, sizeof(id));
 			dropmsg(c);	/* unlocks it for the runner */
 			smtp_onqueued(id);
@@ -1707,7 +1705,7 @@ smtp_dump(void)
 
 	logmsg(LOG_INFO, "state: %d session(s), since start: %lu "
 	    "connections, %lu messages, %lu rejects", smtp_count(),
-	    stats.conns, stats.msgs, stats.rejects);
+	    nconns, nmsgs, nrejects);
 	for (i = 0; (c = each(&i)) != NULL; ) {
 		logmsg(LOG_INFO, "state: session fd=%d peer=[%s] helo=%s "
 		    "phase=%s bytes=%lld msgs=%u tls=%s%s", c->w.fd, c->addr,
