@@ -1125,11 +1125,7 @@ smtp_init(void)
 	/* fresh pages: untouched slots cost address space, not memory */
 	slots = mmap(NULL, (size_t)nslots * sizeof(*slots), PROT_READ |
 	    PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (slots == MAP_FAILED) {
-		slots = NULL;
-		return -1;
-	}
-	return 0;
+	return slots == MAP_FAILED ? -1 : 0;	/* then mta.c dies */
 }
 
 /* Return a slot to vacant: files removed unless committed, fd closed. */
