@@ -1445,7 +1445,7 @@ smtp_prepare(fd_set *rfds, fd_set *wfds, int *maxfd, time_t *next)
 		if (st & WIRE_READ) {
 			FD_SET(c->w.fd, rfds);
 		}
-		*maxfd = c->w.fd > *maxfd ? c->w.fd : *maxfd;
+		/* wfd is fd, or -bs's stdout (1) to its stdin (0): never less */
 		*maxfd = c->w.wfd > *maxfd ? c->w.wfd : *maxfd;
 	}
 }
