@@ -1522,7 +1522,7 @@ flushed(unsigned g, int r)
 {
 	char id[QIDLEN];
 	struct conn *c;
-	int err = r == 0 ? 0 : errno != 0 ? errno : EIO, i, aborted = 0;
+	int err = r == 0 ? 0 : errno != 0 ? errno : EIO, i;
 
 	for (i = 0; (c = each(&i)) != NULL; ) {
 		if (c->phase != P_SYNC || c->gen > g) {
@@ -1530,7 +1530,6 @@ flushed(unsigned g, int r)
 		}
 		if (err != 0) {
 			storefail(c, "the flush failed", err);
-			aborted = 1;
 		} else {
 			smtp_enter(c, P_HELO);
 			logmsg(LOG_INFO, "%s: from=<%s>, size=%lld, nrcpts=%d, "
@@ -1546,8 +1545,8 @@ flushed(unsigned g, int r)
 			smtp_onqueued(id);
 		}
 	}
-	if (aborted) {
-		spool_abortdone();
+	if (err != 0) {
+		spool_abortdone();	/* storefail() removed the files */
 	}
 }
 
