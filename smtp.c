@@ -1214,13 +1214,12 @@ static void
 refuse(int fd, const char *why)
 {
 	char msg[512];	/* HostName is at most 255 bytes */
-	int n;
 
-	n = snprintf(msg, sizeof(msg), "421 4.7.0 %s %s, try again later\r\n",
+	snprintf(msg, sizeof(msg), "421 4.7.0 %s %s, try again later\r\n",
 	    set.hostname, why);
-	if (n > 0 && write(fd, msg, (size_t)n) == -1) {
-		;	/* the client is gone already: nothing to tell */
-	}
+	/* never blocks (EAGAIN ends it); a client gone already is told
+	 * nothing */
+	(void)writeall(fd, msg, strlen(msg));
 	/* unread input would turn the close into a reset that may destroy
 	 * the 421 before the client reads it */
 	shutdown(fd, SHUT_WR);
