@@ -387,16 +387,11 @@ path(char *arg, const char *prefix, char *buf, size_t len)
 	if (*p != '<' || (end = strchr(p, '>')) == NULL) {
 		return NULL;
 	}
-	p++;
-	if (*p == '@') {
-		/* a source route, <@a,@b:user@c>: RFC 5321 says ignore it */
-		char *colon = memchr(p, ':', (size_t)(end - p));
-
-		if (colon == NULL) {
-			return NULL;
-		}
-		p = colon + 1;
+	/* a source route, <@a,@b:user@c>: RFC 5321 says ignore it */
+	if (p[1] == '@' && (p = memchr(p, ':', (size_t)(end - p))) == NULL) {
+		return NULL;
 	}
+	p++;		/* past the '<', or the route's ':' */
 	if (snprintf(buf, len, "%.*s", (int)(end - p), p) >= (int)len) {
 		return NULL;	/* too long (no NUL cuts it: command() refused
 				 * those) */
