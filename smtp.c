@@ -1136,12 +1136,10 @@ conn_reset(struct conn *c, int keepfiles)
 		    c->helo : "-", c->nmsg, c->nrcpt, c->errors,
 		    intls(c) ? " tls=yes" : "");
 		dropmsg(c);
-	} else {
-		if (c->dffd != -1) {
-			close(c->dffd);
-		}
-		msg_free(&c->m);
+	} else if (c->dffd != -1) {
+		close(c->dffd);
 	}
+	msg_free(&c->m);	/* empty after dropmsg(); else its lock goes */
 	if (c->w.wfd != c->w.fd) {
 		/* -bs: the descriptors are shared with our caller */
 		fcntl(c->w.fd, F_SETFL, fcntl(c->w.fd, F_GETFL) & ~O_NONBLOCK);
