@@ -196,21 +196,19 @@ union slot {
 	char pages[(sizeof(struct conn) + 4095) / 4096 * 4096];
 };
 static union slot *slots;	/* nslots slots, mapped at start-up */
+static int nslots;
 #define SLOT(c)	((size_t)((union slot *)(void *)(c) - slots))
 static unsigned char busy[MAXCONN_CAP];	/* slot in use: kept apart so
 					 * that a vacant slot is never written */
-static unsigned opengen;	/* generation of messages staged now */
-static int inflight;		/* a flush was asked for generation... */
+static unsigned opengen;	/* generation of messages staged now; the
+				 * one before is the last asked to flush */
+static int inflight;		/* that flush is not answered yet */
+static unsigned long nconns, nmsgs, nrejects;	/* since start, SIGUSR1 */
 
 /* Called with each message acknowledged, unlocked, for its delivery: set
  * by mta.c's main() before any session (the daemon's runner, or a
  * child), so that this file calls nothing above it. */
 void (*smtp_onqueued)(const char *id);
-static unsigned flushgen;	/* ...this one */
-static int nslots;
-static struct {
-	unsigned long conns, msgs, rejects;
-} stats;
 
 /* ---- RelayFrom ---- */
 
@@ -346,7 +344,7 @@ reject(struct conn *c, const char *cmd, const char *fmt, ...)
 	reply(c, "%s", text);
 	sanitize(text);
 	logmsg(LOG_NOTICE, "reject: %s from [%s]: %s", cmd, c->addr, text);
-	stats.rejects++;
+	nrejects++;
 	if (++c->errors >= MAXERRORS && isopen(c)) {
 		reply(c, "421 4.7.0 %s Error: too many errors", set.hostname);
 		smtp_enter(c, intls(c) ? L_TLSCLOSING : L_CLOSING);
@@ -389,16 +387,11 @@ path(char *arg, const char *prefix, char *buf, size_t len)
 	if (*p != '<' || (end = strchr(p, '>')) == NULL) {
 		return NULL;
 	}
-	p++;
-	if (*p == '@') {
-		/* a source route, <@a,@b:user@c>: RFC 5321 says ignore it */
-		char *colon = memchr(p, ':', (size_t)(end - p));
-
-		if (colon == NULL) {
-			return NULL;
-		}
-		p = colon + 1;
+	/* a source route, <@a,@b:user@c>: RFC 5321 says ignore it */
+	if (p[1] == '@' && (p = memchr(p, ':', (size_t)(end - p))) == NULL) {
+		return NULL;
 	}
+	p++;		/* past the '<', or the route's ':' */
 	if (snprintf(buf, len, "%.*s", (int)(end - p), p) >= (int)len) {
 		return NULL;	/* too long (no NUL cuts it: command() refused
 				 * those) */
@@ -1127,11 +1120,7 @@ smtp_init(void)
 	/* fresh pages: untouched slots cost address space, not memory */
 	slots = mmap(NULL, (size_t)nslots * sizeof(*slots), PROT_READ |
 	    PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (slots == MAP_FAILED) {
-		slots = NULL;
-		return -1;
-	}
-	return 0;
+	return slots == MAP_FAILED ? -1 : 0;	/* then mta.c dies */
 }
 
 /* Return a slot to vacant: files removed unless committed, fd closed. */
@@ -1147,12 +1136,10 @@ conn_reset(struct conn *c, int keepfiles)
 		    c->helo : "-", c->nmsg, c->nrcpt, c->errors,
 		    intls(c) ? " tls=yes" : "");
 		dropmsg(c);
-	} else {
-		if (c->dffd != -1) {
-			close(c->dffd);
-		}
-		msg_free(&c->m);
+	} else if (c->dffd != -1) {
+		close(c->dffd);
 	}
+	msg_free(&c->m);	/* empty after dropmsg(); else its lock goes */
 	if (c->w.wfd != c->w.fd) {
 		/* -bs: the descriptors are shared with our caller */
 		fcntl(c->w.fd, F_SETFL, fcntl(c->w.fd, F_GETFL) & ~O_NONBLOCK);
@@ -1220,13 +1207,12 @@ static void
 refuse(int fd, const char *why)
 {
 	char msg[512];	/* HostName is at most 255 bytes */
-	int n;
 
-	n = snprintf(msg, sizeof(msg), "421 4.7.0 %s %s, try again later\r\n",
+	snprintf(msg, sizeof(msg), "421 4.7.0 %s %s, try again later\r\n",
 	    set.hostname, why);
-	if (n > 0 && write(fd, msg, (size_t)n) == -1) {
-		;	/* the client is gone already: nothing to tell */
-	}
+	/* never blocks (EAGAIN ends it); a client gone already is told
+	 * nothing */
+	(void)writeall(fd, msg, strlen(msg));
 	/* unread input would turn the close into a reset that may destroy
 	 * the 421 before the client reads it */
 	shutdown(fd, SHUT_WR);
@@ -1245,7 +1231,7 @@ greet(struct conn *c, int fd, int wfd)
 	c->phase = P_INIT;	/* a new session starts: no change to log */
 	c->deadline = time(NULL) + set.tcommand;
 	msg_init(&c->m);
-	stats.conns++;
+	nconns++;
 	reply(c, "220 %s ESMTP mta", set.hostname);
 }
 
@@ -1451,7 +1437,7 @@ smtp_prepare(fd_set *rfds, fd_set *wfds, int *maxfd, time_t *next)
 		if (st & WIRE_READ) {
 			FD_SET(c->w.fd, rfds);
 		}
-		*maxfd = c->w.fd > *maxfd ? c->w.fd : *maxfd;
+		/* wfd is fd, or -bs's stdout (1) to its stdin (0): never less */
 		*maxfd = c->w.wfd > *maxfd ? c->w.wfd : *maxfd;
 	}
 }
@@ -1528,7 +1514,7 @@ flushed(unsigned g, int r)
 {
 	char id[QIDLEN];
 	struct conn *c;
-	int err = r == 0 ? 0 : errno != 0 ? errno : EIO, i, aborted = 0;
+	int err = r == 0 ? 0 : errno != 0 ? errno : EIO, i;
 
 	for (i = 0; (c = each(&i)) != NULL; ) {
 		if (c->phase != P_SYNC || c->gen > g) {
@@ -1536,7 +1522,6 @@ flushed(unsigned g, int r)
 		}
 		if (err != 0) {
 			storefail(c, "the flush failed", err);
-			aborted = 1;
 		} else {
 			smtp_enter(c, P_HELO);
 			logmsg(LOG_INFO, "%s: from=<%s>, size=%lld, nrcpts=%d, "
@@ -1546,14 +1531,14 @@ flushed(unsigned g, int r)
 			reply(c, "250 2.0.0 Ok: queued as %s", c->m.id);
 			c->nmsg++;
 			c->nrcpt += (unsigned)c->m.nrcpt;
-			stats.msgs++;
+			nmsgs++;
 			memcpy(id, c->m.id, sizeof(id));
 			dropmsg(c);	/* unlocks it for the runner */
 			smtp_onqueued(id);
 		}
 	}
-	if (aborted) {
-		spool_abortdone();
+	if (err != 0) {
+		spool_abortdone();	/* storefail() removed the files */
 	}
 }
 
@@ -1565,29 +1550,23 @@ syncwait(void)
 	if (inflight) {
 		inflight = 0;
 		errno = 0;
-		flushed(flushgen, syncer_done());
+		flushed(opengen - 1, syncer_done());
 	}
 }
 
-/* Flush generation g here and now, and reply. */
-static void
-syncnow(unsigned g)
-{
-	errno = 0;
-	flushed(g, syncer_flush());
-}
-
-/* Flush what is staged: by the syncer if there is one, else here. */
+/* Flush what is staged: by the syncer if there is one, else here and
+ * now, and reply. */
 static void
 askflush(void)
 {
 	if (inflight) {
 		return;		/* the next flush starts when this one ends */
 	}
-	flushgen = opengen++;
+	opengen++;	/* what is staged from now on waits for the next */
 	inflight = syncer_ask() == 0;
 	if (!inflight) {
-		syncnow(flushgen);
+		errno = 0;
+		flushed(opengen - 1, syncer_flush());
 	}
 }
 
@@ -1624,16 +1603,17 @@ commitall(void)
 }
 
 /*
- * SIGHUP, in the child that keeps the old sessions: no syncer there.
- * A flush in flight is answered by the syncer, waited for: never done a
- * second time (see syncer_done).
+ * SIGHUP, in the child that keeps the old sessions, and SIGTERM: no
+ * syncer from now on. A flush in flight is answered by the syncer,
+ * waited for: never done a second time (see syncer_done). What was
+ * staged after it is flushed here and now.
  */
 void
 smtp_handover(void)
 {
 	syncwait();
 	syncer_drop();
-	if (opengen != flushgen) {
+	if (sessions(NULL, P_SYNC) > 0) {
 		askflush();	/* no syncer now: flushed here and now */
 	}
 }
@@ -1677,14 +1657,10 @@ smtp_shutdown(void)
 	struct conn *c;
 	int i;
 
-	/* what is staged is flushed and acknowledged before we go: the
-	 * client was told nothing yet, and the message must not stay
-	 * behind unacknowledged. A flush in flight: the syncer's answer,
-	 * waited for, never a second flush (see syncer_done). */
-	syncwait();
-	if (sessions(NULL, P_SYNC) > 0) {
-		syncnow(opengen++);
-	}
+	/* what is staged is flushed and acknowledged before we go, as
+	 * SIGHUP's child does: the client was told nothing yet, and the
+	 * message must not stay behind unacknowledged */
+	smtp_handover();
 	for (i = 0; (c = each(&i)) != NULL; ) {
 		if (c->phase != P_DATA) {
 			reply(c, "421 4.3.2 %s Service shutting down",
@@ -1716,7 +1692,7 @@ smtp_dump(void)
 
 	logmsg(LOG_INFO, "state: %d session(s), since start: %lu "
 	    "connections, %lu messages, %lu rejects", smtp_count(),
-	    stats.conns, stats.msgs, stats.rejects);
+	    nconns, nmsgs, nrejects);
 	for (i = 0; (c = each(&i)) != NULL; ) {
 		logmsg(LOG_INFO, "state: session fd=%d peer=[%s] helo=%s "
 		    "phase=%s bytes=%lld msgs=%u tls=%s%s", c->w.fd, c->addr,
