@@ -1030,7 +1030,7 @@ dataline(struct conn *c, char *line, size_t len)
 		line[len - 2] = '\n';	/* the spool keeps LF line ends */
 		len--;
 	}
-	c->m.size += (off_t)len;	/* place() sets the df's own size */
+	c->m.size += (off_t)len;	/* spool_place() sets the df's own size */
 	c->bytes += (long long)len;
 	if (c->m.size > set.maxsize) {
 		c->derr = DE_BIG;
