@@ -493,10 +493,22 @@ kill "$RAWPID" 2>/dev/null
 
 # ================================================================ 4. reply text
 
-# a server whose replies carry C1 controls and broken UTF-8
-newcase c1
-"$PY" - "$PWD" >c1.out 2>c1.err <<'PYEOF' &
+# linepeer.py KEY=REPLY...: an SMTP server on 127.0.0.2 that prints
+# "ready PORT" and answers each command line with the REPLY of the first
+# KEY that starts it (upper-cased), else that of "*", else "250 ok".
+# DATA gets 354 and the end of the data gets the REPLY of ".". A REPLY
+# may hold \r\n (several lines) and \xNN (any octet); CRLF ends it.
+cat >"$BASE/linepeer.py" <<'PYEOF'
 import socket, sys
+rep = []
+for a in sys.argv[1:]:
+	k, v = a.split("=", 1)
+	rep.append((k.encode(), v.encode().decode("unicode_escape").encode("latin-1") + b"\r\n"))
+def answer(line):
+	for k, v in rep:
+		if line.upper().startswith(k) or k == b"*":
+			return v
+	return b"250 ok\r\n"
 s = socket.socket()
 s.bind(("127.0.0.2", 0))
 s.listen(4)
@@ -504,26 +516,42 @@ print("ready %d" % s.getsockname()[1], flush=True)
 while True:
 	c, _ = s.accept()
 	f = c.makefile("rb")
-	c.sendall(b"220 c1 ESMTP\r\n")
+	c.sendall(b"220 linepeer ESMTP\r\n")
 	for l in f:
 		v = l[:4].upper()
-		if v == b"EHLO":
-			c.sendall(b"250 c1\r\n")
-		elif v == b"RCPT":
-			c.sendall(b"450 4.2.0 busy \x1b[31mRED\x9b31m \xc2\x9bC1 \xff\xfe ok-\xc3\xa9\r\n")
-		elif v == b"QUIT":
+		if v == b"QUIT":
 			c.sendall(b"221 bye\r\n")
 			break
-		else:
-			c.sendall(b"250 ok\r\n")
+		if v == b"DATA":
+			c.sendall(b"354 go\r\n")
+			for d in f:
+				if d == b".\r\n":
+					break
+			l = b"."
+		c.sendall(answer(l))
 	c.close()
 PYEOF
-C1PID=$!
-cleanup_add "$C1PID"
-waitfor 10 grep -q '^ready ' c1.out || { fail "sec-remote: c1 server starts" "$(cat c1.err)"; exit 1; }
-C1PORT=$(sed -n 's/^ready //p' c1.out)
+
+# linepeer NAME KEY=REPLY...: start one for this case; sets LPPORT
+linepeer()
+{
+	local name=$1 pid
+	shift
+	"$PY" "$BASE/linepeer.py" "$@" >"$name.out" 2>"$name.err" &
+	pid=$!
+	cleanup_add "$pid"
+	LPPID=$pid
+	waitfor 10 grep -q '^ready ' "$name.out" ||
+	    { fail "sec-remote: $name server starts" "$(cat "$name.err")"; exit 1; }
+	LPPORT=$(sed -n 's/^ready //p' "$name.out")
+}
+
+# a server whose replies carry C1 controls and broken UTF-8
+newcase c1
+linepeer c1 "EHLO=250 c1" \
+    'RCPT=450 4.2.0 busy \x1b[31mRED\x9b31m \xc2\x9bC1 \xff\xfe ok-\xc3\xa9'
 submit -f root@test.example c1@example.org <"$MSG"
-mta -q -O "SmartHost=[127.0.0.2]:$C1PORT" -O SmartHostTLS=none
+mta -q -O "SmartHost=[127.0.0.2]:$LPPORT" -O SmartHostTLS=none
 checkc "sec-remote: a reply with ESC, C1 controls and bad UTF-8: deferred with its text" eval \
     'queued "$ID" && grep -aq "$ID: .*busy .*RED" log'
 checkc "sec-remote: ... no ESC, C1 control or invalid UTF-8 in the log, qf or mailq" eval \
@@ -531,49 +559,19 @@ checkc "sec-remote: ... no ESC, C1 control or invalid UTF-8 in the log, qf or ma
     ! mta -bp | LC_ALL=C grep -aqP "[\x1b\x9b]" &&
     "$PY" -c "import sys; [open(p, \"rb\").read().decode(\"utf-8\") for p in sys.argv[1:]]" log "spool/qf$ID" &&
     grep -aq "ok-é" log'
-kill "$C1PID" 2>/dev/null
+kill "$LPPID" 2>/dev/null
 
 # a server whose multi-line replies end in a bare "250" or "450" (RFC 5321
 # 4.2: the text is optional); the client must not read the rest of the line
 # before it, as once, into the reply or the EHLO keywords
 newcase bareend
-"$PY" - >be.out 2>be.err <<'PYEOF' &
-import socket
-s = socket.socket()
-s.bind(("127.0.0.2", 0))
-s.listen(4)
-print("ready %d" % s.getsockname()[1], flush=True)
-while True:
-	c, _ = s.accept()
-	f = c.makefile("rb")
-	c.sendall(b"220 be ESMTP\r\n")
-	for l in f:
-		v = l[:4].upper()
-		if v == b"EHLO":
-			c.sendall(b"250-be\r\n250-PIPELINING\r\n250\r\n")
-		elif v == b"RCPT" and b"defer" in l:
-			c.sendall(b"450-4.2.0 first part\r\n450-second part\r\n450\r\n")
-		elif v == b"DATA":
-			c.sendall(b"354 go\r\n")
-			for d in f:
-				if d == b".\r\n":
-					break
-			c.sendall(b"250-2.0.0 queued as be1\r\n250\r\n")
-		elif v == b"QUIT":
-			c.sendall(b"221 bye\r\n")
-			break
-		else:
-			c.sendall(b"250\r\n")
-	c.close()
-PYEOF
-BEPID=$!
-cleanup_add "$BEPID"
-waitfor 10 grep -q '^ready ' be.out || { fail "sec-remote: bare-end server starts" "$(cat be.err)"; exit 1; }
-BEPORT=$(sed -n 's/^ready //p' be.out)
+linepeer be 'EHLO=250-be\r\n250-PIPELINING\r\n250' \
+    'RCPT TO:<DEFER=450-4.2.0 first part\r\n450-second part\r\n450' \
+    '.=250-2.0.0 queued as be1\r\n250' '*=250'
 submit -f root@test.example defer@example.org <"$MSG"
 ID1=$ID
 submit -f root@test.example ok@example.org <"$MSG"
-mta -q -O "SmartHost=[127.0.0.2]:$BEPORT" -O SmartHostTLS=none
+mta -q -O "SmartHost=[127.0.0.2]:$LPPORT" -O SmartHostTLS=none
 checkc "sec-remote: replies ending in a bare code: one deferred, one sent" eval \
     'queued "$ID1" && gone "$ID" && grep -q "$ID: .*queued as be1" log'
 checkc "sec-remote: ... each line of the reply once in the log and the qf" eval \
@@ -581,7 +579,7 @@ checkc "sec-remote: ... each line of the reply once in the log and the qf" eval 
     grep -q "$ID1: .*dsn=4.2.0, stat=Deferred (450 4.2.0 first part second part)" log &&
     [ "$(grep -o "second part" "spool/qf$ID1" | wc -l)" -eq 1 ] &&
     [ "$(grep "$ID: .*be1" log | grep -c "be1.*be1")" -eq 0 ]'
-kill "$BEPID" 2>/dev/null
+kill "$LPPID" 2>/dev/null
 
 cd "$BASE" || exit 1
 checkc "sec-remote: the password is in no log, spool file or peer record" eval \
