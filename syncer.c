@@ -163,7 +163,10 @@ syncer_ask(void)
 		continue;
 	}
 	if (r != (ssize_t)nstaged + 1) {
-		return -1;	/* a torn request: the syncer will not answer */
+		/* a torn request: its tail must never join the next one
+		 * ("...CC" + "DDD\n": ID CCDDD, and DDD unflushed) */
+		syncer_drop();
+		return -1;
 	}
 	nasked = nstaged;
 	return 0;
