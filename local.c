@@ -240,9 +240,11 @@ openmbox(struct mbox *b, char *reply, size_t rlen)
 		if ((b->isfile || b->dead) &&
 		    !local_safepath(b->path, geteuid(), why, sizeof why)) {
 			bad = why;
-		} else {
+		} else if ((b->fd = open(b->path, fl | O_CREAT | O_EXCL,
+		    0600)) >= 0) {
 			made = 1;
-			b->fd = open(b->path, fl | O_CREAT | O_EXCL, 0600);
+		} else if (errno == EEXIST) {
+			b->fd = open(b->path, fl);	/* another runner's, now */
 		}
 	}
 	if (bad == NULL && (b->fd < 0 || fstat(b->fd, &st) != 0)) {

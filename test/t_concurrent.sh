@@ -128,7 +128,8 @@ left=$(sp | tr '\n' ' ')
 if [ -z "$left" ]; then
 	ok "concurrent: spool empty after the two runs"
 else
-	fail "concurrent: spool empty after the two runs" "$(sp | wc -l) files left: $(echo "$left" | cut -c 1-200)"
+	fail "concurrent: spool empty after the two runs" "$(sp | wc -l) files left: $(echo "$left" | cut -c 1-200)
+$(for f in spool/[qQ]f*; do [ -e "$f" ] && { echo "--- $f:"; head -c 600 "$f"; id=${f##*/}; grep -F "${id#?f}" log | cut -c 1-300; }; done 2>&1 | head -n 40)"
 fi
 rm -f spool/* mail/* box log
 

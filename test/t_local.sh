@@ -475,6 +475,28 @@ else
 	fail "local: |command exit 75: delivered once the command succeeds, files removed" "$(state)"
 fi
 
+# Two runners make root's mailbox at once: the one whose open found no
+# file and whose O_EXCL create then finds the other's appends to it. The
+# race is made certain with strace: the first open of the mailbox, which
+# exists, is told ENOENT.
+if [ -n "${MTA_EMU:-}" ]; then
+	skip "local: a mailbox another runner just made is appended to" "strace under $MTA_EMU traces the emulator, not mta"
+else
+	fresh
+	write_aliases
+	capture mta -odi root < plain.msg
+	queue plain.msg root
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace -f -qq \
+	    -o /dev/null -P "$PWD/mail/root" -e trace=open,openat \
+	    -e inject=open,openat:error=ENOENT:when=1 "$MTA" "${O[@]}" -q
+	if [ "$(mbox_count mail/root)" -eq 2 ] && [ "$(qcount)" -eq 0 ]; then
+		ok "local: a mailbox another runner just made is appended to"
+	else
+		fail "local: a mailbox another runner just made is appended to" "$(state)
+$(tail -n 3 log)"
+	fi
+fi
+
 # A deferred |command beside alias items that failed for good (a missing
 # :include:, "a b@remote.example", which no RCPT TO could carry): the
 # failed ones stay in the qf for the DSN, and the message is retried until
