@@ -317,12 +317,17 @@ isremote(const struct rcpt *r)
 /*
  * The remote recipients idx[0..n-1], in groups that share a destination
  * (everything, with a SmartHost): one SMTP transaction each, its outcome
- * committed before the next. Nonzero as commit() says to stop.
+ * committed before the next. A group that was not tried, its hosts being
+ * marked down, is logged and left as the qf has it, still due: rewriting
+ * every queued message while the link is down would wear the flash for
+ * nothing, and the first run after the mark expires tries again (one
+ * past QueueReturn fails, and that is committed). Nonzero as commit()
+ * says to stop.
  */
 static int
 remotes(struct msg *m, int dffd, int *idx, int n)
 {
-	int *grp = xmalloc((size_t)n * sizeof(*grp)), i, j, k, r = 0;
+	int *grp = xmalloc((size_t)n * sizeof(*grp)), i, j, k, r = 0, skip;
 	int *res = xmalloc((size_t)n * sizeof(*res));
 	char (*replies)[REPLYLEN] = xmalloc((size_t)n * REPLYLEN);
 	char relay[RELAYLEN];
@@ -342,12 +347,15 @@ remotes(struct msg *m, int dffd, int *idx, int n)
 				idx[j] = -1;
 			}
 		}
-		remote_deliver(m, dffd, grp, k, res, replies, relay);
+		skip = remote_deliver(m, dffd, grp, k, res, replies, relay);
 		for (j = 0; j < k; j++) {
 			deliver_record(m, &m->rcpt[grp[j]], res[j], replies[j],
 			    "esmtp", relay[0] != '\0' ? relay : NULL);
+			skip = skip && m->rcpt[grp[j]].state == R_PENDING;
 		}
-		r = commit(m, dffd);
+		if (!skip) {
+			r = commit(m, dffd);
+		}
 	}
 	free(grp);
 	free(res);

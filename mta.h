@@ -301,7 +301,7 @@ int dns_parseserver(const char *spec, struct sockaddr_storage *ss);
 
 /* remote.c: routes, MX, host status, AuthInfoFile */
 #define RELAYLEN	320
-void remote_deliver(struct msg *m, int dffd, const int *idx, int n, int *res,
+int remote_deliver(struct msg *m, int dffd, const int *idx, int n, int *res,
     char (*replies)[REPLYLEN], char *relay);
 void remote_dumpstat(void (*fn)(const char *line));
 

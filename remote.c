@@ -373,7 +373,11 @@ transact(struct msg *m, int dffd, const int *idx, int n, int *res,
 	}
 }
 
-/* Try every address of every host until one takes the transaction. */
+/*
+ * Try every address of every host until one takes the transaction: 0, or
+ * -2 nowhere to deliver, -1 no host took it, -3 none was tried, every
+ * host with an address being marked down.
+ */
 static int
 tryhosts(struct msg *m, int dffd, const int *idx, int n, struct route *rt,
     const char *user, const char *pass, char *err, size_t errlen,
@@ -383,6 +387,7 @@ tryhosts(struct msg *m, int dffd, const int *idx, int n, struct route *rt,
 	char key[INET6_ADDRSTRLEN + 16], ckey[600];
 	/* a domain without MX: its own address records, else nowhere */
 	int i, j, nss, derr, implicit = rt->nmx == 0 && !rt->smart;
+	int down = 0, tried = 0;
 
 	if (rt->nmx == 0) {	/* no MX: the name's own addresses */
 		snprintf(rt->mx[0].host, sizeof(rt->mx[0].host), "%s",
@@ -411,8 +416,10 @@ tryhosts(struct msg *m, int dffd, const int *idx, int n, struct route *rt,
 				return 0;
 			}
 			if (hostdown(key, err, errlen)) {
+				down++;
 				continue;
 			}
+			tried++;
 			if (verbose) {
 				printf("%s... Connecting to %s via esmtp...\n",
 				    m->rcpt[idx[0]].addr, relay);
@@ -441,15 +448,17 @@ tryhosts(struct msg *m, int dffd, const int *idx, int n, struct route *rt,
 			return 0;
 		}
 	}
-	return -1;
+	return down > 0 && tried == 0 ? -3 : -1;
 }
 
 /*
  * Deliver recipients idx[0..n-1] of m, which share a destination. Every
  * one of them gets an outcome: res[i] and replies[i], and relay names the
- * host that gave them ("" for none); deliver.c records them.
+ * host that gave them ("" for none); deliver.c records them. Nonzero
+ * when nothing was tried because every host is marked down (each outcome
+ * is then the deferral the host status holds).
  */
-void
+int
 remote_deliver(struct msg *m, int dffd, const int *idx, int n, int *res,
     char (*replies)[REPLYLEN], char *relay)
 {
@@ -474,7 +483,7 @@ remote_deliver(struct msg *m, int dffd, const int *idx, int n, int *res,
 	}
 	explicit_bzero(pass, sizeof(pass));
 	if (r == 0) {
-		return;
+		return 0;
 	}
 	snprintf(relay, RELAYLEN, "%s", rt.nmx > 0 ? rt.mx[0].host :
 	    dom != NULL ? dom + 1 : "");
@@ -482,4 +491,5 @@ remote_deliver(struct msg *m, int dffd, const int *idx, int n, int *res,
 		res[i] = r == -2 ? D_PERM : D_TEMP;
 		snprintf(replies[i], REPLYLEN, "%s", err);
 	}
+	return r == -3;
 }

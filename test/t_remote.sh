@@ -843,6 +843,26 @@ checkc "remote: host status: connection refused -> deferred, mailq -v lists [127
     'queued "$ID" && mta -bp -v | grep -q "\[127.0.0.2\]:$P"'
 checkc "remote: host status: plain mailq (no -v) shows the message" eval \
     'mta -bp | grep -q "hs@example.org"'
+# a message whose only host is marked down is not tried, and its qf is
+# not rewritten for it (no wear while the link is down): logged, still due
+H1=$ID
+submit -f root@test.example hs2@example.org <"$MSG"
+H2=$ID
+MARK=$(qline "$H2" T)
+touch -d '2 minutes ago' "spool/qf$H2"
+q2=$(stat -c '%i %Y %s' "spool/qf$H2")
+mta -q "${HO[@]}"
+checkc "remote: host status: a message for a host marked down: deferred in the log, its qf untouched" eval \
+    'grep -q "$H2: to=<hs2@example.org>, .*stat=Deferred (4.4.1 connect to 127.0.0.2: " log &&
+    [ "$(stat -c "%i %Y %s" "spool/qf$H2")" = "$q2" ]'
+mta -qI"$H2" "${HO[@]}"
+checkc "remote: host status: and a forced run leaves it as it was too" eval \
+    '[ "$(stat -c "%i %Y %s" "spool/qf$H2")" = "$q2" ] && [ "$(grep -c "$H2: to=<hs2" log)" -eq 2 ]'
+after 2
+mta -qI"$H2" -O QueueReturn=1s "${HO[@]}"
+checkc "remote: host status: past QueueReturn it fails all the same (4.4.7, DSN to the sender)" eval \
+    'gone "$H2" && grep -q "$H2: to=<hs2@example.org>, .*stat=Failed (4.4.7 " log'
+ID=$H1
 peer_smtp_start hs 127.0.0.2 --port "$P" || exit 1
 mta -qI"$ID" "${HO[@]}"
 checkc "remote: host status: a forced run within HostStatusTimeout does not try the host" eval \
