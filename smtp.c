@@ -65,6 +65,7 @@
 #define DBUFSIZE	16384	/* message bytes on their way to the df */
 #define MAXCMD		512	/* RFC 5321 4.5.3.1.4, with CRLF */
 #define MAXERRORS	10	/* then 421 */
+#define DATAREADS	8	/* more reads a pass while a message pours in */
 
 /* The two states of the header's diagrams, the connection's life first:
  * smtp_enter() tells them apart by their values. */
@@ -1446,20 +1447,30 @@ smtp_prepare(fd_set *rfds, fd_set *wfds, int *maxfd, time_t *next)
 static void
 step(struct conn *c, int readable, time_t now)
 {
+	int reads, again = 0;
+
 	if (conn_io(c, readable) == -1) {
 		return;
 	}
-	while (c->pause <= now) {
-		size_t before = c->w.inlen;
+	for (reads = 0; c->pause <= now; reads += again) {
+		size_t before = c->w.inlen, left;
 
+		/* a message coming in faster than we read: the last read
+		 * filled the buffer, so read on here (a few times, to be fair
+		 * to the others) rather than after a select() every INSIZE */
+		again = c->phase == P_DATA && before == c->w.insize &&
+		    reads < DATAREADS;
 		c->pause = 0;
 		input(c);
-		if (!committing(c) && conn_io(c, 0) == -1) {
+		left = c->w.inlen;
+		if (!committing(c) && conn_io(c, again) == -1) {
 			return;
 		}
-		/* go on while lines remain and the replies went out */
-		if (c->w.inlen == before || committing(c) ||
-		    wire_pending(&c->w) || memchr(c->in, '\n', c->w.inlen) == NULL) {
+		/* go on while the replies went out and lines remain, or that
+		 * read brought bytes (a full buffer is never left unread) */
+		if (committing(c) || wire_pending(&c->w) || (again ?
+		    c->w.inlen == left : c->w.inlen == before ||
+		    memchr(c->in, '\n', c->w.inlen) == NULL)) {
 			break;
 		}
 	}
