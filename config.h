@@ -122,6 +122,9 @@
 #define MAXDELIVERY	4
 /* Messages one delivery child takes at once (sharing its connection). */
 #define MAXBATCH	32
+/* Seconds a delivery child waits for its next batch, its SMTP session to
+ * the SmartHost or MX kept open for it, before it ends. */
+#define KIDIDLE		2
 
 /* DNS: seconds per UDP try (and for all of a TCP fallback), tries. */
 #define DNS_TIMEOUT	2

@@ -8,10 +8,12 @@
  * next recipient is tried, so that a crash repeats at most the one
  * delivery in flight. A message whose recipients are all done is removed.
  */
+#define _GNU_SOURCE	/* pipe2() on glibc (the test build) */
 #include <sys/select.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -505,21 +507,58 @@ onsignal(int sig)
 	}
 }
 
-/* What the runner has in hand. */
+/*
+ * What the runner has in hand. A delivery child stays after its batch,
+ * for KIDIDLE seconds, with its SMTP connection kept (client.c): the
+ * next batch it is handed goes out on it, without a fork or a new
+ * session at the SmartHost. Each child has a pipe of its own for its
+ * batches (one line: IDs and spaces, written at once) and reports on a
+ * pipe shared by all (one byte, its index) when a batch is done.
+ */
 static struct {
-	pid_t kids[MAXDELIVERY];	/* delivery children */
+	struct kid {
+		pid_t pid;		/* 0: no child in this place */
+		int cmd;		/* our end of its pipe */
+		int n;			/* handed over, not reported done;
+					 * -1: it is going away */
+		char ids[MAXBATCH][QIDLEN];
+	} kids[MAXDELIVERY];
+	int done, report;		/* the report pipe's two ends */
 	pid_t sweep;			/* the queue-run child, or 0 */
 	char ids[256][QIDLEN];		/* messages waiting for a child */
 	int nids, needrun;
 } rs;
 
+/* In a delivery child: take batches until none comes for KIDIDLE
+ * seconds, or the runner goes (EOF) or stops us (SIGTERM). */
+static void
+kidloop(int cmd, int done, unsigned char me)
+{
+	char buf[MAXBATCH * QIDLEN + 2], *id, *sp;
+	ssize_t n;
+
+	while (!stopping && waitfds(cmd, -1, KIDIDLE * 1000L) > 0 &&
+	    (n = read(cmd, buf, sizeof(buf) - 1)) > 0) {
+		buf[n] = '\0';	/* one line, written at once: read at once */
+		for (id = buf; !stopping && (sp = strchr(id, ' ')) != NULL;
+		    id = sp + 1) {
+			*sp = '\0';
+			runone(id);	/* one connection for them all */
+		}
+		if (write(done, &me, 1) != 1) {
+			break;	/* the runner is gone */
+		}
+	}
+}
+
 /*
- * A child for n waiting messages (n == 0: a sweep of the whole queue).
- * Messages handed over together share the child's SMTP connection when
- * they go the same way (client.c keeps it open between them).
+ * A child (n == 0: a sweep of the whole queue; else a delivery child in
+ * place n - 1, which then waits for its batches on the pipe p). Messages
+ * that go the same way share the child's SMTP connection (client.c keeps
+ * it open).
  */
 static pid_t
-child(char (*ids)[QIDLEN], int n)
+child(int n, const int *p)
 {
 	struct qfilter f = { 0, NULL };
 	pid_t pid = fork();
@@ -531,11 +570,17 @@ child(char (*ids)[QIDLEN], int n)
 		signal(SIGCHLD, SIG_DFL);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		for (i = 0; i < n && !stopping; i++) {
-			runone(ids[i]);	/* one connection for them all */
+		for (i = 0; i < MAXDELIVERY; i++) {
+			if (rs.kids[i].pid != 0) {
+				close(rs.kids[i].cmd);	/* theirs */
+			}
 		}
 		if (n == 0) {
 			deliver_run(&f);
+		} else {
+			close(p[1]);	/* the runner's end: its close is our EOF */
+			close(rs.done);
+			kidloop(p[0], rs.report, (unsigned char)(n - 1));
 		}
 		client_close(1);
 		_exit(0);
@@ -546,59 +591,136 @@ child(char (*ids)[QIDLEN], int n)
 	return pid > 0 ? pid : 0;
 }
 
+/* Give waiting IDs back to the runner's list (a child died holding
+ * them, or never got them); a sweep finds those that find no room. */
+static void
+giveback(char (*ids)[QIDLEN], int n)
+{
+	int room = (int)(sizeof(rs.ids) / sizeof(*rs.ids)) - rs.nids;
+
+	if (n > room) {
+		rs.needrun = 1;
+		n = room;
+	}
+	memmove(rs.ids + rs.nids, ids, (size_t)n * QIDLEN);
+	rs.nids += n;
+}
+
 static void
 reapkids(void)
 {
+	unsigned char me;
 	pid_t pid;
 	int i, st;
 
+	/* the reports first: a child that reported and then went idle
+	 * holds nothing */
+	while (read(rs.done, &me, 1) == 1) {
+		if (me < MAXDELIVERY) {
+			rs.kids[me].n = 0;
+		}
+	}
 	while ((pid = reap(-1, &st, WNOHANG)) > 0) {
 		logchild("runner: ", pid, st, 1);
 		if (pid == rs.sweep) {
 			rs.sweep = 0;
 		}
 		for (i = 0; i < MAXDELIVERY; i++) {
-			if (rs.kids[i] == pid) {
-				rs.kids[i] = 0;
+			if (rs.kids[i].pid == pid) {
+				/* what it was handed and did not report done
+				 * may not have been read: it goes again (a
+				 * message delivered meanwhile is gone by then) */
+				if (rs.kids[i].n > 0) {
+					giveback(rs.kids[i].ids, rs.kids[i].n);
+				}
+				if (rs.kids[i].cmd != -1) {
+					close(rs.kids[i].cmd);
+				}
+				rs.kids[i] = (struct kid){ .pid = 0 };
 			}
 		}
 	}
 }
 
-/* The delivery children running. */
+/* The delivery children alive. */
 static int
 busy(void)
 {
 	int i, n = 0;
 
 	for (i = 0; i < MAXDELIVERY; i++) {
-		n += rs.kids[i] != 0;
+		n += rs.kids[i].pid != 0;
 	}
 	return n;
 }
 
-/* Start children for the waiting messages and a sweep if one is due. */
+/* Hand k IDs to the child in place i, started first if there is none;
+ * -1 when it cannot take them. */
+static int
+handover(int i, char (*ids)[QIDLEN], int k)
+{
+	struct kid *kd = &rs.kids[i];
+	char line[MAXBATCH * QIDLEN + 1];
+	size_t len = 0;
+	int p[2], j;
+
+	if (kd->pid == 0) {
+		if (pipe2(p, O_CLOEXEC) == -1) {
+			return -1;
+		}
+		if ((kd->pid = child(i + 1, p)) == 0) {
+			close(p[0]);
+			close(p[1]);
+			return -1;
+		}
+		close(p[0]);
+		kd->cmd = p[1];
+	}
+	for (j = 0; j < k; j++) {
+		len += (size_t)snprintf(line + len, sizeof(line) - len, "%s ",
+		    ids[j]);	/* an ID is shorter than QIDLEN: it fits */
+	}
+	/* at most PIPE_BUF bytes: written at once, or not at all (a child
+	 * that went idle and away) */
+	if (write(kd->cmd, line, len) != (ssize_t)len) {
+		kd->n = -1;	/* going away: reaped soon, handed nothing */
+		return -1;
+	}
+	memcpy(kd->ids, ids, (size_t)k * QIDLEN);
+	kd->n = k;
+	return 0;
+}
+
+/* Hand the waiting messages out to idle or new children, and start a
+ * sweep if one is due. */
 static void
 startkids(void)
 {
-	int i, spare = MAXDELIVERY - busy(), k;
+	int i, spare = 0, k;
 
-	/* the waiting messages, shared out over the free children */
+	for (i = 0; i < MAXDELIVERY; i++) {
+		spare += rs.kids[i].n == 0;
+	}
 	for (i = 0; i < MAXDELIVERY && rs.nids > 0; i++) {
-		if (rs.kids[i] != 0) {
+		if (rs.kids[i].n != 0) {
 			continue;
 		}
 		k = (rs.nids + spare - 1) / spare;
 		k = k < MAXBATCH ? k : MAXBATCH;
 		spare--;
 		rs.nids -= k;
-		if ((rs.kids[i] = child(rs.ids + rs.nids, k)) == 0) {
+		if (handover(i, rs.ids + rs.nids, k) == 0) {
+			continue;
+		}
+		if (rs.kids[i].pid != 0) {
+			rs.nids += k;	/* it went idle and away: next time */
+		} else {
 			rs.needrun = 1;	/* no fork: a sweep will find them */
 		}
 	}
 	if (rs.needrun && rs.sweep == 0) {
 		rs.needrun = 0;
-		rs.sweep = child(NULL, 0);
+		rs.sweep = child(0, NULL);
 	}
 }
 
@@ -652,9 +774,18 @@ deliver_runner(int cmdfd, long every)
 	size_t len = 0;
 	time_t next = time(NULL), now;
 
+	int p[2], i, maxfd;
+
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGCHLD, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);	/* a batch for a child just gone */
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) == -1) {
+		logmsg(LOG_ERR, "runner: pipe: %s", strerror(errno));
+		return 1;
+	}
+	rs.done = p[0];
+	rs.report = p[1];
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &chld, &waitmask);
@@ -671,19 +802,28 @@ deliver_runner(int cmdfd, long every)
 		if (!stopping) {
 			startkids();
 		}
+		for (i = 0; stopping && i < MAXDELIVERY; i++) {
+			if (rs.kids[i].pid != 0 && rs.kids[i].cmd != -1) {
+				close(rs.kids[i].cmd);	/* no more: it ends */
+				rs.kids[i].cmd = -1;
+			}
+		}
 		if ((stopping || (cmdfd == -1 && every == 0)) && busy() == 0 &&
 		    rs.sweep == 0) {
 			return 0;
 		}
 		FD_ZERO(&r);
+		FD_SET(rs.done, &r);
+		maxfd = rs.done;
 		if (cmdfd != -1) {
 			FD_SET(cmdfd, &r);
+			maxfd = cmdfd > maxfd ? cmdfd : maxfd;
 		}
 		ts.tv_sec = every > 0 && next - now < 60 ? next - now : 60;
 		/* SIGCHLD is let through only while waiting: a child that
 		 * ends at any other moment still wakes this wait at once */
-		if (pselect(cmdfd + 1, &r, NULL, NULL, &ts, &waitmask) > 0 &&
-		    FD_ISSET(cmdfd, &r) &&
+		if (pselect(maxfd + 1, &r, NULL, NULL, &ts, &waitmask) > 0 &&
+		    cmdfd != -1 && FD_ISSET(cmdfd, &r) &&
 		    readcmds(cmdfd, buf, &len, sizeof(buf)) == -1) {
 			close(cmdfd);	/* the daemon stopped: so do we */
 			cmdfd = -1;

@@ -404,6 +404,7 @@ tryhosts(struct msg *m, int dffd, const int *idx, int n, struct route *rt,
 			}
 			snprintf(err, errlen, "4.4.3 no address for %s",
 			    rt->mx[i].host);
+			tried++;	/* not known down: a deferral to record */
 			continue;
 		}
 		for (j = 0; j < nss; j++) {

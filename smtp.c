@@ -1466,10 +1466,14 @@ step(struct conn *c, int readable, time_t now)
 		if (!committing(c) && conn_io(c, again) == -1) {
 			return;
 		}
-		/* go on while the replies went out and lines remain, or that
-		 * read brought bytes (a full buffer is never left unread) */
-		if (committing(c) || wire_pending(&c->w) || (again ?
-		    c->w.inlen == left : c->w.inlen == before ||
+		/* go on while the replies went out and input() has more to
+		 * take: a line, or a full buffer. Under TLS the engine
+		 * refills the buffer without a read, and a session whose
+		 * buffer is full asks select() for nothing: left full, it
+		 * would wait for its timeout */
+		if (committing(c) || wire_pending(&c->w) ||
+		    (left == before && c->w.inlen == left) ||
+		    (c->w.inlen < c->w.insize &&
 		    memchr(c->in, '\n', c->w.inlen) == NULL)) {
 			break;
 		}

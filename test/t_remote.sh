@@ -1206,8 +1206,25 @@ else
 	fail "remote: daemon relay: SMTP to mta -bD for bob@example.org reaches the smarthost without -q" \
 	    "daemon not listening on $DP: $(cat daemon.out)"
 fi
+# twenty more, one after another: each is handed to a delivery child on
+# its own, and an idle child takes the next one on the session it kept
+capture "$PY" - "$DP" <<'EOF'
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), local_hostname="client.example", timeout=20)
+for i in range(20):
+    s.sendmail("alice@client.example", ["bob@example.org"],
+        b"From: alice@client.example\r\nSubject: burst %d\r\n\r\nburst\r\n" % i)
+s.quit()
+EOF
+waitfor 30 nmsgs "$dm_DIR" 21
 kill -TERM "$DPID" 2>/dev/null
 waitfor 10 eval "! kill -0 $DPID 2>/dev/null"
+# a session's line is written when it ends: wait for all 21 messages
+msgsum() { awk -F' msgs=' '{ split($2, a, " "); n += a[1] } END { print n + 0 }' "$1"; }
+waitfor 10 eval '[ "$(msgsum "$dm_CONNS")" = 21 ]'
+checkc "remote: daemon relay: 20 messages one after another reach the smarthost on a few sessions (idle delivery children keep theirs), each ended by QUIT when the daemon stops" eval \
+    'nmsgs "$dm_DIR" 21 && [ "$(peer_conns dm)" -le 6 ] && ! grep -q "quit=no" "$dm_CONNS" &&
+    [ "$(grep -c "stat=Sent" log)" -eq 21 ]'
 peer_stop dm
 else
 	skip "remote: daemon relay (mta -bD)" "this mta was built without SERVER"

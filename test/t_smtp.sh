@@ -1256,6 +1256,25 @@ except (ssl.SSLError, OSError) as e:
     clean = False
 ck('smtp: TLS: after QUIT the server sends a TLS close_notify before '
    'closing (RFC 5246 7.2.1; openssl s_client says "unexpected eof")', clean)
+# a large message over TLS in 16 KB records, sent at once: the engine
+# refills the input buffer without a read, and a full buffer must still
+# be worked through, not left to wait for select() (and the timeout)
+b = S(name='tlsbig')
+b.cmd('EHLO tls.example')
+b.cmd('STARTTLS')
+b.starttls(tlsctx())
+b.cmd('EHLO tls.example')
+b.cmd('MAIL FROM:<tlsbig@example.org>')
+b.cmd('RCPT TO:<root>')
+b.cmd('DATA')
+big = b''.join(b'%s\r\n' % (b'y' * (i * 37 % 200)) for i in range(10000))
+t0 = time.time()
+b.send(b'Subject: smtp-tls-big\r\n\r\n' + big + b'.\r\n')
+r = b.reply('DATA-END')
+ck('smtp: a 1 MB message over TLS, sent in one write, is queued at once '
+   '(%.1f s)' % (time.time() - t0),
+   queued_id(r) is not None and time.time() - t0 < 15, r)
+b.cmd('QUIT')
 m = waitmail('root', b'smtp-tls-raw-1')
 rc = received(m or b'')
 ck('smtp: TLS: Received: says "with ESMTPS id ID" and "(using TLSv1.2 with '
