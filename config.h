@@ -125,6 +125,8 @@
 /* Seconds a delivery child waits for its next batch, its SMTP session to
  * the SmartHost or MX kept open for it, before it ends. */
 #define KIDIDLE		2
+/* Messages after which a delivery child ends (and its session with it). */
+#define KIDUSES		100
 
 /* DNS: seconds per UDP try (and for all of a TCP fallback), tries. */
 #define DNS_TIMEOUT	2

@@ -529,26 +529,43 @@ static struct {
 	int nids, needrun;
 } rs;
 
-/* In a delivery child: take batches until none comes for KIDIDLE
- * seconds, or the runner goes (EOF) or stops us (SIGTERM). */
+/*
+ * In a delivery child: take batches until none comes for KIDIDLE
+ * seconds, KIDUSES messages are done (a kept session and what the
+ * process read once, the CA file, do not live for ever), or the runner
+ * goes (EOF) or stops us (SIGTERM). A batch is reported done only when
+ * all of it was; the pipe is closed before the session's QUIT, so that
+ * a batch handed over meanwhile fails to go in and goes elsewhere.
+ */
 static void
 kidloop(int cmd, int done, unsigned char me)
 {
-	char buf[MAXBATCH * QIDLEN + 2], *id, *sp;
+	char buf[2 * MAXBATCH * QIDLEN + 1], *id, *sp;
+	size_t len = 0;
 	ssize_t n;
+	int uses = 0;
 
-	while (!stopping && waitfds(cmd, -1, KIDIDLE * 1000L) > 0 &&
-	    (n = read(cmd, buf, sizeof(buf) - 1)) > 0) {
-		buf[n] = '\0';	/* one line, written at once: read at once */
+	while (!stopping && uses < KIDUSES &&
+	    waitfds(cmd, -1, KIDIDLE * 1000L) > 0 &&
+	    (n = read(cmd, buf + len, sizeof(buf) - 1 - len)) > 0) {
+		len += (size_t)n;
+		buf[len] = '\0';
 		for (id = buf; !stopping && (sp = strchr(id, ' ')) != NULL;
 		    id = sp + 1) {
 			*sp = '\0';
 			runone(id);	/* one connection for them all */
+			uses++;
+		}
+		len -= (size_t)(id - buf);	/* an ID cut by the read */
+		memmove(buf, id, len);
+		if (stopping || len > 0) {
+			continue;	/* not all done yet: no report */
 		}
 		if (write(done, &me, 1) != 1) {
 			break;	/* the runner is gone */
 		}
 	}
+	close(cmd);
 }
 
 /*
@@ -606,20 +623,28 @@ giveback(char (*ids)[QIDLEN], int n)
 	rs.nids += n;
 }
 
+/* The children's reports: those places are idle. */
+static void
+reports(void)
+{
+	unsigned char me;
+
+	while (read(rs.done, &me, 1) == 1) {
+		if (me < MAXDELIVERY && rs.kids[me].n > 0) {
+			rs.kids[me].n = 0;
+		}
+	}
+}
+
 static void
 reapkids(void)
 {
-	unsigned char me;
 	pid_t pid;
 	int i, st;
 
 	/* the reports first: a child that reported and then went idle
 	 * holds nothing */
-	while (read(rs.done, &me, 1) == 1) {
-		if (me < MAXDELIVERY) {
-			rs.kids[me].n = 0;
-		}
-	}
+	reports();
 	while ((pid = reap(-1, &st, WNOHANG)) > 0) {
 		logchild("runner: ", pid, st, 1);
 		if (pid == rs.sweep) {
@@ -627,11 +652,16 @@ reapkids(void)
 		}
 		for (i = 0; i < MAXDELIVERY; i++) {
 			if (rs.kids[i].pid == pid) {
-				/* what it was handed and did not report done
-				 * may not have been read: it goes again (a
-				 * message delivered meanwhile is gone by then) */
-				if (rs.kids[i].n > 0) {
+				/* what a child that ended of itself was handed
+				 * and did not report done was not read: it goes
+				 * again. One that died (a signal, die()) may
+				 * have died of one of them: those wait for a
+				 * sweep, or a fork a message would crash again */
+				if (rs.kids[i].n > 0 && WIFEXITED(st) &&
+				    WEXITSTATUS(st) == 0) {
 					giveback(rs.kids[i].ids, rs.kids[i].n);
+				} else if (rs.kids[i].n > 0) {
+					rs.needrun = 1;
 				}
 				if (rs.kids[i].cmd != -1) {
 					close(rs.kids[i].cmd);
@@ -640,6 +670,7 @@ reapkids(void)
 			}
 		}
 	}
+	reports();	/* a byte of a child reaped here: not for the next */
 }
 
 /* The delivery children alive. */

@@ -1226,6 +1226,37 @@ checkc "remote: daemon relay: 20 messages one after another reach the smarthost 
     'nmsgs "$dm_DIR" 21 && [ "$(peer_conns dm)" -le 6 ] && ! grep -q "quit=no" "$dm_CONNS" &&
     [ "$(grep -c "stat=Sent" log)" -eq 21 ]'
 peer_stop dm
+# a child that went idle says QUIT to a slow server (its 221 takes 8 s):
+# a message handed over meanwhile must not wait for that 221
+peer_smtp_start dq 127.0.0.2 --delay quit=8 || exit 1
+DP=$(freeport)
+"$MTA" "${O[@]}" -bD -O "DaemonPortOptions=Addr=127.0.0.1,Port=$DP" -O "PidFile=$PWD/pid2" \
+    -O RunAsUser=root -O "SmartHost=[127.0.0.2]:$dq_PORT" -O SmartHostTLS=none \
+    >daemon2.out 2>&1 &
+DPID=$!
+cleanup_add "$DPID"
+sendone() {
+	"$PY" - "$DP" "$1" <<'EOF'
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), local_hostname="client.example", timeout=20)
+s.sendmail("alice@client.example", ["bob@example.org"],
+    b"From: alice@client.example\r\nSubject: %s\r\n\r\nslow quit\r\n" % sys.argv[2].encode())
+s.quit()
+EOF
+}
+waitfor 15 "$PY" -c 'import socket, sys
+socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$DP"
+sendone quit-1
+waitfor 20 nmsgs "$dq_DIR" 1
+# the child goes idle after KIDIDLE (2 s) and waits for its 221 until 8 s
+MARK=$(date +%s)
+after 4
+sendone quit-2
+checkc "remote: daemon relay: a message handed over while an idle child waits for a slow 221 goes out at once (not after it)" \
+    waitfor 4 nmsgs "$dq_DIR" 2
+kill -TERM "$DPID" 2>/dev/null
+waitfor 15 eval "! kill -0 $DPID 2>/dev/null"
+peer_stop dq
 else
 	skip "remote: daemon relay (mta -bD)" "this mta was built without SERVER"
 fi
