@@ -804,7 +804,6 @@ deliver_runner(int cmdfd, long every)
 	char buf[4096];
 	size_t len = 0;
 	time_t next = time(NULL), now;
-
 	int p[2], i, maxfd;
 
 	sigaction(SIGTERM, &sa, NULL);

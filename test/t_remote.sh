@@ -1174,13 +1174,18 @@ peer_stop mq
 
 newcase daemon
 if built SERVER; then
+# relayd SMARTPORT TAG: "mta -bD" relaying to [127.0.0.2]:SMARTPORT on
+# a free port DP (DPID; PidFile pidTAG, output daemonTAG.out)
+relayd() {
+	DP=$(freeport)
+	"$MTA" "${O[@]}" -bD -O "DaemonPortOptions=Addr=127.0.0.1,Port=$DP" \
+	    -O "PidFile=$PWD/pid$2" -O RunAsUser=root \
+	    -O "SmartHost=[127.0.0.2]:$1" -O SmartHostTLS=none >"daemon$2.out" 2>&1 &
+	DPID=$!
+	cleanup_add "$DPID"
+}
 peer_smtp_start dm 127.0.0.2 || exit 1
-DP=$(freeport)
-"$MTA" "${O[@]}" -bD -O "DaemonPortOptions=Addr=127.0.0.1,Port=$DP" -O "PidFile=$PWD/pid" \
-    -O RunAsUser=root -O "SmartHost=[127.0.0.2]:$dm_PORT" -O SmartHostTLS=none \
-    >daemon.out 2>&1 &
-DPID=$!
-cleanup_add "$DPID"
+relayd "$dm_PORT" ""
 if waitfor 15 "$PY" -c 'import socket, sys
 socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$DP"; then
 	capture "$PY" - "$DP" <<'EOF'
@@ -1229,12 +1234,7 @@ peer_stop dm
 # a child that went idle says QUIT to a slow server (its 221 takes 8 s):
 # a message handed over meanwhile must not wait for that 221
 peer_smtp_start dq 127.0.0.2 --delay quit=8 || exit 1
-DP=$(freeport)
-"$MTA" "${O[@]}" -bD -O "DaemonPortOptions=Addr=127.0.0.1,Port=$DP" -O "PidFile=$PWD/pid2" \
-    -O RunAsUser=root -O "SmartHost=[127.0.0.2]:$dq_PORT" -O SmartHostTLS=none \
-    >daemon2.out 2>&1 &
-DPID=$!
-cleanup_add "$DPID"
+relayd "$dq_PORT" 2
 sendone() {
 	"$PY" - "$DP" "$1" <<'EOF'
 import smtplib, sys
